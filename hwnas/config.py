@@ -1,0 +1,301 @@
+"""A run's YAML -> frozen dataclasses, validated at load.
+
+Each component class declares its options as a frozen dataclass in a nested class
+``Options``. Fields carry their type in the annotation and their limits in
+``field(metadata=...)``: ``min``/``max`` (inclusive), ``gt``/``lt`` (exclusive),
+``choices``, and ``help`` (used by ``hwnas gen-config``). An ``Options.check()``
+method may enforce cross-field rules by raising :class:`ConfigError` with the field
+name(s). Every error is one line that starts with the YAML path::
+
+    controller.population: must be > 0, got -3
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Union, get_args, get_origin, get_type_hints
+
+from hwnas import registry
+from hwnas.errors import ConfigError, HwnasError
+
+#: Config sections that name a component, in iteration order, and their registry roles.
+SECTIONS: dict[str, str] = {
+    "dataset": "dataset",
+    "search_space": "search_space",
+    "controller": "controller",
+    "weights_manager": "weights_manager",
+    "evaluator": "evaluator",
+    "objective": "objective",
+    "trainer": "trainer",
+}
+
+
+def opt(default: Any = dataclasses.MISSING, *, help: str = "", **limits: Any) -> Any:  # noqa: A002
+    """Shorthand for a dataclass field with validation metadata."""
+    meta = dict(limits, help=help)
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return field(default_factory=lambda: type(value)(value), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """For components without options."""
+
+
+@dataclass(frozen=True)
+class ComponentConfig:
+    """One section: the component's role, registered type name and validated options."""
+
+    role: str
+    type: str
+    options: Any
+
+    def build(self, **extra: Any) -> Any:
+        cls = registry.get(self.role, self.type)
+        return cls(self.options, **extra) if hasattr(cls, "Options") else cls(**extra)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run: seed, run-level settings and the component sections present."""
+
+    components: Mapping[str, ComponentConfig]
+    seed: int = 0
+    run: Mapping[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+    def __getitem__(self, section: str) -> ComponentConfig:
+        try:
+            return self.components[section]
+        except KeyError:
+            raise ConfigError(f"{section}: section missing from {self.source or 'the config'}") from None
+
+    def __contains__(self, section: str) -> bool:
+        return section in self.components
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"seed": self.seed}
+        if self.run:
+            out["run"] = dict(self.run)
+        for name, comp in self.components.items():
+            out[name] = {"type": comp.type, **options_to_dict(comp.options)}
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin in (list, tuple):
+        return f"a list of {_type_name(get_args(tp)[0])}" if get_args(tp) else "a list"
+    if origin in (dict, Mapping):
+        return "a mapping"
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            Path: "a path"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _coerce(value: Any, tp: Any, path: str, base: Path | None) -> Any:
+    """Check ``value`` against annotation ``tp``; return it normalised (lists -> tuples,
+    relative paths -> absolute against the YAML file)."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, path, base)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ConfigError(f"{path}: expected one of {', '.join(repr(a) for a in get_args(tp))}, got {value!r}"
+                              + (_suggest(str(value), [str(a) for a in get_args(tp)])))
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        inner = args[0] if args else Any
+        return tuple(_coerce(v, inner, f"{path}[{i}]", base) for i, v in enumerate(value))
+    if origin in (dict, Mapping) or tp in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    if tp is Path:
+        if not isinstance(value, (str, Path)):
+            raise ConfigError(f"{path}: expected a path, got {value!r}")
+        p = Path(value).expanduser()
+        if not p.is_absolute() and base is not None:
+            p = (base / p).resolve()
+        return p
+    return value
+
+
+def _check_limits(value: Any, meta: Mapping[str, Any], path: str) -> None:
+    if value is None:
+        return
+    items = value if isinstance(value, tuple) else (value,)
+    for v in items:
+        if "gt" in meta and not v > meta["gt"]:
+            raise ConfigError(f"{path}: must be > {meta['gt']}, got {v}")
+        if "min" in meta and not v >= meta["min"]:
+            raise ConfigError(f"{path}: must be >= {meta['min']}, got {v}")
+        if "lt" in meta and not v < meta["lt"]:
+            raise ConfigError(f"{path}: must be < {meta['lt']}, got {v}")
+        if "max" in meta and not v <= meta["max"]:
+            raise ConfigError(f"{path}: must be <= {meta['max']}, got {v}")
+        if "choices" in meta and v not in meta["choices"]:
+            raise ConfigError(f"{path}: expected one of {', '.join(map(repr, meta['choices']))}, got {v!r}"
+                              + _suggest(str(v), [str(c) for c in meta["choices"]]))
+
+
+def parse_options(cls: type, data: Mapping[str, Any] | None, path: str, base: Path | None = None) -> Any:
+    """Build the frozen options dataclass ``cls`` from a mapping, naming ``path`` in errors."""
+    data = dict(data or {})
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(f"{path}.{key}: unknown option{_suggest(key, list(fields))}; "
+                              f"options: {', '.join(fields) or 'none'}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        fpath = f"{path}.{name}"
+        if name in data:
+            value = _coerce(data[name], hints.get(name, Any), fpath, base)
+            _check_limits(value, f.metadata, fpath)
+            kwargs[name] = value
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+            raise ConfigError(f"{fpath}: required option missing ({_type_name(hints.get(name, Any))})")
+    try:
+        obj = cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}.{exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    check = getattr(obj, "check", None)
+    if callable(check):
+        try:
+            check()
+        except ConfigError as exc:
+            raise ConfigError(f"{path}.{exc}") from None
+    return obj
+
+
+def options_to_dict(options: Any) -> dict[str, Any]:
+    if options is None or not dataclasses.is_dataclass(options):
+        return {}
+    out = {}
+    for f in dataclasses.fields(options):
+        v = getattr(options, f.name)
+        if isinstance(v, Path):
+            v = str(v)
+        elif isinstance(v, tuple):
+            v = list(v)
+        out[f.name] = v
+    return out
+
+
+def options_class(role: str, type_name: str) -> type:
+    cls = registry.get(role, type_name)
+    return getattr(cls, "Options", NoOptions)
+
+
+def parse_component(section: str, data: Any, base: Path | None = None, role: str | None = None) -> ComponentConfig:
+    role = role or SECTIONS[section]
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{section}: expected a mapping with 'type', got {data!r}")
+    if "type" not in data:
+        raise ConfigError(f"{section}.type: required (one of {', '.join(e.name for e in registry.list(role))})")
+    type_name = data["type"]
+    if not isinstance(type_name, str):
+        raise ConfigError(f"{section}.type: expected a string, got {type_name!r}")
+    try:
+        cls = options_class(role, type_name)
+    except HwnasError as exc:
+        raise ConfigError(f"{section}.type: {exc}") from None
+    opts = parse_options(cls, {k: v for k, v in data.items() if k != "type"}, section, base)
+    return ComponentConfig(role, type_name, opts)
+
+
+def parse_config(data: Any, *, source: Path | None = None, base: Path | None = None) -> RunConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source or 'config'}: expected a mapping at the top level, got {type(data).__name__}")
+    known = [*SECTIONS, "seed", "run"]
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{key}: unknown section{_suggest(str(key), known)}; sections: {', '.join(known)}")
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed: expected an integer >= 0, got {seed!r}")
+    run = data.get("run") or {}
+    if not isinstance(run, Mapping):
+        raise ConfigError(f"run: expected a mapping, got {run!r}")
+    comps = {s: parse_component(s, data[s], base) for s in SECTIONS if s in data}
+    return RunConfig(comps, seed, dict(run), source)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run config; relative paths resolve against its folder."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    try:
+        return parse_config(data, source=p, base=p.resolve().parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+
+
+__all__ = ["ComponentConfig", "NoOptions", "RunConfig", "load_config", "opt", "options_to_dict",
+           "parse_component", "parse_config", "parse_options", "SECTIONS", "typing"]

@@ -1,0 +1,159 @@
+"""The search-space interface.
+
+A space is a list of categorical *decisions*; an architecture (:data:`Arch`) is a
+tuple with one choice index per decision. That one representation serves every
+controller (random, evolution, RL all see a vector of categorical choices) while the
+space alone knows what the choices mean (:meth:`SearchSpace.to_network`) and how to
+write them for people (:meth:`SearchSpace.to_jsonable`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from hwnas.errors import ValidationError
+from hwnas.primitives import NetworkSpec, Primitive
+
+Arch = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One categorical choice: a name and its options (values shown to people)."""
+
+    name: str
+    choices: tuple[Any, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.choices)
+
+
+class SearchSpace:
+    """Base class. Subclasses define ``decisions`` and ``to_network``; the rest is generic."""
+
+    #: Registry name, set by ``@register``.
+    registry_name: str = "space"
+
+    def __init__(self) -> None:
+        self._decisions: tuple[Decision, ...] = tuple(self.build_decisions())
+
+    # -- to implement -----------------------------------------------------------------
+    def build_decisions(self) -> Sequence[Decision]:
+        raise NotImplementedError
+
+    def to_network(self, arch: Arch) -> NetworkSpec:
+        raise NotImplementedError
+
+    def primitives(self) -> list[Primitive]:
+        """Every unique primitive the space can produce, deduplicated by key, sorted."""
+        raise NotImplementedError
+
+    # -- generic ----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.registry_name
+
+    @property
+    def decisions(self) -> tuple[Decision, ...]:
+        return self._decisions
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(d.size for d in self._decisions)
+
+    def size(self) -> float:
+        """Number of distinct architectures (as decision vectors)."""
+        return float(np.prod([float(s) for s in self.sizes]))
+
+    def validate(self, arch: Sequence[int]) -> Arch:
+        arch = tuple(int(a) for a in arch)
+        if len(arch) != len(self._decisions):
+            raise ValidationError(f"{self.name}: an architecture has {len(self._decisions)} choices, got {len(arch)}")
+        for a, d in zip(arch, self._decisions):
+            if not 0 <= a < d.size:
+                raise ValidationError(f"{self.name}: decision {d.name} has {d.size} options, got index {a}")
+        return arch
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        return tuple(int(rng.integers(d.size)) for d in self._decisions)
+
+    def active(self, arch: Arch) -> list[int]:
+        """Indices of decisions that change the network for this arch (all by default)."""
+        return list(range(len(self._decisions)))
+
+    def mutate(self, arch: Arch, rng: np.random.Generator, n: int = 1) -> Arch:
+        """Change ``n`` active decisions to a different option (so the result differs)."""
+        out = list(arch)
+        candidates = [i for i in self.active(arch) if self._decisions[i].size > 1]
+        for i in rng.choice(candidates, size=min(n, len(candidates)), replace=False):
+            size = self._decisions[i].size
+            out[i] = int((out[i] + rng.integers(1, size)) % size)
+        return tuple(out)
+
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
+        """Uniform crossover: each decision from one parent at random."""
+        mask = rng.random(len(a)) < 0.5
+        return tuple(int(x if m else y) for x, y, m in zip(a, b, mask))
+
+    def encode(self, arch: Arch) -> np.ndarray:
+        """One-hot encoding, concatenated over decisions (for predictors and RL)."""
+        out = np.zeros(sum(self.sizes), dtype=np.float32)
+        off = 0
+        for a, d in zip(arch, self._decisions):
+            out[off + a] = 1.0
+            off += d.size
+        return out
+
+    def neighbours(self, arch: Arch) -> Iterator[Arch]:
+        """Every arch one active decision away."""
+        for i in self.active(arch):
+            for c in range(self._decisions[i].size):
+                if c != arch[i]:
+                    yield arch[:i] + (c,) + arch[i + 1:]
+
+    def canonical(self, arch: Arch) -> Arch:
+        """Inactive decisions reset to 0, so equal networks have equal archs."""
+        act = set(self.active(arch))
+        return tuple(a if i in act else 0 for i, a in enumerate(arch))
+
+    def to_jsonable(self, arch: Arch) -> Any:
+        """A readable form for files (YAML/JSON/CSV): decision name -> chosen value."""
+        return {d.name: d.choices[a] for d, a in zip(self._decisions, arch)}
+
+    def from_jsonable(self, obj: Any) -> Arch:
+        """Inverse of :meth:`to_jsonable`; also accepts a list of choice indices."""
+        if isinstance(obj, (list, tuple)):
+            return self.validate(obj)
+        if not isinstance(obj, dict):
+            raise ValidationError(f"{self.name}: expected a mapping of decisions or a list of indices, got {obj!r}")
+        out = []
+        for d in self._decisions:
+            if d.name not in obj:
+                raise ValidationError(f"{self.name}: architecture misses decision {d.name!r}")
+            v = obj[d.name]
+            if v not in d.choices:
+                raise ValidationError(f"{self.name}: {d.name} must be one of {list(d.choices)}, got {v!r}")
+            out.append(d.choices.index(v))
+        extra = set(obj) - {d.name for d in self._decisions}
+        if extra:
+            raise ValidationError(f"{self.name}: unknown decision(s) {', '.join(sorted(extra))}")
+        return tuple(out)
+
+    def to_str(self, arch: Arch) -> str:
+        """Compact one-line form; spaces with a standard string form override it."""
+        return "-".join(str(a) for a in arch)
+
+    def from_str(self, text: str) -> Arch:
+        try:
+            return self.validate([int(t) for t in text.strip().split("-")])
+        except ValueError:
+            raise ValidationError(f"{self.name}: cannot parse architecture {text!r}") from None
+
+    def options_dict(self) -> dict[str, Any]:
+        opts = getattr(self, "options", None)
+        from hwnas.config import options_to_dict
+
+        return options_to_dict(opts)

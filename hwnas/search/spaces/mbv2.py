@@ -1,0 +1,182 @@
+"""MobileNetV2 / OFA-style block-wise space.
+
+Fixed stem (3x3 conv, stride 2), a first inverted-residual block (e1, k3), five
+searchable stages, each with depth {2,3,4} and per-block expansion {3,4,6} and kernel
+{3,5,7}, then a fixed e6 block, a 1x1 conv, global pooling and a classifier. As in
+OFA, a stage of depth d runs its first d blocks; choices of the blocks beyond the
+depth are inactive.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+from hwnas.config import opt
+from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.registry import register
+from hwnas.search.spaces.base import Arch, Decision, SearchSpace
+
+#: (base output channels, stride of the first block) of the five searchable stages.
+STAGES: tuple[tuple[int, int], ...] = ((24, 2), (40, 2), (80, 2), (96, 1), (192, 2))
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of ``divisor`` without dropping more than 10%."""
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    if new < 0.9 * v:
+        new += divisor
+    return new
+
+
+@register("search_space", "mbv2")
+class MBV2Space(SearchSpace):
+    """MobileNetV2/OFA block-wise space: 5 stages x depth {2,3,4} x expansion {3,4,6} x kernel {3,5,7}."""
+
+    @dataclass(frozen=True)
+    class Options:
+        resolution: int = opt(224, min=8, help="input height and width in pixels")
+        width: float = opt(1.0, gt=0, max=4, help="channel width multiplier")
+        in_channels: int = opt(3, min=1, help="input channels (3 for RGB)")
+        num_classes: int = opt(1000, min=2, help="classifier outputs")
+        depths: list[int] = opt([2, 3, 4], min=1, max=8, help="depth choices per stage")
+        expansions: list[int] = opt([3, 4, 6], min=1, max=8, help="expansion choices per block")
+        kernels: list[int] = opt([3, 5, 7], min=1, max=9, help="depthwise kernel choices (odd)")
+        act: Literal["relu", "relu6", "hswish"] = opt("relu6", help="activation in every block")
+
+    def __init__(self, options: "MBV2Space.Options | None" = None, **kw: object) -> None:
+        self.options = options or MBV2Space.Options(**kw)  # type: ignore[arg-type]
+        o = self.options
+        self.max_depth = max(o.depths)
+        self.c_stem = make_divisible(32 * o.width)
+        self.c_first = make_divisible(16 * o.width)
+        self.c_stages = [make_divisible(c * o.width) for c, _ in STAGES]
+        self.c_last_block = make_divisible(320 * o.width)
+        self.c_head = make_divisible(1280 * max(1.0, o.width))
+        super().__init__()
+
+    def build_decisions(self) -> Sequence[Decision]:
+        o = self.options
+        out = []
+        for s in range(len(STAGES)):
+            out.append(Decision(f"s{s}.depth", tuple(o.depths)))
+            for b in range(self.max_depth):
+                out.append(Decision(f"s{s}.b{b}.e", tuple(o.expansions)))
+                out.append(Decision(f"s{s}.b{b}.k", tuple(o.kernels)))
+        return out
+
+    # -- arch helpers -------------------------------------------------------------------
+    def _per_stage(self) -> int:
+        return 1 + 2 * self.max_depth
+
+    def stage_choices(self, arch: Arch) -> list[list[tuple[int, int]]]:
+        """For each stage, the active blocks' (expansion, kernel) values."""
+        o = self.options
+        arch = self.validate(arch)
+        n = self._per_stage()
+        out = []
+        for s in range(len(STAGES)):
+            chunk = arch[s * n:(s + 1) * n]
+            depth = o.depths[chunk[0]]
+            out.append([(o.expansions[chunk[1 + 2 * b]], o.kernels[chunk[2 + 2 * b]]) for b in range(depth)])
+        return out
+
+    def active(self, arch: Arch) -> list[int]:
+        n = self._per_stage()
+        out = []
+        for s in range(len(STAGES)):
+            depth = self.options.depths[arch[s * n]]
+            out.append(s * n)
+            out.extend(s * n + 1 + j for j in range(2 * depth))
+        return out
+
+    def to_str(self, arch: Arch) -> str:
+        """E.g. ``d2:e3k5,e6k3|d3:...`` (inactive choices dropped)."""
+        return "|".join(f"d{len(st)}:" + ",".join(f"e{e}k{k}" for e, k in st) for st in self.stage_choices(arch))
+
+    def from_str(self, text: str) -> Arch:
+        from hwnas.errors import ValidationError
+
+        o = self.options
+        stages = text.strip().split("|")
+        if len(stages) != len(STAGES):
+            raise ValidationError(f"mbv2: expected {len(STAGES)} stages separated by '|', got {text!r}")
+        out: list[int] = []
+        try:
+            for st in stages:
+                d, blocks = st.split(":")
+                ek = [b for b in blocks.split(",") if b]
+                if int(d[1:]) != len(ek):
+                    raise ValueError
+                out.append(o.depths.index(len(ek)))
+                for b in range(self.max_depth):
+                    if b < len(ek):
+                        e, k = ek[b][1:].split("k")
+                        out += [o.expansions.index(int(e)), o.kernels.index(int(k))]
+                    else:
+                        out += [0, 0]
+        except ValueError:
+            raise ValidationError(f"mbv2: cannot parse architecture {text!r} (expected e.g. 'd2:e3k5,e6k3|...')") from None
+        return self.validate(out)
+
+    # -- hardware half -------------------------------------------------------------------
+    def _fixed_head(self, r: int) -> list[Primitive]:
+        o = self.options
+        r1 = (r + 1) // 2
+        return [
+            Primitive("conv", o.in_channels, self.c_stem, r, r, kernel=3, stride=2, act=o.act),
+            Primitive("mbconv", self.c_stem, self.c_first, r1, r1, kernel=3, stride=1, expansion=1, act=o.act),
+        ]
+
+    def _fixed_tail(self, c_in: int, r: int) -> list[Primitive]:
+        o = self.options
+        return [
+            Primitive("mbconv", c_in, self.c_last_block, r, r, kernel=3, stride=1, expansion=6, act=o.act),
+            Primitive("conv", self.c_last_block, self.c_head, r, r, kernel=1, stride=1, act=o.act),
+            Primitive("pool", self.c_head, self.c_head, r, r, kernel=r, extras=(("mode", "global"),)),
+            Primitive("fc", self.c_head, o.num_classes, 1, 1),
+        ]
+
+    def _resolutions(self) -> list[int]:
+        """Input resolution of each stage's first block."""
+        r = (self.options.resolution + 1) // 2
+        out = []
+        for _, s in STAGES:
+            out.append(r)
+            r = (r + s - 1) // s
+        return out + [r]
+
+    def to_network(self, arch: Arch) -> NetworkSpec:
+        o = self.options
+        nodes = self._fixed_head(o.resolution)
+        c = self.c_first
+        res = self._resolutions()
+        for s, blocks in enumerate(self.stage_choices(arch)):
+            r = res[s]
+            for b, (e, k) in enumerate(blocks):
+                stride = STAGES[s][1] if b == 0 else 1
+                nodes.append(Primitive("mbconv", c, self.c_stages[s], r, r, kernel=k, stride=stride,
+                                       expansion=e, act=o.act))
+                c = self.c_stages[s]
+                r = (r + stride - 1) // stride
+        nodes += self._fixed_tail(c, res[-1])
+        return NetworkSpec.chain((o.in_channels, o.resolution, o.resolution), nodes, space="mbv2",
+                                 arch=self.to_str(arch))
+
+    def primitives(self) -> list[Primitive]:
+        o = self.options
+        res = self._resolutions()
+        prims = self._fixed_head(o.resolution)
+        c = self.c_first
+        for s, (_, stride) in enumerate(STAGES):
+            for e in o.expansions:
+                for k in o.kernels:
+                    prims.append(Primitive("mbconv", c, self.c_stages[s], res[s], res[s], kernel=k, stride=stride,
+                                           expansion=e, act=o.act))
+                    if max(o.depths) > 1:
+                        r2 = res[s + 1]
+                        prims.append(Primitive("mbconv", self.c_stages[s], self.c_stages[s], r2, r2, kernel=k,
+                                               stride=1, expansion=e, act=o.act))
+            c = self.c_stages[s]
+        prims += self._fixed_tail(c, res[-1])
+        uniq = {p.key: p for p in prims}
+        return [uniq[k] for k in sorted(uniq)]
