@@ -14,6 +14,7 @@ import json
 import math
 import sqlite3
 import statistics
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,7 +58,7 @@ CREATE TABLE measurements (
     samples TEXT NOT NULL,               -- JSON list of raw samples in ms
     median_ms REAL, mean_ms REAL, std_ms REAL, n INTEGER NOT NULL,
     energy_mj REAL, power_w REAL,
-    error TEXT,                          -- NULL on success; a failure is data, not a sentinel
+    error TEXT,                          -- NULL on success, else why it failed (data, not a sentinel)
     versions TEXT NOT NULL,              -- JSON of tool versions
     source TEXT,                         -- e.g. 'hwnas profile', 'ingest:dnndk file.log'
     extra TEXT,                          -- JSON of anything else (energy method, ...)
@@ -194,17 +195,31 @@ class Store:
             if not create:
                 raise StoreError(f"no cost store at {self.path} (create one with `hwnas profile` or `hwnas ingest`)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
-            self.conn.row_factory = sqlite3.Row
-            if str(path) != ":memory:":
-                self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self._init_schema()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a readable hwnas cost store ({exc})") from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._connect(str(path), timeout)
+                break
+            except sqlite3.OperationalError as exc:
+                # Switching to WAL can report "locked" without waiting when another
+                # process is creating the same file; retry until the timeout.
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    self.conn.close()
+                    time.sleep(0.05)
+                    continue
+                raise StoreError(f"{self.path}: not a readable hwnas cost store ({exc})") from None
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: not a readable hwnas cost store ({exc})") from None
+
+    def _connect(self, path: str, timeout: float) -> None:
+        self.conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        if path != ":memory:":
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self._init_schema()
 
     # -- schema -------------------------------------------------------------------
     def _init_schema(self) -> None:

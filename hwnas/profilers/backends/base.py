@@ -1,0 +1,124 @@
+"""The backend interface: turn a Primitive or NetworkSpec into something runnable, time it.
+
+A backend is built with a device (``cpu`` / ``gpu``), a thread count and its own
+options. :meth:`Backend.prepare` does the expensive part once (export, session
+creation or compilation) and returns a :class:`Prepared` runnable bound to a fixed,
+deterministic input; :meth:`Backend.measure` then applies the timing protocol and the
+energy meters. Everything that makes two measurements comparable goes into
+:meth:`Backend.settings`, which is stored with every row so resume and table lookups
+never mix, say, tuned and untuned TVM.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from hwnas.errors import ConfigError
+from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.profilers.timing import TimingProtocol, measure
+
+log = logging.getLogger(__name__)
+
+Target = Primitive | NetworkSpec
+DEVICES = ("cpu", "gpu")
+
+
+@dataclass
+class Prepared:
+    """A runnable bound to one input.
+
+    ``run`` performs one inference; ``output`` returns the result as a NumPy array (for
+    cross-backend checks); ``sync`` waits for the device; ``repeat_timer`` may replace
+    the host clock (CUDA events). ``overhead_s`` records export/compile time by stage.
+    """
+
+    run: Callable[[], Any]
+    output: Callable[[], np.ndarray]
+    sync: Callable[[], None] | None = None
+    repeat_timer: Callable[[Callable[[], Any], int], float] | None = None
+    overhead_s: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BackendResult:
+    """What one measurement produced (JSON-friendly, crosses the worker pipe)."""
+
+    samples_ms: list[float]
+    number: int
+    stable: bool
+    overhead_s: dict[str, float]
+    energy_mj: float | None = None
+    power_w: float | None = None
+    energy_source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Backend:
+    """Base class; subclasses set ``name``, implement ``prepare`` and may override
+    ``check_device``, ``settings`` and ``versions``."""
+
+    name: str = "backend"
+
+    def __init__(self, device: str = "cpu", threads: int = 1, **options: Any) -> None:
+        if device not in DEVICES:
+            raise ConfigError(f"--device: expected one of {', '.join(DEVICES)}, got {device!r}")
+        if threads < 1:
+            raise ConfigError(f"--threads: must be >= 1, got {threads}")
+        self.device = device
+        self.threads = threads
+        self.options = self.parse_options(options)
+
+    # -- to implement --------------------------------------------------------------------
+    def parse_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Validate backend-specific options (default: none accepted)."""
+        if options:
+            raise ConfigError(f"backend {self.name}: unknown option(s) {', '.join(sorted(options))}")
+        return {}
+
+    def check_device(self) -> None:
+        """Raise DependencyError (one line, naming what to install) if the device cannot be driven."""
+
+    def prepare(self, target: Target, batch: int = 1) -> Prepared:
+        raise NotImplementedError
+
+    def backend_settings(self) -> dict[str, Any]:
+        """Backend options that change timings (tuned/untuned, providers, target)."""
+        return {}
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    # -- generic -------------------------------------------------------------------------
+    def settings(self, protocol: TimingProtocol) -> dict[str, Any]:
+        """The full settings stored with (and hashed into) every measurement."""
+        return {"timing": protocol.to_dict(), "device": self.device, "backend": self.name,
+                "backend_options": self.backend_settings()}
+
+    def measure(self, target: Target, protocol: TimingProtocol, *, with_energy: bool = True) -> BackendResult:
+        """Prepare ``target`` and time it; energy from RAPL / NVML when readable."""
+        from hwnas.profilers import energy
+
+        t0 = time.perf_counter()
+        prepared = self.prepare(target, protocol.batch)
+        prep_s = time.perf_counter() - t0
+        meter = energy.EnergyMeter(self.device) if with_energy else None
+        if meter is not None:
+            meter.start()
+        res = measure(prepared.run, protocol, sync=prepared.sync, repeat_timer=prepared.repeat_timer)
+        reading = meter.stop() if meter is not None else None
+        overhead = dict(prepared.overhead_s)
+        overhead.setdefault("prepare", prep_s)
+        overhead["timing"] = res.wall_s
+        out = BackendResult(res.samples_ms, res.number, res.stable, overhead)
+        if reading is not None and reading.energy_j is not None and res.wall_s > 0:
+            out.energy_mj = reading.energy_j * 1000.0 / max(res.total_calls, 1)
+            out.power_w = reading.energy_j / reading.seconds if reading.seconds > 0 else None
+            out.energy_source = reading.source
+        return out

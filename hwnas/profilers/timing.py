@@ -1,0 +1,142 @@
+"""The timing protocol: an explicit, typed object stored with every result.
+
+Why adaptive: fixed repeat counts either waste minutes on slow blocks or give noisy
+medians for fast ones. The protocol repeats until the running median is stable
+(the last few medians agree within ``rel_tol``) or the per-item time budget is spent,
+and always keeps the raw per-call samples so a cost model can look at the spread.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping
+
+from hwnas.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TimingProtocol:
+    """How one item is timed.
+
+    A *repeat* runs the callable ``number`` times back to back (``number`` grows so a
+    repeat lasts at least ``min_time_ms``, which keeps timer resolution and Python
+    overhead out of fast kernels); its sample is the mean time per call in ms.
+    """
+
+    warmup: int = 3
+    min_repeats: int = 5
+    max_repeats: int = 50
+    number: int = 1
+    min_time_ms: float = 2.0
+    threads: int = 1
+    batch: int = 1
+    time_budget_s: float = 5.0
+    rel_tol: float = 0.02
+    stable_window: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("min_repeats", "max_repeats", "number", "threads", "batch", "stable_window"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"timing.{name}: must be an integer >= 1, got {v!r}")
+        if self.warmup < 0:
+            raise ConfigError(f"timing.warmup: must be >= 0, got {self.warmup}")
+        if self.max_repeats < self.min_repeats:
+            raise ConfigError(f"timing.max_repeats: must be >= min_repeats ({self.min_repeats}), got {self.max_repeats}")
+        if self.min_time_ms < 0 or self.time_budget_s <= 0 or self.rel_tol <= 0:
+            raise ConfigError("timing: min_time_ms must be >= 0, time_budget_s and rel_tol > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical form stored in Measurement.settings (and hashed for resume)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TimingProtocol":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"timing: unknown field(s) {', '.join(sorted(unknown))}")
+        return cls(**dict(data))
+
+
+@dataclass
+class TimingResult:
+    """Raw samples (ms per call) and how the run ended."""
+
+    samples_ms: list[float] = field(default_factory=list)
+    number: int = 1
+    stable: bool = False
+    wall_s: float = 0.0
+    total_calls: int = 0  # every call made, warm-up and calibration included (energy per call)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def calls(self) -> int:
+        return self.number * len(self.samples_ms)
+
+
+def _stable(medians: list[float], window: int, tol: float) -> bool:
+    if len(medians) < window:
+        return False
+    last = medians[-window:]
+    ref = last[-1]
+    return ref > 0 and all(abs(m - ref) <= tol * ref for m in last)
+
+
+def measure(call: Callable[[], Any], protocol: TimingProtocol, *,
+            sync: Callable[[], None] | None = None,
+            timer: Callable[[], float] = time.perf_counter,
+            repeat_timer: Callable[[Callable[[], Any], int], float] | None = None) -> TimingResult:
+    """Time ``call`` under ``protocol``.
+
+    ``sync`` is called before reading the clock (device synchronisation for GPUs).
+    ``repeat_timer(call, number)`` may replace the host clock for one repeat and
+    return its total time in seconds (torch uses CUDA events this way).
+    """
+    sync = sync or (lambda: None)
+    start = timer()
+    calls = [0]
+
+    def one_repeat(n: int) -> float:
+        calls[0] += n
+        if repeat_timer is not None:
+            return repeat_timer(call, n)
+        sync()
+        t0 = timer()
+        for _ in range(n):
+            call()
+        sync()
+        return timer() - t0
+
+    for _ in range(protocol.warmup):
+        call()
+    calls[0] += protocol.warmup
+    sync()
+    # Calibrate ``number`` so one repeat lasts at least min_time_ms.
+    number = protocol.number
+    first = one_repeat(number)
+    while first * 1000.0 < protocol.min_time_ms and number < 1_000_000:
+        per_call = max(first / number, 1e-7)
+        number = max(number * 2, int(protocol.min_time_ms / 1000.0 / per_call) + 1)
+        first = one_repeat(number)
+    res = TimingResult(number=number)
+    res.samples_ms.append(first * 1000.0 / number)
+    medians: list[float] = [res.samples_ms[0]]
+    while len(res.samples_ms) < protocol.max_repeats:
+        enough = len(res.samples_ms) >= protocol.min_repeats
+        if enough and _stable(medians, protocol.stable_window, protocol.rel_tol):
+            res.stable = True
+            break
+        if enough and timer() - start > protocol.time_budget_s:
+            break
+        res.samples_ms.append(one_repeat(number) * 1000.0 / number)
+        medians.append(statistics.median(res.samples_ms))
+    else:
+        res.stable = _stable(medians, protocol.stable_window, protocol.rel_tol)
+    res.wall_s = timer() - start
+    res.total_calls = calls[0]
+    return res
