@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hwnas.profilers.ingest.commands",
     "hwnas.cost_models.commands",
     "hwnas.search.commands",
+    "hwnas.search.final_commands",
 )
 
 

@@ -253,17 +253,22 @@ class GraphFeaturizer(Featurizer):
         return graph_batch(encode(nf, networks, edges=True), nf.matrix)
 
 
-def pad(enc: Encoded, rows: np.ndarray, length: int) -> np.ndarray:
-    """Gather ``rows[ids]`` into a zero-padded (N, length[, dim]) array."""
+def pad(enc: Encoded, rows: np.ndarray, length: int, *, truncate: bool = False) -> np.ndarray:
+    """Gather ``rows[ids]`` into a zero-padded (N, length[, dim]) array.
+
+    A network longer than ``length`` is an error, or with ``truncate`` loses its blocks
+    beyond ``length`` (callers that also see whole-network aggregates use that).
+    """
     lens = enc.lengths
-    if enc.n and lens.max() > length:
+    if enc.n and lens.max() > length and not truncate:
         raise CostModelError(f"a network has {int(lens.max())} blocks but the model was fit on at most {length}; "
                              "refit with a larger max_len")
     out = np.zeros((enc.n, length) + rows.shape[1:], dtype=rows.dtype)
     if len(enc.ids):
         net = np.repeat(np.arange(enc.n), lens)
         pos = np.arange(len(enc.ids)) - np.repeat(enc.offsets[:-1], lens)
-        out[net, pos] = rows[enc.ids]
+        keep = pos < length
+        out[net[keep], pos[keep]] = rows[enc.ids[keep]]
     return out
 
 

@@ -221,10 +221,16 @@ def build_nb201_resblock(p: Primitive) -> nn.Module:
 
 
 # -- public API ---------------------------------------------------------------------------
-def build_primitive(p: Primitive) -> nn.Module:
-    """The torch module of one primitive, in eval mode (an unknown op raises RegistryError)."""
+def build_primitive(p: Primitive, seed: int = 0) -> nn.Module:
+    """The torch module of one primitive, in eval mode (an unknown op raises RegistryError).
+
+    Weights are drawn from a fixed seed so every backend exports the same model and
+    their outputs can be compared; the global RNG state is left untouched.
+    """
     builder: Builder = registry.get("op", p.op)
-    return builder(p).eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return builder(p).eval()
 
 
 def input_shape(p: Primitive, batch: int = 1) -> tuple[int, int, int, int]:
@@ -267,9 +273,11 @@ class Network(nn.Module):
         return outs[len(self.nodes) - 1]
 
 
-def build_network(spec: NetworkSpec) -> nn.Module:
-    """The torch module of a whole network, in eval mode."""
-    return Network(spec).eval()
+def build_network(spec: NetworkSpec, seed: int = 0) -> nn.Module:
+    """The torch module of a whole network, in eval mode, with seeded weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Network(spec).eval()
 
 
 def build(target: Primitive | NetworkSpec) -> nn.Module:

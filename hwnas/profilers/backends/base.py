@@ -113,9 +113,9 @@ class Backend:
             meter.start()
         res = measure(prepared.run, protocol, sync=prepared.sync, repeat_timer=prepared.repeat_timer)
         reading = meter.stop() if meter is not None else None
-        overhead = dict(prepared.overhead_s)
-        overhead.setdefault("prepare", prep_s)
+        overhead = dict(prepared.overhead_s)  # export / compile stages
         overhead["timing"] = res.wall_s
+        overhead["total"] = prep_s + res.wall_s
         out = BackendResult(res.samples_ms, res.number, res.stable, overhead)
         if reading is not None and reading.energy_j is not None and res.wall_s > 0:
             out.energy_mj = reading.energy_j * 1000.0 / max(res.total_calls, 1)

@@ -38,6 +38,8 @@ class Record:
     energy_mj: float | None = None
     power_w: float | None = None
     error: str | None = None
+    #: The file's own median when it states one beside raw samples (hwnas-results).
+    median_ms: float | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -77,6 +79,9 @@ class LatencyFormat:
     precision: ClassVar[str] = "fp32"
     #: True when records name layers that need a mapping to become primitives.
     needs_mapping: ClassVar[bool] = True
+    #: True when an unresolvable name is an error (results files name their targets);
+    #: False when it may become an opaque ``dpu_layer`` primitive (profiler logs).
+    strict_names: ClassVar[bool] = False
 
     def parse(self, path: Path) -> Parsed:  # pragma: no cover - interface
         raise NotImplementedError

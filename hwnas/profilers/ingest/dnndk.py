@@ -10,10 +10,10 @@ The tool prints one table per task run::
 
 Node names are right-aligned in 30 characters, but long ones are truncated (sometimes
 left-aligned and ending in ``*``) and older versions print 2 decimals, so fixed columns
-cannot be trusted. We parse by whitespace instead: first token the ID, last seven
-tokens the numbers, everything in between the name. A log may hold many tables (one per
-run); tables of the same kernel are averaged layer by layer, each table contributing
-one sample. The ``All`` row closes a table and must equal the per-layer sums of
+cannot be trusted. We parse by whitespace instead: first token the ID, last six
+tokens the numbers (the printf format has six numeric fields), everything in between
+the name. A log may hold many tables (one per run); tables of the same kernel are
+averaged layer by layer, each table contributing one sample. The ``All`` row closes a table and must equal the per-layer sums of
 workload and runtime within the printing precision, which catches a table that was cut
 or garbled in a way the row parser alone would miss.
 """
@@ -29,6 +29,7 @@ from hwnas.registry import register
 
 _KERNEL = re.compile(r'DPU Kernel\s+"([^"]*)"(?:\s+DPU Task\s+"([^"]*)")?')
 _COLUMNS = ("workload_mop", "mem_mb", "runtime_ms", "perf_gops", "utilization_pct", "mb_per_s")
+_N = len(_COLUMNS)
 
 
 @dataclass
@@ -81,9 +82,9 @@ def parse_tables(path: Path) -> tuple[list[_Table], int]:
             continue
         toks = text.split()
         if toks[0] == "All":
-            if len(toks) != 8:
-                raise fail(path, i, f"expected 'All' and 7 numeric columns, got {len(toks) - 1} column(s)")
-            values = [number(t, path, i, f"All {c}") for t, c in zip(toks[1:], _COLUMNS + ("mb_per_s",))]
+            if len(toks) != 1 + _N:
+                raise fail(path, i, f"expected 'All' and {_N} numeric columns, got {len(toks) - 1} column(s)")
+            values = [number(t, path, i, f"All {c}") for t, c in zip(toks[1:], _COLUMNS)]
             if not current.rows:
                 raise fail(path, i, "expected at least one layer row before the All row")
             _check_all_row(path, i, current, values)
@@ -91,19 +92,19 @@ def parse_tables(path: Path) -> tuple[list[_Table], int]:
             current = None
             continue
         if not toks[0].isdigit():
-            raise fail(path, i, f"expected a layer row 'ID NAME <7 numbers>' or the All row, got {text[:60]!r}")
-        if len(toks) < 9:
-            raise fail(path, i, f"expected an ID, a name and 7 numeric columns, got {len(toks)} field(s)")
-        nums = toks[-7:]
+            raise fail(path, i, f"expected a layer row 'ID NAME <6 numbers>' or the All row, got {text[:60]!r}")
+        if len(toks) < 2 + _N:
+            raise fail(path, i, f"expected an ID, a name and {_N} numeric columns, got {len(toks)} field(s)")
+        nums = toks[-_N:]
         try:
             values = [float(t.rstrip("%")) for t in nums]
         except ValueError:
             bad = next(t for t in nums if not _is_number(t))
-            raise fail(path, i, f"expected 7 numeric columns after the name, got {bad!r}") from None
+            raise fail(path, i, f"expected {_N} numeric columns after the name, got {bad!r}") from None
         values = [number(t, path, i, "a numeric column") for t in nums]  # finiteness
         if not current.rows:
             current.workload_decimals, current.runtime_decimals = decimals(nums[0]), decimals(nums[2])
-        current.rows.append((int(toks[0]), " ".join(toks[1:-7]), values, i))
+        current.rows.append((int(toks[0]), " ".join(toks[1:-_N]), values, i))
     if current is not None:
         raise fail(path, len(lines), f"expected an 'All' row closing the table of line {current.start} "
                                      "(truncated log?), got the end of the file")

@@ -1,0 +1,148 @@
+"""Training data for cost models: from a cost store, or from a whole-network CSV.
+
+Why here and not in the store: choosing what a model learns (network medians or
+energies, the matching primitive table, which rows to keep) is a cost-model decision;
+the store only answers queries. A network with a primitive missing from the table is
+dropped with a warning and counted in the summary (the featurizer would refuse it);
+if none is left, the error names a missing key.
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from hwnas.errors import CostModelError, HwnasError
+from hwnas.primitives import NetworkSpec
+
+log = logging.getLogger(__name__)
+
+#: target name -> (network row column, primitive table metric)
+TARGETS: dict[str, tuple[str, str]] = {"latency": ("median_ms", "median_ms"), "energy": ("energy_mj", "energy_mj")}
+UNITS = {"latency": "ms", "energy": "mJ"}
+
+
+@dataclass
+class CostData:
+    """Networks, their measured targets, and the primitive table (None for CSV data)."""
+
+    networks: list[NetworkSpec]
+    y: np.ndarray
+    table: dict[str, float] | None
+    target: str
+    unit: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    device: dict[str, Any] | None = None
+
+
+def from_store(store: Any, device: str | int, backend: str, target: str = "latency",
+               settings: Mapping[str, Any] | None = None) -> CostData:
+    """(networks, y, table) for one device + backend: y is the newest successful network
+    measurement (median_ms or energy_mj), the table is ``store.table`` with the same metric."""
+    if target not in TARGETS:
+        raise CostModelError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    col, metric = TARGETS[target]
+    dev = store.find_device(device)
+    table = store.table(dev["id"], backend, metric=metric, settings=settings)
+    if not table:
+        raise CostModelError(f"{store.path}: no primitive {metric} for device {dev['name']!r} / {backend}")
+    rows = store.query(device_id=dev["id"], backend=backend, kind="network", ok_only=True, latest=True)
+    if settings is None and len({r["settings_hash"] for r in rows}) > 1:
+        # Several timing protocols: keep the one with the most networks, never mix them.
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["settings_hash"]] = counts.get(r["settings_hash"], 0) + 1
+        keep = max(counts, key=lambda h: counts[h])
+        log.warning("network rows under %d settings; using %s (%d rows)", len(counts), keep, counts[keep])
+        rows = [r for r in rows if r["settings_hash"] == keep]
+    newest: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r[col] is not None:
+            newest[r["target"]] = r
+    networks, y, dropped, missing = [], [], 0, ""
+    for h, r in newest.items():
+        net = store.network(h)
+        absent = [p.key for p in net.nodes if p.key not in table]
+        if absent:
+            dropped += 1
+            missing = missing or absent[0]
+            continue
+        if float(r[col]) <= 0:
+            dropped += 1
+            continue
+        networks.append(net)
+        y.append(float(r[col]))
+    if dropped:
+        log.warning("dropped %d network(s) with primitives missing from the table (e.g. %r)", dropped, missing)
+    if len(networks) < 4:
+        why = f"; e.g. primitive {missing!r} is not in the table" if missing else ""
+        raise CostModelError(f"{store.path}: only {len(networks)} usable network measurement(s) of {target} for "
+                             f"device {dev['name']!r} / {backend}{why}")
+    summary = {"source": str(store.path), "device": dev["name"], "fingerprint": dev["fingerprint"],
+               "backend": backend, "target": target, "networks": len(networks), "dropped": dropped,
+               "primitives": len(table)}
+    return CostData(networks, np.asarray(y), table, target, UNITS[target], summary,
+                    {"name": dev["name"], "fingerprint": dev["fingerprint"], "info": dev["info"]})
+
+
+def split(n: int, test_frac: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random train/test index split (at least one network on each side)."""
+    if not 0 < test_frac < 1:
+        raise CostModelError(f"test fraction must be in (0, 1), got {test_frac}")
+    if n < 2:
+        raise CostModelError(f"need at least 2 networks to split, got {n}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = min(max(1, int(round(n * test_frac))), n - 1)
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def build_space(space: str, options: Mapping[str, Any] | None = None) -> Any:
+    from hwnas import registry
+
+    return registry.build("search_space", space, **dict(options or {}))
+
+
+def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | None = None,
+             min_value: float = 0.1, space_options: Mapping[str, Any] | None = None,
+             limit: int | None = None) -> CostData:
+    """A whole-network table (one architecture per row, one column per device).
+
+    Rows whose target is below ``min_value`` are dropped: degenerate NAS-Bench-201 cells
+    measure near zero and would dominate every relative error.
+    """
+    import pandas as pd
+
+    p = Path(path)
+    try:
+        df = pd.read_csv(p, nrows=limit)
+    except (OSError, ValueError) as exc:
+        raise CostModelError(f"{p}: cannot read CSV ({exc})") from None
+    if target not in df.columns:
+        close = difflib.get_close_matches(target, [str(c) for c in df.columns], n=3, cutoff=0.4)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise CostModelError(f"{p}: no column {target!r}{hint}; columns: {', '.join(map(str, df.columns))}")
+    col = arch_column or next((c for c in ("arch_str", "ops", "arch") if c in df.columns), None)
+    if col is None:
+        raise CostModelError(f"{p}: no architecture column (arch_str, ops or arch)")
+    sp = build_space(space, space_options)
+    keep = df[target].astype(float) >= min_value
+    df = df[keep]
+    networks = []
+    for i, text in enumerate(df[col].astype(str)):
+        try:
+            networks.append(sp.to_network(sp.from_str(text)))
+        except HwnasError as exc:
+            raise CostModelError(f"{p}: row {i}: {exc}") from None
+    summary = {"source": str(p), "space": space, "target": target, "networks": len(networks),
+               "dropped_below_min": int((~keep).sum()), "min_value": min_value}
+    return CostData(networks, df[target].to_numpy(dtype=np.float64), None, target,
+                    "ms" if target.endswith("_ms") else "", summary, {"name": target})
+
+
+def select(data: CostData, idx: Sequence[int]) -> tuple[list[NetworkSpec], np.ndarray]:
+    idx = np.asarray(idx, dtype=np.int64)
+    return [data.networks[i] for i in idx], data.y[idx]

@@ -1,0 +1,99 @@
+"""Library functions behind the search commands (the CLI only parses and prints).
+
+Each takes paths and plain values and returns records, so scripts and notebooks can
+call exactly what ``hwnas search`` / ``sample`` / ``eval-arch`` / ``derive`` /
+``gen-config`` do.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import ConfigError, HwnasError
+from hwnas.search.base import Rollout
+from hwnas.search.build import build_component, build_components, load_run_config, trainer_config
+from hwnas.search.spaces.base import Arch, SearchSpace
+
+log = logging.getLogger(__name__)
+
+
+def run_search(config: str | Path, *, objective: str | None = None, budget: float | None = None,
+               run_dir: str | Path | None = None, steps: int | None = None, restart: bool = False) -> dict[str, Any]:
+    """Run (or resume) the search a config describes; returns the trainer's summary."""
+    cfg = load_run_config(config, objective=objective, budget=budget, steps=steps)
+    rd = run_dir or cfg.run.get("dir")
+    if rd is None:
+        rd = Path("runs") / Path(config).stem
+    rd = Path(rd)
+    if not rd.is_absolute() and run_dir is None and cfg.source is not None and cfg.run.get("dir"):
+        rd = cfg.source.resolve().parent / rd
+    if restart and rd.exists():
+        for name in ("checkpoint.json", "rollouts.csv", "pareto.yaml", "pareto.png", "summary.yaml"):
+            (rd / name).unlink(missing_ok=True)
+        for pt in rd.glob("checkpoint-*.pt"):
+            pt.unlink()
+    comps = build_components(cfg)
+    trainer = build_component(trainer_config(cfg), components=comps, run_dir=rd, seed=cfg.seed)
+    return trainer.run()
+
+
+def parse_arch(space: SearchSpace, text: str) -> Arch:
+    """An architecture from the space's string form, or from '-'-joined choice indices."""
+    try:
+        return space.from_str(text)
+    except HwnasError as first:
+        try:
+            return space.validate([int(t) for t in text.replace(",", "-").split("-")])
+        except (ValueError, HwnasError):
+            raise ConfigError(f"--arch: {first}") from None
+
+
+def sample_archs(config: str | Path | None = None, *, space: str | None = None, n: int = 5,
+                 seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` architectures from a config's controller, or uniformly from a space."""
+    if config is not None:
+        comps = build_components(load_run_config(config))
+        assert comps.controller is not None
+        sp = comps.space
+        archs = [r.arch for r in comps.controller.sample(n)]
+    elif space is not None:
+        from hwnas import registry
+
+        sp = registry.get("search_space", space)()
+        rng = np.random.default_rng(seed)
+        archs = [sp.sample(rng) for _ in range(n)]
+    else:
+        raise ConfigError("sample: give a CONFIG or --space NAME")
+    return [{"arch_str": sp.to_str(a), "arch": "-".join(map(str, a))} for a in archs]
+
+
+def evaluate_archs(config: str | Path, archs: list[str] | None = None, *, n: int = 0) -> list[dict[str, Any]]:
+    """Evaluate given architectures (strings), or ``n`` random ones, with the config's evaluator."""
+    cfg = load_run_config(config)
+    comps = build_components(cfg, controller=False)
+    sp = comps.space
+    if archs:
+        rollouts = [Rollout(parse_arch(sp, a)) for a in archs]
+    else:
+        rng = np.random.default_rng(cfg.seed)
+        rollouts = [Rollout(sp.sample(rng)) for _ in range(n)]
+    if getattr(comps.evaluator, "needs_candidates", True) and comps.weights_manager is not None:
+        for r in rollouts:
+            r.candidate = comps.weights_manager.assemble_candidate(r)
+    comps.evaluator.evaluate(rollouts)
+    from hwnas.search.objectives import is_feasible
+
+    return [{"arch_str": sp.to_str(r.arch), **{k: float(v) for k, v in sorted(r.perfs.items())},
+             "reward": r.reward, "feasible": is_feasible(comps.objective, r.perfs)} for r in rollouts]
+
+
+def derive_archs(run_dir: str | Path, *, top: int = 5, out: str | Path | None = None) -> list[dict[str, Any]]:
+    """Best feasible distinct architectures of a run; written as YAML to ``out`` (default RUN_DIR/best.yaml)."""
+    from hwnas.search.report import derive, write_yaml
+
+    best = derive(Path(run_dir), top)
+    write_yaml(Path(out) if out else Path(run_dir) / "best.yaml", best)
+    return best

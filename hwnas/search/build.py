@@ -1,0 +1,152 @@
+"""A run's config -> its components, plus the command-line overrides of a config.
+
+Every component is built from its section's options and the objects it needs; the
+keyword arguments each constructor accepts are read from its signature, so a component
+written in parallel (e.g. a shared-weights evaluator) takes just what it declares.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from hwnas.config import ComponentConfig, RunConfig, parse_component, parse_config
+from hwnas.errors import ConfigError
+from hwnas.search.base import Controller, Dataset, Evaluator, Objective, WeightsManager
+from hwnas.search.spaces.base import SearchSpace
+
+
+@dataclass
+class SearchComponents:
+    """Everything one run builds from its config."""
+
+    config: RunConfig
+    space: SearchSpace
+    dataset: Dataset | None
+    objective: Objective
+    weights_manager: WeightsManager | None
+    evaluator: Evaluator
+    controller: Controller | None
+
+
+def build_component(comp: ComponentConfig, **available: Any) -> Any:
+    """``comp.build`` with only the keyword arguments the class accepts."""
+    from hwnas import registry
+
+    cls = registry.get(comp.role, comp.type)
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        kwargs = available
+    else:
+        kwargs = {k: v for k, v in available.items() if k in params}
+    return comp.build(**kwargs)
+
+
+def hardware_sections(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The raw hardware-objective mappings of a config (top level or composite children)."""
+    obj = data.get("objective")
+    if not isinstance(obj, dict):
+        return []
+    if obj.get("type") == "hardware":
+        return [obj]
+    if obj.get("type") == "composite":
+        return [c for c in obj.get("objectives") or [] if isinstance(c, dict) and c.get("type") == "hardware"]
+    return []
+
+
+def apply_overrides(data: dict[str, Any], *, objective: str | None = None, budget: float | None = None,
+                    steps: int | None = None) -> dict[str, Any]:
+    """Apply ``--objective``, ``--budget-ms`` and ``--steps`` to a raw config mapping (in place)."""
+    if objective is not None or budget is not None:
+        hw = hardware_sections(data)
+        if not hw:
+            raise ConfigError("objective: --objective / --budget-ms need a hardware objective in the config "
+                              "(objective.type: hardware, or a composite with a hardware child)")
+        for h in hw:
+            if objective is not None:
+                h["metric"] = objective
+            if budget is not None:
+                h["mode"], h["budget"] = "constraint", float(budget)
+    if steps is not None:
+        trainer = data.setdefault("trainer", {"type": "simple"})
+        if not isinstance(trainer, dict):
+            raise ConfigError(f"trainer: expected a mapping, got {trainer!r}")
+        trainer["steps"] = int(steps)
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level")
+    return data
+
+
+def load_run_config(path: str | Path, **overrides: Any) -> RunConfig:
+    """Read a YAML config, apply command-line overrides, validate (errors name the YAML path)."""
+    p = Path(path)
+    data = apply_overrides(read_yaml(p), **overrides)
+    try:
+        return parse_config(data, source=p, base=p.resolve().parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+
+
+def base_dir(cfg: RunConfig) -> Path:
+    return cfg.source.resolve().parent if cfg.source is not None else Path.cwd()
+
+
+def build_space(cfg: RunConfig) -> SearchSpace:
+    return cfg["search_space"].build()
+
+
+def _check_shapes(space: SearchSpace, dataset: Dataset | None) -> None:
+    so, do = getattr(space, "options", None), getattr(dataset, "options", None)
+    if so is None or do is None:
+        return
+    for s_name, d_name in (("in_channels", "channels"), ("resolution", "resolution")):
+        sv, dv = getattr(so, s_name, None), getattr(do, d_name, None)
+        if sv is not None and dv is not None and sv != dv:
+            raise ConfigError(f"search_space.{s_name}: {sv} does not match dataset.{d_name}: {dv}")
+
+
+def build_components(cfg: RunConfig, *, controller: bool = True) -> SearchComponents:
+    """Build the components of a run in dependency order."""
+    seed = cfg.seed
+    space = build_space(cfg)
+    dataset = build_component(cfg["dataset"], seed=seed) if "dataset" in cfg else None
+    _check_shapes(space, dataset)
+    common = {"space": space, "dataset": dataset, "seed": seed, "base_dir": base_dir(cfg)}
+    if "objective" not in cfg:
+        raise ConfigError(f"objective: section missing from {cfg.source or 'the config'}")
+    objective = build_component(cfg["objective"], **common)
+    wm_cfg = cfg["weights_manager"] if "weights_manager" in cfg else parse_component(
+        "weights_manager", {"type": "plain"})
+    weights_manager = build_component(wm_cfg, **common)
+    if "evaluator" not in cfg:
+        raise ConfigError(f"evaluator: section missing from {cfg.source or 'the config'} (tune, predictor, ...)")
+    evaluator = build_component(cfg["evaluator"], objective=objective, weights_manager=weights_manager, **common)
+    ctrl = None
+    if controller:
+        if "controller" not in cfg:
+            raise ConfigError(f"controller: section missing from {cfg.source or 'the config'}")
+        ctrl = build_component(cfg["controller"], space=space, seed=seed)
+        set_dirs = getattr(ctrl, "set_directions", None)
+        if callable(set_dirs):
+            set_dirs(objective.directions())
+    return SearchComponents(cfg, space, dataset, objective, weights_manager, evaluator, ctrl)
+
+
+def trainer_config(cfg: RunConfig) -> ComponentConfig:
+    return cfg["trainer"] if "trainer" in cfg else parse_component("trainer", {"type": "simple"})

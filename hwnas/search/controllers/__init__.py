@@ -1,0 +1,6 @@
+"""Controllers: propose rollouts, learn from their perfs (DESIGN §7)."""
+from __future__ import annotations
+
+from hwnas.search.controllers import annealing, pareto, rl, simple  # noqa: F401  (register)
+
+__all__ = ["annealing", "pareto", "rl", "simple"]

@@ -1,0 +1,7 @@
+"""Datasets: local files only, seeded splits (DESIGN §7)."""
+from __future__ import annotations
+
+from hwnas.search.datasets import builtin, files  # noqa: F401  (register)
+from hwnas.search.datasets.base import ArrayDataset
+
+__all__ = ["ArrayDataset"]

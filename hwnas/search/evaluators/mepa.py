@@ -1,0 +1,236 @@
+"""Shared-weights evaluator ``mepa``: train a supernet, score subnets with its weights.
+
+A search with a weight-sharing supernet alternates two things: a few steps of
+supernet training on sampled subnets (:meth:`MepaEvaluator.update_evaluator`) and
+scoring the controller's rollouts with the current shared weights
+(:meth:`MepaEvaluator.evaluate`). Scoring is cheap (no training per architecture), but
+only fair if every subnet is scored the same way, so:
+
+* BatchNorm statistics are recalibrated for each subnet on the *same* few training
+  batches (slices of shared running stats belong to no particular subnet), and the
+  supernet's own buffers are restored afterwards, so evaluation never changes training;
+* every subnet is scored on the same held-out batches (the dataset's ``valid`` split).
+
+Sampling during training is uniform single-path by default; ``sandwich`` trains the
+largest, the smallest and a random subnet on each batch (gradients summed), which
+keeps the extremes of an elastic supernet trained; ``controller`` trains the subnets
+the controller proposes (MEPA's original rule).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterator, Literal, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hwnas.config import opt
+from hwnas.errors import ConfigError
+from hwnas.registry import register
+from hwnas.search.base import Controller, Dataset, Evaluator, Objective, Rollout
+from hwnas.search.spaces.base import Arch, SearchSpace
+
+log = logging.getLogger(__name__)
+
+#: Perfs this evaluator measures itself with the shared weights.
+TASK_PERFS: tuple[str, ...] = ("accuracy", "loss")
+
+
+@torch.no_grad()
+def score_with_recalibrated_bn(model: nn.Module, owner: nn.Module, calib: Sequence[torch.Tensor],
+                               batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+    """Accuracy and mean loss of ``model`` on ``batches`` after recomputing BN statistics
+    on ``calib`` (cumulative average); every buffer of ``owner`` is restored afterwards."""
+    saved = {k: v.clone() for k, v in owner.named_buffers()}
+    bns = [m for m in owner.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [bn.momentum for bn in bns]
+    was_training = owner.training
+    try:
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None
+        model.train()
+        for x in calib:
+            model(x)
+        model.eval()
+        correct, loss, n = 0, 0.0, 0
+        for x, y in batches:
+            logits = model(x)
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            n += len(y)
+    finally:
+        for bn, m in zip(bns, momenta):
+            bn.momentum = m
+        bufs = dict(owner.named_buffers())
+        for k, v in saved.items():
+            bufs[k].copy_(v)
+        owner.train(was_training)
+    return {"accuracy": correct / max(n, 1), "loss": loss / max(n, 1)}
+
+
+@register("evaluator", "mepa")
+class MepaEvaluator(Evaluator):
+    """Shared weights: trains a supernet on sampled subnets, scores rollouts with it."""
+
+    @dataclass(frozen=True)
+    class Options:
+        steps: int = opt(20, min=0, help="supernet training steps per update_evaluator call")
+        batch_size: int = opt(64, min=1, help="training batch size")
+        lr: float = opt(0.05, gt=0, help="SGD learning rate of the shared weights")
+        momentum: float = opt(0.9, min=0, lt=1, help="SGD momentum")
+        weight_decay: float = opt(4e-5, min=0, help="SGD weight decay")
+        grad_clip: float = opt(5.0, min=0, help="gradient-norm clip (0 = off)")
+        label_smoothing: float = opt(0.0, min=0, lt=1, help="label smoothing of the training loss")
+        sampling: Literal["uniform", "sandwich", "controller"] = opt(
+            "uniform", help="subnets trained per step: one uniform at random; largest + smallest + random; "
+                            "or the controller's samples")
+        eval_batches: int = opt(2, min=1, help="held-out (valid split) batches each rollout is scored on")
+        eval_batch_size: int = opt(128, min=1, help="batch size for scoring and BN recalibration")
+        calib_batches: int = opt(2, min=0, help="training batches used to recalibrate BN per subnet (0 = off)")
+
+    def __init__(self, options: "MepaEvaluator.Options | None" = None, *, space: SearchSpace,
+                 weights_manager: Any, dataset: Dataset | None, objective: Objective | Sequence[Objective] | None = None,
+                 objectives: Sequence[Objective] | None = None, seed: int = 0, **_: Any) -> None:
+        self.options = options or MepaEvaluator.Options()
+        self.space = space
+        if not hasattr(weights_manager, "module"):
+            raise ConfigError(f"evaluator.type: mepa needs a shared-weights manager (supernet), "
+                              f"got {type(weights_manager).__name__}")
+        self.weights_manager = weights_manager
+        if dataset is None:
+            raise ConfigError("dataset: the mepa evaluator trains shared weights and needs a dataset section")
+        self.dataset = dataset
+        objs: list[Objective] = list(objectives or [])
+        if isinstance(objective, Objective):
+            objs.insert(0, objective)
+        elif objective is not None:
+            objs = list(objective) + objs
+        self.objectives = objs
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(seed)
+        self.steps_done = 0
+        self._epoch = 0
+        self._batches: Iterator[Any] | None = None
+        self._held_out: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._calib: list[torch.Tensor] | None = None
+        o = self.options
+        self.optimizer = torch.optim.SGD(weights_manager.module.parameters(), lr=o.lr, momentum=o.momentum,
+                                         weight_decay=o.weight_decay, nesterov=o.momentum > 0)
+
+    # -- data -------------------------------------------------------------------------------
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """An endless stream of training batches, reshuffled (seeded) each epoch."""
+        while True:
+            if self._batches is None:
+                self._batches = iter(self.dataset.loader("train", batch_size=self.options.batch_size, shuffle=True,
+                                                         seed=self.seed * 1000 + self._epoch))
+            try:
+                return next(self._batches)
+            except StopIteration:
+                self._epoch += 1
+                self._batches = None
+
+    def _fixed_batches(self) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+        o = self.options
+        if self._held_out is None or self._calib is None:
+            held = []
+            for i, (x, y) in enumerate(self.dataset.loader("valid", batch_size=o.eval_batch_size, shuffle=False)):
+                if i >= o.eval_batches:
+                    break
+                held.append((x, y))
+            if not held:
+                raise ConfigError("evaluator: mepa scores on the dataset's valid split, which is empty "
+                                  "(set dataset.valid_fraction > 0)")
+            calib = []
+            loader = self.dataset.loader("train", batch_size=o.eval_batch_size, shuffle=True, seed=self.seed + 17)
+            for i, (x, _) in enumerate(loader):
+                if i >= o.calib_batches:
+                    break
+                calib.append(x)
+            self._held_out, self._calib = held, calib
+        return self._calib, self._held_out
+
+    # -- training ---------------------------------------------------------------------------
+    def _train_archs(self, controller: Controller | None) -> list[Arch]:
+        o = self.options
+        wm = self.weights_manager
+        if o.sampling == "sandwich":
+            return [wm.extreme_arch("max"), wm.extreme_arch("min"), self.space.sample(self.rng)]
+        if o.sampling == "controller" and controller is not None:
+            return [controller.sample(1)[0].arch]
+        return [self.space.sample(self.rng)]
+
+    def update_evaluator(self, controller: Controller | None = None) -> dict[str, float]:
+        """``steps`` SGD steps of the shared weights; returns the mean loss and accuracy."""
+        o = self.options
+        module = self.weights_manager.module
+        module.train()
+        losses, accs = [], []
+        for _ in range(o.steps):
+            x, y = self._next_batch()
+            self.optimizer.zero_grad(set_to_none=True)
+            for arch in self._train_archs(controller):
+                cand = self.weights_manager.assemble_candidate(Rollout(arch))
+                logits = cand(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=o.label_smoothing)
+                loss.backward()
+                losses.append(float(loss.detach()))
+                accs.append(float((logits.argmax(1) == y).float().mean()))
+            if o.grad_clip > 0:
+                nn.utils.clip_grad_norm_(module.parameters(), o.grad_clip)
+            self.optimizer.step()
+            self.steps_done += 1
+        if not losses:
+            return {}
+        stats = {"supernet_loss": float(np.mean(losses)), "supernet_accuracy": float(np.mean(accs))}
+        log.debug("mepa: %d steps, %s", o.steps, stats)
+        return stats
+
+    # -- scoring ----------------------------------------------------------------------------
+    def evaluate(self, rollouts: Sequence[Rollout]) -> None:
+        """Fill ``accuracy`` and ``loss`` with the shared weights, then the other objectives'
+        perfs (e.g. latency from a cost model) and the reward of the first objective."""
+        calib, held = self._fixed_batches()
+        module = self.weights_manager.module
+        for r in rollouts:
+            cand = r.candidate if r.candidate is not None else self.weights_manager.assemble_candidate(r)
+            r.perfs.update(score_with_recalibrated_bn(cand, module, calib, held))
+        self._apply_objectives(rollouts)
+
+    def _apply_objectives(self, rollouts: Sequence[Rollout]) -> None:
+        """Ask each objective (each child of a composite) that measures something other
+        than accuracy/loss - e.g. latency from a cost model - for its perfs; a task
+        objective would re-score candidates without recalibrated BN, so it is skipped."""
+        if not self.objectives:
+            for r in rollouts:
+                r.reward = r.perfs["accuracy"]
+            return
+        candidates = [r.candidate for r in rollouts]
+        for top in self.objectives:
+            children = [c for _, _, c in getattr(top, "children", [])] or [top]
+            for obj in children:
+                if set(obj.perf_names) and set(obj.perf_names) <= set(TASK_PERFS):
+                    continue
+                for r, perfs in zip(rollouts, obj.perfs(rollouts, candidates)):
+                    for k, v in perfs.items():
+                        r.perfs.setdefault(k, float(v))
+        for r in rollouts:
+            r.reward = float(self.objectives[0].reward(r.perfs))
+
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps_done": self.steps_done, "epoch": self._epoch, "rng": self.rng.bit_generator.state,
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.steps_done = int(state.get("steps_done", 0))
+        self._epoch = int(state.get("epoch", 0))
+        self._batches = None
+        if "rng" in state:
+            self.rng.bit_generator.state = dict(state["rng"])
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,15 @@
+"""Objectives: perfs and reward (task, hardware, composite; DESIGN §7)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from hwnas.search.objectives import classification, composite, hardware  # noqa: F401  (register)
+
+
+def is_feasible(objective: Any, perfs: Mapping[str, float]) -> bool:
+    """Whether perfs meet the objective's constraints (objectives without any: always)."""
+    check = getattr(objective, "feasible", None)
+    return bool(check(perfs)) if callable(check) else True
+
+
+__all__ = ["is_feasible"]

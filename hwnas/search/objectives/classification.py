@@ -1,0 +1,69 @@
+"""Task objective: accuracy and loss of a trained candidate on a dataset split."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Sequence
+
+from hwnas.config import opt
+from hwnas.errors import ConfigError, HwnasError
+from hwnas.registry import register
+from hwnas.search.base import Dataset, Objective, Rollout
+from hwnas.search.spaces.base import SearchSpace
+
+
+def evaluate_module(model: Any, loader: Any, max_batches: int = 0) -> tuple[float, float]:
+    """(accuracy in [0, 1], mean cross-entropy) of a torch classifier over a loader."""
+    import torch
+    import torch.nn.functional as F
+
+    model.eval()
+    correct, total, loss = 0, 0, 0.0
+    with torch.no_grad():
+        for i, (x, y) in enumerate(loader):
+            if max_batches and i >= max_batches:
+                break
+            out = model(x)
+            loss += float(F.cross_entropy(out, y, reduction="sum"))
+            correct += int((out.argmax(1) == y).sum())
+            total += len(y)
+    if total == 0:
+        raise HwnasError("classification objective: the evaluation split is empty")
+    return correct / total, loss / total
+
+
+@register("objective", "classification")
+class ClassificationObjective(Objective):
+    """Accuracy (the reward) and cross-entropy loss of each candidate on a dataset split."""
+
+    perf_names = ("accuracy", "loss")
+
+    @dataclass(frozen=True)
+    class Options:
+        split: Literal["train", "valid", "test"] = opt("valid", help="split the candidates are scored on")
+        batch_size: int = opt(256, min=1, help="evaluation batch size")
+        max_batches: int = opt(0, min=0, help="score on at most this many batches (0 = the whole split)")
+
+    def __init__(self, options: Any, *, space: SearchSpace | None = None, dataset: Dataset | None = None,
+                 **_: Any) -> None:
+        self.options = options
+        self.space = space
+        self.dataset = dataset
+
+    def perfs(self, rollouts: Sequence[Rollout], candidates: Sequence[Any] | None = None) -> list[dict[str, float]]:
+        if self.dataset is None:
+            raise ConfigError("dataset: the classification objective needs a dataset section")
+        if candidates is None or any(c is None for c in candidates):
+            raise ConfigError("evaluator: the classification objective needs trained candidates "
+                              "(use evaluator tune, or a shared-weights evaluator)")
+        loader = self.dataset.loader(self.options.split, batch_size=self.options.batch_size, shuffle=False)
+        out = []
+        for cand in candidates:
+            acc, loss = evaluate_module(cand, loader, self.options.max_batches)
+            out.append({"accuracy": acc, "loss": loss})
+        return out
+
+    def reward(self, perfs: Mapping[str, float]) -> float:
+        return float(perfs["accuracy"])
+
+    def directions(self) -> dict[str, str]:
+        return {"accuracy": "max"}

@@ -1,0 +1,6 @@
+"""Trainers: the search loop with checkpoints (DESIGN §7)."""
+from __future__ import annotations
+
+from hwnas.search.trainers import simple  # noqa: F401  (register)
+
+__all__ = ["simple"]
