@@ -89,10 +89,10 @@ def test_changed_config_is_refused(nb201_config: Any, tmp_path: Path) -> None:
 
 
 def test_nb201_search_finds_latency_optimal_cell(nb201_config: Any, tmp_path: Path) -> None:
-    """Evolution on the published NB201 latencies (Xeon Gold 6226 and Pixel 3) finds the
+    """Evolution on the published NB201 latencies (Xeon Gold 6226 and Silver 4114) finds the
     fastest of 15,625 cells with 400 evaluations (2.6% of the space)."""
     table = pd.read_csv(NB201_TABLE)
-    for column, seed in (("gold_6226_ms", 0), ("pixel3_ms", 1)):
+    for column, seed in (("gold_6226_ms", 0), ("silver_4114_ms", 1)):
         cfg = nb201_config(f"{column}.yaml", seed=seed,
                            objective={"type": "hardware", "table": str(NB201_TABLE), "column": column},
                            trainer={"type": "simple", "steps": 40, "rollouts_per_step": 10, "checkpoint_every": 0,

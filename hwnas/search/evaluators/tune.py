@@ -41,6 +41,8 @@ class TuneEvaluator(Evaluator):
         optimizer: Literal["sgd", "adam"] = opt("sgd", help="sgd (with momentum) or adam")
         max_steps: int = opt(0, min=0, help="stop each epoch after this many batches (0 = whole split)")
         threads: int = opt(0, min=0, help="torch threads while training (0 = leave as is)")
+        bn_recalibrate: int = opt(8, min=0, help="training batches used to re-estimate BatchNorm statistics "
+                                                 "after training (0 = off); short runs leave them stale")
         skip_infeasible: bool = opt(True, help="do not train candidates that already break a hardware "
                                                "constraint (their reward is the constraint's worst anyway)")
 
@@ -105,6 +107,7 @@ class TuneEvaluator(Evaluator):
                     sched.step()
                     loss_sum += loss.detach().item() * len(y)
                     seen += len(y)
+            self.recalibrate_bn(model, seed)
         finally:
             if o.threads:
                 torch.set_num_threads(old_threads)
@@ -123,6 +126,35 @@ class TuneEvaluator(Evaluator):
                 r.reward = float(self.objective.reward(r.perfs))
                 r.info["skipped"] = "over budget"
         return out
+
+    def recalibrate_bn(self, model: Any, seed: int) -> None:
+        """Re-estimate BatchNorm running statistics with the final weights.
+
+        After only a few hundred steps the running averages still mix statistics of
+        early, very different weights, and eval-mode accuracy drops far below what the
+        network has learned (about 0.55 vs 0.85 on digits after two epochs).
+        """
+        import torch
+        from torch import nn
+
+        n = self.options.bn_recalibrate
+        bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not n or not bns:
+            return
+        saved = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+        model.train()
+        assert self.dataset is not None
+        loader = self.dataset.loader("train", batch_size=self.options.batch_size, shuffle=True, seed=seed + 7777)
+        with torch.no_grad():
+            for i, (x, _) in enumerate(loader):
+                if i >= n:
+                    break
+                model(x)
+        for m, mom in zip(bns, saved):
+            m.momentum = mom
 
     def evaluate(self, rollouts: Sequence[Rollout]) -> None:
         import torch
