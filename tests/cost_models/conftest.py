@@ -15,6 +15,18 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(scope="session")
+def data_dir():
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def store_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("store") / "s.sqlite"
+    fill_store(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def fast():
     return FAST
 

@@ -11,14 +11,6 @@ from hwnas.cost_models.data import from_csv, from_store, split
 from hwnas.errors import CostModelError
 from hwnas.store import Store
 
-from conftest import DATA, fill_store  # noqa: E402  (tests/cost_models is on sys.path)
-
-
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("store") / "s.sqlite"
-    fill_store(path)
-    return path
 
 
 def test_from_store_latency_and_energy(store_path):
@@ -65,9 +57,9 @@ def test_fit_cost_cli_table_text(store_path, capsys):
     assert "lut" in text and "linear1" in text and "±10%" in text
 
 
-def test_dataset_form_and_predict_arch(tmp_path, capsys):
+def test_dataset_form_and_predict_arch(tmp_path, capsys, data_dir):
     out = tmp_path / "nb"
-    rc = main(["fit-cost", "--dataset", str(DATA / "nb201_latency_head60.csv"), "--space", "nb201",
+    rc = main(["fit-cost", "--dataset", str(data_dir / "nb201_latency_head60.csv"), "--space", "nb201",
                "--target", "gold_6226_ms", "--train", "40", "--model", "mlp", "--out", str(out), "--json"])
     assert rc == 0
     rep = json.loads(capsys.readouterr().out)
@@ -77,12 +69,12 @@ def test_dataset_form_and_predict_arch(tmp_path, capsys):
     assert arch in capsys.readouterr().out
 
 
-def test_dataset_errors(capsys):
-    d = from_csv(DATA / "fbnet_latency_head40.csv", "fbnet", "raspi4_ms")
+def test_dataset_errors(capsys, data_dir):
+    d = from_csv(data_dir / "fbnet_latency_head40.csv", "fbnet", "raspi4_ms")
     assert len(d.networks) == 40 and d.table is None and d.networks[0].get_meta("space") == "fbnet"
     with pytest.raises(CostModelError, match="did you mean"):
-        from_csv(DATA / "fbnet_latency_head40.csv", "fbnet", "raspi_ms")
-    rc = main(["fit-cost", "--dataset", str(DATA / "fbnet_latency_head40.csv"), "--space", "fbnet",
+        from_csv(data_dir / "fbnet_latency_head40.csv", "fbnet", "raspi_ms")
+    rc = main(["fit-cost", "--dataset", str(data_dir / "fbnet_latency_head40.csv"), "--space", "fbnet",
                "--target", "raspi4_ms", "--model", "lut"])
     assert rc == 2 and "needs a primitive cost table" in capsys.readouterr().err
 
