@@ -276,21 +276,28 @@ def parse_config(data: Any, *, source: Path | None = None, base: Path | None = N
     return RunConfig(comps, seed, dict(run), source)
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML run config; relative paths resolve against its folder."""
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """``yaml.safe_load`` of a file; unreadable files and syntax errors become one-line
+    ConfigErrors naming the file (and line, where YAML says)."""
     import yaml
 
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
+        raise ConfigError(f"{p}: cannot read {what} ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{p}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run config; relative paths resolve against its folder."""
+    p = Path(path)
+    data = read_yaml(p)
     try:
         return parse_config(data, source=p, base=p.resolve().parent)
     except ConfigError as exc:
@@ -298,4 +305,4 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 __all__ = ["ComponentConfig", "NoOptions", "RunConfig", "load_config", "opt", "options_to_dict",
-           "parse_component", "parse_config", "parse_options", "SECTIONS", "typing"]
+           "parse_component", "parse_config", "parse_options", "read_yaml", "SECTIONS", "typing"]

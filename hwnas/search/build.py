@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from hwnas.config import ComponentConfig, RunConfig, parse_component, parse_config
+from hwnas.config import read_yaml as config_read_yaml
 from hwnas.errors import ConfigError
 from hwnas.search.base import Controller, Dataset, Evaluator, Objective, WeightsManager
 from hwnas.search.spaces.base import SearchSpace
@@ -77,19 +78,9 @@ def apply_overrides(data: dict[str, Any], *, objective: str | None = None, budge
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = config_read_yaml(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a mapping at the top level")
+        raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
 
 
@@ -111,14 +102,19 @@ def build_space(cfg: RunConfig) -> SearchSpace:
     return cfg["search_space"].build()
 
 
-def _check_shapes(space: SearchSpace, dataset: Dataset | None) -> None:
-    so, do = getattr(space, "options", None), getattr(dataset, "options", None)
-    if so is None or do is None:
+def check_shapes(space: SearchSpace, dataset: Dataset | None) -> None:
+    """Refuse a space whose input or classifier does not fit the dataset, before any
+    training starts (a mismatch would otherwise fail deep inside a forward pass)."""
+    so = getattr(space, "options", None)
+    if dataset is None or so is None:
         return
-    for s_name, d_name in (("in_channels", "channels"), ("resolution", "resolution")):
-        sv, dv = getattr(so, s_name, None), getattr(do, d_name, None)
-        if sv is not None and dv is not None and sv != dv:
-            raise ConfigError(f"search_space.{s_name}: {sv} does not match dataset.{d_name}: {dv}")
+    prepare = getattr(dataset, "prepare", None)
+    if callable(prepare):
+        prepare()
+    for name in ("num_classes", "in_channels", "resolution"):
+        want, got = getattr(so, name, None), getattr(dataset, name, None)
+        if want is not None and got is not None and want != got:
+            raise ConfigError(f"search_space.{name}: is {want} but the dataset gives {got}")
 
 
 def build_components(cfg: RunConfig, *, controller: bool = True) -> SearchComponents:
@@ -126,7 +122,7 @@ def build_components(cfg: RunConfig, *, controller: bool = True) -> SearchCompon
     seed = cfg.seed
     space = build_space(cfg)
     dataset = build_component(cfg["dataset"], seed=seed) if "dataset" in cfg else None
-    _check_shapes(space, dataset)
+    check_shapes(space, dataset)
     common = {"space": space, "dataset": dataset, "seed": seed, "base_dir": base_dir(cfg)}
     if "objective" not in cfg:
         raise ConfigError(f"objective: section missing from {cfg.source or 'the config'}")

@@ -26,10 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.config import RunConfig, opt, options_to_dict, parse_options
+from hwnas.config import RunConfig, opt, options_to_dict, parse_options, read_yaml
 from hwnas.errors import ConfigError
 from hwnas.profilers.builders import build_network
 from hwnas.search.base import Dataset
+from hwnas.search.build import check_shapes
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -103,15 +104,8 @@ def read_arch_file(path: str | Path, rank: int = 0) -> ArchFile:
     ``space`` and ``arch``, or a bare string / list of indices. ``arch_str`` wins over
     ``arch`` when both are present: it is the form people read and edit.
     """
-    import yaml
-
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read architecture file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = read_yaml(p, "architecture file")
     if isinstance(data, Mapping) and "arch" not in data and "arch_str" not in data \
             and isinstance(data.get("archs"), list):
         data = [{**{k: v for k, v in data.items() if k != "archs"}, **(e if isinstance(e, Mapping) else {"arch": e})}
@@ -175,18 +169,6 @@ def build_space(config: RunConfig, arch_file: ArchFile | None = None) -> SearchS
 
 def build_dataset(config: RunConfig) -> Dataset:
     return config["dataset"].build(seed=config.seed)
-
-
-def _check_shapes(space: SearchSpace, dataset: Dataset) -> None:
-    so = space.options  # type: ignore[attr-defined]
-    prepare = getattr(dataset, "prepare", None)
-    if callable(prepare):
-        prepare()
-    for name, want, got in (("num_classes", so.num_classes, dataset.num_classes),
-                            ("in_channels", so.in_channels, dataset.in_channels),
-                            ("resolution", so.resolution, dataset.resolution)):
-        if want != got:
-            raise ConfigError(f"search_space.{name}: is {want} but the dataset gives {got}")
 
 
 def build_model(space: SearchSpace, arch: Arch) -> nn.Module:
@@ -283,7 +265,7 @@ def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, option
     space = build_space(config, arch_file)
     arch = arch_file.resolve(space)
     dataset = build_dataset(config)
-    _check_shapes(space, dataset)
+    check_shapes(space, dataset)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CHECKPOINT
@@ -367,7 +349,7 @@ def test(config: RunConfig, arch_file: ArchFile, checkpoint: str | Path, *, prof
     space = build_space(config, arch_file)
     arch = arch_file.resolve(space)
     dataset = build_dataset(config)
-    _check_shapes(space, dataset)
+    check_shapes(space, dataset)
     model = load_trained(space, arch, checkpoint)
     res: dict[str, Any] = {"space": space.name, "arch": space.to_str(arch),
                            **{f"test_{k}": v for k, v in evaluate_model(model, dataset, "test", batch_size).items()}}

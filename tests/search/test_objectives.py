@@ -106,7 +106,7 @@ def test_search_config_errors(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "e.yaml", dataset={"type": "digits", "channels": 1},
                        search_space={"type": "nb201", "in_channels": 3}, evaluator={"type": "predictor"},
                        objective={"type": "hardware", "table": str(NB201_TABLE), "column": "gold_6226_ms"})
-    with pytest.raises(ConfigError, match=r"search_space\.in_channels: 3 does not match dataset\.channels: 1"):
+    with pytest.raises(ConfigError, match=r"search_space\.in_channels: is 3 but the dataset gives 1"):
         build_components(load_run_config(cfg))
     cfg = write_config(tmp_path / "f.yaml", search_space={"type": "nb201"}, evaluator={"type": "predictor"},
                        objective={"type": "hardware", "table": str(tmp_path / "missing.csv"), "column": "c"})
