@@ -42,3 +42,31 @@ def test_bundle_round_trip(tmp_path: Path, tiny_nb201) -> None:
         assert row["error"] == "" and float(row["latency_ms"]) > 0
         samples = [float(s) for s in row["samples_ms"].split()]
         assert len(samples) >= 3 and min(samples) > 0
+
+
+def test_export_run_ingest_round_trip(tmp_path: Path, tiny_nb201) -> None:
+    """The whole offline path through the CLI: profile --export-only -> run_bundle.py
+    (as another machine would) -> hwnas ingest -> a usable table and networks."""
+    from hwnas.cli import main
+    from hwnas.store import Store
+
+    bundle = tmp_path / "bundle"
+    opts = [a for k, v in tiny_nb201.options.__dict__.items() for a in ("--space-opt", f"{k}={v}")]
+    assert main(["profile", "--space", "nb201", *opts, "--networks", "2", "--export-only", str(bundle),
+                 "--min-repeats", "3", "--max-repeats", "5", "--time-budget", "0.2"]) == 0
+    out = tmp_path / "results.csv"
+    r = subprocess.run([sys.executable, "-I", str(bundle / "run_bundle.py"), "--device", "far-box", "--out", str(out)],
+                       capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    store = tmp_path / "far.sqlite"
+    assert main(["ingest", "--format", "csv", str(out), "--manifest", str(bundle / "manifest.json"),
+                 "--device", "far-box", "--store", str(store)]) == 0
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    with Store(store, create=False) as st:
+        dev = st.find_device("far-box")
+        assert dev["info"]["kind"] == "offline"
+        table = st.table(dev["id"], "offline")
+        prim_keys = {it["key"] for it in manifest["items"] if it["kind"] == "primitive"}
+        assert set(table) == prim_keys and all(v > 0 for v in table.values())
+        nets = st.query(kind="network", ok_only=True)
+        assert {n["target"] for n in nets} == {it["hash"] for it in manifest["items"] if it["kind"] == "network"}
