@@ -42,10 +42,18 @@ def _cmd_fit_cost(args: argparse.Namespace) -> int:
         from hwnas.store import Store
 
         with Store(args.store, create=False) as st:
-            d = cdata.from_store(st, args.device, args.backend, args.target or "latency")
+            if args.unit == "primitive":
+                d = cdata.from_store_primitives(st, args.device, args.backend, args.target or "latency")
+            else:
+                d = cdata.from_store(st, args.device, args.backend, args.target or "latency")
     else:
         raise ConfigError("give --store S --device D --backend B, or --dataset FILE --space S --target COLUMN")
-    model = args.model if args.model is not None else ("all" if d.table is not None else "mlp")
+    if args.model is not None:
+        model = args.model
+    elif args.unit == "primitive":
+        model = "linear1,mlp,gnn" if d.table is not None else "mlp,gnn"
+    else:
+        model = "all" if d.table is not None else "mlp"
     rep = fit_and_report(d, model, test_frac=args.test_frac, seed=args.seed, out=args.out, train=args.train)
     head = (f"{d.summary.get('source')}: {d.target} ({d.unit or 'as given'}), {rep['n_train']} train / "
             f"{rep['n_test']} held-out networks" + (f"; models in {args.out}" if args.out else ""))
@@ -122,7 +130,9 @@ def add_commands(sub: Any) -> None:
                    example="hwnas fit-cost --store hwnas-store.sqlite --device cpu --backend onnxruntime "
                            "--model all --out runs/costmodels\n"
                            "hwnas fit-cost --dataset nb201_latency.csv --space nb201 --target gold_6226_ms "
-                           "--train 900 --model gnn")
+                           "--train 900 --model gnn\n"
+                           "hwnas fit-cost --store fpga.sqlite --device zcu102-dpu-b4096 --backend awnas "
+                           "--unit primitive --target energy")
     f.add_argument("--store", help="cost store with network and primitive measurements")
     f.add_argument("--device", help="device id, fingerprint or name in the store")
     f.add_argument("--backend", help="backend of the measurements (e.g. onnxruntime)")
@@ -138,6 +148,9 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--min-value", type=float, default=0.1,
                    help="--dataset: drop rows whose target is below this (default %(default)s)")
     f.add_argument("--seed", type=int, default=0, help="split and model seed (default %(default)s)")
+    f.add_argument("--unit", choices=("network", "primitive"), default="network",
+                   help="--store: fit on measured networks (default) or on single primitives, for stores "
+                        "that hold no networks (e.g. FPGA tables: energy from latency and shape)")
     f.set_defaults(func=_cmd_fit_cost)
 
     p = add_parser(sub, "predict", help="predict latency/energy of networks with a saved cost model",

@@ -89,6 +89,40 @@ def from_store(store: Any, device: str | int, backend: str, target: str = "laten
                     {"name": dev["name"], "fingerprint": dev["fingerprint"], "info": dev["info"]})
 
 
+def from_store_primitives(store: Any, device: str | int, backend: str, target: str = "energy",
+                          exclude_ops: Sequence[str] = ("dpu_layer",)) -> CostData:
+    """Per-primitive data, for stores that hold no whole networks (FPGA tables ingested
+    from aw_nas YAML or DPU logs): each measured primitive becomes a one-node network.
+
+    For ``energy`` the latency table of the same device is the table, so ``linear1`` is
+    exactly "energy = mean power x latency + c" and the other models learn how power
+    varies with the block's shape. For ``latency`` there is no table (it is the target):
+    the table-free models predict a block's latency from its shape, which is what fills
+    in primitives a device never ran. Ops in ``exclude_ops`` (opaque DPU layers whose
+    shape fields are placeholders) are left out.
+    """
+    if target not in TARGETS:
+        raise CostModelError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    dev = store.find_device(device)
+    values = store.table(dev["id"], backend, metric=TARGETS[target][1])
+    table = store.table(dev["id"], backend, metric="median_ms") if target == "energy" else None
+    networks, y = [], []
+    for key, v in sorted(values.items()):
+        p = store.primitive(key)
+        if p.op in exclude_ops or v <= 0 or (table is not None and key not in table):
+            continue
+        networks.append(NetworkSpec((p.c_in, p.h, p.w), (p,), (), (("arch", key),)))
+        y.append(float(v))
+    if len(networks) < 4:
+        raise CostModelError(f"{store.path}: only {len(networks)} primitive(s) with {target} for device "
+                             f"{dev['name']!r} / {backend}; need at least 4 to fit and hold some out")
+    summary = {"source": str(store.path), "device": dev["name"], "fingerprint": dev["fingerprint"],
+               "backend": backend, "target": target, "unit_of_data": "primitive", "networks": len(networks),
+               "primitives": len(values), "table": "median_ms" if table is not None else None}
+    return CostData(networks, np.asarray(y), table, target, UNITS[target], summary,
+                    {"name": dev["name"], "fingerprint": dev["fingerprint"], "info": dev["info"]})
+
+
 def split(n: int, test_frac: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Seeded random train/test index split (at least one network on each side)."""
     if not 0 < test_frac < 1:
