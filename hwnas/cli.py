@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hardware-aware NAS: profile real costs, fit cost models, search under them.",
         epilog="example:\n  hwnas profile --space mbv2 --device cpu --backend onnxruntime --networks 100\n"
                "  hwnas fit-cost --store hwnas-store.sqlite --device cpu --backend onnxruntime --model all\n"
-               "  hwnas search configs/search.yaml --objective latency --budget-ms 5")
+               "  hwnas search configs/search-nb201-table.yaml --objective latency --budget-ms 3")
     p.add_argument("--version", action="version", version=f"hwnas {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
