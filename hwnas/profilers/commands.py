@@ -59,7 +59,7 @@ def _protocol(args: argparse.Namespace) -> Any:
 
     return TimingProtocol(warmup=args.warmup, min_repeats=args.min_repeats, max_repeats=args.max_repeats,
                           min_time_ms=args.min_time_ms, threads=args.threads, batch=args.batch,
-                          time_budget_s=args.time_budget)
+                          time_budget_s=args.time_budget, sessions=args.sessions)
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
@@ -125,4 +125,6 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--max-repeats", type=int, default=50)
     t.add_argument("--min-time-ms", type=float, default=2.0, help="minimum duration of one repeat")
     t.add_argument("--time-budget", type=float, default=5.0, help="seconds per item before stopping repeats")
+    t.add_argument("--sessions", type=int, default=3,
+                   help="independent sessions per item, samples pooled; 3 (default) outvotes one bad session")
     p.set_defaults(func=_cmd_profile)

@@ -98,6 +98,7 @@ def _measurement(kind: str, target: str, backend: str, settings: dict[str, Any],
     if reply.get("ok"):
         r = reply["result"]
         extra = {"number": r.get("number"), "stable": r.get("stable"), "overhead_s": r.get("overhead_s"),
+                 "session_medians_ms": r.get("session_medians_ms"),
                  "energy_source": r.get("energy_source")}
         return Measurement(kind, target, backend, settings, tuple(r["samples_ms"]), None, r.get("energy_mj"),
                            r.get("power_w"), network, position, versions, SOURCE, extra)

@@ -22,6 +22,12 @@ class TimingProtocol:
     A *repeat* runs the callable ``number`` times back to back (``number`` grows so a
     repeat lasts at least ``min_time_ms``, which keeps timer resolution and Python
     overhead out of fast kernels); its sample is the mean time per call in ms.
+
+    ``sessions`` independent preparations (a fresh runtime session / module each) are
+    timed one after another and their samples pooled. Why: on this kind of CPU the
+    same network timed in two sessions differs by ~2% (median) and up to 2x at worst
+    (allocator placement, a bad start), while repeats inside one session agree to ~1%;
+    the pooled median of three sessions outvotes one bad session.
     """
 
     warmup: int = 3
@@ -34,9 +40,10 @@ class TimingProtocol:
     time_budget_s: float = 5.0
     rel_tol: float = 0.02
     stable_window: int = 3
+    sessions: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("min_repeats", "max_repeats", "number", "threads", "batch", "stable_window"):
+        for name in ("min_repeats", "max_repeats", "number", "threads", "batch", "stable_window", "sessions"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"timing.{name}: must be an integer >= 1, got {v!r}")

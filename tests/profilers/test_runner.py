@@ -95,7 +95,8 @@ def test_sigkill_mid_run_then_resume_does_not_remeasure(tmp_path: Path) -> None:
     store = tmp_path / "kill.sqlite"
     cmd = [sys.executable, "-m", "hwnas.cli", "profile", "--space", "mbv2", "--space-opt", "resolution=32",
            "--space-opt", "width=0.25", "--store", str(store), "--networks", "2", "--warmup", "1",
-           "--min-repeats", "8", "--max-repeats", "8", "--min-time-ms", "4", "--time-budget", "1"]
+           "--min-repeats", "8", "--max-repeats", "8", "--min-time-ms", "4", "--time-budget", "1",
+           "--sessions", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     try:

@@ -107,3 +107,26 @@ def test_fingerprint_reflects_threads_and_cpu(tmp_path: Path) -> None:
     d1, d2 = device_fingerprint("cpu", 1), device_fingerprint("cpu", 2)
     assert d1.fingerprint != d2.fingerprint and d1.threads == 1
     assert "torch" in dict(d1.runtimes) and "onnxruntime" in dict(d1.runtimes)
+
+
+def test_sessions_prepare_afresh_and_pool_samples() -> None:
+    """Each session is a new preparation; the samples of all sessions are pooled."""
+    from hwnas import registry
+    from hwnas.primitives import Primitive
+
+    backend = registry.build("backend", "torch")
+    prepared = []
+    real_prepare = backend.prepare
+
+    def counting_prepare(target, batch=1):
+        prepared.append(target)
+        return real_prepare(target, batch)
+
+    backend.prepare = counting_prepare
+    p = TimingProtocol(warmup=1, min_repeats=3, max_repeats=3, min_time_ms=0.1, sessions=3)
+    res = backend.measure(Primitive("conv", 4, 8, 8, 8, kernel=3, act="relu"), p, with_energy=False)
+    assert len(prepared) == 3
+    assert len(res.session_medians_ms) == 3 and len(res.samples_ms) == 9
+    assert min(res.session_medians_ms) <= sorted(res.samples_ms)[4] <= max(res.session_medians_ms)
+    with pytest.raises(ConfigError, match="timing.sessions"):
+        TimingProtocol(sessions=0)

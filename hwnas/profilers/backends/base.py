@@ -11,6 +11,7 @@ never mix, say, tuned and untuned TVM.
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -55,6 +56,7 @@ class BackendResult:
     energy_mj: float | None = None
     power_w: float | None = None
     energy_source: str | None = None
+    session_medians_ms: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -102,23 +104,40 @@ class Backend:
                 "backend_options": self.backend_settings()}
 
     def measure(self, target: Target, protocol: TimingProtocol, *, with_energy: bool = True) -> BackendResult:
-        """Prepare ``target`` and time it; energy from RAPL / NVML when readable."""
+        """Prepare ``target`` and time it, ``protocol.sessions`` times from a fresh
+        preparation each; samples are pooled. Energy from RAPL / NVML when readable."""
         from hwnas.profilers import energy
 
-        t0 = time.perf_counter()
-        prepared = self.prepare(target, protocol.batch)
-        prep_s = time.perf_counter() - t0
+        samples: list[float] = []
+        overhead: dict[str, float] = {}
+        session_medians: list[float] = []
+        stable, number, calls, timing_s, prep_total = True, 1, 0, 0.0, 0.0
         meter = energy.EnergyMeter(self.device) if with_energy else None
-        if meter is not None:
-            meter.start()
-        res = measure(prepared.run, protocol, sync=prepared.sync, repeat_timer=prepared.repeat_timer)
-        reading = meter.stop() if meter is not None else None
-        overhead = dict(prepared.overhead_s)  # export / compile stages
-        overhead["timing"] = res.wall_s
-        overhead["total"] = prep_s + res.wall_s
-        out = BackendResult(res.samples_ms, res.number, res.stable, overhead)
-        if reading is not None and reading.energy_j is not None and res.wall_s > 0:
-            out.energy_mj = reading.energy_j * 1000.0 / max(res.total_calls, 1)
-            out.power_w = reading.energy_j / reading.seconds if reading.seconds > 0 else None
-            out.energy_source = reading.source
+        energy_j, energy_s, source = 0.0, 0.0, None
+        for _ in range(protocol.sessions):
+            t0 = time.perf_counter()
+            prepared = self.prepare(target, protocol.batch)
+            prep_total += time.perf_counter() - t0
+            for stage, secs in prepared.overhead_s.items():  # export / compile stages
+                overhead[stage] = overhead.get(stage, 0.0) + secs
+            if meter is not None:
+                meter.start()
+            res = measure(prepared.run, protocol, sync=prepared.sync, repeat_timer=prepared.repeat_timer)
+            reading = meter.stop() if meter is not None else None
+            if reading is not None and reading.energy_j is not None:
+                energy_j += reading.energy_j
+                energy_s += reading.seconds
+                source = reading.source
+            samples += res.samples_ms
+            session_medians.append(statistics.median(res.samples_ms))
+            stable = stable and res.stable
+            number, calls, timing_s = res.number, calls + res.total_calls, timing_s + res.wall_s
+        overhead["timing"] = timing_s
+        overhead["total"] = prep_total + timing_s
+        out = BackendResult(samples, number, stable, overhead)
+        out.session_medians_ms = session_medians
+        if source is not None and timing_s > 0:
+            out.energy_mj = energy_j * 1000.0 / max(calls, 1)
+            out.power_w = energy_j / energy_s if energy_s > 0 else None
+            out.energy_source = source
         return out
