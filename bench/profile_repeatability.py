@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-repeats", type=int, default=5)
     ap.add_argument("--max-repeats", type=int, default=50)
     ap.add_argument("--time-budget", type=float, default=5.0)
+    ap.add_argument("--sessions", type=int, default=3, help="fresh sessions per item (samples pooled)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "profile_repeatability.json"))
     args = ap.parse_args(argv)
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     space = build_space(args.space, opts)
     backends = backend_list(args.backend)
     proto = TimingProtocol(min_repeats=args.min_repeats, max_repeats=args.max_repeats, threads=args.threads,
-                           time_budget_s=args.time_budget)
+                           time_budget_s=args.time_budget, sessions=args.sessions)
     results: dict[str, Any] = {"space": args.space, "space_options": space.options_dict(),
                                "n_primitives": len(space.primitives()), "timing": proto.to_dict(), "backends": {}}
     with tempfile.TemporaryDirectory() as tmp:

@@ -76,17 +76,21 @@ def main(argv=None) -> int:
     for item in manifest["items"]:
         row = {"name": item["name"], "latency_ms": "", "samples_ms": "", "energy_mj": "", "power_w": "", "error": ""}
         try:
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = threads
-            so.inter_op_num_threads = 1
-            so.log_severity_level = 3
-            sess = ort.InferenceSession(os.path.join(args.bundle, item["onnx"]), sess_options=so,
-                                        providers=args.providers.split(","))
-            x = np.random.default_rng(0).standard_normal(item["input_shape"]).astype(np.float32)
-            feed = {sess.get_inputs()[0].name: x}
-            samples = time_item(sess, feed, int(st.get("warmup", 3)), int(st.get("min_repeats", 5)),
-                                int(st.get("max_repeats", 50)), float(st.get("min_time_ms", 2.0)),
-                                float(st.get("time_budget_s", 5.0)), float(st.get("rel_tol", 0.02)))
+            samples = []
+            # Like hwnas itself: several fresh sessions per item, samples pooled, so one
+            # badly placed session cannot decide the result.
+            for _ in range(max(1, int(st.get("sessions", 1)))):
+                so = ort.SessionOptions()
+                so.intra_op_num_threads = threads
+                so.inter_op_num_threads = 1
+                so.log_severity_level = 3
+                sess = ort.InferenceSession(os.path.join(args.bundle, item["onnx"]), sess_options=so,
+                                            providers=args.providers.split(","))
+                x = np.random.default_rng(0).standard_normal(item["input_shape"]).astype(np.float32)
+                feed = {sess.get_inputs()[0].name: x}
+                samples += time_item(sess, feed, int(st.get("warmup", 3)), int(st.get("min_repeats", 5)),
+                                     int(st.get("max_repeats", 50)), float(st.get("min_time_ms", 2.0)),
+                                     float(st.get("time_budget_s", 5.0)), float(st.get("rel_tol", 0.02)))
             row["latency_ms"] = f"{statistics.median(samples):.6g}"
             row["samples_ms"] = " ".join(f"{s:.6g}" for s in samples)
         except Exception as exc:  # a failure is a result row, not the end of the run

@@ -40,7 +40,7 @@ class TimingProtocol:
     time_budget_s: float = 5.0
     rel_tol: float = 0.02
     stable_window: int = 3
-    sessions: int = 1
+    sessions: int = 3
 
     def __post_init__(self) -> None:
         for name in ("min_repeats", "max_repeats", "number", "threads", "batch", "stable_window", "sessions"):

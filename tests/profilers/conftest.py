@@ -12,7 +12,7 @@ TINY_NB201 = {"channels": 4, "cells_per_stage": 1, "resolution": 16}
 
 @pytest.fixture
 def fast_protocol() -> TimingProtocol:
-    return TimingProtocol(warmup=1, min_repeats=3, max_repeats=6, min_time_ms=0.5, time_budget_s=0.3)
+    return TimingProtocol(warmup=1, min_repeats=3, max_repeats=6, min_time_ms=0.5, time_budget_s=0.3, sessions=1)
 
 
 @pytest.fixture
