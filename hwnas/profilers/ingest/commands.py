@@ -19,11 +19,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                          power_format=args.power_format, rails=args.rails, segments=args.segments,
                          clock_offset_h=args.clock_offset, inferences=args.inferences, unmapped=args.unmapped,
                          precision=args.precision, device_notes=args.device_notes)
-    if args.dry_run:
-        report = plan(opts)
-    else:
+    report = plan(opts)  # every file parsed and validated before the store is touched
+    if not args.dry_run:
         with Store(args.store) as st:
-            report = ingest(st, opts)
+            ingest(st, opts, report)
     emit(report.to_dict(), as_json=args.json, table=summary_text(report.to_dict(), dry_run=args.dry_run,
                                                                  store=args.store))
     return 0

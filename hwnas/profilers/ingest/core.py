@@ -183,9 +183,13 @@ def plan(opts: IngestOptions) -> IngestReport:
     return report
 
 
-def ingest(store: Store, opts: IngestOptions) -> IngestReport:
-    """Parse and validate everything, then store it all in one transaction (or nothing)."""
-    report = plan(opts)
+def ingest(store: Store, opts: IngestOptions, report: IngestReport | None = None) -> IngestReport:
+    """Parse and validate everything, then store it all in one transaction (or nothing).
+
+    ``report`` is a result of :func:`plan` already made (the CLI plans before it opens
+    the store, so a rejected file does not even create an empty store).
+    """
+    report = report if report is not None else plan(opts)
     assert report.device_record is not None
     with store.transaction():
         dev_id = store.add_device(report.device_record)

@@ -51,3 +51,13 @@ def test_help_has_example(cmd: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([cmd, "--help"])
     assert "example:" in capsys.readouterr().out
+
+
+def test_rejected_file_creates_no_store(tmp_path) -> None:
+    from hwnas.cli import main
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("layer,x\n")
+    store = tmp_path / "never.sqlite"
+    assert main(["ingest", "--format", "csv", str(bad), "--device", "box", "--store", str(store)]) == 2
+    assert not store.exists()
