@@ -276,6 +276,35 @@ def parse_config(data: Any, *, source: Path | None = None, base: Path | None = N
     return RunConfig(comps, seed, dict(run), source)
 
 
+def parse_kv(items: list[str] | None, flag: str = "--space-opt") -> dict[str, Any]:
+    """Command-line ``KEY=VALUE`` pairs; values are read as YAML scalars or lists
+    (``width=0.5``, ``kernels=[3,5]``), so the same option types as in a config file."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"{flag}: expected KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError:
+            raise ConfigError(f"{flag} {k}: cannot read value {v!r}") from None
+    return out
+
+
+def build_named(role: str, name: str, options: Mapping[str, Any] | None = None, path: str | None = None) -> Any:
+    """A registered component built from a plain mapping of options, validated like a
+    config section (errors name ``path``, default ``ROLE NAME``)."""
+    cls = registry.get(role, name)
+    options_cls = getattr(cls, "Options", None)
+    if options_cls is None:
+        if options:
+            raise ConfigError(f"{path or f'{role} {name}'}: takes no options, got {', '.join(options)}")
+        return cls()
+    return cls(parse_options(options_cls, options, path or f"{role} {name}"))
+
+
 def read_yaml(path: str | Path, what: str = "config") -> Any:
     """``yaml.safe_load`` of a file; unreadable files and syntax errors become one-line
     ConfigErrors naming the file (and line, where YAML says)."""
@@ -305,4 +334,4 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 __all__ = ["ComponentConfig", "NoOptions", "RunConfig", "load_config", "opt", "options_to_dict",
-           "parse_component", "parse_config", "parse_options", "read_yaml", "SECTIONS", "typing"]
+           "build_named", "parse_component", "parse_config", "parse_kv", "parse_options", "read_yaml", "SECTIONS", "typing"]

@@ -10,20 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hwnas.config import parse_kv
 from hwnas.errors import ConfigError, CostModelError
 from hwnas.ui import emit, format_table
-
-
-def _space_opts(items: list[str] | None) -> dict[str, Any]:
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--space-opt: expected KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
 
 
 def _cmd_fit_cost(args: argparse.Namespace) -> int:
@@ -35,7 +24,7 @@ def _cmd_fit_cost(args: argparse.Namespace) -> int:
         if not args.space or not args.target or args.target in cdata.TARGETS:
             raise ConfigError("--dataset needs --space and --target COLUMN (a device column, e.g. gold_6226_ms)")
         d = cdata.from_csv(args.dataset, args.space, args.target, min_value=args.min_value,
-                           space_options=_space_opts(args.space_opt))
+                           space_options=parse_kv(args.space_opt, "--space-opt"))
     elif args.store:
         if not args.device or not args.backend:
             raise ConfigError("--store needs --device and --backend")
@@ -105,7 +94,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from hwnas.cost_models.data import build_space
 
     model = load_model(args.model)
-    space = build_space(args.space, _space_opts(args.space_opt)) if args.space else None
+    space = build_space(args.space, parse_kv(args.space_opt, "--space-opt")) if args.space else None
     items: list[tuple[str, Any]] = []
     if args.networks:
         items += _read_networks(args.networks, space)

@@ -135,9 +135,10 @@ def split(n: int, test_frac: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np
 
 
 def build_space(space: str, options: Mapping[str, Any] | None = None) -> Any:
-    from hwnas import registry
+    """A registered search space; options are validated like a config section."""
+    from hwnas.config import build_named
 
-    return registry.build("search_space", space, **dict(options or {}))
+    return build_named("search_space", space, options, f"space {space}")
 
 
 def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | None = None,

@@ -9,39 +9,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas.errors import ConfigError
+from hwnas.config import build_named, parse_kv
 
 ALL_BACKENDS = ("onnxruntime", "torch", "tvm")
 
 
 def parse_space_opts(items: list[str] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; values are read as YAML scalars/lists (``width=0.5``, ``kernels=[3,5]``)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--space-opt: expected KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = yaml.safe_load(v)
-        except yaml.YAMLError:
-            raise ConfigError(f"--space-opt {k}: cannot read value {v!r}") from None
-    return out
+    return parse_kv(items, "--space-opt")
 
 
 def build_space(name: str, opts: dict[str, Any]) -> Any:
     """A registered search space with validated options."""
-    from hwnas import registry
-    from hwnas.config import parse_options
-
-    cls = registry.get("search_space", name)
-    options_cls = getattr(cls, "Options", None)
-    if options_cls is None:
-        if opts:
-            raise ConfigError(f"--space-opt: space {name} has no options")
-        return cls()
-    return cls(parse_options(options_cls, opts, f"space {name}"))
+    return build_named("search_space", name, opts, f"space {name}")
 
 
 def backend_list(values: list[str] | None) -> list[str]:
