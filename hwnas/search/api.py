@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import ConfigError, HwnasError
-from hwnas.search.base import Rollout
+from hwnas.search.rollout import Rollout
 from hwnas.search.build import build_component, build_components, load_run_config, trainer_config
 from hwnas.search.spaces.base import Arch, SearchSpace
 

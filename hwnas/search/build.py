@@ -14,7 +14,11 @@ from typing import Any, Mapping
 from hwnas.config import ComponentConfig, RunConfig, parse_component, parse_config
 from hwnas.config import read_yaml as config_read_yaml
 from hwnas.errors import ConfigError
-from hwnas.search.base import Controller, Dataset, Evaluator, Objective, WeightsManager
+from hwnas.search.controllers.base import Controller
+from hwnas.search.datasets.base import Dataset
+from hwnas.search.evaluators.base import Evaluator
+from hwnas.search.objectives.base import Objective
+from hwnas.search.weights.base import WeightsManager
 from hwnas.search.spaces.base import SearchSpace
 
 

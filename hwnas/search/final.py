@@ -29,7 +29,7 @@ from torch import nn
 from hwnas.config import RunConfig, opt, options_to_dict, parse_options, read_yaml
 from hwnas.errors import ConfigError
 from hwnas.profilers.builders import build_network
-from hwnas.search.base import Dataset
+from hwnas.search.datasets.base import Dataset
 from hwnas.search.build import check_shapes
 from hwnas.search.spaces.base import Arch, SearchSpace
 

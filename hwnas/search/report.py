@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from hwnas.errors import HwnasError
-from hwnas.search.base import Rollout
+from hwnas.search.rollout import Rollout
 from hwnas.search.controllers.pareto import pareto_indices
 from hwnas.search.spaces.base import SearchSpace
 

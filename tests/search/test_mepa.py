@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from hwnas.errors import ConfigError
-from hwnas.search.base import Objective, Rollout
+from hwnas.search.objectives.base import Objective
+from hwnas.search.rollout import Rollout
 from hwnas.search.datasets.builtin import DigitsDataset
 from hwnas.search.evaluators.mepa import MepaEvaluator
 from hwnas.search.spaces.mbv2 import MBV2Space

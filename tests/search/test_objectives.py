@@ -10,7 +10,7 @@ import pytest
 
 from hwnas.config import load_config
 from hwnas.errors import ConfigError
-from hwnas.search.base import Rollout
+from hwnas.search.rollout import Rollout
 from hwnas.search.build import build_components, load_run_config
 from hwnas.search.objectives.hardware import WORST
 from hwnas.search.spaces.mbv2 import MBV2Space

@@ -15,7 +15,8 @@ import numpy as np
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
-from hwnas.search.base import Controller, Rollout
+from hwnas.search.controllers.base import Controller
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 

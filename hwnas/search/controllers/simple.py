@@ -14,7 +14,8 @@ from typing import Any, Mapping, Sequence
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
-from hwnas.search.base import Controller, Rollout
+from hwnas.search.controllers.base import Controller
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 
@@ -32,6 +33,9 @@ class RandomController(Controller):
 
     def sample(self, n: int = 1) -> list[Rollout]:
         return [Rollout(self.space.sample(self.rng)) for _ in range(n)]
+
+    def step(self, rollouts: Sequence[Rollout]) -> None:
+        """Random search learns nothing."""
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng_state()}

@@ -1,4 +1,10 @@
-"""Array-backed datasets with seeded train / valid / test splits.
+"""The dataset role, and array-backed datasets with seeded train / valid / test splits.
+
+Contract of a dataset (checked by ``hwnas.testing.dataset``): built as
+``cls(options, seed=...)``; after :meth:`Dataset.prepare` it knows ``num_classes``,
+``in_channels`` and ``resolution``; :meth:`Dataset.loader` yields ``(x, y)`` batches
+(float images ``B x C x H x W``, int64 labels in ``[0, num_classes)``) for the splits
+``train``, ``valid`` and ``test``, and the same seed gives the same order.
 
 Every built-in dataset ends up as numpy arrays (images ``N x C x H x W`` float32,
 labels ``N`` int64): small enough for the quick searches hwnas runs on CPU, and it
@@ -7,6 +13,7 @@ split whatever the source format.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +22,7 @@ import numpy as np
 
 from hwnas.config import opt
 from hwnas.errors import ConfigError
-from hwnas.search.base import Dataset
+from hwnas.search.component import Component
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
@@ -62,6 +69,26 @@ def require_file(path: Path, what: str, layout: str) -> Path:
     return path
 
 
+class Dataset(Component):
+    """Batches of real data: train / valid / test splits as torch DataLoaders."""
+
+    num_classes: int
+    in_channels: int
+    resolution: int
+
+    def prepare(self) -> Dataset:
+        """Load whatever is needed to know the shapes (lazily: building a config stays cheap)."""
+        return self
+
+    @abstractmethod
+    def size(self, split: str) -> int:
+        """Number of examples in ``split``."""
+
+    @abstractmethod
+    def loader(self, split: str, *, batch_size: int, shuffle: bool, seed: int = 0) -> Any:
+        """Batches ``(x, y)`` of ``split``; shuffling seeded by ``seed`` alone."""
+
+
 class ArrayDataset(Dataset):
     """Base of the built-in datasets: arrays in memory, seeded splits, torch loaders."""
 
@@ -74,9 +101,9 @@ class ArrayDataset(Dataset):
         self.resolution = int(getattr(options, "resolution", 32))
 
     # -- to implement -------------------------------------------------------------------
+    @abstractmethod
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, int]:
         """(train_x, train_y, test_x or None, test_y or None, num_classes); x is N x C x H x W."""
-        raise NotImplementedError
 
     # -- generic --------------------------------------------------------------------------
     def prepare(self) -> "ArrayDataset":

@@ -30,7 +30,11 @@ from torch import nn
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
-from hwnas.search.base import Controller, Dataset, Evaluator, Objective, Rollout
+from hwnas.search.controllers.base import Controller
+from hwnas.search.datasets.base import Dataset
+from hwnas.search.evaluators.base import Evaluator
+from hwnas.search.objectives.base import Objective
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from hwnas.registry import register
-from hwnas.search.base import Evaluator, Objective, Rollout
+from hwnas.search.evaluators.base import Evaluator
+from hwnas.search.objectives.base import Objective
+from hwnas.search.rollout import Rollout
 
 
 def fill(objective: Objective, rollouts: Sequence[Rollout], candidates: Sequence[Any] | None) -> None:

@@ -16,7 +16,11 @@ from typing import Any, Literal, Sequence
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
-from hwnas.search.base import Dataset, Evaluator, Objective, Rollout, WeightsManager
+from hwnas.search.datasets.base import Dataset
+from hwnas.search.evaluators.base import Evaluator
+from hwnas.search.objectives.base import Objective
+from hwnas.search.rollout import Rollout
+from hwnas.search.weights.base import WeightsManager
 from hwnas.search.evaluators.predictor import fill
 from hwnas.search.objectives import is_feasible
 from hwnas.search.spaces.base import SearchSpace

@@ -7,7 +7,9 @@ from typing import Any, Literal, Mapping, Sequence
 from hwnas.config import opt
 from hwnas.errors import ConfigError, HwnasError
 from hwnas.registry import register
-from hwnas.search.base import Dataset, Objective, Rollout
+from hwnas.search.datasets.base import Dataset
+from hwnas.search.objectives.base import Objective
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import SearchSpace
 
 

@@ -15,7 +15,8 @@ from typing import Any, Mapping, Sequence
 from hwnas.config import opt, parse_component
 from hwnas.errors import ConfigError
 from hwnas.registry import register
-from hwnas.search.base import Objective, Rollout
+from hwnas.search.objectives.base import Objective
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import SearchSpace
 
 

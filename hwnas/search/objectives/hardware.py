@@ -24,7 +24,8 @@ import numpy as np
 from hwnas.config import opt
 from hwnas.errors import ConfigError, CostModelError
 from hwnas.registry import register
-from hwnas.search.base import Objective, Rollout
+from hwnas.search.objectives.base import Objective
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 log = logging.getLogger(__name__)

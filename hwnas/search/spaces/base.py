@@ -5,9 +5,18 @@ tuple with one choice index per decision. That one representation serves every
 controller (random, evolution, RL all see a vector of categorical choices) while the
 space alone knows what the choices mean (:meth:`SearchSpace.to_network`) and how to
 write them for people (:meth:`SearchSpace.to_jsonable`).
+
+Contract (checked for every registered space by ``hwnas.testing.search_space``):
+``cls(options)`` builds it; :meth:`SearchSpace.sample` gives valid archs;
+:meth:`SearchSpace.to_str` / :meth:`SearchSpace.from_str` and
+:meth:`SearchSpace.to_jsonable` / :meth:`SearchSpace.from_jsonable` round-trip;
+:meth:`SearchSpace.to_network` gives a NetworkSpec every node of which is among
+:meth:`SearchSpace.primitives` (so a profiled table covers every network); equal
+:meth:`SearchSpace.canonical` forms give equal networks.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -31,8 +40,8 @@ class Decision:
         return len(self.choices)
 
 
-class SearchSpace:
-    """Base class. Subclasses define ``decisions`` and ``to_network``; the rest is generic."""
+class SearchSpace(ABC):
+    """Base class. Subclasses define ``decisions``, ``to_network`` and ``primitives``; the rest is generic."""
 
     #: Registry name, set by ``@register``.
     registry_name: str = "space"
@@ -41,15 +50,17 @@ class SearchSpace:
         self._decisions: tuple[Decision, ...] = tuple(self.build_decisions())
 
     # -- to implement -----------------------------------------------------------------
+    @abstractmethod
     def build_decisions(self) -> Sequence[Decision]:
-        raise NotImplementedError
+        """The categorical decisions, in a fixed order (an arch indexes them)."""
 
+    @abstractmethod
     def to_network(self, arch: Arch) -> NetworkSpec:
-        raise NotImplementedError
+        """The network of ``arch`` as a graph of primitives."""
 
+    @abstractmethod
     def primitives(self) -> list[Primitive]:
         """Every unique primitive the space can produce, deduplicated by key, sorted."""
-        raise NotImplementedError
 
     # -- generic ----------------------------------------------------------------------
     @property

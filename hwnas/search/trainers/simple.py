@@ -22,7 +22,8 @@ from hwnas.config import RunConfig, opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
 from hwnas.search import report
-from hwnas.search.base import Rollout, Trainer
+from hwnas.search.rollout import Rollout
+from hwnas.search.trainers.base import Trainer
 from hwnas.search.build import SearchComponents
 from hwnas.search.objectives import is_feasible
 from hwnas.search.trainers.checkpoint import load_checkpoint, save_checkpoint

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hwnas.registry import register
-from hwnas.search.base import Rollout, WeightsManager
+from hwnas.search.rollout import Rollout
+from hwnas.search.weights.base import WeightsManager
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 

@@ -1,0 +1,46 @@
+"""The rollout: the one record that passes between the search engine's roles.
+
+A controller proposes rollouts, a weights manager fills their ``candidate``, an evaluator
+fills ``perfs`` and ``reward``, and the controller learns from them. Only ``arch``,
+``perfs``, ``reward``, ``step`` and ``info`` are persisted (checkpoints, CSV); the
+candidate is a runnable network and is dropped once evaluated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from hwnas.search.spaces.base import Arch, SearchSpace
+
+
+@dataclass
+class Rollout:
+    """An architecture and what has been measured or predicted about it.
+
+    ``perfs`` maps perf names (``accuracy``, ``latency_ms``, ``energy_mj``, ``loss``,
+    ...) to floats; ``reward`` is the scalar a single-objective controller maximises
+    (set by the objective). ``candidate`` is the runnable filled by the weights manager
+    (not persisted).
+    """
+
+    arch: Arch
+    perfs: dict[str, float] = field(default_factory=dict)
+    reward: float | None = None
+    step: int = -1
+    candidate: Any = field(default=None, repr=False, compare=False)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, space: SearchSpace | None = None) -> dict[str, Any]:
+        d: dict[str, Any] = {"arch": list(self.arch), "perfs": dict(self.perfs), "reward": self.reward,
+                             "step": self.step}
+        if space is not None:
+            d["arch_str"] = space.to_str(self.arch)
+        if self.info:
+            d["info"] = dict(self.info)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Rollout:
+        return cls(tuple(int(a) for a in d["arch"]), {k: float(v) for k, v in d.get("perfs", {}).items()},
+                   d.get("reward"), int(d.get("step", -1)), None, dict(d.get("info", {})))
