@@ -25,7 +25,8 @@ T = TypeVar("T")
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "op": ("hwnas.profilers.builders",),
     "backend": ("hwnas.profilers.backends", "hwnas.testing.fakes"),
-    "ingest_format": ("hwnas.profilers.offline", "hwnas.profilers.ingest"),
+    "ingest_format": ("hwnas.profilers.ingest",),
+    "power_format": ("hwnas.profilers.ingest.power",),
     "featurizer": ("hwnas.cost_models",),
     "cost_model": ("hwnas.cost_models",),
     "search_space": ("hwnas.search.spaces", "hwnas.testing.fakes"),

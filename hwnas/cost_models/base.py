@@ -41,6 +41,10 @@ class CostModel:
 
     #: True when the model cannot work without a primitive table.
     needs_table: bool = False
+    #: Position in reports and in ``--model all`` (lower first; the naive sum is 0).
+    report_order: int = 100
+    #: Whether ``--model all`` fits this model (special-purpose models opt out).
+    in_all: bool = True
     registry_name: str = "cost_model"
 
     def get_params(self) -> dict[str, Any]:

@@ -23,12 +23,12 @@ from hwnas.errors import CostModelError
 
 log = logging.getLogger(__name__)
 
-ALL_MODELS: tuple[str, ...] = ("lut", "linear1", "linear2", "mlp", "lstm", "gnn")
-
 
 def resolve_models(spec: str | Sequence[str], has_table: bool) -> list[str]:
     """``all`` or a comma list -> model names; table-only models are skipped without a table."""
-    names = list(ALL_MODELS) if spec == "all" or spec == ["all"] else \
+    from hwnas.cost_models import model_names
+
+    names = model_names(all_only=True) if spec == "all" or spec == ["all"] else \
         [n for s in ([spec] if isinstance(spec, str) else spec) for n in s.split(",") if n]
     out = []
     for n in names:

@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "hwnas-final/1"
-#: Default weights manager per space, for --from-supernet without a weights_manager section.
-DEFAULT_SUPERNET = {"mbv2": "supernet", "nb201": "nb201_supernet"}
 
 __all__ = ["ArchFile", "TrainOptions", "build_dataset", "build_space", "evaluate_model", "load_trained",
            "read_arch_file", "test", "train"]
@@ -198,7 +196,7 @@ def model_from_supernet(config: RunConfig, space: SearchSpace, arch: Arch, path:
     else:
         from hwnas import registry
 
-        name = DEFAULT_SUPERNET.get(space.name)
+        name = default_supernet(space.name)
         if name is None:
             raise ConfigError(f"weights_manager: no supernet known for space {space.name!r}; add the section")
         wm = registry.get("weights_manager", name)(None, space=space, seed=config.seed)
@@ -208,6 +206,16 @@ def model_from_supernet(config: RunConfig, space: SearchSpace, arch: Arch, path:
         first = str(exc).strip().splitlines()[0]
         raise ConfigError(f"{path}: not a supernet checkpoint for this space and options ({first})") from None
     return wm.export_subnet(arch)
+
+
+def default_supernet(space: str) -> str | None:
+    """The registered weights manager that declares itself the supernet of ``space``."""
+    from hwnas import registry
+
+    for e in registry.list("weights_manager"):
+        if space in getattr(e.obj, "supernet_for", ()):
+            return e.name
+    return None
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -67,6 +67,8 @@ class Backend:
     ``check_device``, ``settings`` and ``versions``."""
 
     name: str = "backend"
+    #: Whether ``--backend all`` includes this backend (fakes and stand-ins say no).
+    in_all: bool = True
 
     def __init__(self, device: str = "cpu", threads: int = 1, **options: Any) -> None:
         if device not in DEVICES:

@@ -75,6 +75,9 @@ class Dataset(Component):
     num_classes: int
     in_channels: int
     resolution: int
+    #: Classes known before loading (fixed by the format, e.g. CIFAR-100: 100), or None
+    #: when only the data say it; ``gen-config`` sizes a space's classifier from it.
+    known_classes: int | None = None
 
     def prepare(self) -> Dataset:
         """Load whatever is needed to know the shapes (lazily: building a config stays cheap)."""

@@ -19,6 +19,8 @@ from hwnas.search.datasets.base import ArrayDataset, SplitOptions
 class DigitsDataset(ArrayDataset):
     """scikit-learn's 8x8 handwritten digits (10 classes), upsampled to ``resolution``."""
 
+    known_classes = 10
+
     @dataclass(frozen=True)
     class Options(SplitOptions):
         pass

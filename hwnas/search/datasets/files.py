@@ -42,6 +42,8 @@ class _RootOptions(SplitOptions):
 class Cifar10Dataset(ArrayDataset):
     """CIFAR-10 from the binary archive: root/data_batch_{1..5}.bin and root/test_batch.bin."""
 
+    known_classes = 10
+
     LAYOUT = "CIFAR-10 binary version: data_batch_1.bin .. data_batch_5.bin, test_batch.bin"
 
     @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Cifar10Dataset(ArrayDataset):
 class Cifar100Dataset(ArrayDataset):
     """CIFAR-100 from the binary archive: root/train.bin and root/test.bin (coarse + fine labels)."""
 
+    known_classes = 100
+
     LAYOUT = "CIFAR-100 binary version: train.bin, test.bin"
 
     @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class Cifar100Dataset(ArrayDataset):
 @register("dataset", "svhn")
 class SVHNDataset(ArrayDataset):
     """SVHN cropped digits: root/train_32x32.mat and root/test_32x32.mat (scipy.io.loadmat)."""
+
+    known_classes = 10
 
     LAYOUT = "SVHN format 2: train_32x32.mat, test_32x32.mat with X (32x32x3xN) and y (Nx1, 10 = digit 0)"
 

@@ -219,6 +219,8 @@ class SupernetBase(WeightsManager):
 class MBV2Supernet(SupernetBase):
     """OFA-style elastic supernet for mbv2 (kernel, expansion, depth share weights)."""
 
+    supernet_for = ("mbv2",)
+
     @dataclass(frozen=True)
     class Options:
         kernel_transform: bool = opt(True, help="learn a k*k transform for each smaller kernel (OFA); "

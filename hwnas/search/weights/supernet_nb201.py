@@ -106,6 +106,8 @@ class NB201SupernetModule(nn.Module):
 class NB201Supernet(SupernetBase):
     """NAS-Bench-201 supernet: shared weights per (cell, edge, op)."""
 
+    supernet_for = ("nb201",)
+
     @dataclass(frozen=True)
     class Options:
         pass
