@@ -31,8 +31,7 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from hwnas.cost_models import synthetic
-    from hwnas.cost_models import model_names
+    from hwnas.cost_models import model_names, synthetic
     from hwnas.cost_models.fitting import build_model
     from hwnas.ui import format_table
 

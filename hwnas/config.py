@@ -305,6 +305,12 @@ def build_named(role: str, name: str, options: Mapping[str, Any] | None = None, 
     return cls(parse_options(options_cls, options, path or f"{role} {name}"))
 
 
+def build_space(name: str, options: Mapping[str, Any] | None = None, path: str | None = None) -> Any:
+    """The one way to build a registered search space from plain options (validated like a
+    config section; errors name ``path``, default ``space NAME``)."""
+    return build_named("search_space", name, options, path or f"space {name}")
+
+
 def read_yaml(path: str | Path, what: str = "config") -> Any:
     """``yaml.safe_load`` of a file; unreadable files and syntax errors become one-line
     ConfigErrors naming the file (and line, where YAML says)."""
@@ -334,4 +340,4 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 __all__ = ["ComponentConfig", "NoOptions", "RunConfig", "load_config", "opt", "options_to_dict",
-           "build_named", "parse_component", "parse_config", "parse_kv", "parse_options", "read_yaml", "SECTIONS", "typing"]
+           "build_named", "build_space", "parse_component", "parse_config", "parse_kv", "parse_options", "read_yaml", "SECTIONS", "typing"]

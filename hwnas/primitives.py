@@ -19,24 +19,6 @@ from hwnas.errors import ValidationError
 #: Known activation names (``none`` for blocks without one).
 ACTIVATIONS: tuple[str, ...] = ("none", "relu", "relu6", "hswish", "swish", "sigmoid")
 
-#: Ops the project builds. Other names are accepted (plugins, offline devices) as long
-#: as they are lower-case identifiers, so that ingested FPGA tables can hold ops hwnas
-#: cannot build itself.
-KNOWN_OPS: tuple[str, ...] = (
-    "conv",
-    "dwconv",
-    "mbconv",
-    "pool",
-    "fc",
-    "nor_conv_1x1",
-    "nor_conv_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "none",
-    "nb201_resblock",
-    "nb201_cell",
-    "identity",
-)
 
 ExtraValue = Any  # str | int | float | bool
 Extras = tuple[tuple[str, ExtraValue], ...]

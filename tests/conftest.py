@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 from hwnas.primitives import NetworkSpec, Primitive  # noqa: E402
-from hwnas.store import Device, Store  # noqa: E402
+from hwnas.store import Device  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -20,13 +20,6 @@ DATA = Path(__file__).resolve().parent / "data"
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
     return tmp_path / "store.sqlite"
-
-
-@pytest.fixture
-def mem_store():
-    st = Store(":memory:")
-    yield st
-    st.close()
 
 
 @pytest.fixture

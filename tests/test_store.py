@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -13,7 +12,7 @@ import pytest
 
 from hwnas.errors import StoreError, ValidationError
 from hwnas.primitives import Primitive
-from hwnas.store import SCHEMA_VERSION, Device, Measurement, Store
+from hwnas.store import SCHEMA_VERSION, Measurement, Store
 
 SETTINGS = {"warmup": 1, "repeats": 3, "threads": 1, "batch": 1}
 

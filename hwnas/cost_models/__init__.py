@@ -15,7 +15,6 @@ from hwnas.cost_models.metrics import regression_metrics
 from hwnas.cost_models.persistence import load_model, save_model
 
 
-
 def model_names(*, all_only: bool = False) -> list[str]:
     """Registered cost-model names in report order (``all_only``: those ``--model all`` fits)."""
     from hwnas import registry

@@ -16,9 +16,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from hwnas.cost_models.features import NUMERIC, Encoded, NodeFeatures, encode, ops_of
 from hwnas.errors import CostModelError
 from hwnas.primitives import NetworkSpec
-from hwnas.cost_models.features import NUMERIC, Encoded, NodeFeatures, encode, ops_of
 
 log = logging.getLogger(__name__)
 

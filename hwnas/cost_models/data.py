@@ -134,13 +134,6 @@ def split(n: int, test_frac: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
-def build_space(space: str, options: Mapping[str, Any] | None = None) -> Any:
-    """A registered search space; options are validated like a config section."""
-    from hwnas.config import build_named
-
-    return build_named("search_space", space, options, f"space {space}")
-
-
 def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | None = None,
              min_value: float = 0.1, space_options: Mapping[str, Any] | None = None,
              limit: int | None = None) -> CostData:
@@ -163,6 +156,8 @@ def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | No
     col = arch_column or next((c for c in ("arch_str", "ops", "arch") if c in df.columns), None)
     if col is None:
         raise CostModelError(f"{p}: no architecture column (arch_str, ops or arch)")
+    from hwnas.config import build_space
+
     sp = build_space(space, space_options)
     keep = df[target].astype(float) >= min_value
     df = df[keep]

@@ -66,7 +66,7 @@ def fit_and_report(data: CostData, models: str | Sequence[str] = "all", *, test_
     n = len(data.networks)
     if train is not None:
         if not 1 < train < n:
-            raise CostModelError(f"--train must be between 2 and {n - 1}, got {train}")
+            raise CostModelError(f"train: must be between 2 and {n - 1} networks, got {train}")
         tr, te = split(n, 1.0 - train / n, seed)
     else:
         tr, te = split(n, test_frac, seed)

@@ -158,7 +158,6 @@ class ProfileJob:
             raise
         finally:
             summary.wall_s = time.perf_counter() - t0
-            self.last_summary = summary
         return summary
 
     def _run_backend(self, backend: Any, dev_id: int, nets: list[tuple[NetworkSpec, Any]], bs: BackendSummary,

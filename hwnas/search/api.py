@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import ConfigError, HwnasError
-from hwnas.search.rollout import Rollout
 from hwnas.search.build import build_component, build_components, load_run_config, trainer_config
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def parse_arch(space: SearchSpace, text: str) -> Arch:
         try:
             return space.validate([int(t) for t in text.replace(",", "-").split("-")])
         except (ValueError, HwnasError):
-            raise ConfigError(f"--arch: {first}") from None
+            raise ConfigError(f"arch: {first}") from None
 
 
 def sample_archs(config: str | Path | None = None, *, space: str | None = None, n: int = 5,
@@ -66,7 +66,7 @@ def sample_archs(config: str | Path | None = None, *, space: str | None = None, 
         rng = np.random.default_rng(seed)
         archs = [sp.sample(rng) for _ in range(n)]
     else:
-        raise ConfigError("sample: give a CONFIG or --space NAME")
+        raise ConfigError("sample: give a config or a search space name")
     return [{"arch_str": sp.to_str(a), "arch": "-".join(map(str, a))} for a in archs]
 
 

@@ -18,8 +18,8 @@ from hwnas.search.controllers.base import Controller
 from hwnas.search.datasets.base import Dataset
 from hwnas.search.evaluators.base import Evaluator
 from hwnas.search.objectives.base import Objective
-from hwnas.search.weights.base import WeightsManager
 from hwnas.search.spaces.base import SearchSpace
+from hwnas.search.weights.base import WeightsManager
 
 
 @dataclass
@@ -66,7 +66,7 @@ def apply_overrides(data: dict[str, Any], *, objective: str | None = None, budge
     if objective is not None or budget is not None:
         hw = hardware_sections(data)
         if not hw:
-            raise ConfigError("objective: --objective / --budget-ms need a hardware objective in the config "
+            raise ConfigError("objective: a hardware metric or budget needs a hardware objective in the config "
                               "(objective.type: hardware, or a composite with a hardware child)")
         for h in hw:
             if objective is not None:
@@ -102,10 +102,6 @@ def base_dir(cfg: RunConfig) -> Path:
     return cfg.source.resolve().parent if cfg.source is not None else Path.cwd()
 
 
-def build_space(cfg: RunConfig) -> SearchSpace:
-    return cfg["search_space"].build()
-
-
 def check_shapes(space: SearchSpace, dataset: Dataset | None) -> None:
     """Refuse a space whose input or classifier does not fit the dataset, before any
     training starts (a mismatch would otherwise fail deep inside a forward pass)."""
@@ -124,7 +120,7 @@ def check_shapes(space: SearchSpace, dataset: Dataset | None) -> None:
 def build_components(cfg: RunConfig, *, controller: bool = True) -> SearchComponents:
     """Build the components of a run in dependency order."""
     seed = cfg.seed
-    space = build_space(cfg)
+    space = cfg["search_space"].build()
     dataset = build_component(cfg["dataset"], seed=seed) if "dataset" in cfg else None
     check_shapes(space, dataset)
     common = {"space": space, "dataset": dataset, "seed": seed, "base_dir": base_dir(cfg)}

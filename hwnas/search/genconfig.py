@@ -14,6 +14,12 @@ from typing import Any
 from hwnas import registry
 from hwnas.config import SECTIONS
 
+#: What ``gen-config`` writes for sections the user does not choose: a config that runs
+#: as written on the self-contained digits dataset.
+DEFAULT_CHOICES: dict[str, str] = {"dataset": "digits", "search_space": "mbv2", "controller": "evolution",
+                                   "weights_manager": "plain", "evaluator": "tune", "objective": "classification",
+                                   "trainer": "simple"}
+
 #: Example children for a composite objective (its default list is empty).
 COMPOSITE_EXAMPLE: list[dict[str, Any]] = [
     {"type": "classification", "weight": 1.0},
@@ -93,3 +99,11 @@ def gen_config(choices: dict[str, str], seed: int = 0) -> str:
         out += section_yaml(section, t, over)
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def write_config(choices: dict[str, str | None], seed: int = 0, out: str | Path | None = None) -> str:
+    """:func:`gen_config` for the chosen sections (unset ones left out); written to ``out`` if given."""
+    text = gen_config({k: v for k, v in choices.items() if v}, seed=seed)
+    if out is not None:
+        Path(out).write_text(text)
+    return text

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from hwnas.errors import HwnasError
-from hwnas.search.rollout import Rollout
 from hwnas.search.controllers.pareto import pareto_indices
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import SearchSpace
 
 
@@ -137,13 +137,13 @@ def read_history(run_dir: Path) -> list[Rollout]:
 
 def derive(run_dir: Path, top: int = 5) -> list[dict[str, Any]]:
     """The ``top`` best feasible distinct architectures of a finished (or partial) run."""
-    from hwnas.search.build import build_space, load_run_config
+    from hwnas.search.build import load_run_config
 
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
         raise HwnasError(f"{run_dir}: no config.yaml; is this a search run directory?")
-    space = build_space(load_run_config(cfg_path))
+    space = load_run_config(cfg_path)["search_space"].build()
     hist = [r for r in read_history(run_dir) if r.reward is not None and not r.info.get("infeasible")]
     best = sorted(unique_best(hist, space), key=lambda r: -float(r.reward))[:top]  # type: ignore[arg-type]
     return [arch_record(r, space) for r in best]

@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwnas.cost_models import synthetic
-from hwnas.cost_models import model_names
+from hwnas.cost_models import model_names, synthetic
 from hwnas.cost_models.fitting import build_model
 
 #: Few optimizer steps: enough to beat a mean predictor, fast on 2 shared cores.

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from hwnas.cost_models import model_names, load_model, save_model
+from hwnas.cost_models import load_model, model_names, save_model
 from hwnas.errors import CostModelError
 
 

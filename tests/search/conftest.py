@@ -3,7 +3,7 @@ and a cost store with deterministic per-primitive latencies."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -11,7 +11,6 @@ import yaml
 
 from hwnas.search.controllers.base import Controller
 from hwnas.search.spaces.base import Arch, SearchSpace
-from hwnas.testing.fakes import ToySpace
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NB201_TABLE = DATA / "nb201_latency_slice.csv.gz"
@@ -29,11 +28,6 @@ def run_controller(ctrl: Controller, reward: Callable[[Arch], float], budget: in
         ctrl.step(rs)
         used += len(rs)
     return float(best)
-
-
-@pytest.fixture
-def toy_space() -> ToySpace:
-    return ToySpace()
 
 
 def write_config(path: Path, **sections: Any) -> Path:

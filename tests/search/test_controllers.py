@@ -10,11 +10,12 @@ import pytest
 from hwnas.config import parse_options
 from hwnas.errors import ConfigError
 from hwnas.registry import get
-from hwnas.search.rollout import Rollout
 from hwnas.search.controllers.pareto import crowding_distance, non_dominated_sort, pareto_indices
+from hwnas.search.rollout import Rollout
 from hwnas.search.trainers.checkpoint import decode, encode
+from hwnas.testing.fakes import ToySpace
 
-from .conftest import ToySpace, run_controller
+from .conftest import run_controller
 
 SEEDS = range(5)
 BUDGET = 300

@@ -72,9 +72,9 @@ class Backend:
 
     def __init__(self, device: str = "cpu", threads: int = 1, **options: Any) -> None:
         if device not in DEVICES:
-            raise ConfigError(f"--device: expected one of {', '.join(DEVICES)}, got {device!r}")
+            raise ConfigError(f"device: expected one of {', '.join(DEVICES)}, got {device!r}")
         if threads < 1:
-            raise ConfigError(f"--threads: must be >= 1, got {threads}")
+            raise ConfigError(f"threads: must be >= 1, got {threads}")
         self.device = device
         self.threads = threads
         self.options = self.parse_options(options)

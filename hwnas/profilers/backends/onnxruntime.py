@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import DependencyError, require
-from hwnas.registry import register
 from hwnas.profilers.backends.base import Backend, Prepared, Target
 from hwnas.profilers.builders import example_input
 from hwnas.profilers.export import INPUT_NAME, export_bytes
+from hwnas.registry import register
 
 
 @register("backend", "onnxruntime")

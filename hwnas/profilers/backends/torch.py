@@ -11,9 +11,9 @@ from typing import Any, Callable
 import numpy as np
 
 from hwnas.errors import DependencyError
-from hwnas.registry import register
 from hwnas.profilers.backends.base import Backend, Prepared, Target
 from hwnas.profilers.builders import build, example_input
+from hwnas.registry import register
 
 
 @register("backend", "torch")

@@ -20,10 +20,10 @@ import numpy as np
 
 from hwnas.errors import ConfigError, DependencyError, ProfilingError, require
 from hwnas.primitives import Primitive
-from hwnas.registry import register
 from hwnas.profilers.backends.base import Backend, Prepared, Target
 from hwnas.profilers.builders import example_input
 from hwnas.profilers.export import export_bytes
+from hwnas.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class TvmBackend(Backend):
             raise ConfigError(f"backend tvm: unknown option(s) {', '.join(sorted(unknown))}")
         trials = int(options.get("tune_trials") or 0)
         if trials < 0:
-            raise ConfigError(f"--tune-trials: must be >= 0, got {trials}")
+            raise ConfigError(f"backend tvm: tune_trials must be >= 0, got {trials}")
         tdir = options.get("tuning_dir")
         if trials and not tdir:
             raise ConfigError("backend tvm: tuning needs a tuning_dir for its database")

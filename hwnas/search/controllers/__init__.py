@@ -1,4 +1,4 @@
-"""Controllers: propose rollouts, learn from their perfs (DESIGN §7)."""
+"""Controllers: propose rollouts, learn from their perfs."""
 from __future__ import annotations
 
 from hwnas.search.controllers import annealing, pareto, rl, simple  # noqa: F401  (register)

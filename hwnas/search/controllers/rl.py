@@ -17,8 +17,8 @@ import numpy as np
 from hwnas.config import opt
 from hwnas.registry import register
 from hwnas.search.controllers.base import Controller
-from hwnas.search.rollout import Rollout
 from hwnas.search.controllers.simple import valid_reward
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import SearchSpace
 
 

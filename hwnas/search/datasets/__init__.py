@@ -1,4 +1,4 @@
-"""Datasets: local files only, seeded splits (DESIGN §7)."""
+"""Datasets: local files only, seeded splits."""
 from __future__ import annotations
 
 from hwnas.search.datasets import builtin, files  # noqa: F401  (register)

@@ -155,8 +155,3 @@ class ArrayDataset(Dataset):
         gen = torch.Generator().manual_seed(int(seed))
         return DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=batch_size,
                           shuffle=shuffle, generator=gen, num_workers=0)
-
-    def describe(self) -> dict[str, Any]:
-        self.prepare()
-        return {"name": self.registry_name, "classes": self.num_classes, "channels": self.in_channels,
-                "resolution": self.resolution, **{f"n_{s}": self.size(s) for s in SPLITS}}

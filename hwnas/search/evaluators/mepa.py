@@ -36,6 +36,17 @@ from hwnas.search.evaluators.base import Evaluator
 from hwnas.search.objectives.base import Objective
 from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
+from hwnas.search.training import (
+    OptimOptions,
+    clip_and_step,
+    evaluate,
+    first_batches,
+    inputs_of,
+    make_optimizer,
+    make_scheduler,
+    preserved_buffers,
+    recalibrate_bn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,37 +54,14 @@ log = logging.getLogger(__name__)
 TASK_PERFS: tuple[str, ...] = ("accuracy", "loss")
 
 
-@torch.no_grad()
 def score_with_recalibrated_bn(model: nn.Module, owner: nn.Module, calib: Sequence[torch.Tensor],
                                batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
     """Accuracy and mean loss of ``model`` on ``batches`` after recomputing BN statistics
     on ``calib`` (cumulative average); every buffer of ``owner`` is restored afterwards."""
-    saved = {k: v.clone() for k, v in owner.named_buffers()}
-    bns = [m for m in owner.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [bn.momentum for bn in bns]
-    was_training = owner.training
-    try:
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None
-        model.train()
-        for x in calib:
-            model(x)
-        model.eval()
-        correct, loss, n = 0, 0.0, 0
-        for x, y in batches:
-            logits = model(x)
-            loss += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(1) == y).sum())
-            n += len(y)
-    finally:
-        for bn, m in zip(bns, momenta):
-            bn.momentum = m
-        bufs = dict(owner.named_buffers())
-        for k, v in saved.items():
-            bufs[k].copy_(v)
-        owner.train(was_training)
-    return {"accuracy": correct / max(n, 1), "loss": loss / max(n, 1)}
+    with preserved_buffers(owner):
+        recalibrate_bn(model, calib, owner=owner)
+        res = evaluate(model, batches)
+    return {"accuracy": res["accuracy"], "loss": res["loss"]}
 
 
 @register("evaluator", "mepa")
@@ -81,20 +69,23 @@ class MepaEvaluator(Evaluator):
     """Shared weights: trains a supernet on sampled subnets, scores rollouts with it."""
 
     @dataclass(frozen=True)
-    class Options:
+    class Options(OptimOptions):
+        schedule: Literal["cosine", "constant"] = opt(
+            "constant", help="constant, or cosine decay to 0 over total_steps")
+        total_steps: int = opt(0, min=0, help="supernet steps the cosine schedule spans (schedule: cosine)")
+        grad_clip: float = opt(5.0, min=0, help="gradient-norm clip (0 = off)")
         steps: int = opt(20, min=0, help="supernet training steps per update_evaluator call")
         batch_size: int = opt(64, min=1, help="training batch size")
-        lr: float = opt(0.05, gt=0, help="SGD learning rate of the shared weights")
-        momentum: float = opt(0.9, min=0, lt=1, help="SGD momentum")
-        weight_decay: float = opt(4e-5, min=0, help="SGD weight decay")
-        grad_clip: float = opt(5.0, min=0, help="gradient-norm clip (0 = off)")
-        label_smoothing: float = opt(0.0, min=0, lt=1, help="label smoothing of the training loss")
         sampling: Literal["uniform", "sandwich", "controller"] = opt(
             "uniform", help="subnets trained per step: one uniform at random; largest + smallest + random; "
                             "or the controller's samples")
         eval_batches: int = opt(2, min=1, help="held-out (valid split) batches each rollout is scored on")
         eval_batch_size: int = opt(128, min=1, help="batch size for scoring and BN recalibration")
         calib_batches: int = opt(2, min=0, help="training batches used to recalibrate BN per subnet (0 = off)")
+
+        def check(self) -> None:
+            if self.schedule == "cosine" and self.total_steps < 1:
+                raise ConfigError("total_steps: a cosine schedule needs the number of supernet steps it spans")
 
     def __init__(self, options: "MepaEvaluator.Options | None" = None, *, space: SearchSpace,
                  weights_manager: Any, dataset: Dataset | None, objective: Objective | Sequence[Objective] | None = None,
@@ -122,8 +113,8 @@ class MepaEvaluator(Evaluator):
         self._held_out: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self._calib: list[torch.Tensor] | None = None
         o = self.options
-        self.optimizer = torch.optim.SGD(weights_manager.module.parameters(), lr=o.lr, momentum=o.momentum,
-                                         weight_decay=o.weight_decay, nesterov=o.momentum > 0)
+        self.optimizer = make_optimizer(weights_manager.module.parameters(), o)
+        self.scheduler = make_scheduler(self.optimizer, o, o.total_steps)
 
     # -- data -------------------------------------------------------------------------------
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,21 +132,13 @@ class MepaEvaluator(Evaluator):
     def _fixed_batches(self) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
         o = self.options
         if self._held_out is None or self._calib is None:
-            held = []
-            for i, (x, y) in enumerate(self.dataset.loader("valid", batch_size=o.eval_batch_size, shuffle=False)):
-                if i >= o.eval_batches:
-                    break
-                held.append((x, y))
+            held = first_batches(self.dataset.loader("valid", batch_size=o.eval_batch_size, shuffle=False),
+                                 o.eval_batches)
             if not held:
                 raise ConfigError("evaluator: mepa scores on the dataset's valid split, which is empty "
                                   "(set dataset.valid_fraction > 0)")
-            calib = []
-            loader = self.dataset.loader("train", batch_size=o.eval_batch_size, shuffle=True, seed=self.seed + 17)
-            for i, (x, _) in enumerate(loader):
-                if i >= o.calib_batches:
-                    break
-                calib.append(x)
-            self._held_out, self._calib = held, calib
+            calib = self.dataset.loader("train", batch_size=o.eval_batch_size, shuffle=True, seed=self.seed + 17)
+            self._held_out, self._calib = held, inputs_of(first_batches(calib, o.calib_batches))
         return self._calib, self._held_out
 
     # -- training ---------------------------------------------------------------------------
@@ -184,9 +167,8 @@ class MepaEvaluator(Evaluator):
                 loss.backward()
                 losses.append(float(loss.detach()))
                 accs.append(float((logits.argmax(1) == y).float().mean()))
-            if o.grad_clip > 0:
-                nn.utils.clip_grad_norm_(module.parameters(), o.grad_clip)
-            self.optimizer.step()
+            clip_and_step(self.optimizer, module.parameters(), o.grad_clip)
+            self.scheduler.step()
             self.steps_done += 1
         if not losses:
             return {}
@@ -228,7 +210,7 @@ class MepaEvaluator(Evaluator):
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"steps_done": self.steps_done, "epoch": self._epoch, "rng": self.rng.bit_generator.state,
-                "optimizer": self.optimizer.state_dict()}
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.steps_done = int(state.get("steps_done", 0))
@@ -238,3 +220,5 @@ class MepaEvaluator(Evaluator):
             self.rng.bit_generator.state = dict(state["rng"])
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
+        if "scheduler" in state:
+            self.scheduler.load_state_dict(state["scheduler"])

@@ -1,4 +1,4 @@
-"""Objectives: perfs and reward (task, hardware, composite; DESIGN §7)."""
+"""Objectives: perfs and reward (task, hardware, composite)."""
 from __future__ import annotations
 
 from typing import Any, Mapping

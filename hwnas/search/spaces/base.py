@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -117,13 +117,6 @@ class SearchSpace(ABC):
             out[off + a] = 1.0
             off += d.size
         return out
-
-    def neighbours(self, arch: Arch) -> Iterator[Arch]:
-        """Every arch one active decision away."""
-        for i in self.active(arch):
-            for c in range(self._decisions[i].size):
-                if c != arch[i]:
-                    yield arch[:i] + (c,) + arch[i + 1:]
 
     def canonical(self, arch: Arch) -> Arch:
         """Inactive decisions reset to 0, so equal networks have equal archs."""

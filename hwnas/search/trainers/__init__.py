@@ -1,4 +1,4 @@
-"""Trainers: the search loop with checkpoints (DESIGN §7)."""
+"""Trainers: the search loop with checkpoints."""
 from __future__ import annotations
 
 from hwnas.search.trainers import simple  # noqa: F401  (register)

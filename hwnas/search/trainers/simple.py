@@ -22,10 +22,10 @@ from hwnas.config import RunConfig, opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
 from hwnas.search import report
-from hwnas.search.rollout import Rollout
-from hwnas.search.trainers.base import Trainer
 from hwnas.search.build import SearchComponents
 from hwnas.search.objectives import is_feasible
+from hwnas.search.rollout import Rollout
+from hwnas.search.trainers.base import Trainer
 from hwnas.search.trainers.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,8 @@ class SimpleTrainer(Trainer):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("config_hash") != config_hash(self.c.config):
-            raise ConfigError(f"{self.run_dir}: holds a search with a different config; choose another --run-dir "
-                              "or pass --restart to start over")
+            raise ConfigError(f"{self.run_dir}: holds a search with a different config; choose another run "
+                              "directory or restart the search")
         for name, comp in self._components().items():
             if state.get(name) and comp is not None:
                 comp.load_state_dict(state[name])

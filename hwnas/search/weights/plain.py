@@ -13,8 +13,8 @@ from typing import Any
 
 from hwnas.registry import register
 from hwnas.search.rollout import Rollout
-from hwnas.search.weights.base import WeightsManager
 from hwnas.search.spaces.base import Arch, SearchSpace
+from hwnas.search.weights.base import WeightsManager
 
 
 def arch_seed(seed: int, space: SearchSpace, arch: Arch) -> int:

@@ -34,9 +34,9 @@ from hwnas.errors import ConfigError
 from hwnas.profilers.builders import build_network, build_primitive, make_act
 from hwnas.registry import register
 from hwnas.search.rollout import Rollout
-from hwnas.search.weights.base import WeightsManager
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.spaces.mbv2 import STAGES, MBV2Space
+from hwnas.search.weights.base import WeightsManager
 
 #: Per stage, the (expansion, kernel) of each block that runs.
 SubnetConfig = list[list[tuple[int, int]]]

@@ -8,178 +8,19 @@ newest. WAL mode plus a busy timeout lets two processes write at once.
 from __future__ import annotations
 
 import csv
-import datetime as _dt
-import hashlib
 import json
-import math
 import sqlite3
-import statistics
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-from hwnas.errors import StoreError, ValidationError
+from hwnas.errors import StoreError
 from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.store.records import Device, Measurement, canonical_json, now, settings_hash
+from hwnas.store.schema import init_schema
 
-SCHEMA_VERSION = 1
 DEFAULT_STORE = "hwnas-store.sqlite"
-
-#: What a measurement is of.
-KINDS = ("primitive", "network", "block")
-
-_SCHEMA_V1 = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE devices (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    fingerprint TEXT NOT NULL UNIQUE,   -- sha256 of the canonical JSON below
-    info TEXT NOT NULL,                  -- JSON of the Device record
-    created TEXT NOT NULL
-);
-CREATE TABLE primitives (key TEXT PRIMARY KEY, op TEXT NOT NULL, spec TEXT NOT NULL);
-CREATE TABLE networks (
-    hash TEXT PRIMARY KEY,
-    space TEXT,
-    arch TEXT,                           -- JSON of the space's architecture, if any
-    spec TEXT NOT NULL
-);
-CREATE TABLE measurements (
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('primitive', 'network', 'block')),
-    target TEXT NOT NULL,                -- primitive key or network hash
-    network TEXT,                        -- for kind='block': the network it was measured in
-    position INTEGER,                    -- for kind='block': node index in that network
-    device_id INTEGER NOT NULL REFERENCES devices(id),
-    backend TEXT NOT NULL,
-    settings TEXT NOT NULL,              -- canonical JSON of the timing protocol etc.
-    settings_hash TEXT NOT NULL,
-    samples TEXT NOT NULL,               -- JSON list of raw samples in ms
-    median_ms REAL, mean_ms REAL, std_ms REAL, n INTEGER NOT NULL,
-    energy_mj REAL, power_w REAL,
-    error TEXT,                          -- NULL on success, else why it failed (data, not a sentinel)
-    versions TEXT NOT NULL,              -- JSON of tool versions
-    source TEXT,                         -- e.g. 'hwnas profile', 'ingest:dnndk file.log'
-    extra TEXT,                          -- JSON of anything else (energy method, ...)
-    created TEXT NOT NULL
-);
-CREATE INDEX measurements_lookup ON measurements (device_id, backend, settings_hash, kind, target);
-CREATE INDEX measurements_network ON measurements (network);
-"""
-
-#: Migrations: MIGRATIONS[v] upgrades a store from version v to v+1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def _sha(text: str, n: int = 16) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:n]
-
-
-@dataclass(frozen=True)
-class Device:
-    """Fingerprint of the hardware and software a measurement was made on.
-
-    Two measurements are comparable only on the same fingerprint; the store never
-    mixes devices silently. ``name`` is a human label (``cpu``, ``zcu102-dpu-b4096``).
-    """
-
-    name: str
-    kind: str = "cpu"                       # cpu | gpu | offline
-    cpu_model: str | None = None
-    cores: int | None = None
-    threads: int | None = None
-    governor: str | None = None
-    gpu_name: str | None = None
-    gpu_driver: str | None = None
-    runtimes: tuple[tuple[str, str], ...] = ()
-    precision: str = "fp32"
-    notes: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.name or not isinstance(self.name, str):
-            raise ValidationError(f"Device.name: expected a non-empty string, got {self.name!r}")
-        rt = self.runtimes
-        if isinstance(rt, Mapping):
-            rt = tuple(rt.items())
-        object.__setattr__(self, "runtimes", tuple(sorted((str(k), str(v)) for k, v in rt)))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["runtimes"] = dict(self.runtimes)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Device":
-        kw = dict(data)
-        kw["runtimes"] = tuple(dict(kw.get("runtimes") or {}).items())
-        return cls(**kw)
-
-    @property
-    def fingerprint(self) -> str:
-        return _sha(canonical_json(self.to_dict()), 16)
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One timing (or failure) of a primitive, a network, or a block inside a network."""
-
-    kind: str
-    target: str
-    backend: str
-    settings: Mapping[str, Any]
-    samples_ms: tuple[float, ...] = ()
-    error: str | None = None
-    energy_mj: float | None = None
-    power_w: float | None = None
-    network: str | None = None
-    position: int | None = None
-    versions: Mapping[str, Any] = field(default_factory=dict)
-    source: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    # Summary statistics for offline ingests that only report aggregates.
-    median_override: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValidationError(f"Measurement.kind: expected one of {KINDS}, got {self.kind!r}")
-        samples = tuple(float(s) for s in self.samples_ms)
-        for s in samples:
-            if not math.isfinite(s) or s < 0:
-                raise ValidationError(f"Measurement.samples_ms: bad sample {s!r} for {self.target}")
-        object.__setattr__(self, "samples_ms", samples)
-        if self.error is None and not samples and self.median_override is None:
-            raise ValidationError(f"Measurement of {self.target}: no samples and no error")
-        if self.kind == "block" and (self.network is None or self.position is None):
-            raise ValidationError("Measurement: a block measurement needs network and position")
-
-    @property
-    def median_ms(self) -> float | None:
-        if self.median_override is not None:
-            return float(self.median_override)
-        return statistics.median(self.samples_ms) if self.samples_ms else None
-
-    @property
-    def mean_ms(self) -> float | None:
-        if self.samples_ms:
-            return statistics.fmean(self.samples_ms)
-        return self.median_ms
-
-    @property
-    def std_ms(self) -> float | None:
-        return statistics.pstdev(self.samples_ms) if len(self.samples_ms) > 1 else (0.0 if self.samples_ms else None)
-
-
-def settings_hash(settings: Mapping[str, Any]) -> str:
-    return _sha(canonical_json(dict(settings)), 12)
 
 
 class Store:
@@ -221,30 +62,9 @@ class Store:
         self.conn.execute("PRAGMA foreign_keys=ON")
         self._init_schema()
 
-    # -- schema -------------------------------------------------------------------
     def _init_schema(self) -> None:
         with self.transaction() as c:
-            has_meta = c.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-            if not has_meta:
-                others = c.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-                if others:
-                    raise StoreError(f"{self.path}: an SQLite file, but not an hwnas cost store")
-                for stmt in _SCHEMA_V1.split(";"):
-                    if stmt.strip():
-                        c.execute(stmt)
-                c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                c.execute("INSERT INTO meta VALUES ('created', ?)", (_now(),))
-                return
-            version = int(c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path}: schema version {version} is newer than this hwnas supports "
-                    f"({SCHEMA_VERSION}); upgrade hwnas to read it"
-                )
-            while version < SCHEMA_VERSION:
-                MIGRATIONS[version](c)
-                version += 1
-                c.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+            init_schema(c, self.path)
 
     @property
     def schema_version(self) -> int:
@@ -283,7 +103,7 @@ class Store:
                 return int(row[0])
             cur = c.execute(
                 "INSERT INTO devices (name, fingerprint, info, created) VALUES (?, ?, ?, ?)",
-                (device.name, fp, canonical_json(device.to_dict()), _now()),
+                (device.name, fp, canonical_json(device.to_dict()), now()),
             )
             return int(cur.lastrowid)  # type: ignore[arg-type]
 
@@ -322,7 +142,7 @@ class Store:
                      canonical_json(dict(m.settings)), settings_hash(m.settings), json.dumps(list(m.samples_ms)),
                      m.median_ms if m.error is None else None, m.mean_ms if m.error is None else None,
                      m.std_ms if m.error is None else None, len(m.samples_ms), m.energy_mj, m.power_w, m.error,
-                     canonical_json(dict(m.versions)), m.source, canonical_json(dict(m.extra)), _now()),
+                     canonical_json(dict(m.versions)), m.source, canonical_json(dict(m.extra)), now()),
                 )
                 ids.append(int(cur.lastrowid))  # type: ignore[arg-type]
         return ids
@@ -481,18 +301,3 @@ class Store:
         import pandas as pd
 
         return pd.DataFrame(self.query(**filters))
-
-
-def open_store(path: str | Path, *, create: bool = True) -> Store:
-    return Store(path, create=create)
-
-
-def iter_chunks(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
-    buf: list[Any] = []
-    for it in items:
-        buf.append(it)
-        if len(buf) >= n:
-            yield buf
-            buf = []
-    if buf:
-        yield buf

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli import add_parser
+from hwnas.cli.common import add_parser, names, non_negative, positive
 from hwnas.ui import emit, format_table
 
 
@@ -71,25 +71,16 @@ def _cmd_derive(args: argparse.Namespace) -> int:
 
 
 def _cmd_gen_config(args: argparse.Namespace) -> int:
-    from hwnas.search.genconfig import gen_config
+    from hwnas.config import SECTIONS
+    from hwnas.search.genconfig import write_config
 
-    choices = {"dataset": args.dataset, "search_space": args.search_space, "controller": args.controller,
-               "weights_manager": args.weights_manager, "evaluator": args.evaluator, "objective": args.objective,
-               "trainer": args.trainer}
-    text = gen_config({k: v for k, v in choices.items() if v}, seed=args.seed)
+    choices = {s: getattr(args, s) for s in SECTIONS}
+    text = write_config(choices, seed=args.seed, out=args.out)
     if args.out:
-        Path(args.out).write_text(text)
         emit({"path": args.out}, as_json=args.json, table=f"wrote {args.out}")
     else:
         sys.stdout.write(text)
     return 0
-
-
-def _positive(text: str) -> int:
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
 
 
 def add_commands(sub: Any) -> None:
@@ -100,7 +91,7 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--objective", choices=("latency", "energy"), help="hardware metric (overrides the config)")
     s.add_argument("--budget-ms", type=float, help="hardware budget: the hardware objective becomes a constraint")
     s.add_argument("--run-dir", help="output / checkpoint folder (default: run.dir of the config, or runs/NAME)")
-    s.add_argument("--steps", type=_positive, help="controller steps (overrides trainer.steps)")
+    s.add_argument("--steps", type=positive, help="controller steps (overrides trainer.steps)")
     s.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in the run dir")
     s.set_defaults(func=_cmd_search)
 
@@ -108,14 +99,14 @@ def add_commands(sub: Any) -> None:
                    example="hwnas sample --space nb201 -n 5\nhwnas sample configs/search-mbv2-digits.yaml -n 3 --json")
     p.add_argument("config", nargs="?", help="run config (YAML); or use --space")
     p.add_argument("--space", help="search space name (uniform sampling, default options)")
-    p.add_argument("-n", type=_positive, default=5, help="how many (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-n", type=positive, default=5, help="how many (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative, default=0)
     p.set_defaults(func=_cmd_sample)
 
     r = add_parser(sub, "random-sample", help="evaluate N random architectures with a config's evaluator",
                    example="hwnas random-sample configs/search-nb201-table.yaml -n 20")
     r.add_argument("config", help="run config (YAML)")
-    r.add_argument("-n", type=_positive, default=10, help="how many (default: %(default)s)")
+    r.add_argument("-n", type=positive, default=10, help="how many (default: %(default)s)")
     r.set_defaults(func=_cmd_random_sample)
 
     e = add_parser(sub, "eval-arch", help="evaluate given architectures with a config's evaluator",
@@ -128,20 +119,20 @@ def add_commands(sub: Any) -> None:
     d = add_parser(sub, "derive", help="best feasible architectures of a search run, as YAML",
                    example="hwnas derive runs/search-mbv2-digits --top 3 --out best.yaml")
     d.add_argument("run_dir", help="run directory of `hwnas search`")
-    d.add_argument("--top", type=_positive, default=5, help="how many (default: %(default)s)")
+    d.add_argument("--top", type=positive, default=5, help="how many (default: %(default)s)")
     d.add_argument("--out", help="YAML file (default: RUN_DIR/best.yaml)")
     d.set_defaults(func=_cmd_derive)
 
     g = add_parser(sub, "gen-config", help="write a complete, commented default config for chosen components",
                    example="hwnas gen-config --dataset digits --search-space mbv2 --controller evolution "
                            "--out my-search.yaml")
-    g.add_argument("--dataset", default="digits")
-    g.add_argument("--search-space", default="mbv2")
-    g.add_argument("--controller", default="evolution")
-    g.add_argument("--weights-manager", default="plain")
-    g.add_argument("--evaluator", default="tune")
-    g.add_argument("--objective", default="classification")
-    g.add_argument("--trainer", default="simple")
-    g.add_argument("--seed", type=int, default=0)
+    from hwnas.config import SECTIONS
+    from hwnas.search.genconfig import DEFAULT_CHOICES
+
+    for section, role in SECTIONS.items():
+        g.add_argument(f"--{section.replace('_', '-')}", dest=section, choices=names(role),
+                       default=DEFAULT_CHOICES.get(section), metavar="NAME",
+                       help=f"{role} ({', '.join(names(role))}; default: %(default)s)")
+    g.add_argument("--seed", type=non_negative, default=0)
     g.add_argument("--out", help="YAML path (default: stdout)")
     g.set_defaults(func=_cmd_gen_config)

@@ -5,24 +5,19 @@ import argparse
 from collections import Counter
 from typing import Any
 
+from hwnas.cli.common import add_parser, finite, names, positive
 from hwnas.ui import emit, format_table
-
-FORMATS = ("dnndk", "vaitrace-txt", "vaitrace-csv", "awnas-yaml", "csv", "json")
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from hwnas.profilers.ingest.core import IngestOptions, ingest, plan
-    from hwnas.store import Store
+    from hwnas.profilers.ingest.core import IngestOptions, ingest_files
 
     opts = IngestOptions(fmt=args.format, files=args.files, device=args.device, backend=args.backend,
                          manifest=args.manifest, mapping=args.mapping, power=args.power,
                          power_format=args.power_format, rails=args.rails, segments=args.segments,
                          clock_offset_h=args.clock_offset, inferences=args.inferences, unmapped=args.unmapped,
                          precision=args.precision, device_notes=args.device_notes)
-    report = plan(opts)  # every file parsed and validated before the store is touched
-    if not args.dry_run:
-        with Store(args.store) as st:
-            ingest(st, opts, report)
+    report = ingest_files(opts, args.store, dry_run=args.dry_run)
     emit(report.to_dict(), as_json=args.json, table=summary_text(report.to_dict(), dry_run=args.dry_run,
                                                                  store=args.store))
     return 0
@@ -59,8 +54,6 @@ def _cmd_export_awnas(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    from hwnas.cli import add_parser
-
     p = add_parser(
         sub, "ingest", help="store offline results: DPU/Vitis logs, aw_nas tables, hwnas-results, power logs",
         description="Read latency files (and optionally a power log) measured on a device hwnas cannot drive, "
@@ -72,7 +65,7 @@ def add_commands(sub: Any) -> None:
                 "--segments run_time_stamps.txt --clock-offset 16 --inferences 1000\n"
                 "hwnas ingest --format csv results.csv --manifest bundle/manifest.json --device pixel3-cpu")
     p.add_argument("files", nargs="+", metavar="FILE", help="latency files of --format")
-    p.add_argument("--format", required=True, choices=FORMATS, help="latency file format")
+    p.add_argument("--format", required=True, choices=names("ingest_format"), help="latency file format")
     p.add_argument("--device", required=True, help="device name, e.g. zcu102-dpu-b4096 (an offline device)")
     p.add_argument("--backend", help="backend name to store under (default: dnndk, vaitrace, awnas, or offline)")
     g = p.add_mutually_exclusive_group()
@@ -81,13 +74,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--unmapped", choices=("layer", "skip", "error"), default="layer",
                    help="layers no mapping names: store as opaque 'dpu_layer' primitives (default), skip, or fail")
     p.add_argument("--power", help="power log to compute energy from")
-    p.add_argument("--power-format", choices=("pat", "hwmon", "watts"), default="pat",
+    p.add_argument("--power-format", choices=names("power_format"), default="pat",
                    help="power log format (default: %(default)s)")
     p.add_argument("--rails", help="pat: NAME=COLUMN[,...] summed (default VCCINT=1); hwmon/watts: column names")
     p.add_argument("--segments", help="run segmentation file: NAME START END [INFERENCES] per line")
-    p.add_argument("--clock-offset", type=float, default=0.0, metavar="H",
+    p.add_argument("--clock-offset", type=finite, default=0.0, metavar="H",
                    help="hours added to segment times to reach the power logger's clock (default 0)")
-    p.add_argument("--inferences", type=int, help="inferences per run: energy = integral of power / count")
+    p.add_argument("--inferences", type=positive, help="inferences per run: energy = integral of power / count")
     p.add_argument("--precision", help="device precision (default int8 for DPU formats, fp32 otherwise)")
     p.add_argument("--device-notes", help="free text stored in the device fingerprint")
     p.add_argument("--dry-run", action="store_true", help="parse and validate only; store nothing")

@@ -1,0 +1,72 @@
+"""The library behind ``hwnas profile``: one call from options to a finished job.
+
+Policies live here, not in the command line: what ``all`` backends means (every
+registered backend that declares ``in_all``), where TVM keeps its tuning database
+(beside the store, so a rerun reuses it), and how an offline bundle is written.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from hwnas import registry
+from hwnas.config import build_space
+from hwnas.errors import ConfigError
+from hwnas.profilers.timing import TimingProtocol
+
+DEFAULT_BACKEND = "onnxruntime"
+
+
+def expand_backends(values: Sequence[str] | None) -> list[str]:
+    """Backend names from repeatable, comma-separated values; ``all`` = every registered
+    backend with ``in_all``; default: onnxruntime."""
+    out: list[str] = []
+    for v in values or [DEFAULT_BACKEND]:
+        names = [e.name for e in registry.list("backend") if getattr(e.obj, "in_all", True)] if v == "all" \
+            else [b.strip() for b in v.split(",")]
+        for b in names:
+            if not b:
+                raise ConfigError(f"backend: empty name in {v!r}")
+            registry.get("backend", b)  # unknown names fail here, with close matches
+            if b not in out:
+                out.append(b)
+    return out
+
+
+def tuning_dir(store: str | Path) -> Path:
+    """Where TVM's MetaSchedule database for a store lives (next to the store)."""
+    p = Path(store).resolve()
+    return p.parent / (p.stem + ".tvm-tuning")
+
+
+def backend_options(backends: Sequence[str], store: str | Path, tune_trials: int = 0) -> dict[str, dict[str, Any]]:
+    """Per-backend options implied by the job's settings."""
+    opts: dict[str, dict[str, Any]] = {}
+    if "tvm" in backends:
+        opts["tvm"] = {"tune_trials": tune_trials, "tuning_dir": str(tuning_dir(store)) if tune_trials else None}
+    return opts
+
+
+def profile_space(space: str, space_options: Mapping[str, Any] | None = None, *, store: str | Path,
+                  backends: Sequence[str] | None = None, device: str = "cpu",
+                  protocol: TimingProtocol | None = None, networks: int = 0, seed: int = 0,
+                  timeout_s: float = 300.0, tune_trials: int = 0) -> Any:
+    """Measure a space's primitives (and ``networks`` sampled networks) into ``store``;
+    returns the job summary. Resumable: what the store holds for these settings is skipped."""
+    from hwnas.profilers.runner import ProfileJob
+    from hwnas.store import Store
+
+    sp = build_space(space, space_options)
+    names = expand_backends(backends)
+    with Store(store) as st:
+        job = ProfileJob(st, sp, backends=names, device=device, protocol=protocol, networks=networks, seed=seed,
+                         timeout_s=timeout_s, backend_options=backend_options(names, store, tune_trials))
+        return job.run()
+
+
+def export_space_bundle(space: str, space_options: Mapping[str, Any] | None, out_dir: str | Path, *,
+                        protocol: TimingProtocol | None = None, networks: int = 0, seed: int = 0) -> dict[str, Any]:
+    """Write an offline bundle of a space (ONNX files + manifest + runner)."""
+    from hwnas.profilers.offline import export_bundle
+
+    return export_bundle(build_space(space, space_options), out_dir, protocol=protocol, networks=networks, seed=seed)
