@@ -177,6 +177,8 @@ def _coerce(value: Any, tp: Any, path: str, base: Path | None) -> Any:
 def _check_limits(value: Any, meta: Mapping[str, Any], path: str) -> None:
     if value is None:
         return
+    if isinstance(value, tuple) and len(value) < meta.get("min_items", 0):
+        raise ConfigError(f"{path}: needs at least {meta['min_items']} item(s), got {len(value)}")
     items = value if isinstance(value, tuple) else (value,)
     for v in items:
         if "gt" in meta and not v > meta["gt"]:
@@ -315,13 +317,26 @@ def build_space(name: str, options: Mapping[str, Any] | None = None, path: str |
     return build_named("search_space", name, options, path or f"space {name}")
 
 
-#: Most YAML aliases a file may use: real configs use a few; an "alias bomb" uses many
-#: to make a tiny file expand to gigabytes once read.
+#: Most YAML aliases a file may use, and most nodes it may expand to: real configs use a
+#: few aliases; an "alias bomb" nests them so a 1 KB file expands to gigabytes once read.
 MAX_YAML_ALIASES = 64
+MAX_YAML_NODES = 200_000
 
 
-def _limited_loader(path: Path) -> Any:
-    """A SafeLoader that refuses more than MAX_YAML_ALIASES alias uses."""
+def _expanded_size(node: Any, memo: dict[int, int]) -> int:
+    """Nodes a composed YAML node becomes once aliases are expanded (memoised, so cheap)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1  # guards recursive structures
+        value = node.value if isinstance(node.value, list) else []
+        memo[key] = 1 + sum(_expanded_size(c, memo) for item in value
+                            for c in (item if isinstance(item, tuple) else (item,)))
+    return memo[key]
+
+
+def limited_loader(path: Path) -> Any:
+    """A SafeLoader that refuses more than MAX_YAML_ALIASES alias uses and documents
+    that would expand to more than MAX_YAML_NODES nodes."""
     import yaml
 
     class Loader(yaml.SafeLoader):
@@ -336,6 +351,13 @@ def _limited_loader(path: Path) -> Any:
                                       "refusing to expand them")
             return super().compose_node(parent, index)
 
+        def compose_document(self) -> Any:
+            node = super().compose_document()
+            if Loader.aliases and node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
+                raise ConfigError(f"{path}: YAML aliases expand to more than {MAX_YAML_NODES} values; "
+                                  "refusing to expand them")
+            return node
+
     return Loader
 
 
@@ -346,15 +368,17 @@ def read_yaml(path: str | Path, what: str = "config") -> Any:
 
     p = Path(path)
     text = read_text(p, what)
-    loader = _limited_loader(p)(text)
+    loader = None
     try:
+        loader = limited_loader(p)(text)
         return loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{where}: not valid YAML ({short(getattr(exc, 'problem', exc), 120)})") from None
+        raise ConfigError(f"{p}{where}: not valid YAML ({short(getattr(exc, 'problem', None) or exc, 120)})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_config(path: str | Path) -> RunConfig:

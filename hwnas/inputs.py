@@ -116,18 +116,21 @@ def output_file(path: str | Path, what: str = "output file") -> Path:
     return p
 
 
-def output_dir(path: str | Path, what: str = "output folder", *, create: bool = True) -> Path:
-    """Check (and create) an output folder: not an existing file; its parent must exist."""
+def output_dir(path: str | Path, what: str = "output folder", *, create: bool = True, parents: bool = False) -> Path:
+    """Check (and create) an output folder: not an existing file; its parent must exist
+    unless ``parents`` (for defaults chosen by hwnas, not typed by the user)."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise InputError(f"{p}: {what} is a file; give a folder")
     if not p.exists():
         parent = p.parent if str(p.parent) else Path(".")
-        if not parent.exists():
+        if not parent.exists() and not parents:
             raise InputError(f"{p}: parent folder {parent} does not exist")
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"{p}: {parent} is a file, not a folder")
         if create:
             try:
-                p.mkdir()
+                p.mkdir(parents=parents)
             except OSError as exc:
                 raise InputError(f"{p}: cannot create {what} ({describe_os_error(exc)})") from None
     elif not os.access(p, os.W_OK):
@@ -144,3 +147,34 @@ def finite(value: Any, what: str) -> float:
     if not math.isfinite(v):
         raise InputError(f"{what}: expected a finite number, got {short(value)}")
     return v
+
+
+def numeric_column(df: Any, column: str, path: str | Path, *, allow_zero: bool = True) -> tuple[Any, int]:
+    """``df[column]`` as floats with missing values dropped; returns (values, number dropped).
+
+    A value that is not a number, infinite or negative is an error naming the CSV line
+    (header = line 1): a negative latency would let a search "find" an impossible net.
+    """
+    import pandas as pd
+
+    raw = df[column]
+    vals = pd.to_numeric(raw, errors="coerce")
+    bad_text = vals.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+    if bad_text.any():
+        i = int(bad_text.to_numpy().nonzero()[0][0])
+        raise InputError(f"{path}:{i + 2}: column {column!r}: expected a number, got {short(raw.iloc[i])}")
+    arr = vals.to_numpy(dtype=float)
+    finite_or_nan = ~(arr == float("inf")) & ~(arr == float("-inf"))
+    bad = ~finite_or_nan | (arr < 0) | ((arr == 0) if not allow_zero else False)
+    if bad.any():
+        i = int(bad.nonzero()[0][0])
+        raise InputError(f"{path}:{i + 2}: column {column!r}: expected a finite value >= 0, got {arr[i]}")
+    missing = int(vals.isna().sum())
+    return vals.dropna(), missing
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (or its type name), cut to ``limit``."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."

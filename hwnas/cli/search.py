@@ -131,8 +131,8 @@ def add_commands(sub: Any) -> None:
 
     for section, role in SECTIONS.items():
         g.add_argument(f"--{section.replace('_', '-')}", dest=section, choices=names(role),
-                       default=DEFAULT_CHOICES.get(section), metavar="NAME",
-                       help=f"{role} ({', '.join(names(role))}; default: %(default)s)")
+                       metavar="NAME", help=f"{role} ({', '.join(names(role))}; default: "
+                                            f"{DEFAULT_CHOICES.get(section)} or what the others need)")
     g.add_argument("--seed", type=non_negative, default=0)
     g.add_argument("--out", help="YAML path (default: stdout)")
     g.set_defaults(func=_cmd_gen_config)

@@ -126,7 +126,7 @@ def from_store_primitives(store: Any, device: str | int, backend: str, target: s
 def split(n: int, test_frac: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Seeded random train/test index split (at least one network on each side)."""
     if not 0 < test_frac < 1:
-        raise CostModelError(f"test fraction must be in (0, 1), got {test_frac}")
+        raise CostModelError(f"test_frac: must be in (0, 1), got {test_frac}")
     if n < 2:
         raise CostModelError(f"need at least 2 networks to split, got {n}")
     perm = np.random.default_rng(seed).permutation(n)
@@ -142,13 +142,10 @@ def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | No
     Rows whose target is below ``min_value`` are dropped: degenerate NAS-Bench-201 cells
     measure near zero and would dominate every relative error.
     """
-    import pandas as pd
+    from hwnas.inputs import numeric_column, read_csv
 
     p = Path(path)
-    try:
-        df = pd.read_csv(p, nrows=limit)
-    except (OSError, ValueError) as exc:
-        raise CostModelError(f"{p}: cannot read CSV ({exc})") from None
+    df = read_csv(p, "whole-network table", nrows=limit)
     if target not in df.columns:
         close = difflib.get_close_matches(target, [str(c) for c in df.columns], n=3, cutoff=0.4)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -159,18 +156,31 @@ def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | No
     from hwnas.config import build_space
 
     sp = build_space(space, space_options)
-    keep = df[target].astype(float) >= min_value
-    df = df[keep]
-    networks = []
-    for i, text in enumerate(df[col].astype(str)):
+    values, missing = numeric_column(df, target, p)
+    if missing:
+        log.warning("%s: %d row(s) without a %s value dropped", p, missing, target)
+    keep = values >= min_value
+    values = values[keep]
+    by_hash: dict[str, tuple[NetworkSpec, list[float]]] = {}
+    for i, v in zip(values.index, values.to_numpy(dtype=np.float64)):
         try:
-            networks.append(sp.to_network(sp.from_str(text)))
+            net = sp.to_network(sp.from_str(str(df.at[i, col])))
         except HwnasError as exc:
-            raise CostModelError(f"{p}: row {i}: {exc}") from None
+            raise CostModelError(f"{p}:{int(i) + 2}: {exc}") from None
+        by_hash.setdefault(net.hash, (net, []))[1].append(float(v))
+    duplicates = len(values) - len(by_hash)
+    if duplicates:
+        # The same network twice would sit on both sides of a train/test split and
+        # make held-out error look far better than it is: keep one row (median value).
+        log.warning("%s: %d duplicate network row(s) merged (median value)", p, duplicates)
+    networks = [n for n, _ in by_hash.values()]
+    y = np.array([float(np.median(v)) for _, v in by_hash.values()], dtype=np.float64)
+    if len(networks) < 2:
+        raise CostModelError(f"{p}: {len(networks)} usable row(s) for {target!r} (need at least 2)")
     summary = {"source": str(p), "space": space, "target": target, "networks": len(networks),
-               "dropped_below_min": int((~keep).sum()), "min_value": min_value}
-    return CostData(networks, df[target].to_numpy(dtype=np.float64), None, target,
-                    "ms" if target.endswith("_ms") else "", summary, {"name": target})
+               "dropped_below_min": int((~keep).sum()), "dropped_missing": missing,
+               "merged_duplicates": duplicates, "min_value": min_value}
+    return CostData(networks, y, None, target, "ms" if target.endswith("_ms") else "", summary, {"name": target})
 
 
 def select(data: CostData, idx: Sequence[int]) -> tuple[list[NetworkSpec], np.ndarray]:

@@ -15,6 +15,14 @@ from hwnas.errors import ConfigError
 from hwnas.profilers.timing import TimingProtocol
 
 DEFAULT_BACKEND = "onnxruntime"
+#: Most sampled networks one job measures (a typo of a few zeros must not hang the job).
+MAX_NETWORKS = 100_000
+
+
+def check_networks(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_NETWORKS:
+        raise ConfigError(f"networks: expected an integer in 0..{MAX_NETWORKS}, got {str(n)[:30]}")
+    return n
 
 
 def expand_backends(values: Sequence[str] | None) -> list[str]:
@@ -56,6 +64,7 @@ def profile_space(space: str, space_options: Mapping[str, Any] | None = None, *,
     from hwnas.profilers.runner import ProfileJob
     from hwnas.store import Store
 
+    check_networks(networks)
     sp = build_space(space, space_options)
     names = expand_backends(backends)
     with Store(store) as st:
@@ -69,4 +78,5 @@ def export_space_bundle(space: str, space_options: Mapping[str, Any] | None, out
     """Write an offline bundle of a space (ONNX files + manifest + runner)."""
     from hwnas.profilers.offline import export_bundle
 
+    check_networks(networks)
     return export_bundle(build_space(space, space_options), out_dir, protocol=protocol, networks=networks, seed=seed)

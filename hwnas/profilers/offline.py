@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.errors import ProfilingError
+from hwnas.inputs import output_dir
 from hwnas.profilers.export import export_onnx
 from hwnas.profilers.runner import sample_networks
 from hwnas.profilers.timing import TimingProtocol
@@ -39,7 +40,7 @@ def export_bundle(space: Any, out_dir: str | Path, *, protocol: TimingProtocol |
     the bundle.
     """
     protocol = protocol or TimingProtocol()
-    out = Path(out_dir)
+    out = output_dir(out_dir, "bundle folder")
     if out.exists() and (out / "manifest.json").exists():
         log.info("overwriting bundle in %s", out)
     (out / "onnx").mkdir(parents=True, exist_ok=True)

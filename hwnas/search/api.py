@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import ConfigError, HwnasError
+from hwnas.inputs import output_dir, output_file
 from hwnas.search.build import build_component, build_components, load_run_config, trainer_config
 from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
@@ -35,6 +36,8 @@ def run_search(config: str | Path, *, objective: str | None = None, budget: floa
             (rd / name).unlink(missing_ok=True)
         for pt in rd.glob("checkpoint-*.pt"):
             pt.unlink()
+    if run_dir is not None:
+        output_dir(rd, "run directory", create=False)
     comps = build_components(cfg)
     trainer = build_component(trainer_config(cfg), components=comps, run_dir=rd, seed=cfg.seed)
     return trainer.run()
@@ -94,6 +97,7 @@ def derive_archs(run_dir: str | Path, *, top: int = 5, out: str | Path | None = 
     """Best feasible distinct architectures of a run; written as YAML to ``out`` (default RUN_DIR/best.yaml)."""
     from hwnas.search.report import derive, write_yaml
 
+    target = output_file(out, "architecture file") if out else Path(run_dir) / "best.yaml"
     best = derive(Path(run_dir), top)
-    write_yaml(Path(out) if out else Path(run_dir) / "best.yaml", best)
+    write_yaml(target, best)
     return best

@@ -25,6 +25,7 @@ from torch import nn
 
 from hwnas.config import RunConfig, load_config, opt, options_to_dict, parse_options
 from hwnas.errors import ConfigError
+from hwnas.inputs import first_line, output_dir
 from hwnas.profilers.builders import build_network
 from hwnas.search.archfile import ArchFile, read_arch_file
 from hwnas.search.build import check_shapes
@@ -118,7 +119,7 @@ def model_from_supernet(config: RunConfig, space: SearchSpace, arch: Arch, path:
     try:
         wm.load_state_dict(state)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
+        first = first_line(exc)
         raise ConfigError(f"{path}: not a supernet checkpoint for this space and options ({first})") from None
     return wm.export_subnet(arch)
 
@@ -139,7 +140,7 @@ def _load(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{path}: checkpoint not found") from None
     except Exception as exc:  # torch raises many types for a corrupt/unsafe file
-        raise ConfigError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") \
+        raise ConfigError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {first_line(exc)})") \
             from None
     if not isinstance(obj, dict):
         raise ConfigError(f"{path}: expected a checkpoint dict, got {type(obj).__name__}")
@@ -194,7 +195,7 @@ def _start(config: RunConfig, space: SearchSpace, arch: Arch, o: TrainOptions, s
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise ConfigError(f"{ckpt_path}: checkpoint does not fit this run ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{ckpt_path}: checkpoint does not fit this run ({first_line(exc)})") from None
     run.epoch, run.losses, run.history = int(state["epoch"]), list(state["losses"]), list(state["history"])
     log.info("resuming %s from epoch %d", ckpt_path, run.epoch)
     return run
@@ -229,7 +230,7 @@ def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, option
     arch = arch_file.resolve(space)
     dataset = build_dataset(config)
     check_shapes(space, dataset)
-    out = _out_dir(out_dir)
+    out = output_dir(out_dir, "output folder", parents=True)
     ckpt_path = out / CHECKPOINT
     steps_per_epoch = len(dataset.loader("train", batch_size=o.batch_size, shuffle=False))
     run = _start(config, space, arch, o, steps_per_epoch, ckpt_path, resume, from_supernet)
@@ -251,24 +252,13 @@ def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, option
     return summary
 
 
-def _out_dir(path: str | Path) -> Path:
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: output folder is a file")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{out}: cannot create output folder ({exc.strerror})") from None
-    return out
-
-
 def train_files(config: str | Path, arch: str | Path, *, rank: int = 0, out: str | Path | None = None,
                 overrides: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
     """:func:`train` from a config file and an architecture file; the output folder
     defaults to ``runs/train-<arch file stem>``; ``overrides`` replace ``run.train`` fields."""
     cfg = load_config(config)
     opts = train_options(cfg, **dict(overrides or {}))
-    out_dir = Path(out) if out else Path("runs") / f"train-{Path(arch).stem}"
+    out_dir = output_dir(out, "output folder", create=False) if out else Path("runs") / f"train-{Path(arch).stem}"
     return train(cfg, read_arch_file(arch, rank), out_dir, options=opts, **kwargs)
 
 
@@ -283,7 +273,7 @@ def load_trained(space: SearchSpace, arch: Arch, path: str | Path) -> nn.Module:
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise ConfigError(f"{path}: weights do not fit this architecture ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: weights do not fit this architecture ({first_line(exc)})") from None
     return model.eval()
 
 

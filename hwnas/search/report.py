@@ -132,7 +132,21 @@ def read_history(run_dir: Path) -> list[Rollout]:
     state = load_checkpoint(Path(run_dir))
     if state is None:
         raise HwnasError(f"{run_dir}: no checkpoint.json; is this a search run directory?")
-    return [Rollout.from_dict(d) for d in state.get("history", [])]
+    return history_of(state, Path(run_dir))
+
+
+def history_of(state: Any, run_dir: Path) -> list[Rollout]:
+    """The rollout history of a checkpoint state; damaged rows are named."""
+    history = state.get("history", []) if isinstance(state, dict) else None
+    if not isinstance(history, list):
+        raise HwnasError(f"{run_dir / 'checkpoint.json'}: damaged checkpoint (no history list)")
+    out = []
+    for i, d in enumerate(history):
+        try:
+            out.append(Rollout.from_dict(d))
+        except HwnasError as exc:
+            raise HwnasError(f"{run_dir / 'checkpoint.json'}: history row {i}: {exc}") from None
+    return out
 
 
 def derive(run_dir: Path, top: int = 5) -> list[dict[str, Any]]:

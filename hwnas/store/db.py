@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from hwnas.errors import StoreError
+from hwnas.inputs import output_file
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.store.records import Device, Measurement, canonical_json, now, settings_hash
 from hwnas.store.schema import init_schema
@@ -286,6 +287,8 @@ class Store:
         return out
 
     def export_csv(self, dest: str | Path | Any, **filters: Any) -> int:
+        if isinstance(dest, (str, Path)):
+            output_file(dest, "CSV file")
         rows = self.export_rows(**filters)
         fh = open(dest, "w", newline="") if isinstance(dest, (str, Path)) else dest
         try:

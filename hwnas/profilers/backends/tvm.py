@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import ConfigError, DependencyError, ProfilingError, require
+from hwnas.inputs import first_line
 from hwnas.primitives import Primitive
 from hwnas.profilers.backends.base import Backend, Prepared, Target
 from hwnas.profilers.builders import example_input
@@ -131,7 +132,7 @@ class TvmBackend(Backend):
         except ProfilingError:
             raise
         except Exception as exc:
-            raise ProfilingError(f"TVM compile failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+            raise ProfilingError(f"TVM compile failed: {type(exc).__name__}: {first_line(exc, 300)}") from exc
 
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
         tvm = self._tvm()

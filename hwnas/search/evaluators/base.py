@@ -28,6 +28,8 @@ class Evaluator(Component):
 
     #: Whether rollouts need ``candidate`` networks before :meth:`evaluate`.
     needs_candidates: bool = True
+    #: Whether it trains shared weights (needs a supernet weights manager).
+    needs_shared_weights: bool = False
 
     @abstractmethod
     def evaluate(self, rollouts: Sequence[Rollout]) -> None:

@@ -68,6 +68,8 @@ def score_with_recalibrated_bn(model: nn.Module, owner: nn.Module, calib: Sequen
 class MepaEvaluator(Evaluator):
     """Shared weights: trains a supernet on sampled subnets, scores rollouts with it."""
 
+    needs_shared_weights = True
+
     @dataclass(frozen=True)
     class Options(OptimOptions):
         schedule: Literal["cosine", "constant"] = opt(

@@ -37,16 +37,22 @@ PERF_NAMES: dict[str, str] = {"latency": "latency_ms", "energy": "energy_mj"}
 
 def read_table(path: Path, column: str, key: str) -> dict[str, float]:
     """``key`` column -> ``column`` values of a CSV (optionally .gz) file."""
-    import pandas as pd
+    from hwnas.inputs import numeric_column, read_csv
 
-    if not Path(path).is_file():
-        raise ConfigError(f"objective.table: file not found: {path} (a CSV with columns {key!r} and {column!r})")
-    df = pd.read_csv(path)
+    df = read_csv(path, f"objective.table (a CSV with columns {key!r} and {column!r})")
     for c in (key, column):
         if c not in df.columns:
             raise ConfigError(f"objective.column: {path} has no column {c!r}; columns: {', '.join(map(str, df.columns))}")
-    df = df[[key, column]].dropna()
-    return dict(zip(df[key].astype(str), df[column].astype(float)))
+    values, missing = numeric_column(df, column, path)
+    if missing:
+        log.warning("%s: %d row(s) without a %s value; those architectures cannot be evaluated", path, missing, column)
+    keys = df.loc[values.index, key].astype(str)
+    table: dict[str, float] = {}
+    for i, k, v in zip(values.index, keys, values.to_numpy(dtype=float)):
+        if k in table and table[k] != v:
+            raise ConfigError(f"{path}:{int(i) + 2}: architecture {k[:80]!r} appears twice with different {column}")
+        table[k] = float(v)
+    return table
 
 
 @register("objective", "hardware")

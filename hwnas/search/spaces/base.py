@@ -80,6 +80,11 @@ class SearchSpace(ABC):
         return float(np.prod([float(s) for s in self.sizes]))
 
     def validate(self, arch: Sequence[int]) -> Arch:
+        """``arch`` as a tuple of in-range choice indices, or a one-line ValidationError."""
+        if isinstance(arch, (str, bytes)) or not isinstance(arch, Sequence):
+            raise ValidationError(f"{self.name}: an architecture is a list of choice indices, got {str(arch)[:60]}")
+        if any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in arch):
+            raise ValidationError(f"{self.name}: choice indices must be integers, got {str(list(arch))[:60]}")
         arch = tuple(int(a) for a in arch)
         if len(arch) != len(self._decisions):
             raise ValidationError(f"{self.name}: an architecture has {len(self._decisions)} choices, got {len(arch)}")

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 
 from hwnas.config import RunConfig, opt
 from hwnas.errors import ConfigError
+from hwnas.inputs import output_dir
 from hwnas.registry import register
 from hwnas.search import report
 from hwnas.search.build import SearchComponents
@@ -45,8 +46,8 @@ class SimpleTrainer(Trainer):
 
     @dataclass(frozen=True)
     class Options:
-        steps: int = opt(20, min=1, help="controller steps (search iterations)")
-        rollouts_per_step: int = opt(1, min=1, help="rollouts sampled and evaluated per step")
+        steps: int = opt(20, min=1, max=10_000_000, help="controller steps (search iterations)")
+        rollouts_per_step: int = opt(1, min=1, max=100_000, help="rollouts sampled and evaluated per step")
         checkpoint_every: int = opt(5, min=0, help="save a checkpoint every N steps (0 = only at the end)")
         evaluator_updates: int = opt(0, min=0, help="shared-weight training rounds before each step (mepa)")
         reuse: bool = opt(False, help="reuse perfs of architectures seen before instead of re-evaluating "
@@ -81,10 +82,16 @@ class SimpleTrainer(Trainer):
         if state.get("config_hash") != config_hash(self.c.config):
             raise ConfigError(f"{self.run_dir}: holds a search with a different config; choose another run "
                               "directory or restart the search")
+        if not isinstance(state.get("step"), int):
+            raise ConfigError(f"{self.run_dir}: damaged checkpoint (no step); restart the search")
+        self.history = report.history_of(state, self.run_dir or Path("."))
         for name, comp in self._components().items():
             if state.get(name) and comp is not None:
-                comp.load_state_dict(state[name])
-        self.history = [Rollout.from_dict(d) for d in state["history"]]
+                try:
+                    comp.load_state_dict(state[name])
+                except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+                    raise ConfigError(f"{self.run_dir}: damaged checkpoint ({name} state: "
+                                      f"{type(exc).__name__})") from None
         self.step_index = int(state["step"])
         self._seen = {}
         for r in self.history:
@@ -153,9 +160,10 @@ class SimpleTrainer(Trainer):
 
         t0 = time.perf_counter()
         if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            output_dir(self.run_dir, "run directory", parents=True)
+        resumed_at = self.step_index if self.resume() else None  # refuses another config before writing
+        if self.run_dir is not None:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.c.config.to_dict(), sort_keys=False))
-        resumed_at = self.step_index if self.resume() else None
         every = self.options.checkpoint_every
         while self.step_index < self.options.steps:
             rs = self.step()
