@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -159,9 +160,21 @@ class Featurizer:
 
     ``table`` is a dict primitive key -> value for one device and backend, or None for
     the table-free variants used on whole-network datasets.
+
+    Contract (checked by ``hwnas.testing.featurizer``): built as ``cls(table=...,
+    **example)``, refusing ``table=None`` when ``needs_table``; ``fit`` returns self;
+    ``transform`` before ``fit`` raises a CostModelError, after it encodes any networks
+    (also unseen ones) with one entry per network (array rows, or graphs of a batch),
+    the same every time; ``config()`` is JSON-able, names the registered type, and
+    :func:`featurizer_from_config` rebuilds a featurizer that transforms identically.
     """
 
     needs_table = False
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Keyword arguments besides ``table`` for the contract suite (default: none)."""
+        return {}
 
     def __init__(self, table: Mapping[str, float] | None = None, ops: Sequence[str] | None = None) -> None:
         if self.needs_table and table is None:
