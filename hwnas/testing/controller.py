@@ -108,6 +108,7 @@ def check(name: str, tmp_dir: Path) -> None:
     cfg = example_config(ROLE, name, tmp_dir)
     parts = build_parts(cfg, controller=False)
     seed = cfg.seed
+    check_sample(name, parts, build(name, parts, seed), 3)
     ctrl = build(name, parts, seed)
     expect(same_proposals(ctrl, build(name, parts, seed), parts, 3), ROLE, name,
            "two controllers built with the same seed must propose the same rollouts")
