@@ -165,8 +165,9 @@ class Featurizer:
     **example)``, refusing ``table=None`` when ``needs_table``; ``fit`` returns self;
     ``transform`` before ``fit`` raises a CostModelError, after it encodes any networks
     (also unseen ones) with one entry per network (array rows, or graphs of a batch),
-    the same every time; ``config()`` is JSON-able, names the registered type, and
-    :func:`featurizer_from_config` rebuilds a featurizer that transforms identically.
+    the same every time; ``config()`` is JSON-able and holds ``type`` (the registry
+    name) and the keyword arguments that rebuild it, so :func:`featurizer_from_config`
+    gives a featurizer that transforms identically.
     """
 
     needs_table = False
@@ -299,16 +300,20 @@ def graph_batch(enc: Encoded, rows: np.ndarray) -> Any:
                 batch=torch.from_numpy(np.repeat(np.arange(enc.n), lens)), num_nodes=int(lens.sum()))
 
 
-FEATURIZERS: dict[str, type[Featurizer]] = {"sum_count": SumCountFeaturizer, "position": PositionFeaturizer,
-                                            "sequence": SequenceFeaturizer, "graph": GraphFeaturizer}
-
-
 def featurizer_from_config(cfg: Mapping[str, Any], table: Mapping[str, float] | None) -> Featurizer:
-    """Rebuild a fitted featurizer from :meth:`Featurizer.config` and its table."""
+    """Rebuild a fitted featurizer from :meth:`Featurizer.config` and its table: the
+    registered class of ``type``, built with the config's other keys (its keyword
+    arguments), so plugin featurizers come back too."""
+    from hwnas import registry
+    from hwnas.errors import HwnasError
+
     kind = cfg.get("type")
-    if kind not in FEATURIZERS:
-        raise CostModelError(f"unknown featurizer {kind!r} in model file")
-    kw: dict[str, Any] = {"table": table, "ops": cfg.get("ops", [])}
-    if kind == "position":
-        kw["max_len"] = cfg.get("max_len")
-    return FEATURIZERS[kind](**kw)
+    try:
+        cls = registry.get("featurizer", str(kind))
+    except HwnasError:
+        raise CostModelError(f"unknown featurizer {kind!r} in model file") from None
+    kw = {k: v for k, v in cfg.items() if k != "type"}
+    try:
+        return cls(table=table, **kw)
+    except TypeError as exc:
+        raise CostModelError(f"featurizer {kind!r}: config does not rebuild it ({exc})") from None

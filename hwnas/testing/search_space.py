@@ -80,19 +80,13 @@ def check_network(name: str, space: SearchSpace, arch: Arch, keys: set[str]) -> 
 
 
 def check_variation(name: str, space: SearchSpace, arch: Arch, rng: np.random.Generator) -> None:
-    """mutate / crossover / neighbours stay valid; mutate and neighbours differ."""
+    """mutate and crossover stay valid; mutate changes the arch."""
     if any(space.decisions[i].size > 1 for i in space.active(arch)):
         child = space.mutate(arch, rng)
         expect(space.validate(child) == child and child != arch, ROLE, name,
                f"mutate({arch}) must give a different valid arch, got {child}")
     mixed = space.crossover(arch, space.sample(rng), rng)
     expect(space.validate(mixed) == mixed, ROLE, name, f"crossover() gave an invalid arch {mixed}")
-    for i, nb in enumerate(space.neighbours(arch)):
-        if i >= 20:
-            break
-        diff = sum(a != b for a, b in zip(nb, arch))
-        expect(space.validate(nb) == nb and diff == 1, ROLE, name,
-               f"neighbours({arch}) must differ in one decision, got {nb}")
 
 
 def check(name: str, tmp_dir: Path | Any) -> None:

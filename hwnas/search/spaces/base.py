@@ -14,8 +14,8 @@ Contract (checked for every registered space by ``hwnas.testing.search_space``):
 :meth:`SearchSpace.canonical` (the jsonable form also through JSON text);
 :meth:`SearchSpace.to_network` gives a NetworkSpec every node of which is among
 :meth:`SearchSpace.primitives` (so a profiled table covers every network); equal
-:meth:`SearchSpace.canonical` forms give equal networks; :meth:`SearchSpace.mutate` and
-:meth:`SearchSpace.neighbours` give valid, different archs. :meth:`SearchSpace.example`
+:meth:`SearchSpace.canonical` forms give equal networks; :meth:`SearchSpace.mutate` gives
+a valid, different arch and :meth:`SearchSpace.crossover` a valid one. :meth:`SearchSpace.example`
 gives the options the suite builds it with (default: the space's defaults).
 """
 from __future__ import annotations
