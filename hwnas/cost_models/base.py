@@ -7,11 +7,24 @@ pickle). Every learned model fits the *log* of the target, standardised, around 
 offset (the log of the table sum when there is a table): a squared error in log space
 is a relative error, which is what "within ±10%" measures, and the offset lets the
 network learn only the correction to the naive sum.
+
+Contract (checked for every registered model by ``hwnas.testing.cost_model``):
+``cls(**params)`` with every ``__init__`` argument readable back by
+:meth:`CostModel.get_params` and left untouched by ``fit``; ``fit(networks, y, table)``
+returns ``self`` and stores what it learns only in attributes ending in ``_``;
+``predict`` returns a float ndarray with one finite value per network, the same for
+the same seed and data; a model that learns from ``y`` beats predicting the training
+mean on held-out networks (one that ignores ``y``, like ``lut``, must still rank them);
+``needs_table`` models refuse to fit without a table; an unfitted model refuses to
+predict with a :class:`~hwnas.errors.CostModelError`; ``save_model`` / ``load_model``
+give back a model with identical predictions. :meth:`CostModel.example` gives the
+parameters the suite fits it with.
 """
 from __future__ import annotations
 
 import inspect
 import logging
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -46,6 +59,12 @@ class CostModel:
     #: Whether ``--model all`` fits this model (special-purpose models opt out).
     in_all: bool = True
     registry_name: str = "cost_model"
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """``__init__`` parameters for a quick fit in the contract suite (a few hundred
+        synthetic networks on two cores). Default: the model's defaults."""
+        return {}
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters, read back from the attributes named like ``__init__``'s arguments."""
@@ -110,6 +129,11 @@ class TorchCostModel(CostModel):
         self.lr = lr
         self.weight_decay = weight_decay
         self.seed = seed
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Few steps of a small network: enough to beat the mean on the suite's data."""
+        return {"steps": 150, "hidden": 32}
 
     # -- to implement ---------------------------------------------------------------------
     def _build(self, enc: Encoded) -> None:

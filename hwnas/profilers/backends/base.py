@@ -7,6 +7,19 @@ deterministic input; :meth:`Backend.measure` then applies the timing protocol an
 energy meters. Everything that makes two measurements comparable goes into
 :meth:`Backend.settings`, which is stored with every row so resume and table lookups
 never mix, say, tuned and untuned TVM.
+
+Contract (checked for every registered backend by ``hwnas.testing.backend``):
+
+* built as ``cls(device="cpu", threads=1, **options)``; ``name`` equals the registry
+  name (it is what the store files rows under);
+* :meth:`Backend.measure` of a small primitive and of a small network returns positive,
+  finite samples; :meth:`Backend.settings` is JSON-able and holds the timing protocol,
+  the device and the backend name; :meth:`Backend.versions` maps names to strings;
+* :meth:`Prepared.output` is the target's output as an array of the target's output
+  shape (backends with ``in_all`` set also agree numerically with eager torch);
+* a missing optional dependency raises :class:`~hwnas.errors.DependencyError` from
+  :meth:`Backend.check_device` (the suite then skips the backend);
+* :meth:`Backend.example` gives the options the suite builds it with.
 """
 from __future__ import annotations
 
@@ -14,6 +27,7 @@ import logging
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -80,6 +94,13 @@ class Backend:
         self.options = self.parse_options(options)
 
     # -- to implement --------------------------------------------------------------------
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Options (besides device and threads) for a small, quick instance in the contract
+        suite; files it needs go under ``tmp_dir``. Default: none, since every backend
+        must build without options."""
+        return {}
+
     def parse_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Validate backend-specific options (default: none accepted)."""
         if options:

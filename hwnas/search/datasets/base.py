@@ -4,7 +4,10 @@ Contract of a dataset (checked by ``hwnas.testing.dataset``): built as
 ``cls(options, seed=...)``; after :meth:`Dataset.prepare` it knows ``num_classes``,
 ``in_channels`` and ``resolution``; :meth:`Dataset.loader` yields ``(x, y)`` batches
 (float images ``B x C x H x W``, int64 labels in ``[0, num_classes)``) for the splits
-``train``, ``valid`` and ``test``, and the same seed gives the same order.
+``train``, ``valid`` and ``test`` (each example once per pass), the same seed gives the
+same split and order, and ``known_classes``, when set, equals ``num_classes``.
+:meth:`Component.example` gives a small config (generated files under ``tmp_dir`` for
+datasets that read files).
 
 Every built-in dataset ends up as numpy arrays (images ``N x C x H x W`` float32,
 labels ``N`` int64): small enough for the quick searches hwnas runs on CPU, and it

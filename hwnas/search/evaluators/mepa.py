@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
@@ -70,6 +71,15 @@ class MepaEvaluator(Evaluator):
 
     needs_shared_weights = True
 
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """The supernet of a small nb201 space, two steps per update, scored on one batch."""
+        from hwnas.search.objectives.classification import ClassificationObjective
+
+        return {**ClassificationObjective.example(tmp_dir), "weights_manager": {"type": "nb201_supernet"},
+                "evaluator": {"type": "mepa", "steps": 2, "batch_size": 16, "eval_batches": 1, "eval_batch_size": 16,
+                              "calib_batches": 1}}
+
     @dataclass(frozen=True)
     class Options(OptimOptions):
         schedule: Literal["cosine", "constant"] = opt(
@@ -111,6 +121,7 @@ class MepaEvaluator(Evaluator):
         self.rng = np.random.default_rng(seed)
         self.steps_done = 0
         self._epoch = 0
+        self._in_epoch = 0  # batches of the current epoch already used (resume skips them)
         self._batches: Iterator[Any] | None = None
         self._held_out: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self._calib: list[torch.Tensor] | None = None
@@ -120,16 +131,23 @@ class MepaEvaluator(Evaluator):
 
     # -- data -------------------------------------------------------------------------------
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """An endless stream of training batches, reshuffled (seeded) each epoch."""
+        """An endless stream of training batches, reshuffled (seeded) each epoch; after a
+        resume the epoch's used batches are skipped, so training sees what it would have."""
         while True:
             if self._batches is None:
                 self._batches = iter(self.dataset.loader("train", batch_size=self.options.batch_size, shuffle=True,
                                                          seed=self.seed * 1000 + self._epoch))
+                for _ in range(self._in_epoch):
+                    next(self._batches, None)
             try:
-                return next(self._batches)
+                batch = next(self._batches)
             except StopIteration:
                 self._epoch += 1
+                self._in_epoch = 0
                 self._batches = None
+                continue
+            self._in_epoch += 1
+            return batch
 
     def _fixed_batches(self) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
         o = self.options
@@ -211,12 +229,14 @@ class MepaEvaluator(Evaluator):
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"steps_done": self.steps_done, "epoch": self._epoch, "rng": self.rng.bit_generator.state,
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        return {"steps_done": self.steps_done, "epoch": self._epoch, "batch": self._in_epoch,
+                "rng": self.rng.bit_generator.state, "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.steps_done = int(state.get("steps_done", 0))
         self._epoch = int(state.get("epoch", 0))
+        self._in_epoch = int(state.get("batch", 0))
         self._batches = None
         if "rng" in state:
             self.rng.bit_generator.state = dict(state["rng"])

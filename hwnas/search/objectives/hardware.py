@@ -59,6 +59,16 @@ def read_table(path: Path, column: str, key: str) -> dict[str, float]:
 class HardwareObjective(Objective):
     """Latency or energy from a cost model, a store's primitive table or a whole-network table."""
 
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Latency of toy architectures from a fake ``lut`` cost model written under ``tmp_dir``."""
+        from hwnas import registry
+        from hwnas.testing.fakes import TINY_TOY, fake_cost_model
+
+        space = registry.build("search_space", "toy", **{k: v for k, v in TINY_TOY.items() if k != "type"})
+        model, _ = fake_cost_model(tmp_dir / "hardware-model", space)
+        return {"search_space": TINY_TOY, "objective": {"type": "hardware", "model": str(model)}}
+
     @dataclass(frozen=True)
     class Options:
         metric: Literal["latency", "energy"] = opt("latency", help="perf to predict: latency (ms) or energy (mJ)")
