@@ -89,12 +89,15 @@ class SimpleTrainer(Trainer):
         return out
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        missing = [k for k in ("config_hash", "step", "history") if k not in state]
+        if missing:
+            raise ConfigError(f"{self.run_dir}: damaged checkpoint (no {', '.join(missing)}); restart the search")
         if state.get("config_hash") != config_hash(self.c.config):
             raise ConfigError(f"{self.run_dir}: holds a search with a different config; choose another run "
                               "directory or restart the search")
         if not isinstance(state.get("step"), int):
             raise ConfigError(f"{self.run_dir}: damaged checkpoint (no step); restart the search")
-        self.history = report.history_of(state, self.run_dir or Path("."))
+        self.history = report.history_of(state, self.run_dir or Path("."), self.c.space)
         for name, comp in self._components().items():
             if state.get(name) and comp is not None:
                 try:
