@@ -39,7 +39,7 @@ def _export(st: Any, args: argparse.Namespace) -> None:
 def _cmd_store(args: argparse.Namespace) -> int:
     from hwnas.store import Store
 
-    with Store(args.store, create=False) as st:
+    with Store(args.store, readonly=True) as st:
         {"ls": _ls, "show": _show, "export": _export}[args.store_cmd](st, args)
     return 0
 

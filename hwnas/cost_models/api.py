@@ -35,7 +35,7 @@ def load_data(*, store: str | Path | None = None, device: str | None = None, bac
         raise ConfigError("store: fitting on a store needs device and backend")
     from hwnas.store import Store
 
-    with Store(store, create=False) as st:
+    with Store(store, readonly=True) as st:
         if unit == "primitive":
             return cdata.from_store_primitives(st, device, backend, target or "latency")
         return cdata.from_store(st, device, backend, target or "latency")

@@ -137,7 +137,7 @@ class HardwareObjective(Objective):
         o = self.options
         if not Path(o.store).is_file():  # type: ignore[arg-type]
             raise ConfigError(f"objective.store: cost store not found: {o.store}")
-        with Store(o.store, create=False) as st:  # type: ignore[arg-type]
+        with Store(o.store, readonly=True) as st:  # type: ignore[arg-type]
             dev = st.find_device(o.device)
             prim = st.table(dev["id"], o.backend, metric="median_ms" if o.metric == "latency" else "energy_mj")
         if not prim:
