@@ -46,7 +46,7 @@ def _budget_from_store(store: Path, quantile: float) -> float:
     from hwnas.store import Store
 
     with Store(store, readonly=True) as st:
-        vals = [r["median_ms"] for r in st.query(kind="network", ok_only=True, latest=True)]
+        vals = [r["latency_ms"] for r in st.query(kind="network", ok_only=True, latest=True)]
     if not vals:
         raise SystemExit("demo: no network measurements in the store")
     return float(np.quantile(vals, quantile))

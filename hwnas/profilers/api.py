@@ -58,18 +58,23 @@ def backend_options(backends: Sequence[str], store: str | Path, tune_trials: int
 def profile_space(space: str, space_options: Mapping[str, Any] | None = None, *, store: str | Path,
                   backends: Sequence[str] | None = None, device: str = "cpu",
                   protocol: TimingProtocol | None = None, networks: int = 0, seed: int = 0,
-                  timeout_s: float = 300.0, tune_trials: int = 0) -> Any:
+                  timeout_s: float = 300.0, tune_trials: int = 0, retry_failed: bool = False,
+                  retry_flagged: bool = False) -> Any:
     """Measure a space's primitives (and ``networks`` sampled networks) into ``store``;
-    returns the job summary. Resumable: what the store holds for these settings is skipped."""
-    from hwnas.profilers.runner import ProfileJob
+    returns the job summary. Resumable: what the store holds for these settings is
+    skipped, except failed / flagged items when asked to retry them. Several jobs may
+    share one store: each item is measured by one of them."""
+    from hwnas.profilers.runner import ProfileJob, check_timeout
     from hwnas.store import Store
 
     check_networks(networks)
     sp = build_space(space, space_options)
     names = expand_backends(backends)
+    check_timeout(timeout_s, protocol or TimingProtocol())  # before the store is touched
     with Store(store) as st:
         job = ProfileJob(st, sp, backends=names, device=device, protocol=protocol, networks=networks, seed=seed,
-                         timeout_s=timeout_s, backend_options=backend_options(names, store, tune_trials))
+                         timeout_s=timeout_s, backend_options=backend_options(names, store, tune_trials),
+                         retry_failed=retry_failed, retry_flagged=retry_flagged)
         return job.run()
 
 

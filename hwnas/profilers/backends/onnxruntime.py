@@ -13,8 +13,6 @@ import numpy as np
 
 from hwnas.errors import DependencyError, require
 from hwnas.profilers.backends.base import Backend, Prepared, Target
-from hwnas.profilers.builders import example_input
-from hwnas.profilers.export import INPUT_NAME, export_bytes
 from hwnas.registry import register
 
 
@@ -55,6 +53,9 @@ class OnnxRuntimeBackend(Backend):
         return ort.InferenceSession(onnx_bytes, sess_options=so, providers=self.providers)
 
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
+        from hwnas.profilers.builders import example_input  # torch: imported when first needed
+        from hwnas.profilers.export import INPUT_NAME, export_bytes
+
         t0 = time.perf_counter()
         model = export_bytes(target, batch)
         t1 = time.perf_counter()

@@ -12,7 +12,6 @@ import numpy as np
 
 from hwnas.errors import DependencyError
 from hwnas.profilers.backends.base import Backend, Prepared, Target
-from hwnas.profilers.builders import build, example_input
 from hwnas.registry import register
 
 
@@ -40,6 +39,8 @@ class TorchBackend(Backend):
 
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
         import torch
+
+        from hwnas.profilers.builders import build, example_input
 
         torch.set_num_threads(self.threads)
         t0 = time.perf_counter()

@@ -139,7 +139,7 @@ class HardwareObjective(Objective):
             raise ConfigError(f"objective.store: cost store not found: {o.store}")
         with Store(o.store, readonly=True) as st:  # type: ignore[arg-type]
             dev = st.find_device(o.device)
-            prim = st.table(dev["id"], o.backend, metric="median_ms" if o.metric == "latency" else "energy_mj")
+            prim = st.table(dev["id"], o.backend, metric="latency_ms" if o.metric == "latency" else "energy_mj")
         if not prim:
             raise ConfigError(f"objective.store: {o.store} has no {o.metric} measurements of primitives for "
                               f"device {o.device!r} / backend {o.backend!r}")
