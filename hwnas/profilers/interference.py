@@ -93,7 +93,12 @@ def outliers(samples: Sequence[float]) -> int:
 
 def estimates(wall: Sequence[float], cpu: Sequence[float] | None) -> dict[str, float]:
     """Every registered estimator's value on the same samples (compared side by side)."""
-    return {e.name: round(float(e.obj(wall, cpu or None)), 6) for e in registry.list("estimator")}
+    return {e.name: _sig(float(e.obj(wall, cpu or None))) for e in registry.list("estimator")}
+
+
+def _sig(x: float) -> float:
+    """Six significant digits: enough for any timer, half the JSON."""
+    return float(f"{x:.6g}")
 
 
 def evidence(wall: list[float], cpu: list[float], session_estimates: list[float], estimate: float,
@@ -106,7 +111,7 @@ def evidence(wall: list[float], cpu: list[float], session_estimates: list[float]
         shares = [c / w for c, w in zip(cpu, wall) if w > 0]
         ev["cpu_share"] = round(statistics.median(shares), 4) if shares else None
         ev["clean"] = sum(1 for s in shares if s >= CLEAN_SHARE)
-        ev["cpu_ms"] = [round(c, 6) for c in cpu]
+        ev["cpu_ms"] = [_sig(c) for c in cpu]
         ref = statistics.median(cpu)
         if ref > 0 and estimate > ref * (1 + INFLATION):
             flags.append(f"preempted ({estimate / ref - 1:.0%} above CPU time)")
