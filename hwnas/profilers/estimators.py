@@ -80,3 +80,9 @@ def cpu_median(wall: Sequence[float], cpu: Sequence[float] | None = None) -> flo
 def cpu_p10(wall: Sequence[float], cpu: Sequence[float] | None = None) -> float:
     """10th percentile of the thread CPU time per call (p10 of wall without CPU time)."""
     return percentile(cpu, 10) if cpu else percentile(wall, 10)
+
+
+@register("estimator", "cpu_min")
+def cpu_min(wall: Sequence[float], cpu: Sequence[float] | None = None) -> float:
+    """Least thread CPU time per call of any repeat (the minimum without CPU time)."""
+    return min(cpu) if cpu else min(wall)

@@ -30,7 +30,7 @@ def test_estimators_on_disturbed_samples() -> None:
     assert cpu_median(wall, cpu) == pytest.approx(0.995)
     assert cpu_median(wall, None) == median(wall)   # no CPU time (GPU events, threads > 1): the median
     names = {e.name for e in registry.list("estimator")}
-    assert {"median", "min", "p10", "p25", "clean", "cpu", "cpu_p10"} <= names
+    assert {"median", "min", "p10", "p25", "clean", "cpu", "cpu_p10", "cpu_min"} <= names
     assert set(interference.estimates(wall, cpu)) == names
     with pytest.raises(Exception, match="timing.estimator: unknown estimator 'mean'"):
         TimingProtocol(estimator="mean")
