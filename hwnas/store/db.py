@@ -77,7 +77,7 @@ class Store:
                 self._connect(path, timeout)
                 return
             except sqlite3.OperationalError as exc:
-                self.conn.close()
+                self._close_quietly()
                 # Switching to WAL can report "locked" without waiting when another
                 # process is creating the same file; retry until the timeout.
                 if "locked" in str(exc) and time.monotonic() < deadline:
@@ -85,11 +85,16 @@ class Store:
                     continue
                 raise StoreError(f"{self.path}: not a readable hwnas cost store ({exc})") from None
             except sqlite3.DatabaseError as exc:
-                self.conn.close()
+                self._close_quietly()
                 raise StoreError(f"{self.path}: not a readable hwnas cost store ({exc})") from None
             except BaseException:
-                self.conn.close()
+                self._close_quietly()
                 raise
+
+    def _close_quietly(self) -> None:
+        conn = self.__dict__.pop("conn", None)
+        if conn is not None:
+            conn.close()
 
     def _connect(self, path: str, timeout: float) -> None:
         self.conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
@@ -260,30 +265,15 @@ class Store:
         """The newest measurement id (a job's watermark: rows above it are its own run's)."""
         return int(self._read("SELECT coalesce(max(id), 0) FROM measurements")[0][0])
 
-    def newest_ok(self, device_id: int, backend: str, settings: Mapping[str, Any], kind: str) -> dict[str, bool]:
-        """Target -> whether its newest row for these settings succeeded (resume and retry).
-        For ``kind='block'`` the key is the network hash and the value says every block's
-        newest row succeeded."""
-        args = (device_id, backend, settings_hash(settings), kind)
-        newest = ("SELECT {key}, error IS NULL AS ok FROM measurements WHERE id IN (SELECT max(id) FROM measurements"
-                  " WHERE device_id=? AND backend=? AND settings_hash=? AND kind=? GROUP BY {group})")
-        if kind == "block":
-            rows = self._read("SELECT network, min(ok) FROM (" + newest.format(key="network", group="network, position")
-                              + ") GROUP BY network", args)
-        else:
-            rows = self._read(newest.format(key="target", group="target"), args)
-        return {str(r[0]): bool(r[1]) for r in rows}
-
     def measured(self, device_id: int, backend: str, settings: Mapping[str, Any], kind: str,
                  *, include_failed: bool = True) -> set[str]:
-        """Targets already measured for this device, backend and settings (resume);
-        without ``include_failed`` only those whose newest row succeeded."""
-        status = self.newest_ok(device_id, backend, settings, kind)
-        return {t for t, ok in status.items() if ok or include_failed}
-
-    def measured_blocks(self, device_id: int, backend: str, settings: Mapping[str, Any]) -> set[str]:
-        """Networks with block-by-block rows for these settings."""
-        return set(self.newest_ok(device_id, backend, settings, "block"))
+        """Targets measured for this device, backend and settings; without
+        ``include_failed`` only those whose newest row succeeded."""
+        rows = self._read(
+            "SELECT target, error IS NULL FROM measurements WHERE id IN (SELECT max(id) FROM measurements"
+            " WHERE device_id=? AND backend=? AND settings_hash=? AND kind=? GROUP BY target)",
+            (device_id, backend, settings_hash(settings), kind))
+        return {str(r[0]) for r in rows if r[1] or include_failed}
 
     def query(self, *, device_id: int | None = None, backend: str | None = None, kind: str | None = None,
               target: str | None = None, network: str | None = None, ok_only: bool = False,
