@@ -65,12 +65,17 @@ def _randint(g: torch.Generator, high: int) -> int:
     return int(torch.randint(0, high + 1, (), generator=g))
 
 
-def padded_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tensor:
-    """Zero-pad ``x`` (C x H x W) by ``padding`` on each side, crop back to H x W at random."""
+def padded_crop(x: torch.Tensor, padding: int, g: torch.Generator, fill: torch.Tensor | None = None) -> torch.Tensor:
+    """Pad ``x`` (C x H x W) by ``padding`` on each side with zeros (or the per-channel
+    ``fill``: black in normalised units), crop back to H x W at random."""
     if padding <= 0:
         return x
     h, w = x.shape[-2:]
     padded = F.pad(x, (padding, padding, padding, padding))
+    if fill is not None:
+        border = torch.ones_like(padded, dtype=torch.bool)
+        border[..., padding:padding + h, padding:padding + w] = False
+        padded = torch.where(border, fill.view(-1, 1, 1).to(padded.dtype), padded)
     top, left = _randint(g, 2 * padding), _randint(g, 2 * padding)
     return padded[..., top:top + h, left:left + w]
 
@@ -133,19 +138,25 @@ class Augment:
     """The configured transforms of one split: ``aug(image, generator)`` -> image.
 
     ``train`` switches the random parts on; ``mean``/``std`` (C values, from the
-    training split) are used when ``options.normalize``.
+    training split) are used when ``options.normalize``. ``normalized_input`` says the
+    images arrive already normalised (in-memory datasets normalise once, up front): the
+    transform then skips normalisation and pads with black in normalised units.
     """
 
     def __init__(self, options: AugmentOptions, *, resolution: int, train: bool,
                  mean: Sequence[float] | torch.Tensor | None = None,
-                 std: Sequence[float] | torch.Tensor | None = None) -> None:
+                 std: Sequence[float] | torch.Tensor | None = None, normalized_input: bool = False) -> None:
         self.options = options
         self.resolution = int(resolution)
         self.train = bool(train)
+        self.normalized_input = bool(normalized_input)
         self.mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32).flatten()
         self.std = None if std is None else torch.as_tensor(std, dtype=torch.float32).flatten()
         if options.normalize and (self.mean is None or self.std is None):
             raise ConfigError("dataset.augment.normalize: needs the training split's mean and std")
+        self.fill = None
+        if normalized_input and options.normalize:
+            self.fill = normalize(torch.zeros(len(self.mean), 1, 1), self.mean, self.std).flatten()  # type: ignore
 
     @property
     def random(self) -> bool:
@@ -160,10 +171,10 @@ class Augment:
         else:
             x = resize_image(x, self.resolution)
             if self.random and o.crop_padding:
-                x = padded_crop(x, o.crop_padding, g)  # type: ignore[arg-type]
+                x = padded_crop(x, o.crop_padding, g, self.fill)  # type: ignore[arg-type]
         if self.random and o.hflip:
             x = hflip(x, g)  # type: ignore[arg-type]
-        if o.normalize:
+        if o.normalize and not self.normalized_input:
             x = normalize(x, self.mean, self.std)  # type: ignore[arg-type]
         if self.random and o.cutout:
             x = cutout(x, o.cutout, g)  # type: ignore[arg-type]
