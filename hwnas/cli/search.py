@@ -21,7 +21,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from hwnas.search.api import run_search
 
     out = run_search(args.config, objective=args.objective, budget=args.budget_ms, run_dir=args.run_dir,
-                     steps=args.steps, restart=args.restart, device=args.device, nproc=args.nproc)
+                     steps=args.steps, restart=args.restart, device=args.device, nproc=args.nproc,
+                     ray_address=args.ray_address)
     if out.get("rank", 0):
         return 0  # torchrun: rank 0 reports
     lines = [f"{out['rollouts']} rollouts in {out['steps']} steps, {out['seconds']:.1f}s; "
@@ -88,6 +89,7 @@ def _cmd_gen_config(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     s = add_parser(sub, "search", help="run (or resume) an architecture search from a YAML config",
                    example="hwnas search configs/search-mbv2-digits.yaml --objective latency --budget-ms 2\n"
+                           "hwnas search configs/search-mbv2-async.yaml --ray-address 10.0.0.5:6379\n"
                            "hwnas search configs/search-nb201-table.yaml --run-dir runs/nb201 --steps 50")
     s.add_argument("config", help="run config (YAML)")
     s.add_argument("--objective", choices=("latency", "energy"), help="hardware metric (overrides the config)")
@@ -98,6 +100,8 @@ def add_commands(sub: Any) -> None:
     add_device(s)
     s.add_argument("--nproc", type=positive, default=1,
                    help="DDP processes for shared-weight training (gloo on CPU, nccl on GPU; default: 1)")
+    s.add_argument("--ray-address", metavar="HOST:PORT",
+                   help="trainer async: join this Ray cluster instead of starting a local instance")
     s.set_defaults(func=_cmd_search)
 
     p = add_parser(sub, "sample", help="sample architectures from a config's controller or a space",

@@ -23,14 +23,15 @@ log = logging.getLogger(__name__)
 
 def run_search(config: str | Path, *, objective: str | None = None, budget: float | None = None,
                run_dir: str | Path | None = None, steps: int | None = None, restart: bool = False,
-               device: str | None = None, nproc: int = 1) -> dict[str, Any]:
+               device: str | None = None, nproc: int = 1, ray_address: str | None = None) -> dict[str, Any]:
     """Run (or resume) the search a config describes; returns the trainer's summary.
     ``nproc`` > 1 (or torchrun) runs it as DDP ranks: shared-weight training is split
     over them, rank 0 alone writes the run directory."""
     from hwnas.search.distributed import run_distributed
     from hwnas.search.runtime import exec_options
 
-    cfg = load_run_config(config, objective=objective, budget=budget, steps=steps)
+    overrides = {"objective": objective, "budget": budget, "steps": steps, "ray_address": ray_address}
+    cfg = load_run_config(config, **overrides)
     rd = run_dir or cfg.run.get("dir")
     if rd is None:
         rd = Path("runs") / Path(config).stem
@@ -44,7 +45,6 @@ def run_search(config: str | Path, *, objective: str | None = None, budget: floa
             pt.unlink()
     if run_dir is not None:
         output_dir(rd, "run directory", create=False)
-    overrides = {"objective": objective, "budget": budget, "steps": steps}
     return run_distributed(_search_rank, nproc, exec_options(cfg.run, device), str(config), overrides, str(rd))
 
 

@@ -63,8 +63,9 @@ def hardware_sections(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def apply_overrides(data: dict[str, Any], *, objective: str | None = None, budget: float | None = None,
-                    steps: int | None = None) -> dict[str, Any]:
-    """Apply ``--objective``, ``--budget-ms`` and ``--steps`` to a raw config mapping (in place)."""
+                    steps: int | None = None, ray_address: str | None = None) -> dict[str, Any]:
+    """Apply ``--objective``, ``--budget-ms``, ``--steps`` and ``--ray-address`` to a raw
+    config mapping (in place)."""
     if objective is not None or budget is not None:
         hw = hardware_sections(data)
         if not hw:
@@ -80,6 +81,11 @@ def apply_overrides(data: dict[str, Any], *, objective: str | None = None, budge
         if not isinstance(trainer, dict):
             raise ConfigError(f"trainer: expected a mapping, got {trainer!r}")
         trainer["steps"] = int(steps)
+    if ray_address is not None:
+        trainer = data.get("trainer")
+        if not isinstance(trainer, dict) or trainer.get("type") != "async":
+            raise ConfigError("--ray-address: needs trainer.type: async in the config (parallel evaluation on Ray)")
+        trainer["ray_address"] = ray_address
     return data
 
 
