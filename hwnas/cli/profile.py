@@ -34,7 +34,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         return 0
     summary = api.profile_space(args.space, space_opts, store=args.store, backends=args.backend, device=args.device,
                                 protocol=_protocol(args), networks=args.networks, seed=args.seed,
-                                timeout_s=args.timeout, tune_trials=args.tune_trials)
+                                timeout_s=args.timeout, tune_trials=args.tune_trials, gpu_index=args.gpu_index,
+                                ray_address=args.ray_address, device_resource=args.device_resource)
     head = (f"{summary.space}: {summary.n_primitives} primitives, {summary.n_networks} networks on "
             f"{summary.device} ({summary.device_fingerprint}) in {summary.wall_s:.1f} s -> {summary.store}")
     emit(summary.to_dict(), as_json=args.json, table=head + "\n" + format_table(
@@ -47,7 +48,9 @@ def add_commands(sub: Any) -> None:
         sub, "profile", help="measure a search space's primitives (and networks) into the cost store",
         example="hwnas profile --space mbv2 --device cpu --backend onnxruntime --networks 100\n"
                 "hwnas profile --space nb201 --backend all --store nb201.sqlite --threads 2\n"
-                "hwnas profile --space mbv2 --space-opt resolution=128 --export-only bundle/",
+                "hwnas profile --space mbv2 --space-opt resolution=128 --export-only bundle/\n"
+                "hwnas profile --space mbv2 --device gpu --gpu-index 1 --backend onnxruntime,torch\n"
+                "hwnas profile --space mbv2 --ray-address 10.0.0.5:6379 --device-resource jetson",
         description="Measure every unique primitive of a search space, and optionally N sampled networks end to "
                     "end and block by block, on one or more backends. Resumable: a rerun skips what the store "
                     "already holds for the same device and settings.")
@@ -65,6 +68,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--seed", type=non_negative, default=0, help="seed for network sampling (default: %(default)s)")
     p.add_argument("--timeout", type=finite, default=300.0, help="seconds per item before it is recorded as failed")
     p.add_argument("--export-only", metavar="DIR", help="write an offline bundle (ONNX + manifest) instead")
+    p.add_argument("--gpu-index", type=non_negative, default=0,
+                   help="--device gpu: which GPU to time on and read NVML energy from (default: %(default)s)")
+    f = p.add_argument_group("device farm (Ray; pip install 'hwnas[ray]')")
+    f.add_argument("--ray-address", metavar="HOST:PORT", help="Ray cluster whose nodes run the measurements")
+    f.add_argument("--device-resource", metavar="NAME",
+                   help="custom Ray resource naming the farm's device; each item runs on a node that has it, "
+                        "results stream back to this process (the store's only writer)")
     t = p.add_argument_group("timing protocol")
     t.add_argument("--warmup", type=non_negative, default=3)
     t.add_argument("--min-repeats", type=positive, default=5)

@@ -106,6 +106,13 @@ def _measurement(kind: str, target: str, backend: str, settings: dict[str, Any],
                        network=network, position=position, versions=versions, source=SOURCE)
 
 
+def network_replies(client: WorkerClient, net: NetworkSpec, timeout_s: float) -> list[dict[str, Any]]:
+    """Measure a network end to end, then each of its blocks (replies in that order)."""
+    out = [client.request("network", net.to_dict(), timeout_s * 2)]
+    out += [client.request("primitive", node.to_dict(), timeout_s) for node in net.nodes]
+    return out
+
+
 class ProfileJob:
     """One profiling job. Build it, then call :meth:`run`."""
 
@@ -135,10 +142,8 @@ class ProfileJob:
         for b in self.backends:
             b.check_device()
 
-    def run(self) -> JobSummary:
-        t0 = time.perf_counter()
-        self.check()
-        dev = device_fingerprint(self.device, self.protocol.threads)
+    def prepare(self, dev: Any) -> tuple[int, list[tuple[NetworkSpec, Any]], JobSummary]:
+        """Register the device, the sampled networks and the primitives in the store."""
         dev_id = self.store.add_device(dev)
         nets = sample_networks(self.space, self.n_networks, self.seed) if self.n_networks else []
         for net, arch in nets:
@@ -147,6 +152,36 @@ class ProfileJob:
             self.store.add_primitive(p)
         summary = JobSummary(self.space.name, str(self.store.path), dev.name, dev.fingerprint,
                              len(self.primitives), len(nets), [])
+        return dev_id, nets, summary
+
+    def todo(self, backend: Any, dev_id: int, nets: list[tuple[NetworkSpec, Any]],
+             bs: BackendSummary) -> tuple[dict[str, Any], list[Primitive], list[NetworkSpec]]:
+        """(settings, primitives, networks) still to measure: what the store already holds
+        for this device and these exact settings is skipped (resume)."""
+        from hwnas.store import settings_hash
+
+        settings = backend.settings(self.protocol)
+        bs.settings_hash = settings_hash(settings)
+        done_p = self.store.measured(dev_id, backend.name, settings, "primitive")
+        done_n = self.store.measured(dev_id, backend.name, settings, "network") & \
+            self.store.measured_blocks(dev_id, backend.name, settings)
+        todo_p = [p for p in self.primitives if p.key not in done_p]
+        todo_n = [n for n, _ in nets if n.hash not in done_n]
+        bs.skipped["primitive"] = len(self.primitives) - len(todo_p)
+        bs.skipped["network"] = len(nets) - len(todo_n)
+        return settings, todo_p, todo_n
+
+    def client_config(self, backend: Any) -> dict[str, Any]:
+        """What the measuring child process needs (JSON-able: it also travels to Ray nodes)."""
+        return {"backend": backend.name, "device": self.device, "options": backend.options,
+                "protocol": self.protocol.to_dict(), "imports": self.imports, "energy": self.energy}
+
+    def run(self) -> JobSummary:
+        t0 = time.perf_counter()
+        self.check()
+        gpu = next((b.gpu_index for b in self.backends), 0)
+        dev = device_fingerprint(self.device, self.protocol.threads, gpu_index=gpu)
+        dev_id, nets, summary = self.prepare(dev)
         base_versions = {**runtime_versions(), "hwnas": __version__}
         try:
             for backend in self.backends:
@@ -162,22 +197,10 @@ class ProfileJob:
 
     def _run_backend(self, backend: Any, dev_id: int, nets: list[tuple[NetworkSpec, Any]], bs: BackendSummary,
                      base_versions: dict[str, Any]) -> None:
-        from hwnas.store import settings_hash
-
-        settings = backend.settings(self.protocol)
-        bs.settings_hash = settings_hash(settings)
-        done_p = self.store.measured(dev_id, backend.name, settings, "primitive")
-        done_n = self.store.measured(dev_id, backend.name, settings, "network") & \
-            self.store.measured_blocks(dev_id, backend.name, settings)
-        todo_p = [p for p in self.primitives if p.key not in done_p]
-        todo_n = [n for n, _ in nets if n.hash not in done_n]
-        bs.skipped["primitive"] = len(self.primitives) - len(todo_p)
-        bs.skipped["network"] = len(nets) - len(todo_n)
+        settings, todo_p, todo_n = self.todo(backend, dev_id, nets, bs)
         if not todo_p and not todo_n:
             return
-        client = WorkerClient({"backend": backend.name, "device": self.device, "options": backend.options,
-                               "protocol": self.protocol.to_dict(), "imports": self.imports,
-                               "energy": self.energy})
+        client = WorkerClient(self.client_config(backend))
         versions = dict(base_versions)
         disable = None if self.show_progress is None else not self.show_progress
         bar = progress(total=len(todo_p) + len(todo_n), desc=backend.name, disable=disable, unit="item")
@@ -202,11 +225,14 @@ class ProfileJob:
 
     def _network_rows(self, client: WorkerClient, net: NetworkSpec, backend: str, settings: dict[str, Any],
                       versions: dict[str, Any], bs: BackendSummary) -> list[Measurement]:
-        reply = client.request("network", net.to_dict(), self.timeout_s * 2)
-        rows = [_measurement("network", net.hash, backend, settings, reply, versions)]
-        self._count(bs, "network", reply)
-        for pos, node in enumerate(net.nodes):
-            r = client.request("primitive", node.to_dict(), self.timeout_s)
+        return self.network_rows(network_replies(client, net, self.timeout_s), net, backend, settings, versions, bs)
+
+    def network_rows(self, replies: list[dict[str, Any]], net: NetworkSpec, backend: str, settings: dict[str, Any],
+                     versions: dict[str, Any], bs: BackendSummary) -> list[Measurement]:
+        """The rows of one network: end to end (first reply), then block by block."""
+        rows = [_measurement("network", net.hash, backend, settings, replies[0], versions)]
+        self._count(bs, "network", replies[0])
+        for pos, (node, r) in enumerate(zip(net.nodes, replies[1:])):
             rows.append(_measurement("block", node.key, backend, settings, r, versions, network=net.hash,
                                      position=pos))
             self._count(bs, "block", r)
