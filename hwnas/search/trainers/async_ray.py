@@ -111,7 +111,8 @@ class AsyncTrainer(SimpleTrainer):
     def _task_args(self) -> tuple[dict[str, Any], str, str, int]:
         o = self.options
         device = "cuda" if o.gpus_per_task > 0 else "cpu"
-        return self.c.config.to_dict(), str(base_dir(self.c.config)), device, max(1, int(o.cpus_per_task))
+        cfg = {k: v for k, v in self.c.config.to_dict().items() if k not in ("trainer", "controller")}
+        return cfg, str(base_dir(self.c.config)), device, max(1, int(o.cpus_per_task))
 
     def _submit(self, ray: Any, remote: Any, r: Rollout, inflight: dict[Any, Rollout]) -> None:
         o = self.options
