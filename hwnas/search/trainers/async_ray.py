@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 from hwnas.config import opt
 from hwnas.errors import ConfigError, HwnasError
+from hwnas.inputs import output_dir
 from hwnas.registry import register
 from hwnas.search.build import SearchComponents, base_dir
 from hwnas.search.objectives import is_feasible
@@ -71,9 +72,24 @@ def evaluate_task(cfg_data: dict[str, Any], base: str, arch: list[int], step: in
 class AsyncTrainer(SimpleTrainer):
     """Parallel asynchronous evaluation on Ray (local instance by default, a cluster by address)."""
 
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Four predicted rollouts of evolution on a local Ray instance, one in flight (so the
+        order, and a resumed run, is deterministic); skipped without the ray extra."""
+        import importlib.util
+        import unittest
+
+        from hwnas.search.evaluators.predictor import PredictorEvaluator
+
+        if importlib.util.find_spec("ray") is None:
+            raise unittest.SkipTest("trainer 'async' needs the ray extra: pip install 'hwnas[ray]'")
+        return {**PredictorEvaluator.example(tmp_dir), "seed": 1,
+                "controller": {"type": "evolution", "population": 4, "sample_size": 2},
+                "trainer": {"type": "async", "steps": 4, "workers": 1, "checkpoint_every": 1, "plot": False}}
+
     @dataclass(frozen=True)
     class Options:
-        steps: int = opt(20, min=1, help="rollouts to evaluate (one controller step each)")
+        steps: int = opt(20, min=1, max=10_000_000, help="rollouts to evaluate (one controller step each)")
         workers: int = opt(2, min=1, help="evaluations in flight at once")
         cpus_per_task: float = opt(1.0, gt=0, help="CPUs each evaluation reserves (and its torch threads)")
         gpus_per_task: float = opt(0.0, min=0, help="GPUs each evaluation reserves (> 0: it trains on CUDA)")
@@ -151,8 +167,10 @@ class AsyncTrainer(SimpleTrainer):
 
         t0 = time.perf_counter()
         o = self.options
+        if self.run_dir is not None and self.is_main:
+            output_dir(self.run_dir, "run directory", parents=True)
+        resumed_at = self.step_index if self.resume() else None  # refuses another config before writing
         self._write_config()
-        resumed_at = self.step_index if self.resume() else None
         ray = connect(o.ray_address or None, num_cpus=max(1, math.ceil(o.workers * o.cpus_per_task)))
         remote = ray.remote(evaluate_task)
         inflight: dict[Any, Rollout] = {}
@@ -183,5 +201,4 @@ class AsyncTrainer(SimpleTrainer):
         import yaml
 
         if self.run_dir is not None and self.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.c.config.to_dict(), sort_keys=False))
