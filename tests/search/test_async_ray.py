@@ -81,3 +81,14 @@ def test_async_refuses_shared_weights_and_bad_addresses(tmp_path: Path, capsys: 
     assert "--ray-address 127.0.0.1:9: no Ray cluster answers" in err and len(err.strip().splitlines()) == 1
     assert time.perf_counter() - t0 < 30
     assert not (tmp_path / "y" / "checkpoint.json").exists()
+
+
+def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from hwnas.errors import DependencyError
+    from hwnas.raycluster import ray_module
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(DependencyError, match=r"ray is not installed .*pip install 'hwnas\[ray\]'"):
+        ray_module()

@@ -100,10 +100,11 @@ class Dataset(Component):
     def size(self, split: str) -> int:
         """Number of examples in ``split``."""
 
-    @abstractmethod
     def torch_dataset(self, split: str, *, seed: int = 0) -> Any:
         """``split`` as a ``torch.utils.data.Dataset`` of ``(image, label)`` items; random
-        augmentation (training split) seeded by ``seed`` and the item index."""
+        augmentation (training split) seeded by ``seed`` and the item index. A dataset
+        that overrides :meth:`loader` instead need not implement it."""
+        raise NotImplementedError(f"{type(self).__name__} provides loader() only")
 
     def loader(self, split: str, *, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0,
                world: int = 1, drop_last: bool = False) -> Any:
