@@ -37,7 +37,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     summary = api.profile_space(args.space, space_opts, store=args.store, backends=args.backend, device=args.device,
                                 protocol=_protocol(args), networks=args.networks, seed=args.seed,
                                 timeout_s=args.timeout, tune_trials=args.tune_trials, retry_failed=args.retry_failed,
-                                retry_flagged=args.retry_flagged)
+                                retry_flagged=args.retry_flagged, gpu_index=args.gpu_index,
+                                ray_address=args.ray_address, device_resource=args.device_resource)
     head = (f"{summary.space}: {summary.n_primitives} primitives, {summary.n_networks} networks on "
             f"{summary.device} ({summary.device_fingerprint}) in {summary.wall_s:.1f} s -> {summary.store}")
     emit(summary.to_dict(), as_json=args.json, table=head + "\n" + format_table(
@@ -54,7 +55,9 @@ def add_commands(sub: Any) -> None:
         example="hwnas profile --space mbv2 --device cpu --backend onnxruntime --networks 100\n"
                 "hwnas profile --space mbv2 --networks 100 --retry-failed --retry-flagged\n"
                 "hwnas profile --space nb201 --backend all --store nb201.sqlite --threads 2\n"
-                "hwnas profile --space mbv2 --space-opt resolution=128 --export-only bundle/",
+                "hwnas profile --space mbv2 --space-opt resolution=128 --export-only bundle/\n"
+                "hwnas profile --space mbv2 --device gpu --gpu-index 1 --backend onnxruntime,torch\n"
+                "hwnas profile --space mbv2 --ray-address 10.0.0.5:6379 --device-resource jetson",
         description="Measure every unique primitive of a search space, and optionally N sampled networks end to "
                     "end and block by block, on one or more backends. Resumable: a rerun skips what the store "
                     "already holds for the same device and settings.")
@@ -77,6 +80,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--retry-flagged", action="store_true",
                    help="re-measure items whose newest measurement was flagged as disturbed by other load")
     p.add_argument("--export-only", metavar="DIR", help="write an offline bundle (ONNX + manifest) instead")
+    p.add_argument("--gpu-index", type=non_negative, default=0,
+                   help="--device gpu: which GPU to time on and read NVML energy from (default: %(default)s)")
+    f = p.add_argument_group("device farm (Ray; pip install 'hwnas[ray]')")
+    f.add_argument("--ray-address", metavar="HOST:PORT", help="Ray cluster whose nodes run the measurements")
+    f.add_argument("--device-resource", metavar="NAME",
+                   help="custom Ray resource naming the farm's device; each item runs on a node that has it, "
+                        "results stream back to this process (the store's only writer)")
     t = p.add_argument_group("timing protocol")
     t.add_argument("--warmup", type=non_negative, default=3)
     t.add_argument("--min-repeats", type=positive, default=5)

@@ -66,6 +66,24 @@ def sample_networks(space: Any, n: int, seed: int) -> list[tuple[NetworkSpec, An
     return list(seen.values())
 
 
+def network_replies(client: WorkerClient, net: NetworkSpec, timeout_s: float) -> list[dict[str, Any]]:
+    """Measure a network end to end, then each of its blocks (replies in that order)."""
+    out = [client.request("network", net.to_dict(), timeout_s * 2)]
+    out += [client.request("primitive", node.to_dict(), timeout_s) for node in net.nodes]
+    return out
+
+
+def network_rows(replies: list[dict[str, Any]], net: NetworkSpec, backend: str, settings: dict[str, Any],
+                 versions: dict[str, Any]) -> list[Measurement]:
+    """The rows of one network: end to end (first reply), then block by block (stored
+    together, so a network is never left without its blocks)."""
+    rows = [_measurement("network", net.hash, backend, settings, replies[0], versions)]
+    for pos, (node, r) in enumerate(zip(net.nodes, replies[1:])):
+        rows.append(_measurement("block", node.key, backend, settings, r, versions, network=net.hash,
+                                 position=pos))
+    return rows
+
+
 def _measurement(kind: str, target: str, backend: str, settings: dict[str, Any], reply: dict[str, Any],
                  versions: dict[str, Any], *, network: str | None = None, position: int | None = None) -> Measurement:
     if reply.get("ok"):
@@ -120,10 +138,8 @@ class ProfileJob:
         for b in self.backends:
             b.check_device()
 
-    def run(self) -> JobSummary:
-        t0 = time.perf_counter()
-        self.check()
-        dev = device_fingerprint(self.device, self.protocol.threads)
+    def prepare(self, dev: Any) -> tuple[int, list[tuple[NetworkSpec, Any]], JobSummary]:
+        """Register the device, the sampled networks and the primitives in the store."""
         dev_id = self.store.add_device(dev)
         nets = sample_networks(self.space, self.n_networks, self.seed) if self.n_networks else []
         with self.store.transaction():
@@ -133,6 +149,19 @@ class ProfileJob:
                 self.store.add_primitive(p)
         summary = JobSummary(self.space.name, str(self.store.path), dev.name, dev.fingerprint,
                              len(self.primitives), len(nets), [])
+        return dev_id, nets, summary
+
+    def client_config(self, backend: Any) -> dict[str, Any]:
+        """What the measuring child process needs (JSON-able: it also travels to Ray nodes)."""
+        return {"backend": backend.name, "device": self.device, "options": backend.options,
+                "protocol": self.protocol.to_dict(), "imports": self.imports, "energy": self.energy}
+
+    def run(self) -> JobSummary:
+        t0 = time.perf_counter()
+        self.check()
+        gpu = next((b.gpu_index for b in self.backends), 0)
+        dev = device_fingerprint(self.device, self.protocol.threads, gpu_index=gpu)
+        dev_id, nets, summary = self.prepare(dev)
         base_versions = {**runtime_versions(), "hwnas": __version__}
         try:
             for backend in self.backends:
@@ -169,9 +198,7 @@ class ProfileJob:
         todo = self._todo(dev_id, backend.name, settings, nets, bs, since_id)
         if not todo:
             return
-        client = WorkerClient({"backend": backend.name, "device": self.device, "options": backend.options,
-                               "protocol": self.protocol.to_dict(), "imports": self.imports,
-                               "energy": self.energy})
+        client = WorkerClient(self.client_config(backend))
         claims = Claims(self.store)
         versions = dict(base_versions)
         disable = None if self.show_progress is None else not self.show_progress
@@ -242,13 +269,9 @@ class ProfileJob:
             reply = ask("primitive", it.obj.to_dict(), self.timeout_s)
             return [_measurement("primitive", it.obj.key, backend, settings, reply, versions)]
         net = it.obj
-        reply = ask("network", net.to_dict(), self.timeout_s * 2)
-        rows = [_measurement("network", net.hash, backend, settings, reply, versions)]
-        for pos, node in enumerate(net.nodes):
-            r = ask("primitive", node.to_dict(), self.timeout_s)
-            rows.append(_measurement("block", node.key, backend, settings, r, versions, network=net.hash,
-                                     position=pos))
-        return rows
+        replies = [ask("network", net.to_dict(), self.timeout_s * 2)]
+        replies += [ask("primitive", node.to_dict(), self.timeout_s) for node in net.nodes]
+        return network_rows(replies, net, backend, settings, versions)
 
     @staticmethod
     def _count(bs: BackendSummary, m: Measurement) -> None:

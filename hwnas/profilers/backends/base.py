@@ -87,6 +87,8 @@ class Backend:
     name: str = "backend"
     #: Whether ``--backend all`` includes this backend (fakes and stand-ins say no).
     in_all: bool = True
+    #: Whether the backend accepts the ``gpu_index`` option (``hwnas profile --gpu-index``).
+    takes_gpu_index: bool = False
 
     def __init__(self, device: str = "cpu", threads: int = 1, **options: Any) -> None:
         if device not in DEVICES:
@@ -113,6 +115,21 @@ class Backend:
 
     def check_device(self) -> None:
         """Raise DependencyError (one line, naming what to install) if the device cannot be driven."""
+
+    @property
+    def gpu_index(self) -> int:
+        """The GPU a ``gpu`` backend times on (option ``gpu_index``, default 0)."""
+        return int(self.options.get("gpu_index", 0))
+
+    def parse_gpu_index(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Accept only ``gpu_index`` (an integer >= 0): the option every GPU-capable backend takes."""
+        options = dict(options)
+        idx = options.pop("gpu_index", 0)
+        if options:
+            raise ConfigError(f"backend {self.name}: unknown option(s) {', '.join(sorted(options))}")
+        if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
+            raise ConfigError(f"backend {self.name}: gpu_index must be an integer >= 0, got {idx!r}")
+        return {"gpu_index": idx} if idx else {}
 
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
         raise NotImplementedError
@@ -142,7 +159,7 @@ class Backend:
         session_medians: list[float] = []
         session_estimates: list[float] = []
         stable, number, calls, timing_s, prep_total = True, 1, 0, 0.0, 0.0
-        meter = energy.EnergyMeter(self.device) if with_energy else None
+        meter = energy.EnergyMeter(self.device, gpu_index=self.gpu_index) if with_energy else None
         energy_j, energy_s, source = 0.0, 0.0, None
         before = interference.snapshot()
         for _ in range(protocol.sessions):
