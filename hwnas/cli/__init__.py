@@ -15,7 +15,7 @@ import sys
 from typing import Callable, Sequence
 
 from hwnas import __version__
-from hwnas.cli.common import Formatter, add_parser
+from hwnas.cli.common import Formatter, Parser, add_parser
 from hwnas.errors import HwnasError
 
 #: Command-group modules, in the order their commands appear in ``--help``.
@@ -24,11 +24,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hwnas.cli.search", "hwnas.cli.final",
 )
 
+#: Longest error line printed (the message is cut, never the exit status).
+MAX_ERROR_CHARS = 500
+
 __all__ = ["add_parser", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="hwnas", formatter_class=Formatter,
         description="Hardware-aware NAS: profile real costs, fit cost models, search under them.",
         epilog="example:\n  hwnas profile --space mbv2 --device cpu --backend onnxruntime --networks 100\n"
@@ -54,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except HwnasError as exc:
-        print(f"hwnas {args.command}: error: {exc}", file=sys.stderr)
+        text = " ".join(str(exc).split())  # one line, whatever the message holds
+        print(f"hwnas {args.command}: error: {text[:MAX_ERROR_CHARS]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hwnas {args.command}: interrupted; what was measured is saved", file=sys.stderr)

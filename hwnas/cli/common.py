@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import Any, NoReturn
 
 from hwnas import registry
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the examples' line breaks."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``--help`` shows the usage), like
+    every other hwnas error: scripts and people read the first line only."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {text[:300]}\n")
 
 
 def add_parser(sub: Any, name: str, *, help: str, example: str, description: str = "") -> argparse.ArgumentParser:  # noqa: A002
@@ -60,3 +69,9 @@ def finite(text: str) -> float:
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return v
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda|cuda:N`` (overrides the config's run.device)."""
+    p.add_argument("--device", metavar="DEV",
+                   help="auto (CUDA when present), cpu, cuda or cuda:N (default: the config's run.device, auto)")

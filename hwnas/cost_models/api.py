@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from hwnas.cost_models.data import TARGETS, CostData
-from hwnas.errors import ConfigError, CostModelError
+from hwnas.errors import ConfigError, CostModelError, HwnasError
+from hwnas.inputs import read_text
 from hwnas.primitives import NetworkSpec
 
 
 def load_data(*, store: str | Path | None = None, device: str | None = None, backend: str | None = None,
               dataset: str | Path | None = None, space: str | None = None,
               space_options: Mapping[str, Any] | None = None, target: str | None = None,
-              unit: str = "network", min_value: float = 0.1) -> CostData:
+              unit: str = "network", min_value: float = 0.1, exclude_flagged: bool = False) -> CostData:
     """Training data for cost models: measured networks (or primitives) of a store, or a
     whole-network table with one column per device."""
     from hwnas.cost_models import data as cdata
@@ -34,10 +35,11 @@ def load_data(*, store: str | Path | None = None, device: str | None = None, bac
         raise ConfigError("store: fitting on a store needs device and backend")
     from hwnas.store import Store
 
-    with Store(store, create=False) as st:
+    with Store(store, readonly=True) as st:
         if unit == "primitive":
-            return cdata.from_store_primitives(st, device, backend, target or "latency")
-        return cdata.from_store(st, device, backend, target or "latency")
+            return cdata.from_store_primitives(st, device, backend, target or "latency",
+                                               exclude_flagged=exclude_flagged)
+        return cdata.from_store(st, device, backend, target or "latency", exclude_flagged=exclude_flagged)
 
 
 def default_models(unit: str, has_table: bool) -> str:
@@ -60,17 +62,22 @@ def fit_cost(data: CostData, model: str | None = None, *, unit: str = "network",
 def read_networks(path: str | Path, space: Any) -> list[tuple[str, NetworkSpec]]:
     """(label, NetworkSpec) pairs from a JSON list / JSON lines of NetworkSpec dicts, or a
     text file of the space's architecture strings (one per line, ``#`` comments)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CostModelError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-    stripped = text.strip()
+    stripped = read_text(path, "networks file").strip()
     if stripped.startswith("["):
         try:
             items = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            raise CostModelError(f"{path}: not valid JSON ({exc})") from None
-        nets = [NetworkSpec.from_dict(d) for d in items]
+            raise CostModelError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        if not isinstance(items, list):
+            raise CostModelError(f"{path}: expected a list of NetworkSpec objects")
+        nets = []
+        for i, d in enumerate(items):
+            try:
+                nets.append(NetworkSpec.from_dict(d))
+            except HwnasError as exc:
+                raise CostModelError(f"{path}: network {i}: {exc}") from None
+        if not nets:
+            raise CostModelError(f"{path}: holds no networks")
         return [(n.get_meta("arch") or n.hash, n) for n in nets]
     out = []
     for i, line in enumerate(stripped.splitlines(), start=1):
@@ -80,15 +87,18 @@ def read_networks(path: str | Path, space: Any) -> list[tuple[str, NetworkSpec]]
         if line.startswith("{"):
             try:
                 n = NetworkSpec.from_json(line)
-            except CostModelError:
-                raise
-            except Exception as exc:
+            except HwnasError as exc:
                 raise CostModelError(f"{path}:{i}: {exc}") from None
             out.append((n.get_meta("arch") or n.hash, n))
         else:
             if space is None:
                 raise ConfigError(f"{path}:{i}: an architecture string needs a space")
-            out.append((line, space.to_network(space.from_str(line))))
+            try:
+                out.append((line, space.to_network(space.from_str(line))))
+            except HwnasError as exc:
+                raise CostModelError(f"{path}:{i}: {exc}") from None
+    if not out:
+        raise CostModelError(f"{path}: holds no networks")
     return out
 
 
@@ -107,7 +117,10 @@ def predict(model: str | Path, *, space: str | None = None, space_options: Mappi
         items.append((a, sp.to_network(sp.from_str(a))))
     if not items:
         raise ConfigError("give architecture strings with a space, or a networks file")
-    preds = m.predict([n for _, n in items])
+    try:
+        preds = m.predict([n for _, n in items])
+    except HwnasError as exc:
+        raise CostModelError(f"{model}: {exc}") from None
     unit = (m.manifest_.get("training") or {}).get("unit", "")
     rows = [{"network": label, "hash": n.hash, "prediction": float(p)} for (label, n), p in zip(items, preds)]
     return {"model": str(model), "unit": unit, "predictions": rows}

@@ -20,6 +20,7 @@ from hwnas.cost_models.data import CostData, select, split
 from hwnas.cost_models.metrics import plot_predictions, regression_metrics, report_rows
 from hwnas.cost_models.persistence import save_model
 from hwnas.errors import CostModelError
+from hwnas.inputs import output_dir
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def fit_and_report(data: CostData, models: str | Sequence[str] = "all", *, test_
     x_te, y_te = select(data, te)
     results: dict[str, dict[str, Any]] = {}
     preds: dict[str, np.ndarray] = {}
-    out_dir = Path(out) if out is not None else None
+    out_dir = output_dir(out, "model folder", create=False) if out is not None else None
     for name in names:
         model = build_model(name, seed, (params or {}).get(name))
         t0 = time.perf_counter()

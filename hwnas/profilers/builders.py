@@ -157,6 +157,8 @@ def build_mbconv(p: Primitive) -> nn.Module:
 @registry.register("op", "pool")
 def build_pool(p: Primitive) -> nn.Module:
     """Pooling: extras mode=avg|max (kxk, stride, pad k//2) or global (to 1x1)."""
+    if p.c_in != p.c_out:
+        raise ProfilingError(f"{p.key}: pool keeps the channels; it needs c_in == c_out")
     mode = p.extra("mode", "avg")
     if mode == "global":
         return GlobalPool(p.act)

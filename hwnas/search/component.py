@@ -9,6 +9,7 @@ that learn hold state that survives a restart through :meth:`state_dict` /
 from __future__ import annotations
 
 from abc import ABC
+from pathlib import Path
 from typing import Any, Mapping
 
 
@@ -19,6 +20,20 @@ class Component(ABC):
     Options: type | None = None
     #: Set by ``@register``.
     registry_name: str = "component"
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """A small run config that uses this component, for the contract suites.
+
+        The mapping a run's YAML file would hold (``{"dataset": {"type": ..., options},
+        "objective": {...}, ...}``), small enough to run in seconds on a CPU; whatever it
+        needs on disk (image files, a fitted cost model) is written under ``tmp_dir``.
+        Its section of this component's role names this component; absent sections get
+        ``search_space: toy`` and ``weights_manager: plain``. Roles whose components need
+        inputs the suite cannot guess (datasets, evaluators, ...) have no default.
+        """
+        raise NotImplementedError(f"{cls.__name__} gives no example run config; define the classmethod "
+                                  "example(tmp_dir) returning one (see hwnas.search.component.Component.example)")
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly where this component stopped."""

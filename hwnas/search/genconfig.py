@@ -13,12 +13,17 @@ from typing import Any
 
 from hwnas import registry
 from hwnas.config import SECTIONS
+from hwnas.inputs import output_file
 
 #: What ``gen-config`` writes for sections the user does not choose: a config that runs
 #: as written on the self-contained digits dataset.
 DEFAULT_CHOICES: dict[str, str] = {"dataset": "digits", "search_space": "mbv2", "controller": "evolution",
                                    "weights_manager": "plain", "evaluator": "tune", "objective": "classification",
                                    "trainer": "simple"}
+
+#: Options written for a hardware objective (it has no default source): a whole-network
+#: table the user points at their own data, e.g. the NAS-Bench-201 latency table.
+HARDWARE_EXAMPLE: dict[str, Any] = {"table": "latency.csv", "column": "latency_ms"}
 
 #: Example children for a composite objective (its default list is empty).
 COMPOSITE_EXAMPLE: list[dict[str, Any]] = [
@@ -35,6 +40,10 @@ def _scalar(v: Any) -> str:
         v = str(v)
     if isinstance(v, tuple):
         v = list(v)
+    if dataclasses.is_dataclass(v):  # a nested options section, e.g. dataset.augment
+        from hwnas.config import options_to_dict
+
+        v = options_to_dict(v)
     return yaml.safe_dump(v, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 
@@ -56,6 +65,8 @@ def section_yaml(section: str, type_name: str, overrides: dict[str, Any] | None 
             value = None
         if overrides and f.name in overrides:
             value = overrides[f.name]
+        elif section == "objective" and type_name == "hardware" and f.name in HARDWARE_EXAMPLE:
+            value = HARDWARE_EXAMPLE[f.name]
         meta = f.metadata
         limits = ", ".join(f"{k} {meta[k]}" for k in ("min", "gt", "max", "lt") if k in meta)
         help_ = meta.get("help", "")
@@ -101,9 +112,32 @@ def gen_config(choices: dict[str, str], seed: int = 0) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def resolve_choices(chosen: dict[str, str | None]) -> dict[str, str]:
+    """The user's choices completed so the result loads and builds: a supernet brings the
+    space it serves, a shared-weights evaluator brings the space's supernet, and every
+    section left unset takes :data:`DEFAULT_CHOICES`."""
+    from hwnas.search.final import default_supernet
+
+    out = {k: v for k, v in chosen.items() if v}
+    wm = out.get("weights_manager")
+    serves = getattr(registry.get("weights_manager", wm), "supernet_for", ()) if wm else ()
+    if serves and "search_space" not in out:
+        out["search_space"] = serves[0]
+    space = out.get("search_space", DEFAULT_CHOICES["search_space"])
+    needs_shared = out.get("evaluator") and getattr(registry.get("evaluator", out["evaluator"]),
+                                                    "needs_shared_weights", False)
+    if needs_shared and "weights_manager" not in out:
+        sup = default_supernet(space)
+        if sup is not None:
+            out["weights_manager"] = sup
+    return {**DEFAULT_CHOICES, **out}
+
+
 def write_config(choices: dict[str, str | None], seed: int = 0, out: str | Path | None = None) -> str:
-    """:func:`gen_config` for the chosen sections (unset ones left out); written to ``out`` if given."""
-    text = gen_config({k: v for k, v in choices.items() if v}, seed=seed)
-    if out is not None:
-        Path(out).write_text(text)
+    """:func:`gen_config` for the chosen sections completed by :func:`resolve_choices`;
+    written to ``out`` if given."""
+    target = output_file(out, "config file") if out is not None else None
+    text = gen_config(resolve_choices(choices), seed=seed)
+    if target is not None:
+        target.write_text(text)
     return text

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
+from hwnas.errors import ValidationError
+
 if TYPE_CHECKING:
     from hwnas.search.spaces.base import Arch, SearchSpace
 
@@ -47,5 +49,18 @@ class Rollout:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Rollout:
-        return cls(tuple(int(a) for a in d["arch"]), {k: float(v) for k, v in d.get("perfs", {}).items()},
-                   d.get("reward"), int(d.get("step", -1)), None, dict(d.get("info", {})))
+        """Inverse of :meth:`to_dict`; a damaged record is a one-line ValidationError."""
+        if not isinstance(d, Mapping) or "arch" not in d:
+            raise ValidationError("rollout: expected a mapping with 'arch'")
+        arch, perfs, info = d["arch"], d.get("perfs") or {}, d.get("info") or {}
+        if not isinstance(arch, (list, tuple)) or any(isinstance(a, bool) or not isinstance(a, int) for a in arch):
+            raise ValidationError(f"rollout.arch: expected a list of choice indices, got {str(arch)[:60]}")
+        if not isinstance(perfs, Mapping) or not isinstance(info, Mapping):
+            raise ValidationError("rollout: perfs and info must be mappings")
+        try:
+            perf_vals = {str(k): float(v) for k, v in perfs.items()}
+            reward = None if d.get("reward") is None else float(d["reward"])
+            step = int(d.get("step", -1))
+        except (TypeError, ValueError):
+            raise ValidationError("rollout: perfs, reward and step must be numbers") from None
+        return cls(tuple(arch), perf_vals, reward, step, None, dict(info))

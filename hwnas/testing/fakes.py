@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -20,6 +21,13 @@ from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.profilers.backends.base import Backend, Prepared, Target
 from hwnas.registry import register
 from hwnas.search.spaces.base import Arch, Decision, SearchSpace
+
+#: Small config sections the built-in components' ``example`` hooks share: a search on
+#: them trains and scores in well under a second on one core.
+TINY_NB201: dict[str, Any] = {"type": "nb201", "channels": 4, "cells_per_stage": 1, "resolution": 8,
+                              "num_classes": 4}
+TINY_DATA: dict[str, Any] = {"type": "synthetic", "resolution": 8, "samples": 80, "num_classes": 4}
+TINY_TOY: dict[str, Any] = {"type": "toy", "n": 4, "k": 3}
 
 
 @register("search_space", "toy")
@@ -99,6 +107,13 @@ def fake_latency_ms(target: Target) -> float:
     return 0.85 * total + 0.001 * math.sqrt(len(target.nodes))
 
 
+def output_shape(target: Target, batch: int = 1) -> tuple[int, ...]:
+    """Shape of the target's output, as the profilers' builders define it (``fc`` gives
+    ``(N, c_out)``, every other op ``(N, c_out, *out_hw)``; a network: its last node)."""
+    last = target if isinstance(target, Primitive) else target.nodes[-1]
+    return (batch, last.c_out) if last.op == "fc" else (batch, last.c_out, *last.out_hw)
+
+
 @register("backend", "fake")
 class FakeBackend(Backend):
     """Deterministic fake timings from MACs (tests and dry runs; measures nothing real)."""
@@ -120,8 +135,10 @@ class FakeBackend(Backend):
         def run() -> None:
             return None
 
+        shape = output_shape(target, batch)
+
         def output() -> np.ndarray:
-            return np.zeros(1, dtype=np.float32)
+            return np.zeros(shape, dtype=np.float32)
 
         def repeat_timer(call: Callable[[], Any], number: int) -> float:
             for _ in range(number):
@@ -130,3 +147,21 @@ class FakeBackend(Backend):
 
         return Prepared(run, output, repeat_timer=repeat_timer,
                         overhead_s={"prepare": time.perf_counter() - t0})
+
+
+def fake_cost_model(folder: Path, space: SearchSpace, samples: int = 8, seed: int = 0) -> tuple[Path, float]:
+    """A saved ``lut`` cost model of the space's primitives with :func:`fake_latency_ms`
+    values, and the median latency it predicts for a few random architectures.
+
+    Why: a hardware objective's example needs a cost model on disk without profiling;
+    the median gives a budget that some architectures meet and some break.
+    """
+    from hwnas.cost_models.lut import LUTModel
+    from hwnas.cost_models.persistence import save_model
+
+    rng = np.random.default_rng(seed)
+    nets = [space.to_network(space.sample(rng)) for _ in range(samples)]
+    table = {p.key: fake_latency_ms(p) for p in space.primitives()}
+    model = LUTModel().fit(nets, None, table)
+    save_model(model, folder, meta={"device": "fake", "training": {"source": "hwnas.testing.fakes"}})
+    return folder, float(np.median(model.predict(nets)))

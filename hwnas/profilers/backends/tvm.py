@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import ConfigError, DependencyError, ProfilingError, require
+from hwnas.inputs import first_line
 from hwnas.primitives import Primitive
 from hwnas.profilers.backends.base import Backend, Prepared, Target
-from hwnas.profilers.builders import example_input
-from hwnas.profilers.export import export_bytes
 from hwnas.registry import register
 
 log = logging.getLogger(__name__)
@@ -131,11 +130,14 @@ class TvmBackend(Backend):
         except ProfilingError:
             raise
         except Exception as exc:
-            raise ProfilingError(f"TVM compile failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+            raise ProfilingError(f"TVM compile failed: {type(exc).__name__}: {first_line(exc, 300)}") from exc
 
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
         tvm = self._tvm()
         from tvm import relax
+
+        from hwnas.profilers.builders import example_input
+        from hwnas.profilers.export import export_bytes
 
         ident = target.key if isinstance(target, Primitive) else target.hash
         t0 = time.perf_counter()

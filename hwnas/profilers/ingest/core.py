@@ -200,6 +200,10 @@ def plan(opts: IngestOptions) -> IngestReport:
         names = {i: {m[1].name, m[3].key if m[2] == "primitive" else m[3].hash} for i, m in enumerate(mapped)}
         report.skipped.extend(attach_energy(recs, names, log, segments, opts.clock_offset_h, opts.inferences))
     _fill(report, parsed, mapped, backend, opts.fmt)
+    if not report.measurements:
+        reasons = sorted({s.reason for s in report.skipped})
+        why = f"{len(report.skipped)} item(s) skipped: {'; '.join(reasons)[:160]}" if reasons else "no items found"
+        raise IngestError(f"{', '.join(Path(f).name for f in opts.files)[:120]}: nothing to store ({why})")
     return report
 
 

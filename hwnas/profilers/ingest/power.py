@@ -173,9 +173,37 @@ def parse_watts(path: Path, rails: list[str] | None = None) -> PowerLog:
     return _parse_table(Path(path), "watts", rails, 1.0, ["watts"])
 
 
+class PowerFormat:
+    """Base of the registered power-log parsers (role ``power_format``).
+
+    Contract (checked by ``hwnas.testing.power_format``): :meth:`parse` (``rails`` is the
+    format's column selection, None for its default) returns a :class:`PowerLog` of at
+    least two samples with non-decreasing times and finite watts >= 0; an empty or
+    garbage file raises an :class:`~hwnas.errors.IngestError` naming the file;
+    :meth:`example` writes a short valid log and says which rails to read.
+    """
+
+    @staticmethod
+    def parse(path: Path, rails: str | None) -> PowerLog:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> tuple[Path, str | None]:
+        """A short valid log of this format under ``tmp_dir`` and the ``rails`` to parse it with."""
+        raise NotImplementedError(f"{cls.__name__} writes no example log; define the classmethod "
+                                  "example(tmp_dir) -> (path, rails) (see hwnas.profilers.ingest.power.PowerFormat)")
+
+
 @register("power_format", "pat")
-class PatFormat:
+class PatFormat(PowerFormat):
     """Xilinx Power Advantage Tool CSV (rails NAME=COLUMN, 1-based; default VCCINT=1)."""
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> tuple[Path, str | None]:
+        """A short generated log (hwnas.testing.log_files)."""
+        from hwnas.testing.log_files import write_pat
+
+        return write_pat(tmp_dir / "pat.csv"), "VCCINT=1,VCCAUX=2"
 
     @staticmethod
     def parse(path: Path, rails: str | None) -> PowerLog:
@@ -195,8 +223,15 @@ def _columns(rails: str | None) -> list[str] | None:
 
 
 @register("power_format", "hwmon")
-class HwmonFormat:
+class HwmonFormat(PowerFormat):
     """Linux hwmon log in µW: timestamp,power1_input[,...] (columns summed)."""
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> tuple[Path, str | None]:
+        """A short generated log (hwnas.testing.log_files)."""
+        from hwnas.testing.log_files import write_hwmon
+
+        return write_hwmon(tmp_dir / "hwmon.csv"), None
 
     @staticmethod
     def parse(path: Path, rails: str | None) -> PowerLog:
@@ -204,8 +239,15 @@ class HwmonFormat:
 
 
 @register("power_format", "watts")
-class WattsFormat:
+class WattsFormat(PowerFormat):
     """timestamp,watts CSV (header optional)."""
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> tuple[Path, str | None]:
+        """A short generated log (hwnas.testing.log_files)."""
+        from hwnas.testing.log_files import write_watts
+
+        return write_watts(tmp_dir / "watts.csv"), None
 
     @staticmethod
     def parse(path: Path, rails: str | None) -> PowerLog:

@@ -10,11 +10,18 @@ Contract (checked for every registered controller by ``hwnas.testing.controller`
 * :meth:`step` receives those rollouts with ``perfs`` and ``reward`` filled and updates
   the controller; it must accept rollouts whose reward is very low (infeasible) and
   must not rely on being called once per :meth:`sample`;
-* :meth:`state_dict` is JSON-able apart from torch tensors.
+* :meth:`state_dict` is JSON-able apart from torch tensors (it goes through the
+  trainer's checkpoint files), and two controllers built with the same seed propose
+  the same rollouts;
+* a controller that trades perfs off (Pareto) takes the objective's directions through
+  an optional ``set_directions(directions)``, as the search builder calls it;
+* :meth:`Controller.example` defaults to the controller with default options on the
+  ``toy`` space.
 """
 from __future__ import annotations
 
 from abc import abstractmethod
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -31,6 +38,11 @@ class Controller(Component):
         self.options = options
         self.space = space
         self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Default options, on the ``toy`` space the suite adds (see Component.example)."""
+        return {"controller": {"type": cls.registry_name}}
 
     @abstractmethod
     def sample(self, n: int = 1) -> list[Rollout]:

@@ -9,7 +9,11 @@ Contract (checked by ``hwnas.testing.evaluator``):
 * ``needs_candidates`` says whether rollouts must carry a candidate built by the
   weights manager before :meth:`evaluate`;
 * :meth:`update_evaluator` is one round of shared-weight training (a no-op returning
-  ``{}`` for evaluators without shared weights) and returns scalar statistics.
+  ``{}`` for evaluators without shared weights) and returns scalar statistics;
+* evaluating the same architectures again without an update gives the same perfs, and
+  an evaluator restored from :meth:`state_dict` (with its weights manager's state)
+  scores and trains exactly like the original (a resumed search depends on it);
+* :meth:`Component.example` gives a small run config with its objective and dataset.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ class Evaluator(Component):
 
     #: Whether rollouts need ``candidate`` networks before :meth:`evaluate`.
     needs_candidates: bool = True
+    #: Whether it trains shared weights (needs a supernet weights manager).
+    needs_shared_weights: bool = False
 
     @abstractmethod
     def evaluate(self, rollouts: Sequence[Rollout]) -> None:

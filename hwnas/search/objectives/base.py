@@ -9,7 +9,9 @@ Contract (checked by ``hwnas.testing.objective``):
   ``candidates`` (or the rollout's ``candidate``), hardware objectives need none;
 * :meth:`reward` turns a perfs mapping into the scalar a controller maximises;
 * :meth:`directions` names, for each perf, whether it is maximised or minimised
-  (Pareto controllers and reports read it).
+  (Pareto controllers and reports read it);
+* asked twice about the same candidates it gives the same perfs;
+  :meth:`Component.example` gives a small run config (space, dataset) it scores.
 """
 from __future__ import annotations
 

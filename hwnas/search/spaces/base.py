@@ -7,17 +7,22 @@ space alone knows what the choices mean (:meth:`SearchSpace.to_network`) and how
 write them for people (:meth:`SearchSpace.to_jsonable`).
 
 Contract (checked for every registered space by ``hwnas.testing.search_space``):
-``cls(options)`` builds it; :meth:`SearchSpace.sample` gives valid archs;
+``cls(options)`` builds it; :meth:`SearchSpace.sample` gives valid archs and
+:meth:`SearchSpace.validate` refuses invalid ones with a ValidationError;
 :meth:`SearchSpace.to_str` / :meth:`SearchSpace.from_str` and
-:meth:`SearchSpace.to_jsonable` / :meth:`SearchSpace.from_jsonable` round-trip;
+:meth:`SearchSpace.to_jsonable` / :meth:`SearchSpace.from_jsonable` round-trip up to
+:meth:`SearchSpace.canonical` (the jsonable form also through JSON text);
 :meth:`SearchSpace.to_network` gives a NetworkSpec every node of which is among
 :meth:`SearchSpace.primitives` (so a profiled table covers every network); equal
-:meth:`SearchSpace.canonical` forms give equal networks.
+:meth:`SearchSpace.canonical` forms give equal networks; :meth:`SearchSpace.mutate` gives
+a valid, different arch and :meth:`SearchSpace.crossover` a valid one. :meth:`SearchSpace.example`
+gives the options the suite builds it with (default: the space's defaults).
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -50,6 +55,12 @@ class SearchSpace(ABC):
     def __init__(self) -> None:
         self._decisions: tuple[Decision, ...] = tuple(self.build_decisions())
 
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """A run config holding this space with small options, for the contract suites
+        (the same hook as ``Component.example``). Default: the space's defaults."""
+        return {"search_space": {"type": cls.registry_name}}
+
     # -- to implement -----------------------------------------------------------------
     @abstractmethod
     def build_decisions(self) -> Sequence[Decision]:
@@ -81,6 +92,11 @@ class SearchSpace(ABC):
         return float(np.prod([float(s) for s in self.sizes]))
 
     def validate(self, arch: Sequence[int]) -> Arch:
+        """``arch`` as a tuple of in-range choice indices, or a one-line ValidationError."""
+        if isinstance(arch, (str, bytes)) or not isinstance(arch, Sequence):
+            raise ValidationError(f"{self.name}: an architecture is a list of choice indices, got {str(arch)[:60]}")
+        if any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in arch):
+            raise ValidationError(f"{self.name}: choice indices must be integers, got {str(list(arch))[:60]}")
         arch = tuple(int(a) for a in arch)
         if len(arch) != len(self._decisions):
             raise ValidationError(f"{self.name}: an architecture has {len(self._decisions)} choices, got {len(arch)}")

@@ -48,9 +48,9 @@ class MBV2Space(SearchSpace):
         width: float = opt(1.0, gt=0, max=4, help="channel width multiplier")
         in_channels: int = opt(3, min=1, help="input channels (3 for RGB)")
         num_classes: int = opt(1000, min=2, help="classifier outputs")
-        depths: list[int] = opt([2, 3, 4], min=1, max=8, help="depth choices per stage")
-        expansions: list[int] = opt([3, 4, 6], min=1, max=8, help="expansion choices per block")
-        kernels: list[int] = opt([3, 5, 7], min=1, max=9, help="depthwise kernel choices (odd)")
+        depths: list[int] = opt([2, 3, 4], min=1, max=8, min_items=1, help="depth choices per stage")
+        expansions: list[int] = opt([3, 4, 6], min=1, max=8, min_items=1, help="expansion choices per block")
+        kernels: list[int] = opt([3, 5, 7], min=1, max=9, min_items=1, help="depthwise kernel choices (odd)")
         act: Literal["relu", "relu6", "hswish"] = opt("relu6", help="activation in every block")
 
     def __init__(self, options: "MBV2Space.Options | None" = None, **kw: object) -> None:

@@ -8,7 +8,9 @@ Contract (checked by ``hwnas.testing.trainer``):
   ``controller.step`` until its budget is spent and returns a summary with at least
   ``steps``, ``rollouts``, ``best`` and ``pareto``;
 * with a run directory it checkpoints, and a run started again in the same directory
-  continues where the last one stopped with the history it would have had unbroken.
+  continues where the last one stopped with the history it would have had unbroken;
+* its options include ``steps`` (the budget ``--steps`` overrides); the suite runs the
+  :meth:`Component.example` config for ``steps`` at once and in two halves.
 """
 from __future__ import annotations
 

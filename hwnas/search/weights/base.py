@@ -7,9 +7,14 @@ Contract (checked by ``hwnas.testing.weights_manager``):
   architecture: for an input of the space's shape it returns logits of
   ``num_classes`` columns;
 * the same rollout assembled twice computes the same function (weights are either
-  freshly seeded from (seed, architecture) or shared);
+  freshly seeded from (seed, architecture) or shared), and assembling does not draw
+  from torch's global random stream;
 * shared-weight managers expose ``module`` (the supernet whose parameters an
-  evaluator trains) and round-trip their weights through :meth:`state_dict`.
+  evaluator trains; a candidate's parameters are among them) and round-trip their
+  weights through :meth:`state_dict`; where they offer ``export_subnet(arch)``, the
+  exported network computes what the candidate computes;
+* ``supernet_for`` names registered spaces; :meth:`Component.example` gives a small
+  space this manager serves.
 """
 from __future__ import annotations
 
