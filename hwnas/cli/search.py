@@ -34,7 +34,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     rows = [{"arch": p["arch_str"], **p["perfs"], "reward": p["reward"]} for p in out["pareto"]]
     lines += [f"Pareto set ({len(rows)}):", _perf_rows(rows)]
     if out.get("run_dir"):
-        lines.append(f"run dir: {out['run_dir']} (config.yaml, rollouts.csv, pareto.yaml, pareto.png)")
+        files = sorted(f.name for f in Path(out["run_dir"]).iterdir() if f.suffix in (".yaml", ".csv", ".png"))
+        lines.append(f"run dir: {out['run_dir']} ({', '.join(files)})")
     emit(out, as_json=args.json, table="\n".join(lines))
     return 0
 
@@ -129,7 +130,12 @@ def add_commands(sub: Any) -> None:
     e.set_defaults(func=_cmd_eval_arch)
 
     d = add_parser(sub, "derive", help="best feasible architectures of a search run, as YAML",
-                   example="hwnas derive runs/search-mbv2-digits --top 3 --out best.yaml")
+                   example="hwnas derive runs/search-mbv2-digits --top 3 --out best.yaml\n"
+                           "hwnas derive runs/darts    # a differentiable search: its derived genotype",
+                   description="Write the best feasible distinct architectures of a search run as YAML. For a "
+                               "differentiable search (DARTS, GDAS, SNAS, PC-DARTS, FBNet) it writes the one "
+                               "architecture the final architecture weights derive to (DARTS: per node the two "
+                               "strongest non-none inputs), with the weights.")
     d.add_argument("run_dir", help="run directory of `hwnas search`")
     d.add_argument("--top", type=positive, default=5, help="how many (default: %(default)s)")
     d.add_argument("--out", help="YAML file (default: RUN_DIR/best.yaml)")

@@ -91,6 +91,8 @@ def evaluate_archs(config: str | Path, archs: list[str] | None = None, *, n: int
     """Evaluate given architectures (strings), or ``n`` random ones, with the config's evaluator."""
     cfg = load_run_config(config)
     comps = build_components(cfg, controller=False, device=device)
+    if comps.evaluator is None:
+        raise ConfigError(f"evaluator: section missing from {config} (tune, predictor, ...)")
     sp = comps.space
     if archs:
         rollouts = [Rollout(parse_arch(sp, a)) for a in archs]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from hwnas import registry
 from hwnas.config import ComponentConfig, RunConfig, parse_component, parse_config
 from hwnas.config import read_yaml as config_read_yaml
 from hwnas.errors import ConfigError
@@ -32,15 +33,13 @@ class SearchComponents:
     dataset: Dataset | None
     objective: Objective
     weights_manager: WeightsManager | None
-    evaluator: Evaluator
+    evaluator: Evaluator | None
     controller: Controller | None
     runtime: Runtime | None = None
 
 
 def build_component(comp: ComponentConfig, **available: Any) -> Any:
     """``comp.build`` with only the keyword arguments the class accepts."""
-    from hwnas import registry
-
     cls = registry.get(comp.role, comp.type)
     params = inspect.signature(cls.__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -141,18 +140,32 @@ def build_components(cfg: RunConfig, *, controller: bool = True, runtime: Runtim
     wm_cfg = cfg["weights_manager"] if "weights_manager" in cfg else parse_component(
         "weights_manager", {"type": "plain"})
     weights_manager = build_component(wm_cfg, **common)
-    if "evaluator" not in cfg:
+    evaluator = None
+    if "evaluator" in cfg:
+        evaluator = build_component(cfg["evaluator"], objective=objective, weights_manager=weights_manager, **common)
+    elif getattr(registry.get("trainer", trainer_config(cfg).type), "needs_evaluator", True):
         raise ConfigError(f"evaluator: section missing from {cfg.source or 'the config'} (tune, predictor, ...)")
-    evaluator = build_component(cfg["evaluator"], objective=objective, weights_manager=weights_manager, **common)
     ctrl = None
     if controller:
         if "controller" not in cfg:
             raise ConfigError(f"controller: section missing from {cfg.source or 'the config'}")
-        ctrl = build_component(cfg["controller"], space=space, seed=seed, runtime=rt)
+        ctrl = build_component(cfg["controller"], space=space, seed=seed, weights_manager=weights_manager,
+                               runtime=rt)
+        check_gradients(cfg, ctrl, weights_manager)
         set_dirs = getattr(ctrl, "set_directions", None)
         if callable(set_dirs):
             set_dirs(objective.directions())
     return SearchComponents(cfg, space, dataset, objective, weights_manager, evaluator, ctrl, rt)
+
+
+def check_gradients(cfg: RunConfig, controller: Any, weights_manager: Any) -> None:
+    """A controller that learns by gradient needs a weights manager that passes gradients."""
+    if not getattr(controller, "needs_gradients", False) or getattr(weights_manager, "gives_gradients", False):
+        return
+    ok = [e.name for e in registry.list("weights_manager") if getattr(e.obj, "gives_gradients", False)]
+    wm = cfg["weights_manager"].type if "weights_manager" in cfg else "plain"
+    raise ConfigError(f"weights_manager.type: controller {cfg['controller'].type!r} learns architecture parameters "
+                      f"by gradient, but {wm!r} gives no gradients to them; use {' or '.join(ok)}")
 
 
 def trainer_config(cfg: RunConfig) -> ComponentConfig:

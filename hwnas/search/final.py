@@ -28,16 +28,17 @@ from typing import Any, Callable, Literal, Mapping
 import torch
 from torch import nn
 
-from hwnas.config import RunConfig, load_config, opt, options_to_dict, parse_options
+from hwnas import registry
+from hwnas.config import ComponentConfig, RunConfig, load_config, opt, options_to_dict, parse_options
 from hwnas.errors import ConfigError
 from hwnas.inputs import first_line, output_dir
-from hwnas.profilers.builders import build_network
 from hwnas.search.archfile import ArchFile, read_arch_file
 from hwnas.search.build import check_shapes
 from hwnas.search.datasets.base import Dataset
 from hwnas.search.distributed import barrier, run_distributed, unwrap, wrap
 from hwnas.search.runtime import Runtime, exec_options, runtime_for
 from hwnas.search.spaces.base import Arch, SearchSpace
+from hwnas.search.trainable import build_model, inference_state
 from hwnas.search.training import OptimOptions, evaluate, make_optimizer, make_scheduler, train_pass
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,14 @@ class TrainOptions(OptimOptions):
     batch_size: int = opt(64, min=1, help="training batch size")
     warmup_epochs: int = opt(0, min=0, help="linear warm-up epochs before the cosine decay")
     eval_batch_size: int = opt(256, min=1, help="batch size for validation and test")
+    auxiliary_weight: float = opt(0.0, min=0, help="weight of the auxiliary head's loss (DARTS: 0.4; 0 = no head; "
+                                                   "cell spaces)")
+    drop_path: float = opt(0.0, min=0, lt=1, help="drop-path probability reached at the last epoch, rising "
+                                                  "linearly from 0 (DARTS: 0.2; cell spaces)")
+    space: dict[str, Any] = opt({}, help="search-space options that differ for the final network, e.g. "
+                                         "{cells: 20, channels: 36} after a DARTS search at 8 x 16")
+    dataset: dict[str, Any] = opt({}, help="dataset options that differ for final training, e.g. "
+                                           "{valid_fraction: 0} to train on the whole training split")
 
 
 def train_options(config: RunConfig, **overrides: Any) -> TrainOptions:
@@ -70,31 +79,34 @@ def train_options(config: RunConfig, **overrides: Any) -> TrainOptions:
     return parse_options(TrainOptions, data, "run.train")
 
 
-def resolve_space(config: RunConfig, arch_file: ArchFile | None = None) -> SearchSpace:
-    """The config's search space; an arch file of another space is refused, since the
-    same indices mean a different network there."""
+def resolve_space(config: RunConfig, arch_file: ArchFile | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> SearchSpace:
+    """The config's search space (with ``overrides``: ``run.train.space``); an arch file
+    of another space is refused, since the same indices mean a different network there."""
     if "search_space" in config:
         comp = config["search_space"]
         if arch_file is not None and arch_file.space and arch_file.space != comp.type:
             raise ConfigError(f"{arch_file.path}: architecture is for space {arch_file.space!r} but the config's "
                               f"search_space is {comp.type!r}")
-        return comp.build()
+        return with_overrides(comp, overrides, "run.train.space").build()
     if arch_file is None or not arch_file.space:
         raise ConfigError("search_space: section missing from the config and the arch file names no space")
-    from hwnas import registry
-    from hwnas.config import parse_options as parse
-
     cls = registry.get("search_space", arch_file.space)
-    return cls(parse(cls.Options, arch_file.space_options, "space_options"))
+    return cls(parse_options(cls.Options, arch_file.space_options, "space_options"))
 
 
-def build_dataset(config: RunConfig) -> Dataset:
-    return config["dataset"].build(seed=config.seed)
+def with_overrides(comp: ComponentConfig, overrides: Mapping[str, Any] | None, path: str) -> ComponentConfig:
+    """``comp`` with some options replaced, validated as a section (errors name ``path``)."""
+    if not overrides:
+        return comp
+    cls = registry.get(comp.role, comp.type)
+    return ComponentConfig(comp.role, comp.type, parse_options(cls.Options, {**options_to_dict(comp.options),
+                                                                          **overrides}, path))
 
 
-def build_model(space: SearchSpace, arch: Arch) -> nn.Module:
-    """A freshly initialised module of the architecture (the profilers' builders)."""
-    return build_network(space.to_network(arch))
+def build_dataset(config: RunConfig, overrides: Mapping[str, Any] | None = None) -> Dataset:
+    """The config's dataset (with ``overrides``: ``run.train.dataset``)."""
+    return with_overrides(config["dataset"], overrides, "run.train.dataset").build(seed=config.seed)
 
 
 def model_from_supernet(config: RunConfig, space: SearchSpace, arch: Arch, path: Path) -> nn.Module:
@@ -117,8 +129,6 @@ def model_from_supernet(config: RunConfig, space: SearchSpace, arch: Arch, path:
     if "weights_manager" in config:
         wm = config["weights_manager"].build(space=space, seed=config.seed)
     else:
-        from hwnas import registry
-
         name = default_supernet(space.name)
         if name is None:
             raise ConfigError(f"weights_manager: no supernet known for space {space.name!r}; add the section")
@@ -133,7 +143,6 @@ def model_from_supernet(config: RunConfig, space: SearchSpace, arch: Arch, path:
 
 def default_supernet(space: str) -> str | None:
     """The registered weights manager that declares itself the supernet of ``space``."""
-    from hwnas import registry
 
     for e in registry.list("weights_manager"):
         if space in getattr(e.obj, "supernet_for", ()):
@@ -186,7 +195,10 @@ def _start(config: RunConfig, space: SearchSpace, arch: Arch, o: TrainOptions, s
            ckpt_path: Path, resume: bool, from_supernet: str | Path | None, rt: Runtime) -> _Run:
     """A fresh run, or the checkpoint's when resuming (refusing another architecture)."""
     torch.manual_seed(config.seed)
-    model = model_from_supernet(config, space, arch, Path(from_supernet)) if from_supernet else build_model(space, arch)
+    model = build_model(space, arch, auxiliary=o.auxiliary_weight > 0, drop_path=o.drop_path > 0)
+    if from_supernet:
+        sub = model_from_supernet(config, space, arch, Path(from_supernet))
+        model.load_state_dict(sub.state_dict(), strict=not o.auxiliary_weight)
     model = rt.model(model)
     optimizer = make_optimizer(model.parameters(), o)
     scheduler = make_scheduler(optimizer, o, o.epochs * steps_per_epoch,
@@ -219,9 +231,12 @@ def _epoch(run: _Run, config: RunConfig, dataset: Dataset, o: TrainOptions, has_
            rt: Runtime) -> dict[str, Any]:
     seed = config.seed * 100_003 + run.epoch  # every epoch's randomness from (seed, epoch)
     torch.manual_seed(seed)
+    if hasattr(unwrap(run.model), "drop_path_prob"):
+        unwrap(run.model).drop_path_prob = o.drop_path * run.epoch / o.epochs  # DARTS: linear ramp over the epochs
     loader = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed, rank=rt.rank,
                             world=rt.world, drop_last=rt.distributed)
-    stats = train_pass(run.model, loader, run.optimizer, o, scheduler=run.scheduler, runtime=rt)
+    stats = train_pass(run.model, loader, run.optimizer, o, scheduler=run.scheduler, runtime=rt,
+                       aux_weight=o.auxiliary_weight)
     assert run.losses is not None and run.history is not None
     run.losses.extend(stats.losses)
     run.epoch += 1
@@ -244,9 +259,9 @@ def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, option
     """
     rt = runtime or runtime_for(config.run, device)
     o = options or train_options(config)
-    space = resolve_space(config, arch_file)
+    space = resolve_space(config, arch_file, o.space)
     arch = arch_file.resolve(space)
-    dataset = build_dataset(config)
+    dataset = build_dataset(config, o.dataset)
     check_shapes(space, dataset)
     out = output_dir(out_dir, "output folder", parents=True)
     ckpt_path = out / CHECKPOINT
@@ -311,7 +326,7 @@ def load_trained(space: SearchSpace, arch: Arch, path: str | Path, map_location:
         state = state["model"]
     model = build_model(space, arch)
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(inference_state(state))
     except RuntimeError as exc:
         raise ConfigError(f"{path}: weights do not fit this architecture ({first_line(exc)})") from None
     return model.eval()
@@ -328,9 +343,10 @@ def test(config: RunConfig, arch_file: ArchFile, checkpoint: str | Path, *, prof
          batch_size: int = 256, device: str | None = None) -> dict[str, Any]:
     """Test-split accuracy; with ``profile`` the measured latency (median ms, batch 1)
     and, with ``cost_model``, the model's prediction beside it."""
-    space = resolve_space(config, arch_file)
+    o = train_options(config)
+    space = resolve_space(config, arch_file, o.space)
     arch = arch_file.resolve(space)
-    dataset = build_dataset(config)
+    dataset = build_dataset(config, o.dataset)
     check_shapes(space, dataset)
     rt = runtime_for(config.run, device)
     model = rt.model(load_trained(space, arch, checkpoint, rt.map_location()))
@@ -342,7 +358,6 @@ def test(config: RunConfig, arch_file: ArchFile, checkpoint: str | Path, *, prof
     if profile:
         import statistics
 
-        from hwnas import registry
         from hwnas.profilers.timing import TimingProtocol
 
         be = registry.get("backend", backend)(device="cpu", threads=threads)

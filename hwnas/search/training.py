@@ -41,6 +41,7 @@ class OptimOptions:
     warmup_steps: int = opt(0, min=0, help="linear warm-up steps before the schedule")
     grad_clip: float = opt(0.0, min=0.0, help="gradient-norm clip (0 = off)")
     label_smoothing: float = opt(0.0, min=0.0, lt=1.0, help="label smoothing of the cross-entropy loss")
+    lr_min: float = opt(0.0, min=0.0, help="learning rate the cosine schedule ends at (DARTS: 0.001)")
 
 
 def make_optimizer(params: Iterable[nn.Parameter], o: OptimOptions) -> torch.optim.Optimizer:
@@ -52,15 +53,15 @@ def make_optimizer(params: Iterable[nn.Parameter], o: OptimOptions) -> torch.opt
                            nesterov=o.momentum > 0)
 
 
-def lr_factor(step: int, total: int, warmup: int, schedule: str = "cosine") -> float:
-    """Multiplier of the peak rate at ``step``: linear warm-up, then cosine decay to 0
-    at ``total`` (or constant)."""
+def lr_factor(step: int, total: int, warmup: int, schedule: str = "cosine", floor: float = 0.0) -> float:
+    """Multiplier of the peak rate at ``step``: linear warm-up, then cosine decay to
+    ``floor`` at ``total`` (or constant)."""
     if step < warmup:
         return (step + 1) / warmup
     if schedule == "constant":
         return 1.0
     t = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, o: OptimOptions, total_steps: int,
@@ -68,7 +69,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, o: OptimOptions, total_step
     """A per-step ``LambdaLR`` for :func:`lr_factor` (its state goes into checkpoints)."""
     warm = o.warmup_steps if warmup_steps is None else warmup_steps
     total = max(1, int(total_steps))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warm, o.schedule))
+    floor = min(1.0, o.lr_min / o.lr)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warm, o.schedule, floor))
 
 
 def to_device(batch: Batch, device: torch.device | str | None) -> Batch:
@@ -136,9 +138,13 @@ class PassStats:
 def train_pass(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer, o: OptimOptions, *,
                scheduler: Any = None, max_steps: int = 0, device: torch.device | str | None = None,
                forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
-               runtime: Runtime | None = None) -> PassStats:
+               aux_weight: float = 0.0, runtime: Runtime | None = None) -> PassStats:
     """One pass of SGD steps over ``batches`` (at most ``max_steps``; 0 = all), on the
-    runtime's device and precision; under DDP the statistics are the global batch's."""
+    runtime's device and precision; under DDP the statistics are the global batch's.
+
+    A model that returns ``(logits, aux_logits)`` in training (an auxiliary head) adds
+    ``aux_weight`` times the auxiliary cross-entropy to the loss.
+    """
     model.train()
     stats = PassStats([])
     fwd = forward or (lambda m, x: m(x))
@@ -150,7 +156,12 @@ def train_pass(model: nn.Module, batches: Iterable[Batch], optimizer: torch.opti
         optimizer.zero_grad(set_to_none=True)
         with runtime.autocast() if runtime is not None else contextlib.nullcontext():
             logits = fwd(model, x)
+        aux = None
+        if isinstance(logits, tuple):
+            logits, aux = logits
         loss = F.cross_entropy(logits.float(), y, label_smoothing=o.label_smoothing)
+        if aux is not None and aux_weight:
+            loss = loss + aux_weight * F.cross_entropy(aux.float(), y, label_smoothing=o.label_smoothing)
         backward(loss, runtime)
         clip_and_step(optimizer, model.parameters(), o.grad_clip, scaler)
         if scheduler is not None:
@@ -209,7 +220,8 @@ def recalibrate_bn(model: nn.Module, inputs: Iterable[torch.Tensor], *, owner: n
     different weights; eval-mode accuracy then drops far below what the network learned.
     """
     bns = batchnorms(owner if owner is not None else model)
-    if not bns:
+    inputs = list(inputs)
+    if not bns or not inputs:  # no calibration data: keep the statistics (resetting them would zero them)
         return
     momenta = [bn.momentum for bn in bns]
     was_training = model.training

@@ -70,6 +70,8 @@ class SimpleTrainer(Trainer):
         self.c = components
         if components.controller is None:
             raise ConfigError("controller: a search needs a controller section")
+        if components.evaluator is None:
+            raise ConfigError("evaluator: the simple trainer needs an evaluator section (tune, predictor, mepa, ...)")
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.history: list[Rollout] = []
         self.step_index = 0
