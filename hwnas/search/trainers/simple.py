@@ -203,6 +203,7 @@ class SimpleTrainer(Trainer):
             "best": None if self.best() is None else report.arch_record(self.best(), space),  # type: ignore[arg-type]
             "pareto": [report.arch_record(r, space) for r in front],
         }
+        out.update(getattr(self.c.evaluator, "summary", dict)())  # e.g. the table evaluator's distinct queries
         if self.run_dir is not None:
             report.write_yaml(self.run_dir / "pareto.yaml", out["pareto"])
             out["run_dir"] = str(self.run_dir)
