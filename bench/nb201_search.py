@@ -19,7 +19,7 @@ architectures looked up (the evaluator's ``queries``), equal for every controlle
    stricter ratio with the true front's own nadir as reference is reported beside it.
 
     /work/bin/cpu-shared .venv/bin/python bench/nb201_search.py [--seeds 20] [--budget 1000]
-        [--mo-seeds 3] [--devices all] [--quick]
+        [--mo-seeds 5] [--devices all] [--controllers all]
 """
 from __future__ import annotations
 
@@ -41,14 +41,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 OPTIONS: dict[str, dict[str, Any]] = {
     "evolution": {"population": 20, "sample_size": 5},
     "annealing": {"t0": 1.0, "cooling": 0.97},
-    "rl": {"lr": 0.05},
     "pareto": {"population": 50, "perfs": ["accuracy:max"]},
-    "predictor": {"init": 10, "pool": 500, "mutations": 100, "iters": 30},
+    "predictor": {},  # its defaults: init 10, pool 100 random + 500 mutations of the 10 best, 30 Adam steps
 }
 BATCH: dict[str, int] = {"rl": 10}
 MO_OPTIONS: dict[str, dict[str, Any]] = {
     "pareto": {"population": 50, "perfs": []},
-    "predictor": {"init": 20, "pool": 1000, "mutations": 200, "iters": 30, "pareto": True, "target": "accuracy"},
+    "predictor": {"init": 20, "pool": 300, "mutations": 700, "parents": 20, "iters": 20, "retrain_growth": 0.1,
+                  "pareto": True, "target": "accuracy"},
     "random": {},
 }
 CHECKPOINTS = (100, 300, 1000)
@@ -69,16 +69,18 @@ def make_trainer(controller: str, opts: dict[str, Any], seed: int, batch: int, a
     return build_component(trainer_config(cfg), components=comps, run_dir=None, seed=seed)
 
 
-def drive(trainer: Any, budget: int, on_query: Any, stop: Any = lambda: False) -> int:
-    """Step until ``budget`` distinct queries (or ``stop()``); ``on_query(rollout)`` per new query."""
-    ev, seen, steps = trainer.c.evaluator, set(), 0
-    while len(seen) < budget and steps < 50 * budget and not stop():
+def drive(trainer: Any, budget: int, on_query: Any, stop: Any = lambda: False, stall: int = 200) -> int:
+    """Step until ``budget`` distinct queries, ``stop()``, or ``stall`` steps in a row without a
+    new query (a converged policy that only proposes what it has seen); ``on_query`` per new query."""
+    ev, seen, idle = trainer.c.evaluator, set(), 0
+    while len(seen) < budget and idle < stall and not stop():
+        idle += 1
         for r in trainer.step():
             if r.info.get("reused") or r.arch in seen or len(seen) >= budget:
                 continue
             seen.add(r.arch)
+            idle = 0
             on_query(r)
-        steps += 1
     assert ev.queries >= len(seen)
     return len(seen)
 
@@ -103,7 +105,8 @@ def single_objective(name: str, seeds: int, budget: int, acc_csv: Path, optimum:
     med, p90 = (float(np.percentile(q, p)) for p in (50, 90))
     regret = optimum - np.array(curves)
     return {"queries_to_optimum": found, "median": med if med <= budget else None,
-            "p90": p90 if p90 <= budget else None, "found": int(np.isfinite(q).sum()), "seeds": seeds, "batch": BATCH.get(name, 1),
+            "p90": p90 if p90 <= budget else None, "found": sum(f is not None for f in found), "seeds": seeds,
+            "batch": BATCH.get(name, 1),
             "options": OPTIONS.get(name, {}), "seconds": round(time.perf_counter() - t0, 1),
             "median_regret": {str(c): float(np.median(regret[:, c - 1])) for c in CHECKPOINTS if c <= budget},
             "regret_curve_median": np.median(regret, 0).round(4).tolist()}
@@ -195,7 +198,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=20, help="seeds per controller (single objective)")
     ap.add_argument("--budget", type=int, default=1000, help="queries per run")
     ap.add_argument("--controllers", default="all", help="comma list, or all registered")
-    ap.add_argument("--mo-seeds", type=int, default=3, help="seeds per controller and device (multi-objective)")
+    ap.add_argument("--mo-seeds", type=int, default=5, help="seeds per controller and device (multi-objective)")
     ap.add_argument("--devices", default="all", help="comma list of latency columns, or all; '' skips part 2")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(RESULTS / "nb201_search.json"))
@@ -233,7 +236,8 @@ def main() -> int:
 
     devices = [c for c in table.columns if c.endswith("_ms")] if args.devices == "all" else \
         [d for d in args.devices.split(",") if d]
-    mo_names = [n for n in MO_OPTIONS if n in names]
+    # multi-objective: the controllers that take the objective's directions, and random as the baseline
+    mo_names = [e.name for e in registry.list("controller") if hasattr(e.obj, "set_directions")] + ["random"]
     mo = {d: multi_objective(d, mo_names, args.mo_seeds, args.budget, acc_csv, lat_csv, table) for d in devices}
     for d, res in mo.items():
         print(d, {n: res[n]["hv_ratio_median"] for n in mo_names}, flush=True)
@@ -243,7 +247,7 @@ def main() -> int:
                                             for c in CHECKPOINTS}} for d, res in mo.items()]))
     doc = {"benchmark": "nb201_search", "optimum": optimum, "seeds": args.seeds, "budget": args.budget,
            "single_objective": so, "multi_objective": mo, "mo_seeds": args.mo_seeds,
-           "mo_options": {n: MO_OPTIONS[n] for n in mo_names}, "torch_threads": args.threads,
+           "mo_options": {n: MO_OPTIONS.get(n, {}) for n in mo_names}, "torch_threads": args.threads,
            "regret_png": str(Path(args.png).relative_to(ROOT)) if Path(args.png).is_relative_to(ROOT) else args.png}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=1))

@@ -114,7 +114,7 @@ def add_commands(sub: Any) -> None:
     e = add_parser(sub, "eval-arch", help="evaluate given architectures with a config's evaluator",
                    example="hwnas eval-arch configs/search-nb201-table.yaml --arch "
                            "'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_1x1~2|'\n"
-                           "hwnas eval-arch configs/search-nb201-mepa.yaml --load runs/nb201-mepa --arch '|...|'")
+                           "hwnas eval-arch my-mepa.yaml --load runs/my-mepa --arch ARCH   # trained supernet weights")
     e.add_argument("config", help="run config (YAML)")
     e.add_argument("--arch", action="append", required=True, help="architecture string (repeatable)")
     e.add_argument("--load", metavar="RUN_DIR", help="score with the trained shared weights (supernet) of a search run")

@@ -19,8 +19,9 @@ than scoring it), so ranking a pool of thousands of candidates per step stays ch
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -117,6 +118,22 @@ def _net_class() -> type:
 def gates_net(d_in: int, hidden: int, layers: int) -> Any:
     """The scoring network: gated flow (``layers`` rounds) -> readout -> MLP -> one score."""
     return _net_class()(d_in, hidden, layers)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` intra-op threads (0: leave torch's setting). The ranker's ops are tiny:
+    on a shared machine extra threads only wait on each other (a 10x slowdown measured)."""
+    import torch
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n:
+            torch.set_num_threads(old)
 
 
 def ranking_loss(scores: Any, y: Any, kind: str, margin: float) -> Any:

@@ -33,7 +33,7 @@ from hwnas.config import opt, parse_component, parse_options
 from hwnas.errors import ConfigError
 from hwnas.registry import register
 from hwnas.search.controllers.base import Controller
-from hwnas.search.controllers.gates import GraphCache, fit_ranker, gates_net, predict
+from hwnas.search.controllers.gates import GraphCache, fit_ranker, gates_net, predict, torch_threads
 from hwnas.search.controllers.pareto import crowding_distance, non_dominated_sort
 from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
@@ -76,6 +76,7 @@ class PredictorController(Controller):
                                                 "empty: the run objective's cheap perfs")
         warm_start: str = opt("", help="zero-cost proxy objective (e.g. synflow) to pretrain the ranker on")
         warm_start_samples: int = opt(200, min=2, help="random architectures scored by the proxy")
+        threads: int = opt(1, min=0, help="torch threads for the ranker (0 = torch's default; it is tiny)")
 
         def check(self) -> None:
             if self.pareto and not self.target:
@@ -154,9 +155,16 @@ class PredictorController(Controller):
 
     # -- training ---------------------------------------------------------------------------
     def _fit(self, archs: Sequence[Arch], y: Sequence[float], iters: int) -> None:
-        fit_ranker(self.model, self.optimizer, self.cache.batch(archs), np.asarray(y), iters,
-                   self.options.loss, self.options.margin)
+        with torch_threads(self.options.threads):
+            fit_ranker(self.model, self.optimizer, self.cache.batch(archs), np.asarray(y), iters,
+                       self.options.loss, self.options.margin)
         self.fitted = True
+
+    def _predict(self, archs: Sequence[Arch]) -> np.ndarray:
+        if not archs:
+            return np.zeros(0)
+        with torch_threads(self.options.threads):
+            return predict(self.model, self.cache.batch(archs))
 
     def _warm_start(self) -> None:
         o = self.options
@@ -223,7 +231,7 @@ class PredictorController(Controller):
             keep = self._feasible(cands, cheap)
             cands = [cands[i] for i in keep]
             cheap = [cheap[i] for i in keep] if cheap is not None else None
-            scores = predict(self.model, self.cache.batch(cands)) if cands else np.zeros(0)
+            scores = self._predict(cands)
             if self.options.pareto:
                 order = self._pareto_order(cands, scores, cheap)
             else:
@@ -244,7 +252,7 @@ class PredictorController(Controller):
         names = [k for k in cheap[0] if k in self.directions] or list(cheap[0])
         done = [a for a, _ in self.data]
         done_cheap = self._cheap(done) if done else []
-        all_scores = np.concatenate([scores, predict(self.model, self.cache.batch(done))]) if done else scores
+        all_scores = np.concatenate([scores, self._predict(done)])
         cols = [all_scores]
         for k in names:
             sign = 1.0 if self.directions.get(k, "min") == "max" else -1.0
@@ -266,7 +274,7 @@ class PredictorController(Controller):
         if not self.fitted:
             return []
         cands = list(dict.fromkeys([*self._pool(include_seen=True), *(a for a, _ in self.data)]))
-        scores = predict(self.model, self.cache.batch(cands))
+        scores = self._predict(cands)
         order = np.argsort(-scores, kind="stable")[:n]
         return [(cands[i], float(scores[i])) for i in order]
 
