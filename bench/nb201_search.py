@@ -191,6 +191,43 @@ def multi_objective(device: str, names: list[str], seeds: int, budget: int, acc_
     return out
 
 
+def run_single(names: list[str], args: Any, acc_csv: Path, optimum: float) -> dict[str, Any]:
+    """Part 1 for every controller; prints the table and writes the regret PNG."""
+    from hwnas.errors import HwnasError
+    from hwnas.ui import format_table
+
+    so: dict[str, Any] = {}
+    for name in names:
+        try:
+            so[name] = single_objective(name, args.seeds, args.budget, acc_csv, optimum)
+        except HwnasError as exc:
+            so[name] = {"skipped": str(exc)}
+        print(f"{name}: {({k: v for k, v in so[name].items() if k not in ('regret_curve_median',)})}", flush=True)
+    rows = [{"controller": n, "median": r.get("median"), "p90": r.get("p90"), "found": r.get("found"),
+             **{f"regret@{c}": r.get("median_regret", {}).get(str(c)) for c in CHECKPOINTS}, "s": r.get("seconds")}
+            for n, r in so.items()]
+    print(f"\nqueries to the NAS-Bench-201 CIFAR-10 optimum ({optimum}), {args.seeds} seeds, budget {args.budget}")
+    print(format_table(rows))
+    plot_regret(Path(args.png), {n: r for n, r in so.items() if "median" in r}, args.budget)
+    return so
+
+
+def run_multi(devices: list[str], names: list[str], args: Any, acc_csv: Path, lat_csv: Path,
+              table: Any) -> dict[str, Any]:
+    """Part 2 for every device; prints each device as it is done, then the table."""
+    from hwnas.ui import format_table
+
+    mo = {}
+    for d in devices:
+        mo[d] = multi_objective(d, names, args.mo_seeds, args.budget, acc_csv, lat_csv, table)
+        print(d, {n: mo[d][n]["hv_ratio_median"] for n in names}, flush=True)
+    if mo:
+        print(f"\nhypervolume ratio (found / true front) after {CHECKPOINTS} queries, median of {args.mo_seeds} seeds")
+        print(format_table([{"device": d, **{f"{n}@{c}": res[n]["hv_ratio_median"].get(str(c)) for n in names
+                                            for c in CHECKPOINTS}} for d, res in mo.items()]))
+    return mo
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--accuracy", default=str(DATA / "nb201-accuracy" / "nb201_cifar10_accuracy.csv"))
@@ -213,38 +250,17 @@ def main() -> int:
     import torch
 
     from hwnas import registry
-    from hwnas.errors import HwnasError
-    from hwnas.ui import format_table
 
     torch.set_num_threads(args.threads)
     table = pd.read_csv(acc_csv).merge(pd.read_csv(lat_csv), on="arch_str")
     optimum = float(table["cifar10_test_acc"].max())
     names = [e.name for e in registry.list("controller")] if args.controllers == "all" else args.controllers.split(",")
-    so: dict[str, Any] = {}
-    for name in names:
-        try:
-            so[name] = single_objective(name, args.seeds, args.budget, acc_csv, optimum)
-        except HwnasError as exc:
-            so[name] = {"skipped": str(exc)}
-        print(f"{name}: {({k: v for k, v in so[name].items() if k not in ('regret_curve_median',)})}", flush=True)
-    rows = [{"controller": n, "median": r.get("median"), "p90": r.get("p90"), "found": r.get("found"),
-             **{f"regret@{c}": r.get("median_regret", {}).get(str(c)) for c in CHECKPOINTS}, "s": r.get("seconds")}
-            for n, r in so.items()]
-    print(f"\nqueries to the NAS-Bench-201 CIFAR-10 optimum ({optimum}), {args.seeds} seeds, budget {args.budget}")
-    print(format_table(rows))
-    plot_regret(Path(args.png), {n: r for n, r in so.items() if "median" in r}, args.budget)
-
+    so = run_single(names, args, acc_csv, optimum)
     devices = [c for c in table.columns if c.endswith("_ms")] if args.devices == "all" else \
         [d for d in args.devices.split(",") if d]
     # multi-objective: the controllers that take the objective's directions, and random as the baseline
     mo_names = [e.name for e in registry.list("controller") if hasattr(e.obj, "set_directions")] + ["random"]
-    mo = {d: multi_objective(d, mo_names, args.mo_seeds, args.budget, acc_csv, lat_csv, table) for d in devices}
-    for d, res in mo.items():
-        print(d, {n: res[n]["hv_ratio_median"] for n in mo_names}, flush=True)
-    if mo:
-        print(f"\nhypervolume ratio (found / true front) after {CHECKPOINTS} queries, median of {args.mo_seeds} seeds")
-        print(format_table([{"device": d, **{f"{n}@{c}": res[n]["hv_ratio_median"].get(str(c)) for n in mo_names
-                                            for c in CHECKPOINTS}} for d, res in mo.items()]))
+    mo = run_multi(devices, mo_names, args, acc_csv, lat_csv, table)
     doc = {"benchmark": "nb201_search", "optimum": optimum, "seeds": args.seeds, "budget": args.budget,
            "single_objective": so, "multi_objective": mo, "mo_seeds": args.mo_seeds,
            "mo_options": {n: MO_OPTIONS.get(n, {}) for n in mo_names}, "torch_threads": args.threads,
