@@ -23,7 +23,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     out = run_search(args.config, objective=args.objective, budget=args.budget_ms, run_dir=args.run_dir,
                      steps=args.steps, restart=args.restart)
     lines = [f"{out['rollouts']} rollouts in {out['steps']} steps, {out['seconds']:.1f}s; "
-             f"{out['feasible']} feasible" + (f" (resumed at step {out['resumed_at']})" if out["resumed_at"] else "")]
+             f"{out['feasible']} feasible" + (f"; {out['queries']} distinct table queries" if "queries" in out else "")
+             + (f" (resumed at step {out['resumed_at']})" if out["resumed_at"] else "")]
     if out.get("best"):
         b = out["best"]
         lines.append(f"best: {b['arch_str']}  reward {b['reward']:.4g}  " +

@@ -9,6 +9,15 @@ in GATES, or logistic) on every evaluated rollout, and proposes the best unseen 
 Only the *order* of the rewards is learned, so the reward's scale does not matter and
 an infeasible rollout (reward far below every feasible one) is just "worse".
 
+Why mostly mutations (500 of 600 candidates by default): with tens of evaluations a
+ranker orders the space coarsely (Kendall tau about 0.6 on NAS-Bench-201) but hardly
+within its top decile, so ranking the neighbours of the best so far - a local search
+the ranker steers - finds the optimum sooner than ranking uniform samples (measured:
+median 38 against 46 queries to the NB201 optimum on 8 seeds; BANANAS reports the same
+for its acquisition). The uniform samples keep some exploration. With a hardware
+constraint, set ``target`` to the task perf (``accuracy``): the ranker then learns from
+infeasible rollouts too, and the constraint only filters candidates.
+
 Hardware awareness: a cost source - the ``hardware`` option (any hardware-objective
 section: cost model, store, table) or, when it is empty, the run objective's cheap
 perfs - removes candidates that break a ``constraint`` budget before ranking, and with
@@ -203,12 +212,41 @@ class PredictorController(Controller):
             a = self.space.canonical(self.space.sample(self.rng))
             if include_seen or not self._seen(a):
                 cands.setdefault(a)
-        parents = [a for a, _ in sorted(self.data, key=lambda d: -d[1])[:o.parents]]
+        parents = self._parents()
         for i in range(o.mutations if parents else 0):
             child = self.space.canonical(self.space.mutate(parents[i % len(parents)], self.rng, 1 + i % 2))
             if include_seen or not self._seen(child):
                 cands.setdefault(child)
         return list(cands)
+
+    def _parents(self) -> list[Arch]:
+        """The architectures mutations start from: the best evaluated ones, or in Pareto mode
+        the evaluated fronts of (target, cheap perfs), front by front, loneliest first, so
+        every part of the trade-off curve gets refined."""
+        o = self.options
+        if not o.pareto or not self.data:
+            return [a for a, _ in sorted(self.data, key=lambda d: -d[1])[:o.parents]]
+        archs = [a for a, _ in self.data]
+        F = self._objectives(np.array([y for _, y in self.data]), self._cheap(archs))
+        out: list[Arch] = []
+        for front in non_dominated_sort(F):
+            order = front[np.argsort(-crowding_distance(F[front]), kind="stable")]
+            out += [archs[int(i)] for i in order[:o.parents - len(out)]]
+            if len(out) >= o.parents:
+                break
+        return out
+
+    def _objectives(self, scores: np.ndarray, cheap: list[dict[str, float]] | None) -> np.ndarray:
+        """Maximisation matrix: the ranked quantity, then each cheap perf oriented by its direction."""
+        if not cheap:
+            raise ConfigError("controller.pareto: needs a cost source (the hardware option, or an objective "
+                              "with hardware perfs)")
+        names = [k for k in cheap[0] if k in self.directions] or list(cheap[0])
+        cols = [np.asarray(scores, dtype=float)]
+        for k in names:
+            sign = 1.0 if self.directions.get(k, "min") == "max" else -1.0
+            cols.append(sign * np.array([p[k] for p in cheap], dtype=float))
+        return np.column_stack(cols)
 
     def _cheap(self, archs: Sequence[Arch]) -> list[dict[str, float]] | None:
         cost = self.cost_source()
@@ -246,18 +284,9 @@ class PredictorController(Controller):
     def _pareto_order(self, cands: list[Arch], scores: np.ndarray, cheap: list[dict[str, float]] | None) -> list[int]:
         """Candidates in the order of the predicted fronts of (score, cheap perfs) over the
         candidates and the evaluated architectures together; inside a front, loneliest first."""
-        if cheap is None or not cheap:
-            raise ConfigError("controller.pareto: needs a cost source (the hardware option, or an objective "
-                              "with hardware perfs)")
-        names = [k for k in cheap[0] if k in self.directions] or list(cheap[0])
         done = [a for a, _ in self.data]
-        done_cheap = self._cheap(done) if done else []
-        all_scores = np.concatenate([scores, self._predict(done)])
-        cols = [all_scores]
-        for k in names:
-            sign = 1.0 if self.directions.get(k, "min") == "max" else -1.0
-            cols.append(sign * np.array([p[k] for p in [*cheap, *done_cheap]], dtype=float))
-        F = np.column_stack(cols)
+        F = self._objectives(np.concatenate([scores, self._predict(done)]),
+                             [*(cheap or []), *((self._cheap(done) or []) if done else [])])
         order: list[int] = []
         for front in non_dominated_sort(F):
             mine = front[front < len(cands)]

@@ -31,24 +31,35 @@ from hwnas.search.spaces.base import SearchSpace
 
 
 def read_columns(path: Path, key: str, columns: Mapping[str, str], what: str = "evaluator") -> dict[str, tuple]:
-    """``key`` value -> tuple of the ``columns`` values (in mapping order) of a CSV file."""
+    """``key`` value -> tuple of the ``columns`` values (in mapping order) of a CSV file.
+
+    Every error is one line naming the file (and the CSV line for a bad value); a key
+    listed twice with different values is refused (which row would be the truth?).
+    """
     import pandas as pd
 
-    if not Path(path).is_file():
-        raise ConfigError(f"{what}.table: file not found: {path} (a CSV with a {key!r} column)")
-    try:
-        df = pd.read_csv(path)
-    except (ValueError, OSError) as exc:  # pandas: ParserError, EmptyDataError, UnicodeDecodeError
-        raise ConfigError(f"{what}.table: cannot read {path} as CSV ({str(exc).splitlines()[0]})") from None
-    have = ", ".join(map(str, df.columns))
+    from hwnas.inputs import read_csv, short
+
+    df = read_csv(path, f"{what}.table (a CSV with a {key!r} column)")
+    have = short(", ".join(map(str, df.columns)), 200)
     if key not in df.columns:
         raise ConfigError(f"{what}.key: {path} has no key column {key!r}; columns: {have}")
+    cols = []
     for perf, col in columns.items():
         if col not in df.columns:
             raise ConfigError(f"{what}.perfs.{perf}: {path} has no column {col!r}; columns: {have}")
-    cols = list(columns.values())
-    values = df[cols].astype(float).itertuples(index=False, name=None)
-    return dict(zip(df[key].astype(str), values))
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = vals.isna() & df[col].notna()
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise ConfigError(f"{path}:{i + 2}: column {col!r}: expected a number, got {short(df[col].iloc[i])}")
+        cols.append(vals.to_numpy(dtype=float))
+    table: dict[str, tuple] = {}
+    for i, (k, row) in enumerate(zip(df[key].astype(str), zip(*cols))):
+        old = table.setdefault(k, row)
+        if old != row and not all(a != a and b != b for a, b in zip(old, row)):  # NaN == NaN here
+            raise ConfigError(f"{path}:{i + 2}: architecture {short(k)} appears twice with different values")
+    return table
 
 
 def measured_elsewhere(objective: Objective, provided: set[str]) -> list[Objective]:
@@ -62,6 +73,24 @@ class TableEvaluator(Evaluator):
     """Perfs from a benchmark CSV keyed by the architecture string; counts distinct queries."""
 
     needs_candidates = False
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Every architecture of a tiny toy space in a table (accuracy, latency), read by this
+        evaluator and by a hardware objective in constraint mode (reward: table accuracy)."""
+        import itertools
+
+        from hwnas.testing.fakes import TINY_TOY
+
+        path = Path(tmp_dir) / "table-example.csv"
+        rows = ["arch_str,acc,lat_ms"]
+        for arch in itertools.product(range(TINY_TOY["k"]), repeat=TINY_TOY["n"]):
+            rows.append(f"{'-'.join(map(str, arch))},{50 + 10 * sum(arch) / len(arch):.3f},{1 + sum(arch)}")
+        path.write_text("\n".join(rows) + "\n")
+        return {"search_space": TINY_TOY,
+                "evaluator": {"type": "table", "table": str(path), "perfs": {"accuracy": "acc"}},
+                "objective": {"type": "hardware", "table": str(path), "column": "lat_ms", "mode": "constraint",
+                              "budget": 5.0}}
 
     @dataclass(frozen=True)
     class Options:
