@@ -18,6 +18,7 @@ from hwnas.search.controllers.base import Controller
 from hwnas.search.datasets.base import Dataset
 from hwnas.search.evaluators.base import Evaluator
 from hwnas.search.objectives.base import Objective
+from hwnas.search.runtime import Runtime, runtime_for
 from hwnas.search.spaces.base import SearchSpace
 from hwnas.search.weights.base import WeightsManager
 
@@ -33,6 +34,7 @@ class SearchComponents:
     weights_manager: WeightsManager | None
     evaluator: Evaluator
     controller: Controller | None
+    runtime: Runtime | None = None
 
 
 def build_component(comp: ComponentConfig, **available: Any) -> Any:
@@ -61,8 +63,9 @@ def hardware_sections(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def apply_overrides(data: dict[str, Any], *, objective: str | None = None, budget: float | None = None,
-                    steps: int | None = None) -> dict[str, Any]:
-    """Apply ``--objective``, ``--budget-ms`` and ``--steps`` to a raw config mapping (in place)."""
+                    steps: int | None = None, ray_address: str | None = None) -> dict[str, Any]:
+    """Apply ``--objective``, ``--budget-ms``, ``--steps`` and ``--ray-address`` to a raw
+    config mapping (in place)."""
     if objective is not None or budget is not None:
         hw = hardware_sections(data)
         if not hw:
@@ -78,6 +81,11 @@ def apply_overrides(data: dict[str, Any], *, objective: str | None = None, budge
         if not isinstance(trainer, dict):
             raise ConfigError(f"trainer: expected a mapping, got {trainer!r}")
         trainer["steps"] = int(steps)
+    if ray_address is not None:
+        trainer = data.get("trainer")
+        if not isinstance(trainer, dict) or trainer.get("type") != "async":
+            raise ConfigError("--ray-address: needs trainer.type: async in the config (parallel evaluation on Ray)")
+        trainer["ray_address"] = ray_address
     return data
 
 
@@ -117,13 +125,16 @@ def check_shapes(space: SearchSpace, dataset: Dataset | None) -> None:
             raise ConfigError(f"search_space.{name}: is {want} but the dataset gives {got}")
 
 
-def build_components(cfg: RunConfig, *, controller: bool = True) -> SearchComponents:
-    """Build the components of a run in dependency order."""
+def build_components(cfg: RunConfig, *, controller: bool = True, runtime: Runtime | None = None,
+                     device: str | None = None) -> SearchComponents:
+    """Build the components of a run in dependency order, on ``runtime`` (default: the
+    config's ``run`` settings with ``device`` applied)."""
     seed = cfg.seed
+    rt = runtime if runtime is not None else runtime_for(cfg.run, device)
     space = cfg["search_space"].build()
     dataset = build_component(cfg["dataset"], seed=seed) if "dataset" in cfg else None
     check_shapes(space, dataset)
-    common = {"space": space, "dataset": dataset, "seed": seed, "base_dir": base_dir(cfg)}
+    common = {"space": space, "dataset": dataset, "seed": seed, "base_dir": base_dir(cfg), "runtime": rt}
     if "objective" not in cfg:
         raise ConfigError(f"objective: section missing from {cfg.source or 'the config'}")
     objective = build_component(cfg["objective"], **common)
@@ -137,14 +148,15 @@ def build_components(cfg: RunConfig, *, controller: bool = True) -> SearchCompon
     if controller:
         if "controller" not in cfg:
             raise ConfigError(f"controller: section missing from {cfg.source or 'the config'}")
-        ctrl = build_component(cfg["controller"], space=space, seed=seed, base_dir=common["base_dir"])
+        ctrl = build_component(cfg["controller"], space=space, seed=seed, base_dir=common["base_dir"],
+                               runtime=rt)
         set_dirs = getattr(ctrl, "set_directions", None)
         if callable(set_dirs):
             set_dirs(objective.directions())
         bind = getattr(ctrl, "bind_objective", None)  # controllers that price candidates (predictor)
         if callable(bind):
             bind(objective)
-    return SearchComponents(cfg, space, dataset, objective, weights_manager, evaluator, ctrl)
+    return SearchComponents(cfg, space, dataset, objective, weights_manager, evaluator, ctrl, rt)
 
 
 def trainer_config(cfg: RunConfig) -> ComponentConfig:

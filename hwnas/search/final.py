@@ -10,6 +10,11 @@ Training is resumable to the step: every epoch it writes ``checkpoint.pt`` (mode
 optimizer, schedule, per-step losses, history) atomically into the run folder, and each
 epoch's randomness (data order, any stochastic layer) is seeded from (seed, epoch)
 alone, so a run resumed from epoch *e* has the same loss curve as one that never stopped.
+
+Runs on the config's device (``run.device`` / ``--device``) with its precision; with
+``--nproc N`` (or under torchrun) as N DistributedDataParallel ranks, each taking its
+part of every global batch; rank 0 alone writes the checkpoint, which holds the plain
+module's weights, so a run resumes in either mode.
 """
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ from hwnas.profilers.builders import build_network
 from hwnas.search.archfile import ArchFile, read_arch_file
 from hwnas.search.build import check_shapes
 from hwnas.search.datasets.base import Dataset
+from hwnas.search.distributed import barrier, run_distributed, unwrap, wrap
+from hwnas.search.runtime import Runtime, exec_options, runtime_for
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.training import OptimOptions, evaluate, make_optimizer, make_scheduler, train_pass
 
@@ -134,9 +141,9 @@ def default_supernet(space: str) -> str | None:
     return None
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(path: Path, map_location: str = "cpu") -> dict[str, Any]:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"{path}: checkpoint not found") from None
     except Exception as exc:  # torch raises many types for a corrupt/unsafe file
@@ -154,9 +161,13 @@ def _save_atomic(obj: Mapping[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def evaluate_model(model: nn.Module, dataset: Dataset, split: str, batch_size: int = 256) -> dict[str, float]:
-    """Accuracy and mean cross-entropy of ``model`` (eval mode) on a split."""
-    return evaluate(model, dataset.loader(split, batch_size=batch_size, shuffle=False), split=split)
+def evaluate_model(model: nn.Module, dataset: Dataset, split: str, batch_size: int = 256,
+                   runtime: Runtime | None = None) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of ``model`` (eval mode) on a split (each rank its
+    share of the split under DDP; the sums are all-reduced)."""
+    rt = runtime or Runtime.cpu()
+    loader = dataset.loader(split, batch_size=batch_size, shuffle=False, rank=rt.rank, world=rt.world)
+    return evaluate(unwrap(model), loader, split=split, runtime=rt)
 
 
 @dataclass
@@ -172,19 +183,20 @@ class _Run:
 
 
 def _start(config: RunConfig, space: SearchSpace, arch: Arch, o: TrainOptions, steps_per_epoch: int,
-           ckpt_path: Path, resume: bool, from_supernet: str | Path | None) -> _Run:
+           ckpt_path: Path, resume: bool, from_supernet: str | Path | None, rt: Runtime) -> _Run:
     """A fresh run, or the checkpoint's when resuming (refusing another architecture)."""
     torch.manual_seed(config.seed)
     model = model_from_supernet(config, space, arch, Path(from_supernet)) if from_supernet else build_model(space, arch)
+    model = rt.model(model)
     optimizer = make_optimizer(model.parameters(), o)
     scheduler = make_scheduler(optimizer, o, o.epochs * steps_per_epoch,
                                warmup_steps=o.warmup_epochs * steps_per_epoch + o.warmup_steps)
-    run = _Run(model, optimizer, scheduler, 0, [], [])
+    run = _Run(wrap(model, rt), optimizer, scheduler, 0, [], [])
     if not ckpt_path.exists():
         return run
     if not resume:
         raise ConfigError(f"{ckpt_path}: a checkpoint exists; resume it or choose another output folder")
-    state = _load(ckpt_path)
+    state = _load(ckpt_path, rt.map_location())
     if state.get("format") != CHECKPOINT_FORMAT or list(state.get("arch", [])) != list(arch):
         raise ConfigError(f"{ckpt_path}: checkpoint is of another architecture or format; choose another output folder")
     for key in ("model", "optimizer", "scheduler", "epoch", "losses", "history"):
@@ -194,6 +206,8 @@ def _start(config: RunConfig, space: SearchSpace, arch: Arch, o: TrainOptions, s
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if rt.scaler is not None and "scaler" in state:
+            rt.scaler.load_state_dict(state["scaler"])
     except (RuntimeError, ValueError, KeyError) as exc:
         raise ConfigError(f"{ckpt_path}: checkpoint does not fit this run ({first_line(exc)})") from None
     run.epoch, run.losses, run.history = int(state["epoch"]), list(state["losses"]), list(state["history"])
@@ -201,17 +215,19 @@ def _start(config: RunConfig, space: SearchSpace, arch: Arch, o: TrainOptions, s
     return run
 
 
-def _epoch(run: _Run, config: RunConfig, dataset: Dataset, o: TrainOptions, has_valid: bool) -> dict[str, Any]:
+def _epoch(run: _Run, config: RunConfig, dataset: Dataset, o: TrainOptions, has_valid: bool,
+           rt: Runtime) -> dict[str, Any]:
     seed = config.seed * 100_003 + run.epoch  # every epoch's randomness from (seed, epoch)
     torch.manual_seed(seed)
-    loader = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed)
-    stats = train_pass(run.model, loader, run.optimizer, o, scheduler=run.scheduler)
+    loader = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed, rank=rt.rank,
+                            world=rt.world, drop_last=rt.distributed)
+    stats = train_pass(run.model, loader, run.optimizer, o, scheduler=run.scheduler, runtime=rt)
     assert run.losses is not None and run.history is not None
     run.losses.extend(stats.losses)
     run.epoch += 1
     rec: dict[str, Any] = {"epoch": run.epoch, "train_loss": stats.mean_loss}
     if has_valid:
-        v = evaluate_model(run.model, dataset, "valid", o.eval_batch_size)
+        v = evaluate_model(run.model, dataset, "valid", o.eval_batch_size, rt)
         rec.update(valid_accuracy=v["accuracy"], valid_loss=v["loss"])
     run.history.append(rec)
     return rec
@@ -219,12 +235,14 @@ def _epoch(run: _Run, config: RunConfig, dataset: Dataset, o: TrainOptions, has_
 
 def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, options: TrainOptions | None = None,
           resume: bool = False, from_supernet: str | Path | None = None, stop_after: int | None = None,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, runtime: Runtime | None = None,
+          device: str | None = None) -> dict[str, Any]:
     """Train ``arch_file``'s architecture; returns the summary (also in ``summary.json``).
 
     ``stop_after`` ends the run after that many epochs *in this call* (the checkpoint
     stays resumable), which is how tests and time-boxed jobs interrupt a run.
     """
+    rt = runtime or runtime_for(config.run, device)
     o = options or train_options(config)
     space = resolve_space(config, arch_file)
     arch = arch_file.resolve(space)
@@ -232,39 +250,61 @@ def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, option
     check_shapes(space, dataset)
     out = output_dir(out_dir, "output folder", parents=True)
     ckpt_path = out / CHECKPOINT
-    steps_per_epoch = len(dataset.loader("train", batch_size=o.batch_size, shuffle=False))
-    run = _start(config, space, arch, o, steps_per_epoch, ckpt_path, resume, from_supernet)
+    steps_per_epoch = len(dataset.loader("train", batch_size=o.batch_size, shuffle=False, rank=rt.rank,
+                                         world=rt.world, drop_last=rt.distributed))
+    run = _start(config, space, arch, o, steps_per_epoch, ckpt_path, resume, from_supernet, rt)
     has_valid = dataset.size("valid") > 0
     end = o.epochs if stop_after is None else min(o.epochs, run.epoch + stop_after)
     while run.epoch < end:
-        rec = _epoch(run, config, dataset, o, has_valid)
-        _save_atomic({"format": CHECKPOINT_FORMAT, "epoch": run.epoch, "model": run.model.state_dict(),
-                      "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
-                      "losses": run.losses, "history": run.history, "arch": list(arch),
-                      "arch_str": space.to_str(arch), "space": space.name, "options": options_to_dict(o)}, ckpt_path)
-        if on_epoch is not None:
+        rec = _epoch(run, config, dataset, o, has_valid, rt)
+        if rt.is_main:  # the only writer; every rank holds the same weights
+            state = {"format": CHECKPOINT_FORMAT, "epoch": run.epoch, "model": unwrap(run.model).state_dict(),
+                     "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+                     "losses": run.losses, "history": run.history, "arch": list(arch),
+                     "arch_str": space.to_str(arch), "space": space.name, "options": options_to_dict(o)}
+            if rt.scaler is not None:
+                state["scaler"] = rt.scaler.state_dict()
+            _save_atomic(state, ckpt_path)
+        barrier(rt)
+        if on_epoch is not None and rt.is_main:
             on_epoch({**rec, "epochs_total": o.epochs})
     history = run.history or []
     summary = {"space": space.name, "arch": space.to_str(arch), "epochs_done": len(history), "epochs": o.epochs,
                "finished": len(history) >= o.epochs, "history": history, "losses": run.losses,
-               "checkpoint": str(ckpt_path), "options": options_to_dict(o)}
-    (out / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "losses"}, indent=2))
+               "checkpoint": str(ckpt_path), "options": options_to_dict(o), "device": str(rt.device),
+               "world": rt.world, "rank": rt.rank}
+    if rt.is_main:
+        (out / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "losses"}, indent=2))
     return summary
 
 
 def train_files(config: str | Path, arch: str | Path, *, rank: int = 0, out: str | Path | None = None,
-                overrides: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+                overrides: Mapping[str, Any] | None = None, nproc: int = 1, device: str | None = None,
+                **kwargs: Any) -> dict[str, Any]:
     """:func:`train` from a config file and an architecture file; the output folder
-    defaults to ``runs/train-<arch file stem>``; ``overrides`` replace ``run.train`` fields."""
+    defaults to ``runs/train-<arch file stem>``; ``overrides`` replace ``run.train`` fields.
+    ``nproc`` > 1 trains with that many DDP processes (spawned; under torchrun the group
+    torchrun made); ``on_epoch`` is then called in this process only when it is rank 0."""
     cfg = load_config(config)
-    opts = train_options(cfg, **dict(overrides or {}))
+    train_options(cfg, **dict(overrides or {}))  # bad options fail here, before any process starts
+    read_arch_file(arch, rank)
     out_dir = output_dir(out, "output folder", create=False) if out else Path("runs") / f"train-{Path(arch).stem}"
-    return train(cfg, read_arch_file(arch, rank), out_dir, options=opts, **kwargs)
+    if nproc > 1:
+        kwargs.pop("on_epoch", None)  # a callback cannot cross into spawned processes
+    return run_distributed(_train_rank, nproc, exec_options(cfg.run, device), str(config), str(arch), rank,
+                           str(out_dir), dict(overrides or {}), kwargs)
 
 
-def load_trained(space: SearchSpace, arch: Arch, path: str | Path) -> nn.Module:
+def _train_rank(rt: Runtime, config: str, arch: str, rank: int, out: str, overrides: dict[str, Any],
+                kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One rank (or the only process) of :func:`train_files`."""
+    cfg = load_config(config)
+    return train(cfg, read_arch_file(arch, rank), out, options=train_options(cfg, **overrides), runtime=rt, **kwargs)
+
+
+def load_trained(space: SearchSpace, arch: Arch, path: str | Path, map_location: str = "cpu") -> nn.Module:
     """The architecture's module with a ``hwnas train`` checkpoint's (or a bare state dict's) weights."""
-    state = _load(Path(path))
+    state = _load(Path(path), map_location)
     if state.get("format") == CHECKPOINT_FORMAT:
         if list(state.get("arch", [])) != list(arch):
             raise ConfigError(f"{path}: checkpoint holds {state.get('arch_str')!r}, not {space.to_str(arch)!r}")
@@ -285,16 +325,18 @@ def test_files(config: str | Path, arch: str | Path, checkpoint: str | Path, *, 
 
 def test(config: RunConfig, arch_file: ArchFile, checkpoint: str | Path, *, profile: bool = False,
          backend: str = "onnxruntime", threads: int = 1, cost_model: str | Path | None = None,
-         batch_size: int = 256) -> dict[str, Any]:
+         batch_size: int = 256, device: str | None = None) -> dict[str, Any]:
     """Test-split accuracy; with ``profile`` the measured latency (median ms, batch 1)
     and, with ``cost_model``, the model's prediction beside it."""
     space = resolve_space(config, arch_file)
     arch = arch_file.resolve(space)
     dataset = build_dataset(config)
     check_shapes(space, dataset)
-    model = load_trained(space, arch, checkpoint)
-    res: dict[str, Any] = {"space": space.name, "arch": space.to_str(arch),
-                           **{f"test_{k}": v for k, v in evaluate_model(model, dataset, "test", batch_size).items()}}
+    rt = runtime_for(config.run, device)
+    model = rt.model(load_trained(space, arch, checkpoint, rt.map_location()))
+    res: dict[str, Any] = {"space": space.name, "arch": space.to_str(arch), "device": str(rt.device),
+                           **{f"test_{k}": v for k, v in evaluate_model(model, dataset, "test", batch_size,
+                                                                        rt).items()}}
     spec = space.to_network(arch)
     res["network_hash"] = spec.hash
     if profile:

@@ -42,16 +42,20 @@ def _policy_class() -> type:
 
         def forward(self, batch: int, archs: "torch.Tensor | None" = None,
                     generator: "torch.Generator | None" = None) -> tuple[Any, Any, Any]:
-            """Sample (archs None) or score given archs: (archs, log-prob sums, entropy sums)."""
-            h = torch.zeros(batch, self.hidden)
-            c = torch.zeros(batch, self.hidden)
-            tok = torch.zeros(batch, dtype=torch.long)
-            chosen, logp, ent = [], torch.zeros(batch), torch.zeros(batch)
+            """Sample (archs None) or score given archs: (archs, log-prob sums, entropy sums).
+            Draws use the CPU ``generator`` whatever the device, so a run samples the
+            same architectures on a GPU as on the CPU."""
+            dev = self.embed.weight.device
+            h = torch.zeros(batch, self.hidden, device=dev)
+            c = torch.zeros(batch, self.hidden, device=dev)
+            tok = torch.zeros(batch, dtype=torch.long, device=dev)
+            chosen, logp, ent = [], torch.zeros(batch, device=dev), torch.zeros(batch, device=dev)
             for i, head in enumerate(self.heads):
                 h, c = self.cell(self.embed(tok), (h, c))
                 log_probs = torch.log_softmax(head(h), dim=-1)
                 if archs is None:
-                    a = torch.multinomial(log_probs.exp().detach(), 1, generator=generator).squeeze(1)
+                    probs = log_probs.exp().detach().cpu()
+                    a = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(dev)
                 else:
                     a = archs[:, i]
                 chosen.append(a)
@@ -94,13 +98,14 @@ class RLController(Controller):
         entropy_weight: float = opt(0.0, min=0.0, help="weight of the entropy bonus (more = more exploration)")
         normalize: bool = opt(True, help="divide advantages by their running std (scale-free learning rate)")
 
-    def __init__(self, options: Any, *, space: SearchSpace, seed: int = 0) -> None:
+    def __init__(self, options: Any, *, space: SearchSpace, seed: int = 0, runtime: Any = None) -> None:
         import torch
 
         super().__init__(options, space=space, seed=seed)
+        self.device = runtime.device if runtime is not None else torch.device("cpu")
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            self.policy = _policy_class()(space.sizes, options.hidden)
+            self.policy = _policy_class()(space.sizes, options.hidden).to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=options.lr)
         self.generator = torch.Generator().manual_seed(int(seed))
         self.baseline: float | None = None
@@ -127,9 +132,9 @@ class RLController(Controller):
         if o.normalize:
             self.var = o.baseline_decay * self.var + (1 - o.baseline_decay) * float((adv ** 2).mean())
             adv = adv / max(np.sqrt(self.var), 1e-8)
-        archs = torch.tensor([list(r.arch) for r in done], dtype=torch.long)
+        archs = torch.tensor([list(r.arch) for r in done], dtype=torch.long, device=self.device)
         _, logp, ent = self.policy(len(done), archs=archs)
-        loss = -(torch.as_tensor(adv, dtype=torch.float32) * logp).mean() - o.entropy_weight * ent.mean()
+        loss = -(torch.as_tensor(adv, dtype=torch.float32, device=self.device) * logp).mean() - o.entropy_weight * ent.mean()
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
