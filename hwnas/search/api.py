@@ -69,7 +69,12 @@ def parse_arch(space: SearchSpace, text: str) -> Arch:
 
 def sample_archs(config: str | Path | None = None, *, space: str | None = None, n: int = 5,
                  seed: int = 0, device: str | None = None) -> list[dict[str, Any]]:
-    """``n`` architectures from a config's controller, or uniformly from a space."""
+    """``n`` architectures from a config's controller, a search run's trained controller
+    (``config`` is its run directory), or uniformly from a space."""
+    if config is not None and Path(config).is_dir():
+        from hwnas.search.fromrun import sample_trained
+
+        return sample_trained(config, n)
     if config is not None:
         comps = build_components(load_run_config(config), device=device)
         assert comps.controller is not None
@@ -87,12 +92,17 @@ def sample_archs(config: str | Path | None = None, *, space: str | None = None, 
 
 
 def evaluate_archs(config: str | Path, archs: list[str] | None = None, *, n: int = 0,
-                   device: str | None = None) -> list[dict[str, Any]]:
-    """Evaluate given architectures (strings), or ``n`` random ones, with the config's evaluator."""
+                   load: str | Path | None = None, device: str | None = None) -> list[dict[str, Any]]:
+    """Evaluate given architectures (strings), or ``n`` random ones, with the config's evaluator;
+    ``load``: a search run directory whose trained shared weights (supernet) score them."""
     cfg = load_run_config(config)
     comps = build_components(cfg, controller=False, device=device)
     if comps.evaluator is None:
         raise ConfigError(f"evaluator: section missing from {config} (tune, predictor, ...)")
+    if load is not None:
+        from hwnas.search.fromrun import load_trained_weights
+
+        load_trained_weights(comps, load, config)
     sp = comps.space
     if archs:
         rollouts = [Rollout(parse_arch(sp, a)) for a in archs]
@@ -109,11 +119,22 @@ def evaluate_archs(config: str | Path, archs: list[str] | None = None, *, n: int
              "reward": r.reward, "feasible": is_feasible(comps.objective, r.perfs)} for r in rollouts]
 
 
-def derive_archs(run_dir: str | Path, *, top: int = 5, out: str | Path | None = None) -> list[dict[str, Any]]:
-    """Best feasible distinct architectures of a run; written as YAML to ``out`` (default RUN_DIR/best.yaml)."""
+def derive_archs(run_dir: str | Path, *, top: int = 5, out: str | Path | None = None,
+                 source: str = "history") -> list[dict[str, Any]]:
+    """Best feasible distinct architectures of a run (``source`` history), or those its trained
+    controller ranks highest (``source`` controller); written as YAML to ``out`` (default
+    RUN_DIR/best.yaml)."""
     from hwnas.search.report import derive, write_yaml
 
-    target = output_file(out, "architecture file") if out else Path(run_dir) / "best.yaml"
-    best = derive(Path(run_dir), top)
+    if source == "controller":
+        from hwnas.search.fromrun import derive_trained
+
+        target = output_file(out, "architecture file") if out else Path(run_dir) / "best.yaml"
+        best = derive_trained(run_dir, top)
+    elif source == "history":
+        target = output_file(out, "architecture file") if out else Path(run_dir) / "best.yaml"
+        best = derive(Path(run_dir), top)
+    else:
+        raise ConfigError(f"derive --from: expected history or controller, got {source!r}")
     write_yaml(target, best)
     return best

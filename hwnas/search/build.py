@@ -150,11 +150,15 @@ def build_components(cfg: RunConfig, *, controller: bool = True, runtime: Runtim
         if "controller" not in cfg:
             raise ConfigError(f"controller: section missing from {cfg.source or 'the config'}")
         ctrl = build_component(cfg["controller"], space=space, seed=seed, weights_manager=weights_manager,
+                               base_dir=common["base_dir"],
                                runtime=rt)
         check_gradients(cfg, ctrl, weights_manager)
         set_dirs = getattr(ctrl, "set_directions", None)
         if callable(set_dirs):
             set_dirs(objective.directions())
+        bind = getattr(ctrl, "bind_objective", None)  # controllers that price candidates (predictor)
+        if callable(bind):
+            bind(objective)
     return SearchComponents(cfg, space, dataset, objective, weights_manager, evaluator, ctrl, rt)
 
 

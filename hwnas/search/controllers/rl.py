@@ -20,7 +20,7 @@ from hwnas.registry import register
 from hwnas.search.controllers.base import Controller
 from hwnas.search.controllers.simple import valid_reward
 from hwnas.search.rollout import Rollout
-from hwnas.search.spaces.base import SearchSpace
+from hwnas.search.spaces.base import Arch, SearchSpace
 
 
 def _policy_class() -> type:
@@ -63,6 +63,20 @@ def _policy_class() -> type:
                 ent = ent - (log_probs.exp() * log_probs).sum(-1)
                 tok = a + self.offsets[i]
             return torch.stack(chosen, 1), logp, ent
+
+        def beam(self, width: int) -> tuple[Any, Any]:
+            """Beam search: about the ``width`` most likely architectures and their log-probs."""
+            h, c = torch.zeros(1, self.hidden), torch.zeros(1, self.hidden)
+            tok, logp = torch.zeros(1, dtype=torch.long), torch.zeros(1)
+            seqs = torch.zeros(1, 0, dtype=torch.long)
+            for i, head in enumerate(self.heads):
+                h, c = self.cell(self.embed(tok), (h, c))
+                total = (logp[:, None] + torch.log_softmax(head(h), dim=-1)).flatten()
+                top = total.topk(min(width, total.numel()))
+                rows, choice = top.indices // self.sizes[i], top.indices % self.sizes[i]
+                seqs = torch.cat([seqs[rows], choice[:, None]], 1)
+                h, c, logp, tok = h[rows], c[rows], top.values, choice + self.offsets[i]
+            return seqs, logp
 
     return LSTMPolicy
 
@@ -125,6 +139,17 @@ class RLController(Controller):
         loss.backward()
         self.optimizer.step()
         self.baseline = o.baseline_decay * self.baseline + (1 - o.baseline_decay) * float(rewards.mean())
+
+    def ranked(self, n: int) -> list[tuple[Arch, float]]:
+        """The policy's most likely architectures (beam search), with their log-probabilities."""
+        import torch
+
+        with torch.no_grad():
+            seqs, logp = self.policy.beam(max(n, 1) * 4)
+        out: dict[Arch, float] = {}
+        for row, lp in zip(seqs.tolist(), logp.tolist()):
+            out.setdefault(self.space.canonical(tuple(int(x) for x in row)), float(lp))
+        return list(out.items())[:n]
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng_state(), "policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),

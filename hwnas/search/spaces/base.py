@@ -74,6 +74,15 @@ class SearchSpace(ABC):
     def primitives(self) -> list[Primitive]:
         """Every unique primitive the space can produce, deduplicated by key, sorted."""
 
+    def cell_graph(self, arch: Arch) -> NetworkSpec:
+        """The graph a learned predictor reads for ``arch`` (GATES-style encoders).
+
+        By default the whole network, which works for any space; spaces whose network
+        repeats one searched cell return that cell alone (nodes are the cell's ops, edges
+        its data flow), which says the same thing in a tenth of the nodes.
+        """
+        return self.to_network(arch)
+
     # -- generic ----------------------------------------------------------------------
     @property
     def name(self) -> str:

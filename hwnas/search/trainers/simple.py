@@ -212,6 +212,7 @@ class SimpleTrainer(Trainer):
             "best": None if self.best() is None else report.arch_record(self.best(), space),  # type: ignore[arg-type]
             "pareto": [report.arch_record(r, space) for r in front],
         }
+        out.update(getattr(self.c.evaluator, "summary", dict)())  # e.g. the table evaluator's distinct queries
         rt = getattr(self.c, "runtime", None)
         if rt is not None and rt.distributed:
             out.update(rank=rt.rank, world=rt.world)
