@@ -35,6 +35,7 @@ BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "evaluator": ("hwnas.search.evaluators",),
     "objective": ("hwnas.search.objectives",),
     "trainer": ("hwnas.search.trainers",),
+    "zoo": ("hwnas.zoo",),
 }
 
 ROLES: tuple[str, ...] = tuple(BUILTIN_MODULES)

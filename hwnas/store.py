@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from hwnas.errors import StoreError, ValidationError
 from hwnas.primitives import NetworkSpec, Primitive
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_STORE = "hwnas-store.sqlite"
 
 #: What a measurement is of.
@@ -68,8 +68,31 @@ CREATE INDEX measurements_lookup ON measurements (device_id, backend, settings_h
 CREATE INDEX measurements_network ON measurements (network);
 """
 
-#: Migrations: MIGRATIONS[v] upgrades a store from version v to v+1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+_SCHEMA_V2 = """
+CREATE TABLE rules (
+    id INTEGER PRIMARY KEY,
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    backend TEXT NOT NULL,
+    kind TEXT NOT NULL,                  -- e.g. 'fusion': measured kernel-detection rules
+    settings TEXT NOT NULL,              -- canonical JSON of how they were measured
+    data TEXT NOT NULL,                  -- JSON of the rules themselves
+    versions TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX rules_lookup ON rules (device_id, backend, kind);
+"""
+
+
+def _run_script(c: sqlite3.Connection, script: str) -> None:
+    for stmt in script.split(";"):
+        if stmt.strip():
+            c.execute(stmt)
+
+
+#: Migrations: MIGRATIONS[v] upgrades a store from version v to v+1. Version 2 adds the
+#: ``rules`` table: what a device/backend fuses and how it lays data out is measured, and
+#: belongs with the device like its measurements.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: lambda c: _run_script(c, _SCHEMA_V2)}
 
 
 def _now() -> str:
@@ -229,9 +252,9 @@ class Store:
                 others = c.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
                 if others:
                     raise StoreError(f"{self.path}: an SQLite file, but not an hwnas cost store")
-                for stmt in _SCHEMA_V1.split(";"):
-                    if stmt.strip():
-                        c.execute(stmt)
+                _run_script(c, _SCHEMA_V1)
+                for v in range(1, SCHEMA_VERSION):
+                    MIGRATIONS[v](c)
                 c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 c.execute("INSERT INTO meta VALUES ('created', ?)", (_now(),))
                 return
@@ -326,6 +349,27 @@ class Store:
                 )
                 ids.append(int(cur.lastrowid))  # type: ignore[arg-type]
         return ids
+
+    def add_rules(self, device_id: int, backend: str, kind: str, data: Mapping[str, Any],
+                  settings: Mapping[str, Any], versions: Mapping[str, Any] | None = None) -> int:
+        """Append measured rules (e.g. which operator pairs fuse) for a device and backend."""
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO rules (device_id, backend, kind, settings, data, versions, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (device_id, backend, kind, canonical_json(dict(settings)), canonical_json(dict(data)),
+                 canonical_json(dict(versions or {})), _now()))
+            return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def rules(self, device_id: int, backend: str, kind: str) -> dict[str, Any] | None:
+        """The newest rules of ``kind`` for a device and backend (data, settings, created), or None."""
+        row = self.conn.execute(
+            "SELECT data, settings, versions, created FROM rules WHERE device_id=? AND backend=? AND kind=?"
+            " ORDER BY id DESC LIMIT 1", (device_id, backend, kind)).fetchone()
+        if row is None:
+            return None
+        return {"data": json.loads(row[0]), "settings": json.loads(row[1]), "versions": json.loads(row[2]),
+                "created": row[3]}
 
     # -- reads --------------------------------------------------------------------
     def devices(self) -> list[dict[str, Any]]:

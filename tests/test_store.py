@@ -77,8 +77,30 @@ def test_newer_schema_refused(store_path):
     con.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
     con.commit()
     con.close()
-    with pytest.raises(StoreError, match=r"schema version 2 is newer than this hwnas supports \(1\)"):
+    with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1} is newer than this hwnas "
+                                         rf"supports \({SCHEMA_VERSION}\)"):
         Store(store_path)
+
+
+def test_v1_store_migrates_to_rules_table(store_path, cpu_device):
+    """A store written by schema 1 (no rules table) opens, gains the table, keeps its rows."""
+    from hwnas.store import _SCHEMA_V1, _run_script
+
+    con = sqlite3.connect(store_path)
+    _run_script(con, _SCHEMA_V1)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    con.execute("INSERT INTO devices (name, fingerprint, info, created) VALUES ('old', 'fp', '{}', 'then')")
+    con.commit()
+    con.close()
+    with Store(store_path) as st:
+        assert st.schema_version == SCHEMA_VERSION >= 2
+        assert [d["name"] for d in st.devices()] == ["old"]
+        dev = st.add_device(cpu_device)
+        assert st.rules(dev, "onnxruntime", "fusion") is None
+        st.add_rules(dev, "onnxruntime", "fusion", {"pairs": {"conv>relu": True}}, {"share": 0.5})
+        st.add_rules(dev, "onnxruntime", "fusion", {"pairs": {"conv>relu": False}}, {"share": 0.5})
+        got = st.rules(dev, "onnxruntime", "fusion")
+        assert got["data"] == {"pairs": {"conv>relu": False}} and got["settings"] == {"share": 0.5}
 
 
 def test_foreign_sqlite_file_refused(tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 
 from hwnas.errors import DependencyError, require
 from hwnas.registry import register
-from hwnas.profilers.backends.base import Backend, Prepared, Target
+from hwnas.profilers.backends.base import Backend, OnnxTarget, Prepared, Target
 from hwnas.profilers.builders import example_input
 from hwnas.profilers.export import INPUT_NAME, export_bytes
 
@@ -44,9 +44,17 @@ class OnnxRuntimeBackend(Backend):
     def versions(self) -> dict[str, str]:
         return {"onnxruntime": str(self._ort().__version__)}
 
-    def session(self, onnx_bytes: bytes) -> Any:
+    def session(self, onnx_bytes: bytes, *, profile_prefix: str | None = None,
+                optimized_path: str | None = None) -> Any:
+        """An InferenceSession with this backend's settings; ``profile_prefix`` turns on
+        ONNX Runtime's per-node profiler, ``optimized_path`` saves the graph it runs."""
         ort = self._ort()
         so = ort.SessionOptions()
+        if profile_prefix:
+            so.enable_profiling = True
+            so.profile_file_prefix = profile_prefix
+        if optimized_path:
+            so.optimized_model_filepath = optimized_path
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -56,11 +64,16 @@ class OnnxRuntimeBackend(Backend):
 
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
         t0 = time.perf_counter()
-        model = export_bytes(target, batch)
+        model = target.data if isinstance(target, OnnxTarget) else export_bytes(target, batch)
         t1 = time.perf_counter()
         sess = self.session(model)
         t2 = time.perf_counter()
-        x = {INPUT_NAME: example_input(target, batch).numpy()}
+        x = target.feeds() if isinstance(target, OnnxTarget) else {INPUT_NAME: example_input(target, batch).numpy()}
+        return self.prepared(sess, x, {"export": t1 - t0, "compile": t2 - t1})
+
+    @staticmethod
+    def prepared(sess: Any, x: dict[str, np.ndarray], overhead: dict[str, float]) -> Prepared:
+        """A runnable over one session and fixed inputs (outputs fetched as NumPy arrays)."""
         out_names = [o.name for o in sess.get_outputs()]
         run_options = None
 
@@ -70,4 +83,4 @@ class OnnxRuntimeBackend(Backend):
         def output() -> np.ndarray:
             return np.asarray(run()[0])
 
-        return Prepared(run, output, overhead_s={"export": t1 - t0, "compile": t2 - t1})
+        return Prepared(run, output, overhead_s=overhead)
