@@ -42,10 +42,17 @@ def _protocol(args: argparse.Namespace) -> Any:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
+    from hwnas.errors import ConfigError
+    from hwnas.profilers import anymodel_commands
     from hwnas.ui import emit, format_table
 
-    space = build_space(args.space, parse_space_opts(args.space_opt))
     protocol = _protocol(args)
+    if anymodel_commands.wants(args):
+        return anymodel_commands.run(args, protocol)
+    if not args.space:
+        raise ConfigError("give --space NAME (a search space), --onnx FILE, --torch MODULE:FACTORY, --kernels N "
+                          "or --fusion-rules")
+    space = build_space(args.space, parse_space_opts(args.space_opt))
     if args.export_only:
         from hwnas.profilers.offline import export_bundle
 
@@ -77,14 +84,18 @@ def add_commands(sub: Any) -> None:
     from hwnas.cli import add_parser
 
     p = add_parser(
-        sub, "profile", help="measure a search space's primitives (and networks) into the cost store",
+        sub, "profile", help="measure a search space's primitives (and networks), any ONNX/torch model, or "
+                             "kernels into the cost store",
         example="hwnas profile --space mbv2 --device cpu --backend onnxruntime --networks 100\n"
                 "hwnas profile --space nb201 --backend all --store nb201.sqlite --threads 2\n"
-                "hwnas profile --space mbv2 --space-opt resolution=128 --export-only bundle/",
+                "hwnas profile --space mbv2 --space-opt resolution=128 --export-only bundle/\n"
+                "hwnas profile --onnx model.onnx --input-shape input=1x3x224x224 --store s.sqlite\n"
+                "hwnas profile --torch hwnas.zoo:mobilenet_v2 --torch-opt width=0.5 --store s.sqlite\n"
+                "hwnas profile --kernels 600 --time-limit 840 --store kernels.sqlite",
         description="Measure every unique primitive of a search space, and optionally N sampled networks end to "
                     "end and block by block, on one or more backends. Resumable: a rerun skips what the store "
                     "already holds for the same device and settings.")
-    p.add_argument("--space", required=True, help="search space name (see `hwnas registry search_space`)")
+    p.add_argument("--space", help="search space name (see `hwnas registry search_space`)")
     p.add_argument("--space-opt", action="append", metavar="KEY=VALUE", help="space option (repeatable)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to run (default: %(default)s)")
     p.add_argument("--backend", action="append", metavar="NAME",
@@ -106,4 +117,7 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--time-budget", type=float, default=5.0, help="seconds per item before stopping repeats")
     t.add_argument("--sessions", type=int, default=3,
                    help="independent sessions per item, samples pooled; 3 (default) outvotes one bad session")
+    from hwnas.profilers import anymodel_commands
+
+    anymodel_commands.add_arguments(p)
     p.set_defaults(func=_cmd_profile)

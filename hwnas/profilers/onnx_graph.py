@@ -61,6 +61,14 @@ class OpGraph:
     outputs: list[str]
     producer: dict[str, int] = field(default_factory=dict)
     consumers: dict[str, list[int]] = field(default_factory=dict)
+    #: Tensors and node names removed on import (identities, duplicates) -> what replaced them.
+    alias: dict[str, str] = field(default_factory=dict)
+    merged: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, tensor: str) -> str:
+        while tensor in self.alias:
+            tensor = self.alias[tensor]
+        return tensor
 
     def __post_init__(self) -> None:
         for i, n in enumerate(self.nodes):
@@ -303,6 +311,7 @@ def _build_graph(model: Any, small: dict[str, Any], source: str, weights: set[st
     inferred = _infer(model, source, strict=True)
     shapes = _static_shapes(inferred)
     alias: dict[str, str] = {}
+    merged: dict[str, str] = {}
 
     def res(t: str) -> str:
         while t in alias:
@@ -310,22 +319,32 @@ def _build_graph(model: Any, small: dict[str, Any], source: str, weights: set[st
         return t
 
     nodes: list[OpNode] = []
+    seen: dict[tuple[Any, ...], OpNode] = {}
     for i, node in enumerate(inferred.graph.node):
         ins = tuple(res(t) if t else "" for t in node.input)
         if node.op_type in ALIAS_OPS and ins and ins[0]:
             alias[node.output[0]] = ins[0]
+            continue
+        attrs = _attrs(node)
+        # Identical nodes on identical inputs run once (runtimes eliminate common
+        # subexpressions: the per-edge ReLUs of a NAS-Bench-201 cell are one ReLU).
+        key = (node.op_type, node.domain, ins, tuple(sorted((k, str(v)) for k, v in attrs.items())))
+        if node.op_type not in NO_FOLD and key in seen and len(node.output) == len(seen[key].outputs):
+            alias.update({o: p for o, p in zip(node.output, seen[key].outputs) if o})
+            merged[node.name] = seen[key].name
             continue
         name = node.name or f"{node.op_type}_{i}"
         for t in [*ins, *node.output]:
             if t and t not in shapes:
                 raise ModelImportError(f"{source}: node {name!r} ({node.op_type}): the shape of tensor {t!r} "
                                        "is unknown after shape inference (a dynamic shape inside the model?)")
-        nodes.append(OpNode(name, node.op_type, node.domain or "", ins, tuple(node.output), _attrs(node)))
+        nodes.append(OpNode(name, node.op_type, node.domain or "", ins, tuple(node.output), attrs))
+        seen[key] = nodes[-1]
     inits = {t.name for t in inferred.graph.initializer} | set(weights)
     inputs = [vi.name for vi in inferred.graph.input if vi.name not in inits]
     outputs = [res(vi.name) for vi in inferred.graph.output]
     consts = {k: v for k, v in small.items() if k in inits}
-    return OpGraph(source, nodes, shapes, consts, inputs, outputs)
+    return OpGraph(source, nodes, shapes, consts, inputs, outputs, alias=alias, merged=merged)
 
 
 def import_onnx(source: str | Path | bytes, *, input_shapes: Mapping[str, tuple[int, ...]] | None = None,

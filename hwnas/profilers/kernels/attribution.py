@@ -25,15 +25,16 @@ REORDERS = {"ReorderInput": "in", "ReorderOutput": "out"}
 def _trace_one(g: OpGraph, by_name: dict[str, int], n: dict[str, Any]) -> tuple[str, Any]:
     if n["op_type"] in REORDERS:
         direction = REORDERS[n["op_type"]]
-        return "reorder", ((n["inputs"][0] if direction == "in" else n["outputs"][0]), direction)
+        return "reorder", (g.resolve(n["inputs"][0] if direction == "in" else n["outputs"][0]), direction)
     for t in n["outputs"]:
-        if t in g.producer:
-            return "node", g.producer[t]
+        if g.resolve(t) in g.producer:
+            return "node", g.producer[g.resolve(t)]
     name = n["name"]
     for suffix in ("_nchwc", "_bn_nchwc"):
-        if name.endswith(suffix) and name[: -len(suffix)] in g.producer:
-            return "node", g.producer[name[: -len(suffix)]]
+        if name.endswith(suffix) and g.resolve(name[: -len(suffix)]) in g.producer:
+            return "node", g.producer[g.resolve(name[: -len(suffix)])]
     while name:
+        name = g.merged.get(name, name)
         if name in by_name:
             return "node", by_name[name]
         name = name.rstrip("/").rpartition("/")[0]

@@ -139,8 +139,8 @@ class _Detector:
             c_out = chw(g.shape(g.nodes[j].outputs[0]))[0]
             if not r.conv_blocked(cat, c, c_out, int(g.nodes[j].attr("group", 1))):
                 return PLAIN, PLAIN
-            return (PLAIN if r.conv_plain_input(c) else BLOCKED), BLOCKED
-        mode = r.mode(cat, c)
+            return (PLAIN if cat == "conv" and r.conv_plain_input(c) else BLOCKED), BLOCKED
+        mode = r.mode(cat, c, plain_input=not any(t in self.native for t in data))
         if mode == "transform":
             return BLOCKED, BLOCKED
         if cat == "concat":  # joins blocked inputs only when every width is a whole number of blocks

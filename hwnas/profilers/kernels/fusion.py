@@ -41,7 +41,7 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("gconv-add", "relu"),
     *(("fc", f) for f in ("relu", "relu6", "sigmoid", "hswish")),
     ("add", "relu"), ("add", "relu6"), ("bn", "relu"), ("maxpool", "relu"), ("avgpool", "relu"),
-    ("concat", "relu"),
+    ("concat", "relu"), ("relu", "relu6"), ("relu6", "relu"), ("relu", "relu"),
 )
 MODE_CATEGORIES = ("relu", "relu6", "clip", "sigmoid", "hsigmoid", "hswish", "tanh", "leakyrelu", "add", "mul",
                    "concat", "maxpool", "avgpool", "gap", "bn")

@@ -65,6 +65,15 @@ def _conv_variant(backend: Any, c: int, c_out: int, k: int, groups: int) -> bool
     return any(n["domain"] == NCHWC_DOMAIN for n in mine)
 
 
+def _from_plain(backend: Any, op: str, c: int) -> str:
+    """Whether a blocked-capable op reorders a plain input in (``transform``) or runs plain."""
+    pg = ProbeGraph(c, 16)
+    pre, t = pg.prefix(c)
+    t = pg.unary(t, "clip", "plain")  # Clip runs in the plain layout: its output is plain
+    mine, _ = executed_for(backend, pg.to_bytes([apply(pg, op, t, pre, "B", c)]))
+    return "transform" if any(n["domain"] == NCHWC_DOMAIN for n in mine) else "nchw"
+
+
 def _probe_mode(backend: Any, op: str, c: int, aligned: bool) -> str | None:
     pg = ProbeGraph(c, 16)
     if aligned:
@@ -107,4 +116,6 @@ def measure_layout(backend: Any) -> dict[str, Any]:
         modes[op] = [aligned, "" if op in UNARY else (_probe_mode(backend, op, b + b // 2, False) or "nchw")]
     for op in UNARY:  # right after a convolution they would merge into it: assume what a sum does
         modes[op][1] = modes["add"][1]
+    for op, m in modes.items():  # third entry: what a blocked-capable op does with a plain input
+        m.append(_from_plain(backend, op, 2 * b) if m[0] == "transform" else "nchw")
     return {"block": block, "conv": conv, "modes": modes}

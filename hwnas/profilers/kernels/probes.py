@@ -43,8 +43,10 @@ class ProbeGraph:
 
     # -- helpers ---------------------------------------------------------------------------
     def _w(self, name: str, shape: tuple[int, ...], scale: float = 0.1) -> str:
-        vals = (self.rng.standard_normal(int(np.prod(shape))) * scale).astype(np.float32)
-        self.inits.append(self.h.make_tensor(name, self.tp.FLOAT, list(shape), vals))
+        from onnx import numpy_helper
+
+        vals = (self.rng.standard_normal(shape) * scale).astype(np.float32)
+        self.inits.append(numpy_helper.from_array(vals, name))  # raw bytes: fast for large weights
         return name
 
     def _node(self, op: str, inputs: list[str], name: str, shape: tuple[int, ...], **attrs: Any) -> str:

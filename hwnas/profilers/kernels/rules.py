@@ -15,6 +15,9 @@ unaligned channel counts:
   the blocked layout if needed and produces blocked output (convolutions, pools);
 * ``agnostic``: runs in whatever layout its inputs share (elementwise ops);
 * ``nchw``: needs the plain layout; a blocked input is reordered back first.
+
+A third entry says what a ``transform`` operator does with a plain input: reorder it in
+(``transform``: ONNX Runtime's max pool) or stay plain (``nchw``: its global average pool).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ class FusionRules:
     share: float = 0.5
     pairs: dict[str, dict[str, Any]] = field(default_factory=dict)
     block: int = 0
-    modes: dict[str, list[str]] = field(default_factory=dict)   # category -> [aligned, unaligned]
+    modes: dict[str, list[str]] = field(default_factory=dict)   # category -> [aligned, unaligned, from plain]
     conv: dict[str, Any] = field(default_factory=dict)          # variant -> runs blocked; quantum
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -49,14 +52,19 @@ class FusionRules:
     def aligned(self, channels: int) -> bool:
         return self.block > 0 and channels % self.block == 0
 
-    def mode(self, cat: str, channels: int) -> str:
-        """Layout mode of a category for a tensor with ``channels`` channels."""
+    def mode(self, cat: str, channels: int, *, plain_input: bool = False) -> str:
+        """Layout mode of a category for a tensor with ``channels`` channels; with
+        ``plain_input``, what a blocked-capable op does when its input is plain (some
+        reorder it in, some run plain)."""
         if self.block <= 0:
             return "nchw"
-        pair = self.modes.get(cat)
-        if not pair:
+        entry = self.modes.get(cat)
+        if not entry:
             return "nchw"
-        return pair[0] if self.aligned(channels) else pair[1]
+        m = entry[0] if self.aligned(channels) else entry[1]
+        if m == "transform" and plain_input and len(entry) > 2:
+            return entry[2]
+        return m
 
     def conv_blocked(self, cat: str, c_in: int, c_out: int, groups: int) -> bool:
         """Whether a convolution runs in the blocked layout: a dense or depthwise one when
