@@ -45,12 +45,12 @@ def run(args: argparse.Namespace, protocol: Any) -> int:
     if len(chosen) > 1 and set(chosen) != {"onnx", "torch"}:
         raise ConfigError(f"give only one of --space, --onnx/--torch, --kernels, --fusion-rules (got "
                           f"{', '.join('--' + c.replace('_', '-') for c in chosen)})")
+    if args.onnx or args.torch:
+        return _model(args, protocol)
     with Store(args.store) as store:
         if args.fusion_rules:
             return _rules(args, store)
-        if args.kernels:
-            return _kernels(args, store, protocol)
-        return _model(args, store, protocol)
+        return _kernels(args, store, protocol)
 
 
 def _rules(args: argparse.Namespace, store: Any) -> int:
@@ -85,15 +85,18 @@ def _kernels(args: argparse.Namespace, store: Any, protocol: Any) -> int:
     return 0
 
 
-def _model(args: argparse.Namespace, store: Any, protocol: Any) -> int:
+def _model(args: argparse.Namespace, protocol: Any) -> int:
     from hwnas.profilers.commands import backend_list
     from hwnas.profilers.onnx_graph import parse_input_shapes
     from hwnas.profilers.onnx_job import ModelSource, profile_model
+    from hwnas.store import Store
 
     src = ModelSource(args.onnx, args.torch, parse_input_shapes(args.input_shape),
                       parse_kv(args.torch_opt, "--torch-opt"))
-    res = profile_model(store, src, backends=backend_list(args.backend), device=args.device, protocol=protocol,
-                        timeout_s=args.timeout, per_node=not args.no_per_node)
+    model = src.load()  # a bad file is refused before any store is created
+    with Store(args.store) as store:
+        res = profile_model(store, src, backends=backend_list(args.backend), device=args.device, protocol=protocol,
+                            timeout_s=args.timeout, per_node=not args.no_per_node, model=model)
     rows = [{k: b.get(k) for k in ("backend", "median_ms", "std_ms", "kernels", "kernel_sum_ms", "skipped", "error")}
             for b in res["backends"]]
     emit(res, as_json=args.json, table=f"{res['model']}: graph {res['hash']} ({res['nodes']} nodes) on "

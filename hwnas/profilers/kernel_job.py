@@ -16,6 +16,7 @@ the runtime executed is stored with the network (``extra.detection``).
 from __future__ import annotations
 
 import logging
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from hwnas.profilers.fingerprint import device_fingerprint, runtime_versions
 from hwnas.profilers.kernels import FusionRules, detect
 from hwnas.profilers.kernels.attribution import kernel_samples
 from hwnas.profilers.kernels.rules import KIND as RULES_KIND
-from hwnas.profilers.kernels.synthetic import describe, sample_network
+from hwnas.profilers.kernels.synthetic import MAX_MACS, RESOLUTIONS, describe, sample_network
 from hwnas.profilers.onnx_graph import import_onnx, to_network
 from hwnas.profilers.timing import TimingProtocol
 from hwnas.store import Measurement, Store
@@ -89,8 +90,12 @@ class KernelJob:
 
     def __init__(self, store: Store, *, networks: int = 400, rounds: int = 4, seed: int = 0, device: str = "cpu",
                  protocol: TimingProtocol | None = None, timeout_s: float = 120.0, time_limit_s: float | None = None,
-                 advisor: Advisor | None = None, show_progress: bool | None = None) -> None:
+                 advisor: Advisor | None = None, show_progress: bool | None = None,
+                 max_macs: float = MAX_MACS, max_resolution: int = RESOLUTIONS[-1],
+                 weights: dict[str, float] | None = None) -> None:
         self.store, self.n, self.rounds, self.seed = store, networks, max(1, rounds), seed
+        self.base_weights = dict(weights or {})  # block-family emphasis for every round
+        self.size = {"max_macs": max_macs, "max_resolution": max_resolution}
         self.device, self.protocol = device, protocol or KERNEL_PROTOCOL
         self.timeout_s, self.time_limit_s = timeout_s, time_limit_s
         self.advisor, self.show_progress = advisor, show_progress
@@ -123,6 +128,8 @@ class KernelJob:
             for rnd, size in enumerate(self._round_sizes()):
                 weights = self.advisor(self.store, dev_id, "onnxruntime", settings, rnd) \
                     if self.advisor is not None and rnd > 0 else {}
+                for b, w in self.base_weights.items():
+                    weights[b] = weights.get(b, 1.0) * w
                 summary.weights.append(weights)
                 for i in range(size):
                     if self.time_limit_s is not None and time.perf_counter() - t0 > self.time_limit_s:
@@ -140,7 +147,7 @@ class KernelJob:
     def _one(self, client: WorkerClient, dev_id: int, rules: FusionRules, settings: dict[str, Any],
              versions: dict[str, Any], rnd: int, seed: int, weights: dict[str, float], done: set[str],
              summary: KernelJobSummary) -> None:
-        net = sample_network(seed, weights)
+        net = sample_network(seed, weights, **self.size)
         model = import_onnx(net.data, name=f"kernels seed {seed}")
         spec = to_network(model.graph)
         if spec.hash in done:
@@ -152,7 +159,7 @@ class KernelJob:
             path = str(Path(tmp) / "net.onnx")
             Path(path).write_bytes(model.data)
             reply = client.request("onnx", {"target": target.to_spec(path), "per_node": True}, self.timeout_s)
-        arch = {**describe(net), "round": rnd}
+        arch = {**describe(net), "round": rnd, "weights": weights}
         self.store.add_network(spec, space=SPACE, arch=arch)
         rows = self._rows(kg, spec.hash, reply, settings, versions, arch, summary)
         self.store.add_measurements(dev_id, rows)  # one transaction: the network and its kernels
@@ -171,9 +178,14 @@ class KernelJob:
         detection = {"clean": clean, "untraced": len(report["untraced"]), "missing_reorders": len(report["missing_reorders"]),
                      "unpredicted_reorders": len(report["unpredicted_reorders"]),
                      "kernels_without_time": len(report["kernels_without_time"])}
+        # The executed graph with per-node medians: enough to attribute the times again,
+        # from the regenerated network (seed + weights), if detection improves later.
+        executed = [[n["name"], n["op_type"], n["inputs"], n["outputs"], round(statistics.median(n["samples_ms"]), 6)]
+                    for n in res["profile"]["nodes"]]
         rows = [Measurement("network", net_hash, "onnxruntime", settings, tuple(res["samples_ms"]), versions=versions,
                             source=SOURCE, extra={"job": SPACE, **arch, "detection": detection,
-                                                  "kernels": len(kg.kernels), "runs": res["profile"]["runs"]})]
+                                                  "kernels": len(kg.kernels), "runs": res["profile"]["runs"],
+                                                  "executed": executed})]
         for pos, k in enumerate(kg.kernels):
             if pos not in per:
                 continue
@@ -189,7 +201,7 @@ class KernelJob:
 def profile_kernels(store: Store, *, networks: int = 400, rounds: int = 4, seed: int = 0, device: str = "cpu",
                     protocol: TimingProtocol | None = None, timeout_s: float = 120.0,
                     time_limit_s: float | None = None, adaptive: bool = True,
-                    show_progress: bool | None = None) -> KernelJobSummary:
+                    show_progress: bool | None = None, **size: Any) -> KernelJobSummary:
     """Run (or resume) the kernel job; ``adaptive`` draws later rounds where the kernel
     predictors fitted on earlier rounds err most."""
     advisor = None
@@ -199,7 +211,7 @@ def profile_kernels(store: Store, *, networks: int = 400, rounds: int = 4, seed:
         advisor = advise_weights
     return KernelJob(store, networks=networks, rounds=rounds, seed=seed, device=device, protocol=protocol,
                      timeout_s=timeout_s, time_limit_s=time_limit_s, advisor=advisor,
-                     show_progress=show_progress).run()
+                     show_progress=show_progress, **size).run()
 
 
 def measure_fusion_rules(store: Store, *, device: str = "cpu", threads: int = 1, share: float = 0.5) -> dict[str, Any]:

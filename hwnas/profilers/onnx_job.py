@@ -93,11 +93,12 @@ def _rows(backend: str, net_hash: str, settings: dict[str, Any], versions: dict[
 
 def profile_model(store: Store, source: ModelSource, *, backends: Sequence[str] = ("onnxruntime",),
                   device: str = "cpu", protocol: TimingProtocol | None = None, timeout_s: float = 600.0,
-                  per_node: bool = True) -> dict[str, Any]:
-    """Measure one model; returns a summary (hash, per-backend medians, kernels)."""
+                  per_node: bool = True, model: OnnxModel | None = None) -> dict[str, Any]:
+    """Measure one model (``model``: ``source`` already loaded); returns a summary (hash,
+    per-backend medians, kernels)."""
     t0 = time.perf_counter()
     protocol = protocol or TimingProtocol()
-    model = source.load()
+    model = model or source.load()
     spec = to_network(model.graph)
     dev = device_fingerprint(device, protocol.threads)
     dev_id = store.add_device(dev)

@@ -23,3 +23,4 @@ def tiny_mbv2():
 @pytest.fixture
 def tiny_nb201():
     return registry.build("search_space", "nb201", **TINY_NB201)
+

@@ -50,11 +50,14 @@ def _width(rng: np.random.Generator, v: float, lo: int = 8, hi: int = 2048) -> i
 
 
 class _Sampler:
-    def __init__(self, seed: int, weights: Mapping[str, float] | None) -> None:
+    def __init__(self, seed: int, weights: Mapping[str, float] | None, max_macs: float = MAX_MACS,
+                 max_resolution: int = RESOLUTIONS[-1]) -> None:
         self.rng = np.random.default_rng(seed)
         w = np.array([float((weights or {}).get(b, 1.0)) for b in BLOCKS])
         self.p = w / w.sum()
         self.macs = 0.0
+        self.max_macs = max_macs
+        self.resolutions = [r for r in RESOLUTIONS if r <= max_resolution] or [RESOLUTIONS[0]]
 
     def track(self, nb: NetBuilder, x: str, before: int) -> None:
         """Add the multiply-adds of the convolutions and fcs emitted since node ``before``."""
@@ -106,7 +109,7 @@ class _Sampler:
 
     def network(self, seed: int) -> SampledNet:
         r = self.rng
-        res = int(r.choice(RESOLUTIONS))
+        res = int(r.choice(self.resolutions))
         nb = NetBuilder(3, res, seed)
         c = int(r.choice([8, 16, 16, 24, 32, 32, 48, 64]))
         x = nb.conv_act("x", c, int(r.choice([3, 3, 5, 7])), 2 if res > 48 else 1, a=str(r.choice(ACTS[:4])))
@@ -123,17 +126,19 @@ class _Sampler:
                 x = self.block(nb, x, kind, c_next, 2 if i == 0 and h >= 8 else 1)
                 self.track(nb, x, before)
                 kinds.append(kind)
-                if self.macs > MAX_MACS:
+                if self.macs > self.max_macs:
                     break
-            if self.macs > MAX_MACS:
+            if self.macs > self.max_macs:
                 break
         x = nb.head(x, int(r.choice([10, 100, 1000])), int(r.choice([0, 0, 0, 1024, 1280])))
         return SampledNet(nb.to_bytes([x], post=False), (1, 3, res, res), seed, kinds, self.macs)
 
 
-def sample_network(seed: int, weights: Mapping[str, float] | None = None) -> SampledNet:
-    """The random network of ``seed`` (deterministic), block families weighted by ``weights``."""
-    return _Sampler(seed, weights).network(seed)
+def sample_network(seed: int, weights: Mapping[str, float] | None = None, *, max_macs: float = MAX_MACS,
+                   max_resolution: int = RESOLUTIONS[-1]) -> SampledNet:
+    """The random network of ``seed`` (deterministic), block families weighted by ``weights``;
+    ``max_macs`` and ``max_resolution`` bound its size (small values for quick trials)."""
+    return _Sampler(seed, weights, max_macs, max_resolution).network(seed)
 
 
 def describe(net: SampledNet) -> dict[str, Any]:
