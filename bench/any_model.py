@@ -86,6 +86,24 @@ def _measured(st, dev_id: int, hashes: dict[str, str]) -> dict[str, float]:  # n
     return {name: by[h] for name, h in hashes.items() if h in by}
 
 
+def _kernel_diagnostics(st, dev_id: int, hashes: dict[str, str], preds: dict[str, list[float]],  # noqa: ANN001
+                        ops: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Per family: predicted vs measured kernel times inside the zoo models (diagnostics
+    only: where the model-level error comes from; nothing here is used for fitting)."""
+    from hwnas.cost_models.kernel_features import family
+
+    rel: dict[str, list[float]] = {}
+    for name, h in hashes.items():
+        if name not in preds:
+            continue
+        for b in st.query(device_id=dev_id, backend="onnxruntime", kind="block", network=h, ok_only=True, latest=True):
+            pos = int(b["position"])
+            if pos < len(preds[name]) and b["median_ms"]:
+                rel.setdefault(family(ops[name][pos]), []).append(preds[name][pos] / float(b["median_ms"]) - 1)
+    return {f: {"n": len(v), "mape": round(float(np.mean(np.abs(v))), 4), "bias": round(float(np.median(v)), 4)}
+            for f, v in sorted(rel.items())}
+
+
 def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     rel = (p - y) / y
     return {"within_10": float(np.mean(np.abs(rel) <= 0.10)), "within_5": float(np.mean(np.abs(rel) <= 0.05)),
@@ -137,12 +155,16 @@ def cmd_report(args: argparse.Namespace) -> None:
         dev_id = st.find_device(args.device)["id"]
         models = {e.name: import_onnx(str(Path(args.zoo_dir) / f"{e.name}.onnx"), name=e.name)
                   for e in registry.list("zoo")}
-        measured = _measured(st, dev_id, {n: to_network(m.graph).hash for n, m in models.items()})
+        hashes = {n: to_network(m.graph).hash for n, m in models.items()}
+        measured = _measured(st, dev_id, hashes)
+        preds = {n: predict_onnx(model, m, naive=False) for n, m in models.items() if n in measured}
+        diag = _kernel_diagnostics(st, dev_id, hashes, {n: [k["ms"] for k in p.kernels] for n, p in preds.items()},
+                                   {n: [k["op"] for k in p.kernels] for n, p in preds.items()})
     rows = []
     for e in registry.list("zoo"):
         if e.name not in measured:
             continue
-        pred = predict_onnx(model, models[e.name], naive=False)
+        pred = preds[e.name]
         y = measured[e.name]
         naive = naive_sum(model, models[e.name])
         rows.append({"model": e.name, "family": e.obj.family, "measured_ms": round(y, 4),
@@ -161,6 +183,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     build["total_s"] = round(build["kernel_job_wall_s"] + fit_s + load_s, 1)
     out = {"device": data.device, "summary": summary, "predictor_build": build, "overhead": list(model.overhead_),
            "families": {f: m.n for f, m in model.families_.items()}, "rows": rows,
+           "zoo_kernels_by_family": diag,
            "fused_pairs": model.rules().fused_pairs()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "any_model.json").write_text(json.dumps(out, indent=1))

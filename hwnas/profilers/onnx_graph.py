@@ -24,14 +24,12 @@ import numpy as np
 
 from hwnas.errors import ConfigError, ModelImportError
 from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.profilers.onnx_fold import NO_FOLD, dims_of, fold, infer, skeleton, static_shapes
 
 log = logging.getLogger(__name__)
 
 #: Ops that never run: removed, their output aliased to their input.
 ALIAS_OPS = ("Identity", "Dropout")
-#: Ops whose value depends on more than their inputs: never folded.
-NO_FOLD = ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli")
-MAX_FOLD_PASSES = 8
 
 
 @dataclass(frozen=True)
@@ -145,13 +143,6 @@ def _load_proto(data: bytes, source: str) -> Any:
     return model
 
 
-def _dims(value_info: Any) -> list[int | None]:
-    out: list[int | None] = []
-    for d in value_info.type.tensor_type.shape.dim:
-        out.append(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None)
-    return out
-
-
 def _fmt_dims(dims: Sequence[int | None]) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
 
@@ -171,7 +162,7 @@ def _fix_inputs(model: Any, shapes: Mapping[str, tuple[int, ...]], source: str) 
         raise ConfigError(f"--input-shape: {source} has no input {unknown[0]!r}; inputs: {', '.join(names)}")
     fixed: dict[str, tuple[int, ...]] = {}
     for vi in real:
-        dims = _dims(vi)
+        dims = dims_of(vi)
         if vi.name in given:
             shape = given[vi.name]
             if len(shape) != len(dims) or any(d is not None and d != s for d, s in zip(dims, shape)):
@@ -191,88 +182,6 @@ def _fix_inputs(model: Any, shapes: Mapping[str, tuple[int, ...]], source: str) 
     return fixed
 
 
-# -- constant folding and shapes -------------------------------------------------------------
-def _infer(model: Any, source: str, strict: bool) -> Any:
-    import onnx
-
-    try:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=strict, data_prop=True)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ModelImportError(f"{source}: shape inference failed ({first})") from None
-
-
-def _static_shapes(model: Any) -> dict[str, tuple[int, ...]]:
-    out: dict[str, tuple[int, ...]] = {}
-    g = model.graph
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        dims = _dims(vi)
-        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape") and None not in dims:
-            out[vi.name] = tuple(int(d) for d in dims)  # type: ignore[arg-type]
-    for t in g.initializer:
-        out[t.name] = tuple(int(d) for d in t.dims)
-    return out
-
-
-def _eval_node(node: Any, values: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]]) -> list[np.ndarray]:
-    """Value(s) of a foldable node: Shape from static shapes, anything else by the ONNX
-    reference implementation on its constant inputs."""
-    from onnx import helper, numpy_helper
-    from onnx.reference import ReferenceEvaluator
-
-    if node.op_type == "Shape":
-        shape = np.asarray(shapes[node.input[0]], dtype=np.int64)
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        return [shape[attrs.get("start", 0):attrs.get("end", len(shape))]]
-    if node.op_type == "Constant":
-        return [numpy_helper.to_array(node.attribute[0].t)] if node.attribute[0].type == 4 else \
-            [np.asarray(helper.get_attribute_value(node.attribute[0]))]
-    ev = ReferenceEvaluator(node)
-    feeds = {t: values[t] for t in node.input if t}
-    return [np.asarray(v) for v in ev.run(None, feeds)]
-
-
-def _fold(model: Any, source: str) -> tuple[Any, dict[str, Any]]:
-    """Fold shape-only and constant subgraphs into initializers until nothing changes.
-
-    Returns the folded model and the values of small constants (large weights stay
-    ``None`` in the map: their shapes are known, their values never needed).
-    """
-    from onnx import numpy_helper
-
-    small: dict[str, Any] = {}
-    for t in model.graph.initializer:
-        n = math.prod(t.dims) if t.dims else 1
-        small[t.name] = numpy_helper.to_array(t) if n <= 4096 else None
-    for _ in range(MAX_FOLD_PASSES):
-        shapes = _static_shapes(_infer(model, source, strict=False))
-        keep, folded = [], []
-        for node in model.graph.node:
-            ins = [t for t in node.input if t]
-            foldable = node.op_type not in NO_FOLD and (
-                node.op_type == "Constant"
-                or (node.op_type == "Shape" and node.input[0] in shapes)
-                or (ins and all(t in small and small[t] is not None for t in ins)))
-            if not foldable:
-                keep.append(node)
-                continue
-            try:
-                outs = _eval_node(node, small, shapes)
-            except Exception as exc:  # leave it to the runtime; report why at debug level
-                log.debug("%s: cannot fold %s (%s)", source, node.name, exc)
-                keep.append(node)
-                continue
-            for name, val in zip(node.output, outs):
-                small[name] = val
-                folded.append(numpy_helper.from_array(np.asarray(val), name))
-        if not folded:
-            break
-        del model.graph.node[:]
-        model.graph.node.extend(keep)
-        model.graph.initializer.extend(folded)
-    return model, small
-
-
 # -- the graph ---------------------------------------------------------------------------------
 def _attrs(node: Any) -> dict[str, Any]:
     from onnx import helper
@@ -290,26 +199,9 @@ def _attrs(node: Any) -> dict[str, Any]:
     return out
 
 
-def _skeleton(model: Any) -> tuple[Any, list[str]]:
-    """The model without its large weights: they become typed graph inputs, so shape
-    inference and folding never copy hundreds of megabytes (only their shapes matter)."""
-    from onnx import helper
-
-    keep, moved = [], []
-    for t in model.graph.initializer:
-        if math.prod(t.dims) > 4096 if t.dims else False:
-            moved.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
-        else:
-            keep.append(t)
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(keep)
-    model.graph.input.extend(moved)
-    return model, [vi.name for vi in moved]
-
-
 def _build_graph(model: Any, small: dict[str, Any], source: str, weights: set[str] = frozenset()) -> OpGraph:  # type: ignore[assignment]
-    inferred = _infer(model, source, strict=True)
-    shapes = _static_shapes(inferred)
+    inferred = infer(model, source, strict=True)
+    shapes = static_shapes(inferred)
     alias: dict[str, str] = {}
     merged: dict[str, str] = {}
 
@@ -364,8 +256,8 @@ def import_onnx(source: str | Path | bytes, *, input_shapes: Mapping[str, tuple[
     fixed = _fix_inputs(model, input_shapes or {}, label)
     types = {vi.name: vi.type.tensor_type.elem_type for vi in model.graph.input if vi.name in fixed}
     static_bytes = model.SerializeToString()
-    skeleton, weights = _skeleton(onnx.load_from_string(static_bytes))
-    folded, small = _fold(skeleton, label)
+    stripped, weights = skeleton(onnx.load_from_string(static_bytes))
+    folded, small = fold(stripped, label)
     small.update({w: None for w in weights})
     graph = _build_graph(folded, small, label, set(weights))
     if not graph.nodes:

@@ -94,3 +94,27 @@ def test_fit_from_a_real_kernel_job(kernel_store, small_onnx, tmp_path) -> None:
     assert pred.total_ms > 0 and pred.naive_ms > 0
     assert abs(sum(r["ms"] for r in pred.kernels) * model.overhead_[1] + model.overhead_[0]
                + model.overhead_[2] * len(pred.kernels) - pred.total_ms) < 1e-9
+
+
+def test_hardware_objective_uses_kernel_predictor(kernel_store, tmp_path) -> None:
+    """A search space's hardware objective predicts with kernel predictors: no network of the
+    space was ever measured."""
+    import numpy as np
+
+    from hwnas import registry
+    from hwnas.config import parse_options
+    from hwnas.cost_models.kernel_fit import fit_kernel_model
+    from hwnas.store import Store
+
+    with Store(kernel_store, create=False) as st:
+        fit_kernel_model(st, "cpu", test_frac=0, out=tmp_path / "kp", params={"n_estimators": 30})
+        assert not st.query(kind="network", ok_only=True, latest=True) or all(
+            r["extra"].get("job") == "kernels" for r in st.query(kind="network"))
+    space = registry.build("search_space", "mbv2", resolution=32, width=0.25)
+    cls = registry.get("objective", "hardware")
+    objective = cls(parse_options(cls.Options, {"model": str(tmp_path / "kp")}, "objective"), space=space)
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(2)]
+    values = objective.values(archs)
+    assert values.shape == (2,) and np.all(values > 0) and np.all(np.isfinite(values))
+    assert objective.values(archs[:1])[0] == values[0]  # cached per architecture
