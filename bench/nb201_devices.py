@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-CSV = "/work/shared/datasets/device-latency/nb201_latency.csv"
+CSV = str(Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "device-latency" / "nb201_latency.csv")
 
 
 def main() -> int:
@@ -44,7 +44,7 @@ def main() -> int:
     import torch
     from scipy.stats import spearmanr
 
-    from hwnas.cost_models.data import build_space
+    from hwnas.config import build_space
     from hwnas.cost_models.fitting import build_model
     from hwnas.cost_models.metrics import regression_metrics
     from hwnas.cost_models.transfer import MultiDeviceMLP

@@ -31,8 +31,8 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from hwnas.cost_models import synthetic
-    from hwnas.cost_models.fitting import ALL_MODELS, build_model
+    from hwnas.cost_models import model_names, synthetic
+    from hwnas.cost_models.fitting import build_model
     from hwnas.ui import format_table
 
     torch.set_num_threads(args.threads)
@@ -45,7 +45,7 @@ def main() -> int:
     table.update(synthetic.make_table(batch))
     fast = {"mlp": {"steps": 200}, "lstm": {"steps": 100}, "gnn": {"steps": 100}}
     rows = []
-    for name in ALL_MODELS:
+    for name in model_names(all_only=True):
         model = build_model(name, 0, fast.get(name)).fit(nets, y, table)
         t0 = time.perf_counter()
         model.predict(batch)

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hwnas.profilers.commands import backend_list, build_space, parse_space_opts
+from hwnas.config import build_space, parse_kv
+from hwnas.profilers.api import expand_backends
 from hwnas.profilers.runner import ProfileJob
 from hwnas.profilers.timing import TimingProtocol
 from hwnas.store import Store
@@ -60,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "profile_repeatability.json"))
     args = ap.parse_args(argv)
 
-    opts = parse_space_opts(args.space_opt)
+    opts = parse_kv(args.space_opt, "--space-opt")
     space = build_space(args.space, opts)
-    backends = backend_list(args.backend)
+    backends = expand_backends(args.backend)
     proto = TimingProtocol(min_repeats=args.min_repeats, max_repeats=args.max_repeats, threads=args.threads,
                            time_budget_s=args.time_budget, sessions=args.sessions)
     results: dict[str, Any] = {"space": args.space, "space_options": space.options_dict(),

@@ -24,9 +24,9 @@ from scipy.stats import kendalltau, spearmanr
 
 from hwnas.config import parse_config
 from hwnas.search import final
-from hwnas.search.base import Rollout
 from hwnas.search.datasets.builtin import DigitsDataset
 from hwnas.search.evaluators.mepa import MepaEvaluator
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.nb201 import NB201Space
 from hwnas.search.weights.supernet_nb201 import NB201Supernet
 from hwnas.ui import format_table

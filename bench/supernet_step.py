@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hwnas.search.base import Rollout
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.mbv2 import MBV2Space
 from hwnas.search.spaces.nb201 import NB201Space
 from hwnas.search.weights.supernet_mbv2 import MBV2Supernet

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any, Literal, Mapping, Union, get_args, get_origin, get_type_
 
 from hwnas import registry
 from hwnas.errors import ConfigError, HwnasError
+from hwnas.inputs import read_text, short
 
 #: Config sections that name a component, in iteration order, and their registry roles.
 SECTIONS: dict[str, str] = {
@@ -116,6 +118,12 @@ def _coerce(value: Any, tp: Any, path: str, base: Path | None) -> Any:
     origin = get_origin(tp)
     if tp is Any:
         return value
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):  # a nested options section
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return parse_options(tp, value, path, base)
     if origin in (Union, types.UnionType):
         args = get_args(tp)
         if value is None and type(None) in args:
@@ -128,41 +136,43 @@ def _coerce(value: Any, tp: Any, path: str, base: Path | None) -> Any:
                 return _coerce(value, a, path, base)
             except ConfigError as exc:
                 errors.append(exc)
-        raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{path}: expected {_type_name(tp)}, got {short(value)}")
     if origin is Literal:
         if value not in get_args(tp):
-            raise ConfigError(f"{path}: expected one of {', '.join(repr(a) for a in get_args(tp))}, got {value!r}"
+            raise ConfigError(f"{path}: expected one of {', '.join(repr(a) for a in get_args(tp))}, got {short(value)}"
                               + (_suggest(str(value), [str(a) for a in get_args(tp)])))
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+            raise ConfigError(f"{path}: expected {_type_name(tp)}, got {short(value)}")
         args = [a for a in get_args(tp) if a is not Ellipsis]
         inner = args[0] if args else Any
         return tuple(_coerce(v, inner, f"{path}[{i}]", base) for i, v in enumerate(value))
     if origin in (dict, Mapping) or tp in (dict, Mapping):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{path}: expected a mapping, got {short(value)}")
         return dict(value)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+            raise ConfigError(f"{path}: expected true or false, got {short(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+            raise ConfigError(f"{path}: expected an integer, got {short(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path}: expected a number, got {value!r}")
+            raise ConfigError(f"{path}: expected a number, got {short(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: expected a finite number, got {short(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
+            raise ConfigError(f"{path}: expected a string, got {short(value)}")
         return value
     if tp is Path:
         if not isinstance(value, (str, Path)):
-            raise ConfigError(f"{path}: expected a path, got {value!r}")
+            raise ConfigError(f"{path}: expected a path, got {short(value)}")
         p = Path(value).expanduser()
         if not p.is_absolute() and base is not None:
             p = (base / p).resolve()
@@ -173,6 +183,8 @@ def _coerce(value: Any, tp: Any, path: str, base: Path | None) -> Any:
 def _check_limits(value: Any, meta: Mapping[str, Any], path: str) -> None:
     if value is None:
         return
+    if isinstance(value, tuple) and len(value) < meta.get("min_items", 0):
+        raise ConfigError(f"{path}: needs at least {meta['min_items']} item(s), got {len(value)}")
     items = value if isinstance(value, tuple) else (value,)
     for v in items:
         if "gt" in meta and not v > meta["gt"]:
@@ -184,7 +196,7 @@ def _check_limits(value: Any, meta: Mapping[str, Any], path: str) -> None:
         if "max" in meta and not v <= meta["max"]:
             raise ConfigError(f"{path}: must be <= {meta['max']}, got {v}")
         if "choices" in meta and v not in meta["choices"]:
-            raise ConfigError(f"{path}: expected one of {', '.join(map(repr, meta['choices']))}, got {v!r}"
+            raise ConfigError(f"{path}: expected one of {', '.join(map(repr, meta['choices']))}, got {short(v)}"
                               + _suggest(str(v), [str(c) for c in meta["choices"]]))
 
 
@@ -229,6 +241,8 @@ def options_to_dict(options: Any) -> dict[str, Any]:
         v = getattr(options, f.name)
         if isinstance(v, Path):
             v = str(v)
+        elif dataclasses.is_dataclass(v):
+            v = options_to_dict(v)
         elif isinstance(v, tuple):
             v = list(v)
         out[f.name] = v
@@ -243,12 +257,12 @@ def options_class(role: str, type_name: str) -> type:
 def parse_component(section: str, data: Any, base: Path | None = None, role: str | None = None) -> ComponentConfig:
     role = role or SECTIONS[section]
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{section}: expected a mapping with 'type', got {data!r}")
+        raise ConfigError(f"{section}: expected a mapping with 'type', got {short(data)}")
     if "type" not in data:
         raise ConfigError(f"{section}.type: required (one of {', '.join(e.name for e in registry.list(role))})")
     type_name = data["type"]
     if not isinstance(type_name, str):
-        raise ConfigError(f"{section}.type: expected a string, got {type_name!r}")
+        raise ConfigError(f"{section}.type: expected a string, got {short(type_name)}")
     try:
         cls = options_class(role, type_name)
     except HwnasError as exc:
@@ -268,10 +282,10 @@ def parse_config(data: Any, *, source: Path | None = None, base: Path | None = N
             raise ConfigError(f"{key}: unknown section{_suggest(str(key), known)}; sections: {', '.join(known)}")
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed: expected an integer >= 0, got {seed!r}")
+        raise ConfigError(f"seed: expected an integer >= 0, got {short(seed)}")
     run = data.get("run") or {}
     if not isinstance(run, Mapping):
-        raise ConfigError(f"run: expected a mapping, got {run!r}")
+        raise ConfigError(f"run: expected a mapping, got {short(run)}")
     comps = {s: parse_component(s, data[s], base) for s in SECTIONS if s in data}
     return RunConfig(comps, seed, dict(run), source)
 
@@ -284,12 +298,12 @@ def parse_kv(items: list[str] | None, flag: str = "--space-opt") -> dict[str, An
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
-            raise ConfigError(f"{flag}: expected KEY=VALUE, got {item!r}")
+            raise ConfigError(f"{flag}: expected KEY=VALUE, got {short(item)}")
         k, v = item.split("=", 1)
         try:
             out[k.strip()] = yaml.safe_load(v)
         except yaml.YAMLError:
-            raise ConfigError(f"{flag} {k}: cannot read value {v!r}") from None
+            raise ConfigError(f"{flag} {k}: cannot read value {short(v)}") from None
     return out
 
 
@@ -305,22 +319,74 @@ def build_named(role: str, name: str, options: Mapping[str, Any] | None = None, 
     return cls(parse_options(options_cls, options, path or f"{role} {name}"))
 
 
+def build_space(name: str, options: Mapping[str, Any] | None = None, path: str | None = None) -> Any:
+    """The one way to build a registered search space from plain options (validated like a
+    config section; errors name ``path``, default ``space NAME``)."""
+    return build_named("search_space", name, options, path or f"space {name}")
+
+
+#: Most YAML aliases a file may use, and most nodes it may expand to: real configs use a
+#: few aliases; an "alias bomb" nests them so a 1 KB file expands to gigabytes once read.
+MAX_YAML_ALIASES = 64
+MAX_YAML_NODES = 200_000
+
+
+def _expanded_size(node: Any, memo: dict[int, int]) -> int:
+    """Nodes a composed YAML node becomes once aliases are expanded (memoised, so cheap)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1  # guards recursive structures
+        value = node.value if isinstance(node.value, list) else []
+        memo[key] = 1 + sum(_expanded_size(c, memo) for item in value
+                            for c in (item if isinstance(item, tuple) else (item,)))
+    return memo[key]
+
+
+def limited_loader(path: Path) -> Any:
+    """A SafeLoader that refuses more than MAX_YAML_ALIASES alias uses and documents
+    that would expand to more than MAX_YAML_NODES nodes."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                Loader.aliases += 1
+                if Loader.aliases > MAX_YAML_ALIASES:
+                    mark = self.peek_event().start_mark
+                    raise ConfigError(f"{path}:{mark.line + 1}: more than {MAX_YAML_ALIASES} YAML aliases; "
+                                      "refusing to expand them")
+            return super().compose_node(parent, index)
+
+        def compose_document(self) -> Any:
+            node = super().compose_document()
+            if Loader.aliases and node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
+                raise ConfigError(f"{path}: YAML aliases expand to more than {MAX_YAML_NODES} values; "
+                                  "refusing to expand them")
+            return node
+
+    return Loader
+
+
 def read_yaml(path: str | Path, what: str = "config") -> Any:
-    """``yaml.safe_load`` of a file; unreadable files and syntax errors become one-line
-    ConfigErrors naming the file (and line, where YAML says)."""
+    """Safe YAML of a file; unreadable files, non-UTF-8 bytes, syntax errors and alias
+    bombs become one-line ConfigErrors naming the file (and line, where YAML says)."""
     import yaml
 
     p = Path(path)
+    text = read_text(p, what)
+    loader = None
     try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read {what} ({exc.strerror})") from None
-    try:
-        return yaml.safe_load(text)
+        loader = limited_loader(p)(text)
+        return loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(f"{p}{where}: not valid YAML ({short(getattr(exc, 'problem', None) or exc, 120)})") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -334,4 +400,4 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 __all__ = ["ComponentConfig", "NoOptions", "RunConfig", "load_config", "opt", "options_to_dict",
-           "build_named", "parse_component", "parse_config", "parse_kv", "parse_options", "read_yaml", "SECTIONS", "typing"]
+           "build_named", "build_space", "parse_component", "parse_config", "parse_kv", "parse_options", "read_yaml", "SECTIONS", "typing"]

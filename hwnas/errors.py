@@ -15,6 +15,10 @@ class ConfigError(HwnasError):
     """A YAML config, option or command-line value is wrong; the message names where."""
 
 
+class InputError(ConfigError):
+    """A file or path a user gave is missing, unreadable, undecodable or of the wrong kind."""
+
+
 class RegistryError(HwnasError):
     """Unknown or duplicate component name."""
 

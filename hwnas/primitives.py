@@ -19,34 +19,21 @@ from hwnas.errors import ValidationError
 #: Known activation names (``none`` for blocks without one).
 ACTIVATIONS: tuple[str, ...] = ("none", "relu", "relu6", "hswish", "swish", "sigmoid")
 
-#: Ops the project builds. Other names are accepted (plugins, offline devices) as long
-#: as they are lower-case identifiers, so that ingested FPGA tables can hold ops hwnas
-#: cannot build itself.
-KNOWN_OPS: tuple[str, ...] = (
-    "conv",
-    "dwconv",
-    "mbconv",
-    "pool",
-    "fc",
-    "nor_conv_1x1",
-    "nor_conv_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "none",
-    "nb201_resblock",
-    "nb201_cell",
-    "identity",
-)
 
 ExtraValue = Any  # str | int | float | bool
 Extras = tuple[tuple[str, ExtraValue], ...]
 
 
+#: Largest channel count, spatial size, kernel or stride a primitive may have: far above
+#: any real network, low enough that a typo cannot allocate terabytes.
+MAX_DIM = 1 << 20
+
+
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"Primitive.{name}: expected an integer, got {value!r}")
-    if value < minimum:
-        raise ValidationError(f"Primitive.{name}: must be >= {minimum}, got {value}")
+        raise ValidationError(f"Primitive.{name}: expected an integer, got {str(value)[:40]}")
+    if not minimum <= value <= MAX_DIM:
+        raise ValidationError(f"Primitive.{name}: must be in {minimum}..{MAX_DIM}, got {str(value)[:40]}")
 
 
 def _fmt(v: ExtraValue) -> str:
@@ -92,8 +79,8 @@ class Primitive:
         _check_int("stride", self.stride, 1)
         _check_int("groups", self.groups, 1)
         if isinstance(self.expansion, bool) or not isinstance(self.expansion, (int, float)) \
-                or not self.expansion > 0:
-            raise ValidationError(f"Primitive.expansion: expected a number > 0, got {self.expansion!r}")
+                or not 0 < self.expansion <= 1024:
+            raise ValidationError(f"Primitive.expansion: expected a number in (0, 1024], got {str(self.expansion)[:40]}")
         if float(self.expansion).is_integer():
             object.__setattr__(self, "expansion", int(self.expansion))
         if self.act not in ACTIVATIONS:
@@ -186,7 +173,8 @@ class NetworkSpec:
     """A whole network: input shape, nodes (primitives) and edges (node index pairs).
 
     Node 0 reads the network input; a node with several predecessors sums their
-    outputs (shapes must agree); the last node is the output. ``meta`` holds
+    outputs (shapes must agree), except a ``concat`` node, which concatenates them along
+    the channels in node order; the last node is the output. ``meta`` holds
     non-identifying information (space name, the architecture that produced it) and
     does not enter the hash.
     """
@@ -208,7 +196,7 @@ class NetworkSpec:
             if not isinstance(n, Primitive):
                 raise ValidationError(f"NetworkSpec.nodes[{i}]: expected a Primitive, got {type(n).__name__}")
         object.__setattr__(self, "nodes", nodes)
-        edges = tuple(sorted({(int(a), int(b)) for a, b in self.edges}))
+        edges = tuple(sorted({_edge(e) for e in self.edges}))
         for a, b in edges:
             if not (0 <= a < len(nodes) and 0 <= b < len(nodes)):
                 raise ValidationError(f"NetworkSpec.edges: ({a}, {b}) refers to a missing node (have {len(nodes)})")
@@ -273,13 +261,19 @@ class NetworkSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> "NetworkSpec":
         if not isinstance(data, Mapping):
             raise ValidationError(f"NetworkSpec: expected a mapping, got {type(data).__name__}")
-        try:
-            nodes = tuple(Primitive.from_dict(n) for n in data["nodes"])
-            edges = tuple(tuple(e) for e in data.get("edges", ()))
-            meta = tuple(sorted(dict(data.get("meta") or {}).items()))
-            return cls(tuple(data["input_shape"]), nodes, edges, meta)  # type: ignore[arg-type]
-        except KeyError as exc:
-            raise ValidationError(f"NetworkSpec: missing field {exc.args[0]!r}") from None
+        for key, kind in (("nodes", list), ("input_shape", list)):
+            if key not in data:
+                raise ValidationError(f"NetworkSpec: missing field {key!r}")
+            if not isinstance(data[key], kind):
+                raise ValidationError(f"NetworkSpec.{key}: expected a list, got {type(data[key]).__name__}")
+        edges_in = data.get("edges", ())
+        if not isinstance(edges_in, (list, tuple)):
+            raise ValidationError(f"NetworkSpec.edges: expected a list of pairs, got {type(edges_in).__name__}")
+        meta_in = data.get("meta") or {}
+        if not isinstance(meta_in, Mapping):
+            raise ValidationError(f"NetworkSpec.meta: expected a mapping, got {type(meta_in).__name__}")
+        nodes = tuple(Primitive.from_dict(n) for n in data["nodes"])
+        return cls(tuple(data["input_shape"]), nodes, tuple(edges_in), tuple(sorted(meta_in.items())))
 
     @classmethod
     def from_json(cls, text: str) -> "NetworkSpec":
@@ -287,6 +281,16 @@ class NetworkSpec:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
             raise ValidationError(f"NetworkSpec: not valid JSON ({exc})") from None
+
+
+def _edge(e: Any) -> tuple[int, int]:
+    """An edge as a pair of node indices; anything else is a one-line error."""
+    if isinstance(e, (str, bytes)) or not isinstance(e, Sequence) or len(e) != 2:
+        raise ValidationError(f"NetworkSpec.edges: expected pairs [from, to], got {str(e)[:40]}")
+    a, b = e
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in (a, b)):
+        raise ValidationError(f"NetworkSpec.edges: node indices must be integers, got {str(e)[:40]}")
+    return int(a), int(b)
 
 
 def unique_primitives(networks: Iterable[NetworkSpec]) -> list[Primitive]:

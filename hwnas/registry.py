@@ -23,12 +23,14 @@ T = TypeVar("T")
 
 #: Roles and the built-in modules that register their implementations.
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
-    "op": ("hwnas.profilers.builders",),
-    "backend": ("hwnas.profilers.backends",),
-    "ingest_format": ("hwnas.profilers.offline", "hwnas.profilers.ingest"),
+    "op": ("hwnas.profilers.builders", "hwnas.profilers.cell_ops"),
+    "estimator": ("hwnas.profilers.estimators",),
+    "backend": ("hwnas.profilers.backends", "hwnas.testing.fakes"),
+    "ingest_format": ("hwnas.profilers.ingest",),
+    "power_format": ("hwnas.profilers.ingest.power",),
     "featurizer": ("hwnas.cost_models",),
     "cost_model": ("hwnas.cost_models",),
-    "search_space": ("hwnas.search.spaces",),
+    "search_space": ("hwnas.search.spaces", "hwnas.testing.fakes"),
     "dataset": ("hwnas.search.datasets",),
     "controller": ("hwnas.search.controllers",),
     "weights_manager": ("hwnas.search.weights",),
@@ -100,15 +102,7 @@ def _load_role(role: str) -> None:
         if mod in _LOADED:
             continue
         _LOADED.add(mod)
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            # A role whose implementation package is not built yet has no entries; any
-            # other missing module is a real error.
-            if exc.name and mod.startswith(exc.name):
-                log.debug("built-in module %s not present", mod)
-                continue
-            raise
+        importlib.import_module(mod)  # a broken built-in module is a bug: let it fail loudly
     _load_plugins()
 
 

@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 from hwnas.primitives import NetworkSpec, Primitive  # noqa: E402
-from hwnas.store import Device, Store  # noqa: E402
+from hwnas.store import Device  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -20,13 +20,6 @@ DATA = Path(__file__).resolve().parent / "data"
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
     return tmp_path / "store.sqlite"
-
-
-@pytest.fixture
-def mem_store():
-    st = Store(":memory:")
-    yield st
-    st.close()
 
 
 @pytest.fixture
@@ -116,3 +109,16 @@ def kernel_store(tmp_path_factory, measured_rules) -> Path:
         KernelJob(st, networks=8, rounds=1, seed=1, protocol=proto, show_progress=False, max_macs=3e7,
                   max_resolution=64, weights={"mbconv_se": 4.0, "shuffle": 4.0, "dense": 0.0, "nb201": 0.0}).run()
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance for every Ray test (starting one costs seconds): 2 CPUs and a
+    custom resource ``fakedev`` standing for an attached device of a profiling farm."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'hwnas[ray]')")
+    if ray.is_initialized():  # e.g. the async trainer's contract case started a plain local one
+        ray.shutdown()
+    ray.init(num_cpus=2, resources={"fakedev": 2}, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR", runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    yield ray
+    ray.shutdown()

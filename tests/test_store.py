@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -13,7 +12,7 @@ import pytest
 
 from hwnas.errors import StoreError, ValidationError
 from hwnas.primitives import Primitive
-from hwnas.store import SCHEMA_VERSION, Device, Measurement, Store
+from hwnas.store import SCHEMA_VERSION, Measurement, Store
 
 SETTINGS = {"warmup": 1, "repeats": 3, "threads": 1, "batch": 1}
 
@@ -77,23 +76,25 @@ def test_newer_schema_refused(store_path):
     con.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
     con.commit()
     con.close()
-    with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1} is newer than this hwnas "
-                                         rf"supports \({SCHEMA_VERSION}\)"):
+    newer = rf"schema version {SCHEMA_VERSION + 1} is newer than this hwnas supports \({SCHEMA_VERSION}\)"
+    with pytest.raises(StoreError, match=newer):
         Store(store_path)
+    with pytest.raises(StoreError, match=newer):
+        Store(store_path, readonly=True)
 
 
 def test_v1_store_migrates_to_rules_table(store_path, cpu_device):
     """A store written by schema 1 (no rules table) opens, gains the table, keeps its rows."""
-    from hwnas.store import _SCHEMA_V1, _run_script
+    from hwnas.store.schema import _SCHEMA_V1
 
     con = sqlite3.connect(store_path)
-    _run_script(con, _SCHEMA_V1)
+    con.executescript(_SCHEMA_V1)
     con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     con.execute("INSERT INTO devices (name, fingerprint, info, created) VALUES ('old', 'fp', '{}', 'then')")
     con.commit()
     con.close()
     with Store(store_path) as st:
-        assert st.schema_version == SCHEMA_VERSION >= 2
+        assert st.schema_version == SCHEMA_VERSION == 4
         assert [d["name"] for d in st.devices()] == ["old"]
         dev = st.add_device(cpu_device)
         assert st.rules(dev, "onnxruntime", "fusion") is None

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hwnas import registry
-from hwnas import zoo
+from hwnas import registry, zoo
 
 SMALL = {
     "mobilenet_v1": {"width": 0.25, "resolution": 32}, "mobilenet_v2": {"width": 0.25, "resolution": 32},

@@ -15,7 +15,13 @@ from hwnas.cost_models.base import CostModel
 from hwnas.cost_models.metrics import regression_metrics
 from hwnas.cost_models.persistence import load_model, save_model
 
-#: Registered model names, in report order.
-MODEL_NAMES: tuple[str, ...] = ("lut", "linear1", "linear2", "mlp", "lstm", "gnn")
 
-__all__ = ["CostModel", "MODEL_NAMES", "load_model", "regression_metrics", "save_model"]
+def model_names(*, all_only: bool = False) -> list[str]:
+    """Registered cost-model names in report order (``all_only``: those ``--model all`` fits)."""
+    from hwnas import registry
+
+    entries = [e for e in registry.list("cost_model") if not all_only or getattr(e.obj, "in_all", True)]
+    return [e.name for e in sorted(entries, key=lambda e: (getattr(e.obj, "report_order", 100), e.name))]
+
+
+__all__ = ["CostModel", "load_model", "model_names", "regression_metrics", "save_model"]

@@ -7,18 +7,31 @@ pickle). Every learned model fits the *log* of the target, standardised, around 
 offset (the log of the table sum when there is a table): a squared error in log space
 is a relative error, which is what "within ±10%" measures, and the offset lets the
 network learn only the correction to the naive sum.
+
+Contract (checked for every registered model by ``hwnas.testing.cost_model``):
+``cls(**params)`` with every ``__init__`` argument readable back by
+:meth:`CostModel.get_params` and left untouched by ``fit``; ``fit(networks, y, table)``
+returns ``self`` and stores what it learns only in attributes ending in ``_``;
+``predict`` returns a float ndarray with one finite value per network, the same for
+the same seed and data; a model that learns from ``y`` beats predicting the training
+mean on held-out networks (one that ignores ``y``, like ``lut``, must still rank them);
+``needs_table`` models refuse to fit without a table; an unfitted model refuses to
+predict with a :class:`~hwnas.errors.CostModelError`; ``save_model`` / ``load_model``
+give back a model with identical predictions. :meth:`CostModel.example` gives the
+parameters the suite fits it with.
 """
 from __future__ import annotations
 
 import inspect
 import logging
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from hwnas.cost_models.features import NUMERIC, Encoded, NodeFeatures, encode, ops_of
 from hwnas.errors import CostModelError
 from hwnas.primitives import NetworkSpec
-from hwnas.cost_models.features import NUMERIC, Encoded, NodeFeatures, encode, ops_of
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +54,17 @@ class CostModel:
 
     #: True when the model cannot work without a primitive table.
     needs_table: bool = False
+    #: Position in reports and in ``--model all`` (lower first; the naive sum is 0).
+    report_order: int = 100
+    #: Whether ``--model all`` fits this model (special-purpose models opt out).
+    in_all: bool = True
     registry_name: str = "cost_model"
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """``__init__`` parameters for a quick fit in the contract suite (a few hundred
+        synthetic networks on two cores). Default: the model's defaults."""
+        return {}
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters, read back from the attributes named like ``__init__``'s arguments."""
@@ -106,6 +129,21 @@ class TorchCostModel(CostModel):
         self.lr = lr
         self.weight_decay = weight_decay
         self.seed = seed
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Few steps of a small network: enough to beat the mean on the suite's data."""
+        return {"steps": 150, "hidden": 32}
+
+    #: Where :meth:`predict` runs (``to``); fitting stays on the CPU.
+    _device: str = "cpu"
+
+    def to(self, device: Any) -> "TorchCostModel":
+        """Run predictions on ``device`` (a search on a GPU keeps its cost model there)."""
+        self._device = str(device)
+        if getattr(self, "module_", None) is not None:
+            self.module_.to(self._device)
+        return self
 
     # -- to implement ---------------------------------------------------------------------
     def _build(self, enc: Encoded) -> None:
@@ -197,7 +235,8 @@ class TorchCostModel(CostModel):
         with torch.inference_mode():
             for s in range(0, enc.n, chunk):
                 idx = np.arange(s, min(s + chunk, enc.n))
-                out[idx] = self.module_(*self._take(inputs, enc, idx)).double().numpy()
+                args = [a.to(self._device) if hasattr(a, "to") else a for a in self._take(inputs, enc, idx)]
+                out[idx] = self.module_(*args).double().cpu().numpy()
         return np.exp(self._offset(enc) + self.t_mu_ + self.t_sd_ * out)
 
     def state(self) -> dict[str, Any]:
@@ -221,7 +260,7 @@ class TorchCostModel(CostModel):
             self.module_.load_state_dict(dict(tensors))
         except (RuntimeError, KeyError) as exc:
             raise CostModelError(f"{self.registry_name}: weights do not match the model ({exc})") from None
-        self.module_.eval()
+        self.module_.to(self._device).eval()
 
     def _restore_extra(self, state: Mapping[str, Any]) -> None:
         pass

@@ -22,7 +22,7 @@ from hwnas.primitives import NetworkSpec
 log = logging.getLogger(__name__)
 
 #: target name -> (network row column, primitive table metric)
-TARGETS: dict[str, tuple[str, str]] = {"latency": ("median_ms", "median_ms"), "energy": ("energy_mj", "energy_mj")}
+TARGETS: dict[str, tuple[str, str]] = {"latency": ("latency_ms", "latency_ms"), "energy": ("energy_mj", "energy_mj")}
 UNITS = {"latency": "ms", "energy": "mJ"}
 
 
@@ -40,17 +40,20 @@ class CostData:
 
 
 def from_store(store: Any, device: str | int, backend: str, target: str = "latency",
-               settings: Mapping[str, Any] | None = None) -> CostData:
+               settings: Mapping[str, Any] | None = None, exclude_flagged: bool = False) -> CostData:
     """(networks, y, table) for one device + backend: y is the newest successful network
-    measurement (median_ms or energy_mj), the table is ``store.table`` with the same metric."""
+    measurement (latency_ms — the timing protocol's robust estimate — or energy_mj), the
+    table is ``store.table`` with the same metric. ``exclude_flagged`` leaves out rows
+    flagged as disturbed (falling back to an older clean row of the same item)."""
     if target not in TARGETS:
         raise CostModelError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     col, metric = TARGETS[target]
     dev = store.find_device(device)
-    table = store.table(dev["id"], backend, metric=metric, settings=settings)
+    table = store.table(dev["id"], backend, metric=metric, settings=settings, exclude_flagged=exclude_flagged)
     if not table:
         raise CostModelError(f"{store.path}: no primitive {metric} for device {dev['name']!r} / {backend}")
-    rows = store.query(device_id=dev["id"], backend=backend, kind="network", ok_only=True, latest=True)
+    rows = store.query(device_id=dev["id"], backend=backend, kind="network", ok_only=True, latest=True,
+                       exclude_flagged=exclude_flagged)
     if settings is None and len({r["settings_hash"] for r in rows}) > 1:
         # Several timing protocols: keep the one with the most networks, never mix them.
         counts: dict[str, int] = {}
@@ -84,13 +87,13 @@ def from_store(store: Any, device: str | int, backend: str, target: str = "laten
                              f"device {dev['name']!r} / {backend}{why}")
     summary = {"source": str(store.path), "device": dev["name"], "fingerprint": dev["fingerprint"],
                "backend": backend, "target": target, "networks": len(networks), "dropped": dropped,
-               "primitives": len(table)}
+               "primitives": len(table), "exclude_flagged": exclude_flagged}
     return CostData(networks, np.asarray(y), table, target, UNITS[target], summary,
                     {"name": dev["name"], "fingerprint": dev["fingerprint"], "info": dev["info"]})
 
 
 def from_store_primitives(store: Any, device: str | int, backend: str, target: str = "energy",
-                          exclude_ops: Sequence[str] = ("dpu_layer",)) -> CostData:
+                          exclude_ops: Sequence[str] = ("dpu_layer",), exclude_flagged: bool = False) -> CostData:
     """Per-primitive data, for stores that hold no whole networks (FPGA tables ingested
     from aw_nas YAML or DPU logs): each measured primitive becomes a one-node network.
 
@@ -104,8 +107,9 @@ def from_store_primitives(store: Any, device: str | int, backend: str, target: s
     if target not in TARGETS:
         raise CostModelError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     dev = store.find_device(device)
-    values = store.table(dev["id"], backend, metric=TARGETS[target][1])
-    table = store.table(dev["id"], backend, metric="median_ms") if target == "energy" else None
+    values = store.table(dev["id"], backend, metric=TARGETS[target][1], exclude_flagged=exclude_flagged)
+    table = store.table(dev["id"], backend, metric="latency_ms", exclude_flagged=exclude_flagged) \
+        if target == "energy" else None
     networks, y = [], []
     for key, v in sorted(values.items()):
         p = store.primitive(key)
@@ -118,7 +122,7 @@ def from_store_primitives(store: Any, device: str | int, backend: str, target: s
                              f"{dev['name']!r} / {backend}; need at least 4 to fit and hold some out")
     summary = {"source": str(store.path), "device": dev["name"], "fingerprint": dev["fingerprint"],
                "backend": backend, "target": target, "unit_of_data": "primitive", "networks": len(networks),
-               "primitives": len(values), "table": "median_ms" if table is not None else None}
+               "primitives": len(values), "table": "latency_ms" if table is not None else None}
     return CostData(networks, np.asarray(y), table, target, UNITS[target], summary,
                     {"name": dev["name"], "fingerprint": dev["fingerprint"], "info": dev["info"]})
 
@@ -126,19 +130,12 @@ def from_store_primitives(store: Any, device: str | int, backend: str, target: s
 def split(n: int, test_frac: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Seeded random train/test index split (at least one network on each side)."""
     if not 0 < test_frac < 1:
-        raise CostModelError(f"test fraction must be in (0, 1), got {test_frac}")
+        raise CostModelError(f"test_frac: must be in (0, 1), got {test_frac}")
     if n < 2:
         raise CostModelError(f"need at least 2 networks to split, got {n}")
     perm = np.random.default_rng(seed).permutation(n)
     n_test = min(max(1, int(round(n * test_frac))), n - 1)
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
-
-
-def build_space(space: str, options: Mapping[str, Any] | None = None) -> Any:
-    """A registered search space; options are validated like a config section."""
-    from hwnas.config import build_named
-
-    return build_named("search_space", space, options, f"space {space}")
 
 
 def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | None = None,
@@ -149,13 +146,10 @@ def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | No
     Rows whose target is below ``min_value`` are dropped: degenerate NAS-Bench-201 cells
     measure near zero and would dominate every relative error.
     """
-    import pandas as pd
+    from hwnas.inputs import numeric_column, read_csv
 
     p = Path(path)
-    try:
-        df = pd.read_csv(p, nrows=limit)
-    except (OSError, ValueError) as exc:
-        raise CostModelError(f"{p}: cannot read CSV ({exc})") from None
+    df = read_csv(p, "whole-network table", nrows=limit)
     if target not in df.columns:
         close = difflib.get_close_matches(target, [str(c) for c in df.columns], n=3, cutoff=0.4)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -163,19 +157,34 @@ def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | No
     col = arch_column or next((c for c in ("arch_str", "ops", "arch") if c in df.columns), None)
     if col is None:
         raise CostModelError(f"{p}: no architecture column (arch_str, ops or arch)")
+    from hwnas.config import build_space
+
     sp = build_space(space, space_options)
-    keep = df[target].astype(float) >= min_value
-    df = df[keep]
-    networks = []
-    for i, text in enumerate(df[col].astype(str)):
+    values, missing = numeric_column(df, target, p)
+    if missing:
+        log.warning("%s: %d row(s) without a %s value dropped", p, missing, target)
+    keep = values >= min_value
+    values = values[keep]
+    by_hash: dict[str, tuple[NetworkSpec, list[float]]] = {}
+    for i, v in zip(values.index, values.to_numpy(dtype=np.float64)):
         try:
-            networks.append(sp.to_network(sp.from_str(text)))
+            net = sp.to_network(sp.from_str(str(df.at[i, col])))
         except HwnasError as exc:
-            raise CostModelError(f"{p}: row {i}: {exc}") from None
+            raise CostModelError(f"{p}:{int(i) + 2}: {exc}") from None
+        by_hash.setdefault(net.hash, (net, []))[1].append(float(v))
+    duplicates = len(values) - len(by_hash)
+    if duplicates:
+        # The same network twice would sit on both sides of a train/test split and
+        # make held-out error look far better than it is: keep one row (median value).
+        log.warning("%s: %d duplicate network row(s) merged (median value)", p, duplicates)
+    networks = [n for n, _ in by_hash.values()]
+    y = np.array([float(np.median(v)) for _, v in by_hash.values()], dtype=np.float64)
+    if len(networks) < 2:
+        raise CostModelError(f"{p}: {len(networks)} usable row(s) for {target!r} (need at least 2)")
     summary = {"source": str(p), "space": space, "target": target, "networks": len(networks),
-               "dropped_below_min": int((~keep).sum()), "min_value": min_value}
-    return CostData(networks, df[target].to_numpy(dtype=np.float64), None, target,
-                    "ms" if target.endswith("_ms") else "", summary, {"name": target})
+               "dropped_below_min": int((~keep).sum()), "dropped_missing": missing,
+               "merged_duplicates": duplicates, "min_value": min_value}
+    return CostData(networks, y, None, target, "ms" if target.endswith("_ms") else "", summary, {"name": target})
 
 
 def select(data: CostData, idx: Sequence[int]) -> tuple[list[NetworkSpec], np.ndarray]:

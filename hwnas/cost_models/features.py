@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -159,9 +160,22 @@ class Featurizer:
 
     ``table`` is a dict primitive key -> value for one device and backend, or None for
     the table-free variants used on whole-network datasets.
+
+    Contract (checked by ``hwnas.testing.featurizer``): built as ``cls(table=...,
+    **example)``, refusing ``table=None`` when ``needs_table``; ``fit`` returns self;
+    ``transform`` before ``fit`` raises a CostModelError, after it encodes any networks
+    (also unseen ones) with one entry per network (array rows, or graphs of a batch),
+    the same every time; ``config()`` is JSON-able and holds ``type`` (the registry
+    name) and the keyword arguments that rebuild it, so :func:`featurizer_from_config`
+    gives a featurizer that transforms identically.
     """
 
     needs_table = False
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Keyword arguments besides ``table`` for the contract suite (default: none)."""
+        return {}
 
     def __init__(self, table: Mapping[str, float] | None = None, ops: Sequence[str] | None = None) -> None:
         if self.needs_table and table is None:
@@ -286,16 +300,20 @@ def graph_batch(enc: Encoded, rows: np.ndarray) -> Any:
                 batch=torch.from_numpy(np.repeat(np.arange(enc.n), lens)), num_nodes=int(lens.sum()))
 
 
-FEATURIZERS: dict[str, type[Featurizer]] = {"sum_count": SumCountFeaturizer, "position": PositionFeaturizer,
-                                            "sequence": SequenceFeaturizer, "graph": GraphFeaturizer}
-
-
 def featurizer_from_config(cfg: Mapping[str, Any], table: Mapping[str, float] | None) -> Featurizer:
-    """Rebuild a fitted featurizer from :meth:`Featurizer.config` and its table."""
+    """Rebuild a fitted featurizer from :meth:`Featurizer.config` and its table: the
+    registered class of ``type``, built with the config's other keys (its keyword
+    arguments), so plugin featurizers come back too."""
+    from hwnas import registry
+    from hwnas.errors import HwnasError
+
     kind = cfg.get("type")
-    if kind not in FEATURIZERS:
-        raise CostModelError(f"unknown featurizer {kind!r} in model file")
-    kw: dict[str, Any] = {"table": table, "ops": cfg.get("ops", [])}
-    if kind == "position":
-        kw["max_len"] = cfg.get("max_len")
-    return FEATURIZERS[kind](**kw)
+    try:
+        cls = registry.get("featurizer", str(kind))
+    except HwnasError:
+        raise CostModelError(f"unknown featurizer {kind!r} in model file") from None
+    kw = {k: v for k, v in cfg.items() if k != "type"}
+    try:
+        return cls(table=table, **kw)
+    except TypeError as exc:
+        raise CostModelError(f"featurizer {kind!r}: config does not rebuild it ({exc})") from None

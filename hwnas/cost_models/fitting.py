@@ -20,15 +20,16 @@ from hwnas.cost_models.data import CostData, select, split
 from hwnas.cost_models.metrics import plot_predictions, regression_metrics, report_rows
 from hwnas.cost_models.persistence import save_model
 from hwnas.errors import CostModelError
+from hwnas.inputs import output_dir
 
 log = logging.getLogger(__name__)
-
-ALL_MODELS: tuple[str, ...] = ("lut", "linear1", "linear2", "mlp", "lstm", "gnn")
 
 
 def resolve_models(spec: str | Sequence[str], has_table: bool) -> list[str]:
     """``all`` or a comma list -> model names; table-only models are skipped without a table."""
-    names = list(ALL_MODELS) if spec == "all" or spec == ["all"] else \
+    from hwnas.cost_models import model_names
+
+    names = model_names(all_only=True) if spec == "all" or spec == ["all"] else \
         [n for s in ([spec] if isinstance(spec, str) else spec) for n in s.split(",") if n]
     out = []
     for n in names:
@@ -66,7 +67,7 @@ def fit_and_report(data: CostData, models: str | Sequence[str] = "all", *, test_
     n = len(data.networks)
     if train is not None:
         if not 1 < train < n:
-            raise CostModelError(f"--train must be between 2 and {n - 1}, got {train}")
+            raise CostModelError(f"train: must be between 2 and {n - 1} networks, got {train}")
         tr, te = split(n, 1.0 - train / n, seed)
     else:
         tr, te = split(n, test_frac, seed)
@@ -74,7 +75,7 @@ def fit_and_report(data: CostData, models: str | Sequence[str] = "all", *, test_
     x_te, y_te = select(data, te)
     results: dict[str, dict[str, Any]] = {}
     preds: dict[str, np.ndarray] = {}
-    out_dir = Path(out) if out is not None else None
+    out_dir = output_dir(out, "model folder", create=False) if out is not None else None
     for name in names:
         model = build_model(name, seed, (params or {}).get(name))
         t0 = time.perf_counter()

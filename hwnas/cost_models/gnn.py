@@ -48,6 +48,8 @@ def _module(d_in: int, hidden: int, layers: int) -> Any:
 class GNNModel(TorchCostModel):
     """Bidirectional GraphConv message passing on the network graph, add+mean pooling."""
 
+    report_order = 50
+
     uses_edges = True
 
     def __init__(self, hidden: int = 48, layers: int = 3, steps: int = 1000, batch_size: int = 32,

@@ -69,9 +69,13 @@ class _LinearOnSum(CostModel):
 class Linear1Model(_LinearOnSum):
     """y ~ a * (sum of block costs) + b, relative least squares."""
 
+    report_order = 10
+
 
 @register("cost_model", "linear2")
 class Linear2Model(_LinearOnSum):
     """y ~ a * (sum of block costs) + b * (number of blocks) + c, relative least squares."""
+
+    report_order = 20
 
     use_count = True

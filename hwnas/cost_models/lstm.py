@@ -43,6 +43,8 @@ def _module(d_in: int, hidden: int) -> Any:
 class LSTMModel(TorchCostModel):
     """LSTM over per-block features (op, shapes, log table latency), sum + last readout."""
 
+    report_order = 40
+
     def __init__(self, hidden: int = 64, steps: int = 1200, batch_size: int = 64, lr: float = 3e-3,
                  weight_decay: float = 1e-4, seed: int = 0) -> None:
         super().__init__(hidden=hidden, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,

@@ -19,6 +19,8 @@ from hwnas.registry import register
 class LUTModel(CostModel):
     """Sum of the table values of a network's blocks (no fitting)."""
 
+    report_order = 0
+
     needs_table = True
 
     def __init__(self) -> None:

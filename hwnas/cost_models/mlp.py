@@ -44,6 +44,8 @@ def _module(d_in: int, hidden: int) -> Any:
 class MLPModel(TorchCostModel):
     """MLP on per-position block features + op counts (+ log table sum), log target."""
 
+    report_order = 30
+
     def __init__(self, hidden: int = 128, steps: int = 1500, batch_size: int = 64, lr: float = 2e-3,
                  weight_decay: float = 1e-3, seed: int = 0, max_len: int | None = None,
                  full_rows: bool = False) -> None:

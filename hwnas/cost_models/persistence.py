@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from hwnas import registry
 from hwnas.errors import CostModelError, HwnasError
+from hwnas.inputs import first_line
 
 FORMAT = 1
 MODEL_FILE = "model.json"
@@ -137,6 +138,32 @@ def load_model(directory: str | Path) -> Any:
             tensors = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several types for a bad archive
             raise CostModelError(f"{d / WEIGHTS_FILE}: cannot read weights ({exc})") from None
-    model.restore(state, tensors)
+    _check_finite(d, state, tensors)
+    try:
+        model.restore(state, tensors)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        what = f"field {exc.args[0]!r} missing" if isinstance(exc, KeyError) else first_line(exc, 120)
+        raise CostModelError(f"{d / MODEL_FILE}: damaged model state ({what})") from None
     model.manifest_ = manifest
     return model
+
+
+def _check_finite(d: Path, state: Any, tensors: Mapping[str, Any] | None) -> None:
+    """Refuse NaN / infinite numbers in the saved state or weights: such a model would
+    predict NaN for every network and a search would silently rank nothing."""
+    import math
+
+    def walk(obj: Any, where: str) -> None:
+        if isinstance(obj, float) and not math.isfinite(obj):
+            raise CostModelError(f"{d / MODEL_FILE}: non-finite value {obj} at {where or '/'}")
+        if isinstance(obj, Mapping):
+            for k, v in obj.items():
+                walk(v, f"{where}/{k}")
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                walk(v, f"{where}/{i}")
+
+    walk(state, "")
+    for k, t in (tensors or {}).items():
+        if hasattr(t, "isfinite") and t.is_floating_point() and not bool(t.isfinite().all()):
+            raise CostModelError(f"{d / WEIGHTS_FILE}: weight {k!r} holds NaN or infinite values")

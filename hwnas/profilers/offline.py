@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from hwnas.errors import ProfilingError
+from hwnas.inputs import output_dir
 from hwnas.profilers.export import export_onnx
 from hwnas.profilers.runner import sample_networks
 from hwnas.profilers.timing import TimingProtocol
@@ -38,8 +40,9 @@ def export_bundle(space: Any, out_dir: str | Path, *, protocol: TimingProtocol |
     export fails is left out of the manifest and logged, so one odd op does not stop
     the bundle.
     """
-    protocol = protocol or TimingProtocol()
-    out = Path(out_dir)
+    # The stand-alone bundle runner reports medians of wall-clock samples.
+    protocol = replace(protocol or TimingProtocol(), estimator="median")
+    out = output_dir(out_dir, "bundle folder")
     if out.exists() and (out / "manifest.json").exists():
         log.info("overwriting bundle in %s", out)
     (out / "onnx").mkdir(parents=True, exist_ok=True)

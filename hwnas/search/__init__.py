@@ -1,2 +1,2 @@
-"""The search engine: component roles joined by a rollout (DESIGN §7)."""
+"""The search engine: component roles joined by a rollout."""
 from __future__ import annotations

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from hwnas.errors import HwnasError
-from hwnas.search.base import Rollout
 from hwnas.search.controllers.pareto import pareto_indices
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import SearchSpace
 
 
@@ -125,25 +125,49 @@ def plot_front(path: Path, rollouts: Sequence[Rollout], front: Sequence[Rollout]
     return True
 
 
-def read_history(run_dir: Path) -> list[Rollout]:
+def read_history(run_dir: Path, space: Any = None) -> list[Rollout]:
     """Rollouts of a run directory (from its checkpoint)."""
     from hwnas.search.trainers.checkpoint import load_checkpoint
 
     state = load_checkpoint(Path(run_dir))
     if state is None:
         raise HwnasError(f"{run_dir}: no checkpoint.json; is this a search run directory?")
-    return [Rollout.from_dict(d) for d in state.get("history", [])]
+    return history_of(state, Path(run_dir), space)
+
+
+def history_of(state: Any, run_dir: Path, space: Any = None) -> list[Rollout]:
+    """The rollout history of a checkpoint state; damaged rows (or, given the space,
+    architectures that are not of it) are named."""
+    history = state.get("history", []) if isinstance(state, dict) else None
+    if not isinstance(history, list):
+        raise HwnasError(f"{run_dir / 'checkpoint.json'}: damaged checkpoint (no history list)")
+    out = []
+    for i, d in enumerate(history):
+        try:
+            r = Rollout.from_dict(d)
+            if space is not None:
+                space.validate(r.arch)
+            out.append(r)
+        except HwnasError as exc:
+            raise HwnasError(f"{run_dir / 'checkpoint.json'}: history row {i}: {exc}") from None
+    return out
 
 
 def derive(run_dir: Path, top: int = 5) -> list[dict[str, Any]]:
-    """The ``top`` best feasible distinct architectures of a finished (or partial) run."""
-    from hwnas.search.build import build_space, load_run_config
+    """The ``top`` best feasible distinct architectures of a finished (or partial) run;
+    for a differentiable search, the one architecture its final weights derive to
+    (DARTS' rule: per node the two strongest non-``none`` inputs), with those weights."""
+    from hwnas.search.build import load_run_config
+    from hwnas.search.trainers.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
         raise HwnasError(f"{run_dir}: no config.yaml; is this a search run directory?")
-    space = build_space(load_run_config(cfg_path))
-    hist = [r for r in read_history(run_dir) if r.reward is not None and not r.info.get("infeasible")]
+    state = load_checkpoint(run_dir)
+    if state is not None and state.get("kind") == "differentiable":
+        return [dict(state["derived"])]
+    space = load_run_config(cfg_path)["search_space"].build()
+    hist = [r for r in read_history(run_dir, space) if r.reward is not None and not r.info.get("infeasible")]
     best = sorted(unique_best(hist, space), key=lambda r: -float(r.reward))[:top]  # type: ignore[arg-type]
     return [arch_record(r, space) for r in best]

@@ -14,8 +14,18 @@ from typing import Any
 
 from hwnas import registry
 from hwnas.zoo.classic import densenet, nb201, resnet, resnet18, resnet34, resnet50, shufflenet_v2, squeezenet, vgg
-from hwnas.zoo.mobile import (efficientnet, efficientnet_b0, efficientnet_b1, mnasnet_a1, mobilenet_v1, mobilenet_v2,
-                              mobilenet_v3_large, mobilenet_v3_small, ofa_subnet, proxyless_mobile)
+from hwnas.zoo.mobile import (
+    efficientnet,
+    efficientnet_b0,
+    efficientnet_b1,
+    mnasnet_a1,
+    mobilenet_v1,
+    mobilenet_v2,
+    mobilenet_v3_large,
+    mobilenet_v3_small,
+    ofa_subnet,
+    proxyless_mobile,
+)
 
 __all__ = ["ZooEntry", "densenet", "efficientnet", "efficientnet_b0", "efficientnet_b1", "mnasnet_a1",
            "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "nb201", "ofa_subnet",

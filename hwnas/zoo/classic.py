@@ -6,8 +6,18 @@ from typing import Sequence
 
 from torch import nn
 
-from hwnas.zoo.blocks import (BasicBlock, Bottleneck, Classifier, ConvBNAct, DenseLayer, Fire, NB201Cell,
-                              ShuffleUnit, transition, with_input)
+from hwnas.zoo.blocks import (
+    BasicBlock,
+    Bottleneck,
+    Classifier,
+    ConvBNAct,
+    DenseLayer,
+    Fire,
+    NB201Cell,
+    ShuffleUnit,
+    transition,
+    with_input,
+)
 
 
 def _resnet_stem(c: int = 64) -> list[nn.Module]:

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwnas.cost_models import synthetic
-from hwnas.cost_models.fitting import ALL_MODELS, build_model
+from hwnas.cost_models import model_names, synthetic
+from hwnas.cost_models.fitting import build_model
 
 #: Few optimizer steps: enough to beat a mean predictor, fast on 2 shared cores.
 FAST = {"mlp": {"steps": 300}, "lstm": {"steps": 250, "hidden": 32}, "gnn": {"steps": 200, "hidden": 32}}
@@ -40,7 +40,7 @@ def mbv2_data():
 @pytest.fixture(scope="session")
 def fitted(mbv2_data):
     tr, ytr, _, _, table = mbv2_data
-    return {name: build_model(name, 0, FAST.get(name)).fit(tr, ytr, table) for name in ALL_MODELS}
+    return {name: build_model(name, 0, FAST.get(name)).fit(tr, ytr, table) for name in model_names(all_only=True)}
 
 
 def fill_store(path: Path, n: int = 40, seed: int = 0):

@@ -12,7 +12,6 @@ from hwnas.errors import CostModelError
 from hwnas.store import Store
 
 
-
 def test_from_store_latency_and_energy(store_path):
     with Store(store_path, create=False) as st:
         lat = from_store(st, "testcpu", "onnxruntime", "latency")

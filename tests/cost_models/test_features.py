@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from hwnas import registry
-from hwnas.cost_models.features import (GraphFeaturizer, NodeFeatures, PositionFeaturizer, SequenceFeaturizer,
-                                        SumCountFeaturizer, encode, featurizer_from_config)
+from hwnas.cost_models.features import (
+    GraphFeaturizer,
+    NodeFeatures,
+    PositionFeaturizer,
+    SequenceFeaturizer,
+    SumCountFeaturizer,
+    encode,
+    featurizer_from_config,
+)
 from hwnas.errors import CostModelError
 from hwnas.primitives import NetworkSpec, Primitive
 

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from hwnas.cost_models import MODEL_NAMES, load_model, save_model
+from hwnas.cost_models import load_model, model_names, save_model
 from hwnas.errors import CostModelError
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", model_names(all_only=True))
 def test_save_load_identical_predictions(fitted, mbv2_data, tmp_path, name):
     _, _, te, _, _ = mbv2_data
     d = save_model(fitted[name], tmp_path / name, {"device": {"fingerprint": "abc"}, "training": {"networks": 110}})

@@ -16,11 +16,6 @@ def fast_protocol() -> TimingProtocol:
 
 
 @pytest.fixture
-def tiny_mbv2():
-    return registry.build("search_space", "mbv2", **TINY_MBV2)
-
-
-@pytest.fixture
 def tiny_nb201():
     return registry.build("search_space", "nb201", **TINY_NB201)
 

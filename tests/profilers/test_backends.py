@@ -14,7 +14,6 @@ from hwnas import registry
 from hwnas.errors import DependencyError
 from hwnas.primitives import Primitive
 from hwnas.profilers.export import export_bytes, export_onnx
-
 from hwnas.profilers.timing import TimingProtocol
 
 TINY_MBV2 = {"resolution": 32, "width": 0.25}

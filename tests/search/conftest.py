@@ -3,30 +3,17 @@ and a cost store with deterministic per-primitive latencies."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import pytest
 import yaml
 
-from hwnas.search.base import Controller
-from hwnas.search.spaces.base import Arch, Decision, SearchSpace
+from hwnas.search.controllers.base import Controller
+from hwnas.search.spaces.base import Arch, SearchSpace
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NB201_TABLE = DATA / "nb201_latency_slice.csv.gz"
-
-
-class ToySpace(SearchSpace):
-    """``n`` decisions of ``k`` options; optimum known by construction."""
-
-    registry_name = "toy"
-
-    def __init__(self, n: int = 12, k: int = 5) -> None:
-        self.n, self.k = n, k
-        super().__init__()
-
-    def build_decisions(self) -> Sequence[Decision]:
-        return [Decision(f"d{i}", tuple(range(self.k))) for i in range(self.n)]
 
 
 def run_controller(ctrl: Controller, reward: Callable[[Arch], float], budget: int, batch: int = 1) -> float:
@@ -41,11 +28,6 @@ def run_controller(ctrl: Controller, reward: Callable[[Arch], float], budget: in
         ctrl.step(rs)
         used += len(rs)
     return float(best)
-
-
-@pytest.fixture
-def toy_space() -> ToySpace:
-    return ToySpace()
 
 
 def write_config(path: Path, **sections: Any) -> Path:

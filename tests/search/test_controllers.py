@@ -10,11 +10,12 @@ import pytest
 from hwnas.config import parse_options
 from hwnas.errors import ConfigError
 from hwnas.registry import get
-from hwnas.search.base import Rollout
 from hwnas.search.controllers.pareto import crowding_distance, non_dominated_sort, pareto_indices
+from hwnas.search.rollout import Rollout
 from hwnas.search.trainers.checkpoint import decode, encode
+from hwnas.testing.fakes import ToySpace
 
-from .conftest import ToySpace, run_controller
+from .conftest import run_controller
 
 SEEDS = range(5)
 BUDGET = 300
@@ -38,7 +39,7 @@ TUNED = {"random": {}, "evolution": {"population": 20, "sample_size": 5},
 
 
 def mean_best(name: str, reward: Any, batch: int = 1) -> float:
-    space = ToySpace(12, 5)
+    space = ToySpace(n=12, k=5)
     return float(np.mean([run_controller(make(name, space, s, **TUNED[name]), reward, BUDGET, batch) for s in SEEDS]))
 
 
@@ -58,7 +59,7 @@ def test_beats_random_on_hidden_target(name: str, batch: int) -> None:
 
 
 def test_evolution_finds_hidden_target_exactly() -> None:
-    space = ToySpace(12, 5)
+    space = ToySpace(n=12, k=5)
     target = tuple(int(x) for x in np.random.default_rng(1).integers(5, size=12))
     best = run_controller(make("evolution", space, 0, population=20, sample_size=5), target_reward(target), 600)
     assert best == 12
@@ -78,7 +79,7 @@ def test_pareto_helpers_on_known_matrix() -> None:
 def test_pareto_recovers_known_front() -> None:
     """Two objectives: count of 0s and count of 3s. The front is exactly the archs made of
     0s and 3s only, with values (a, 6 - a) for a = 0..6."""
-    space = ToySpace(6, 4)
+    space = ToySpace(n=6, k=4)
     ctrl = make("pareto", space, 0, population=24, perfs=["zeros:max", "threes:max"])
     for _ in range(80):  # 800 evaluations of a 4,096-arch space
         rs = ctrl.sample(10)
@@ -91,7 +92,7 @@ def test_pareto_recovers_known_front() -> None:
 
 
 def test_pareto_needs_directions() -> None:
-    ctrl = make("pareto", ToySpace(4, 3), 0)
+    ctrl = make("pareto", ToySpace(n=4, k=3), 0)
     rs = ctrl.sample(2)
     for r in rs:
         r.perfs = {"x": 1.0}
@@ -113,10 +114,11 @@ def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
     return decode(json.loads(text), tensors)
 
 
-@pytest.mark.parametrize("name", ["random", "evolution", "annealing", "pareto", "rl"])
+@pytest.mark.parametrize("name", ["random", "evolution", "annealing", "pareto", "rl", "predictor"])
 def test_state_roundtrip_continues_identically(name: str) -> None:
-    space = ToySpace(8, 4)
-    opts = {"pareto": {"population": 10, "perfs": ["score:max"]}}.get(name, TUNED.get(name, {}))
+    space = ToySpace(n=8, k=4)
+    opts = {"pareto": {"population": 10, "perfs": ["score:max"]},
+            "predictor": {"init": 5, "pool": 60, "mutations": 10, "iters": 5}}.get(name, TUNED.get(name, {}))
     if name == "evolution":
         opts = {"population": 10, "sample_size": 3}
 

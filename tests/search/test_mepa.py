@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from hwnas.errors import ConfigError
-from hwnas.search.base import Objective, Rollout
 from hwnas.search.datasets.builtin import DigitsDataset
 from hwnas.search.evaluators.mepa import MepaEvaluator
+from hwnas.search.objectives.base import Objective
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.mbv2 import MBV2Space
 from hwnas.search.spaces.nb201 import NB201Space
 from hwnas.search.weights.supernet_mbv2 import MBV2Supernet

@@ -10,9 +10,9 @@ import pytest
 
 from hwnas.config import load_config
 from hwnas.errors import ConfigError
-from hwnas.search.base import Rollout
 from hwnas.search.build import build_components, load_run_config
 from hwnas.search.objectives.hardware import WORST
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.mbv2 import MBV2Space
 from hwnas.search.spaces.nb201 import NB201Space
 
@@ -101,7 +101,7 @@ def test_search_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"controller\.populaton: unknown option \(did you mean 'population'\?\)"):
         load_run_config(cfg)
     cfg = write_config(tmp_path / "d.yaml", search_space={"type": "nb201"}, objective={"type": "classification"})
-    with pytest.raises(ConfigError, match="--objective / --budget-ms need a hardware objective"):
+    with pytest.raises(ConfigError, match="a hardware metric or budget needs a hardware objective"):
         load_run_config(cfg, budget=3.0)
     cfg = write_config(tmp_path / "e.yaml", dataset={"type": "digits", "channels": 1},
                        search_space={"type": "nb201", "in_channels": 3}, evaluator={"type": "predictor"},

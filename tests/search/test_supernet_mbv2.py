@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import ConfigError
-from hwnas.search.base import Rollout
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.mbv2 import MBV2Space
 from hwnas.search.spaces.nb201 import NB201Space
 from hwnas.search.weights.supernet_mbv2 import MBV2Supernet

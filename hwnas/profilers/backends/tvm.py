@@ -19,11 +19,10 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import ConfigError, DependencyError, ProfilingError, require
+from hwnas.inputs import first_line
 from hwnas.primitives import Primitive
-from hwnas.registry import register
 from hwnas.profilers.backends.base import Backend, OnnxTarget, Prepared, Target
-from hwnas.profilers.builders import example_input
-from hwnas.profilers.export import export_bytes
+from hwnas.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ class TvmBackend(Backend):
             raise ConfigError(f"backend tvm: unknown option(s) {', '.join(sorted(unknown))}")
         trials = int(options.get("tune_trials") or 0)
         if trials < 0:
-            raise ConfigError(f"--tune-trials: must be >= 0, got {trials}")
+            raise ConfigError(f"backend tvm: tune_trials must be >= 0, got {trials}")
         tdir = options.get("tuning_dir")
         if trials and not tdir:
             raise ConfigError("backend tvm: tuning needs a tuning_dir for its database")
@@ -131,11 +130,14 @@ class TvmBackend(Backend):
         except ProfilingError:
             raise
         except Exception as exc:
-            raise ProfilingError(f"TVM compile failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+            raise ProfilingError(f"TVM compile failed: {type(exc).__name__}: {first_line(exc, 300)}") from exc
 
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
         tvm = self._tvm()
         from tvm import relax
+
+        from hwnas.profilers.builders import example_input
+        from hwnas.profilers.export import export_bytes
 
         onnx_model = isinstance(target, OnnxTarget)
         ident = target.key if isinstance(target, Primitive) else target.ident if onnx_model else target.hash

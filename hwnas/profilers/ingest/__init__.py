@@ -11,7 +11,4 @@ from hwnas.profilers.ingest import awnas, dnndk, results, vaitrace_csv, vaitrace
 from hwnas.profilers.ingest.awnas import export_awnas
 from hwnas.profilers.ingest.core import IngestOptions, IngestReport, ingest, plan
 
-FORMATS: tuple[str, ...] = ("dnndk", "vaitrace-txt", "vaitrace-csv", "awnas-yaml", "csv", "json")
-POWER_FORMATS: tuple[str, ...] = ("pat", "hwmon", "watts")
-
-__all__ = ["FORMATS", "POWER_FORMATS", "IngestOptions", "IngestReport", "export_awnas", "ingest", "plan"]
+__all__ = ["IngestOptions", "IngestReport", "export_awnas", "ingest", "plan"]

@@ -22,7 +22,9 @@ from typing import Any
 
 import yaml
 
-from hwnas.errors import HwnasError
+from hwnas.config import limited_loader
+from hwnas.errors import ConfigError, HwnasError
+from hwnas.inputs import first_line, short
 from hwnas.primitives import Primitive
 from hwnas.profilers.ingest.base import LatencyFormat, Parsed, Record, Skipped, fail, read_lines
 from hwnas.registry import register
@@ -73,6 +75,13 @@ def entry_primitive(entry: dict[str, Any], fail_at: Any) -> Primitive:
 class AwnasYamlFormat(LatencyFormat):
     """aw_nas profiled_blocks.yaml: per-primitive DPU latency (ms) and power (µW)."""
 
+    @classmethod
+    def example(cls, tmp_dir: Path) -> Path:
+        """A short generated file of this format (hwnas.testing.log_files)."""
+        from hwnas.testing.log_files import write_awnas_yaml
+
+        return write_awnas_yaml(tmp_dir / "profiled_blocks.yaml")
+
     backend = "awnas"
     precision = "int8"
     needs_mapping = False
@@ -80,12 +89,20 @@ class AwnasYamlFormat(LatencyFormat):
     def parse(self, path: Path) -> Parsed:
         path = Path(path)
         text = "\n".join(read_lines(path))
+        loader = None
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            loader = limited_loader(path)(text)
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            raise fail(path, mark.line + 1 if mark else None, f"expected valid YAML ({getattr(exc, 'problem', exc)})") from None
+            raise fail(path, mark.line + 1 if mark else None,
+                       f"expected valid YAML ({short(getattr(exc, 'problem', None) or first_line(exc))})") from None
+        except ConfigError as exc:  # too many aliases
+            raise fail(path, None, str(exc).split(": ", 1)[-1]) from None
+        finally:
+            if loader is not None:
+                loader.dispose()
         if not isinstance(data, list) or not data:
             raise fail(path, 1, f"expected a YAML list of aw_nas entries, got {type(data).__name__}")
         lines = [item.start_mark.line + 1 for item in node.value]  # type: ignore[union-attr]
@@ -96,7 +113,7 @@ class AwnasYamlFormat(LatencyFormat):
                 return fail(path, _line, msg)
 
             if not isinstance(entry, dict):
-                raise fail_at(f"expected a mapping with prim_type, C, C_out, ..., got {entry!r}")
+                raise fail_at(f"expected a mapping with prim_type, C, C_out, ..., got {short(entry)}")
             ptype = entry.get("prim_type")
             perf = entry.get("performances")
             if not isinstance(ptype, str):

@@ -72,7 +72,13 @@ class LatencyFormat:
 
     Subclasses set ``backend`` (default backend name for the store), ``precision``
     (what the device computes in; the DPU formats are int8) and implement
-    :meth:`parse`.
+    :meth:`parse` and :meth:`example`.
+
+    Contract (checked by ``hwnas.testing.ingest_format``): built with no arguments;
+    :meth:`parse` of the :meth:`example` file returns :class:`Parsed` with at least one
+    record, each with a name, a ``where`` naming the file, and finite samples >= 0 (or
+    an error); ``hwnas ingest`` plans measurements from it; an empty or garbage file
+    raises an :class:`~hwnas.errors.IngestError` whose message names the file.
     """
 
     backend: ClassVar[str] = "offline"
@@ -85,6 +91,13 @@ class LatencyFormat:
 
     def parse(self, path: Path) -> Parsed:  # pragma: no cover - interface
         raise NotImplementedError
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> Path:
+        """Write a short valid file of this format under ``tmp_dir`` and return its path
+        (the contract suite parses and plans it). Every format must provide one."""
+        raise NotImplementedError(f"{cls.__name__} writes no example file; define the classmethod "
+                                  "example(tmp_dir) -> Path (see hwnas.profilers.ingest.base.LatencyFormat)")
 
 
 def fail(path: Path | str, line: int | None, message: str) -> IngestError:

@@ -101,85 +101,119 @@ def _merge(group: list[Record]) -> Record:
                   power_w=sum(powers) / len(powers) if powers else None, settings=first.settings, extra=extra)
 
 
-def plan(opts: IngestOptions) -> IngestReport:
-    """Steps 1-2: parse, validate, map and build measurements; touches no store."""
+def _check(opts: IngestOptions) -> None:
     if opts.unmapped not in UNMAPPED_POLICIES:
-        raise IngestError(f"--unmapped: expected one of {', '.join(UNMAPPED_POLICIES)}, got {opts.unmapped!r}")
+        raise IngestError(f"unmapped: expected one of {', '.join(UNMAPPED_POLICIES)}, got {opts.unmapped!r}")
     if opts.manifest and opts.mapping:
-        raise IngestError("give either --manifest or --mapping, not both")
+        raise IngestError("give either a manifest or a mapping, not both")
     if not opts.files:
         raise IngestError("expected at least one latency file")
-    fmt: LatencyFormat = registry.build("ingest_format", opts.fmt)
-    resolver = Resolver.from_files(opts.manifest, opts.mapping)
-    parsed: list[Parsed] = [fmt.parse(Path(f)) for f in opts.files]
-    log = parse_power(Path(opts.power), opts.power_format, opts.rails) if opts.power else None
-    segments = parse_segments(Path(opts.segments)) if opts.segments else None
-    if segments and not log:
-        raise IngestError("--segments needs a --power log")
+    if opts.segments and not opts.power:
+        raise IngestError("segments: a run segmentation needs a power log")
     if opts.inferences is not None and opts.inferences < 1:
-        raise IngestError(f"--inferences: expected a positive count, got {opts.inferences}")
-    backends = {p.backend for p in parsed if p.backend}
-    if len(backends) > 1 and not opts.backend:
-        raise IngestError(f"the files name different backends ({', '.join(sorted(backends))}); pass --backend")
-    backend = opts.backend or (backends.pop() if backends else fmt.backend)
-    device = Device(name=opts.device, kind="offline", precision=opts.precision or fmt.precision,
-                    notes=opts.device_notes)
-    report = IngestReport(device.name, device.fingerprint, backend, device_record=device)
+        raise IngestError(f"inferences: expected a positive count, got {opts.inferences}")
 
-    # Map every record; remember the names a segment may use for it.
-    mapped: list[tuple[Parsed, Record, str, Any]] = []
+
+Mapped = tuple[Parsed, Record, str, Any]
+
+
+def _map_records(parsed: list[Parsed], fmt: LatencyFormat, resolver: Resolver, opts: IngestOptions,
+                 report: IngestReport) -> list[Mapped]:
+    """Each record with its target (primitive or network); unmapped ones skipped or refused."""
+    mapped: list[Mapped] = []
     for p in parsed:
         report.skipped.extend(p.skipped)
         for rec in p.records:
             hit = _target(rec, fmt, resolver, opts.unmapped)
             if hit is None:
-                report.skipped.append(Skipped(rec.where, rec.name, "no mapping for this name (--unmapped skip)"))
+                report.skipped.append(Skipped(rec.where, rec.name, "no mapping for this name (unmapped: skip)"))
                 continue
             if fmt.strict_names and resolver.settings and set(rec.settings) == {"format"}:
                 rec.settings = {**rec.settings, **resolver.settings}
             mapped.append((p, rec, hit[0], hit[1]))
+    return mapped
+
+
+def _group(mapped: list[Mapped]) -> dict[tuple[str, str, str], list[Mapped]]:
+    """Repeats per (target, settings) merge; failures stay individual rows."""
+    groups: dict[tuple[str, str, str], list[Mapped]] = {}
+    for n, (p, rec, kind, obj) in enumerate(mapped):
+        ident = obj.key if kind == "primitive" else obj.hash
+        sig = repr(sorted(rec.settings.items())) if rec.error is None else f"error#{n}"
+        groups.setdefault((kind, ident, sig), []).append((p, rec, kind, obj))
+    return groups
+
+
+def _measurement(members: list[Mapped], kind: str, ident: str, backend: str, fmt_name: str) -> tuple[Measurement, Record]:
+    rec = _merge([m[1] for m in members])
+    files = sorted({m[0].path.name for m in members})
+    extra = {**rec.extra, "name": rec.name, "where": rec.where}
+    try:
+        m = Measurement(
+            kind=kind, target=ident, backend=backend, settings=rec.settings, samples_ms=tuple(rec.samples_ms),
+            error=rec.error, energy_mj=rec.energy_mj, power_w=rec.power_w,
+            versions={"hwnas": __version__, "ingest_format": fmt_name}, source=f"ingest:{fmt_name} {' '.join(files)}",
+            extra=extra, median_override=rec.median_ms if len(members) == 1 else None)
+    except HwnasError as exc:
+        raise IngestError(f"{rec.where}: {exc}") from None
+    return m, rec
+
+
+def _fill(report: IngestReport, parsed: list[Parsed], mapped: list[Mapped], backend: str, fmt_name: str) -> None:
+    per_file: dict[Path, dict[str, Any]] = {
+        p.path: {"file": p.path.name, "format": p.fmt, "items": len(p.records), "stored": 0, "primitives": set(),
+                 "networks": set(), "with_energy": 0, "skipped": len(p.skipped), **({"notes": p.notes} if p.notes else {})}
+        for p in parsed}
+    for (kind, ident, _), members in _group(mapped).items():
+        m, rec = _measurement(members, kind, ident, backend, fmt_name)
+        report.measurements.append(m)
+        (report.primitives if kind == "primitive" else report.networks)[ident] = members[0][3]
+        info = per_file[members[0][0].path]
+        info["stored"] += 1
+        info["primitives" if kind == "primitive" else "networks"].add(ident)
+        info["with_energy"] += rec.energy_mj is not None
+    for p in parsed:
+        info = per_file[p.path]
+        info["primitives"], info["networks"] = len(info["primitives"]), len(info["networks"])
+        report.files.append(info)
+
+
+def plan(opts: IngestOptions) -> IngestReport:
+    """Parse, validate, map and build measurements; touches no store."""
+    _check(opts)
+    fmt: LatencyFormat = registry.build("ingest_format", opts.fmt)
+    resolver = Resolver.from_files(opts.manifest, opts.mapping)
+    parsed: list[Parsed] = [fmt.parse(Path(f)) for f in opts.files]
+    log = parse_power(Path(opts.power), opts.power_format, opts.rails) if opts.power else None
+    segments = parse_segments(Path(opts.segments)) if opts.segments else None
+    backends = {p.backend for p in parsed if p.backend}
+    if len(backends) > 1 and not opts.backend:
+        raise IngestError(f"the files name different backends ({', '.join(sorted(backends))}); name one backend")
+    backend = opts.backend or (backends.pop() if backends else fmt.backend)
+    device = Device(name=opts.device, kind="offline", precision=opts.precision or fmt.precision,
+                    notes=opts.device_notes)
+    report = IngestReport(device.name, device.fingerprint, backend, device_record=device)
+    mapped = _map_records(parsed, fmt, resolver, opts, report)
     if log is not None:
         report.skipped.extend(log.skipped)
         recs = [m[1] for m in mapped]
         names = {i: {m[1].name, m[3].key if m[2] == "primitive" else m[3].hash} for i, m in enumerate(mapped)}
         report.skipped.extend(attach_energy(recs, names, log, segments, opts.clock_offset_h, opts.inferences))
+    _fill(report, parsed, mapped, backend, opts.fmt)
+    if not report.measurements:
+        reasons = sorted({s.reason for s in report.skipped})
+        why = f"{len(report.skipped)} item(s) skipped: {'; '.join(reasons)[:160]}" if reasons else "no items found"
+        raise IngestError(f"{', '.join(Path(f).name for f in opts.files)[:120]}: nothing to store ({why})")
+    return report
 
-    # Merge repeats per (target, settings); failures stay individual rows.
-    groups: dict[tuple[str, str, str], list[tuple[Parsed, Record, str, Any]]] = {}
-    for n, (p, rec, kind, obj) in enumerate(mapped):
-        ident = obj.key if kind == "primitive" else obj.hash
-        sig = repr(sorted(rec.settings.items())) if rec.error is None else f"error#{n}"
-        groups.setdefault((kind, ident, sig), []).append((p, rec, kind, obj))
-    per_file: dict[Path, dict[str, Any]] = {
-        p.path: {"file": p.path.name, "format": p.fmt, "items": len(p.records), "stored": 0, "primitives": set(),
-                 "networks": set(), "with_energy": 0, "skipped": len(p.skipped), **({"notes": p.notes} if p.notes else {})}
-        for p in parsed}
-    for (kind, ident, _), members in groups.items():
-        rec = _merge([m[1] for m in members])
-        obj = members[0][3]
-        if kind == "primitive":
-            report.primitives[ident] = obj
-        else:
-            report.networks[ident] = obj
-        files = sorted({m[0].path.name for m in members})
-        extra = {**rec.extra, "name": rec.name, "where": rec.where}
-        try:
-            report.measurements.append(Measurement(
-                kind=kind, target=ident, backend=backend, settings=rec.settings, samples_ms=tuple(rec.samples_ms),
-                error=rec.error, energy_mj=rec.energy_mj, power_w=rec.power_w,
-                versions={"hwnas": __version__, "ingest_format": opts.fmt}, source=f"ingest:{opts.fmt} {' '.join(files)}",
-                extra=extra, median_override=rec.median_ms if len(members) == 1 else None))
-        except HwnasError as exc:
-            raise IngestError(f"{rec.where}: {exc}") from None
-        for m in members[:1]:
-            info = per_file[m[0].path]
-            info["stored"] += 1
-            info["primitives" if kind == "primitive" else "networks"].add(ident)
-            info["with_energy"] += rec.energy_mj is not None
-    for p in parsed:
-        info = per_file[p.path]
-        info["primitives"], info["networks"] = len(info["primitives"]), len(info["networks"])
-        report.files.append(info)
+
+def ingest_files(opts: IngestOptions, store: str | Path, *, dry_run: bool = False) -> IngestReport:
+    """Plan (every file parsed and validated before the store is touched), then store it
+    all in one transaction unless ``dry_run``."""
+    report = plan(opts)
+    if not dry_run:
+        with Store(store) as st:
+            ingest(st, opts, report)
     return report
 
 

@@ -84,7 +84,7 @@ def attach_energy(records: Sequence[Record], names: dict[int, set[str]], log: Po
         if got is None or got[1] < MIN_COVERAGE:
             cov = 0.0 if got is None else got[1]
             skipped.append(Skipped(where, seg.name, f"power log covers {cov:.0%} of the run window "
-                                                    "(check --clock-offset)"))
+                                                    "(check the clock offset)"))
             continue
         watts = got[0]
         count = seg.inferences or inferences

@@ -15,13 +15,12 @@ results file may skip the manifest.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from hwnas.config import read_yaml
 from hwnas.errors import HwnasError, IngestError
+from hwnas.inputs import read_json
 from hwnas.primitives import NetworkSpec, Primitive
 
 #: Op of a layer that no mapping names: stored as its own opaque primitive.
@@ -107,9 +106,9 @@ class Resolver:
 
     def load_manifest(self, path: Path) -> None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise IngestError(f"{path.name}: expected a JSON bundle manifest ({exc})") from None
+            data = read_json(path, "bundle manifest")
+        except HwnasError as exc:
+            raise IngestError(str(exc)) from None
         if not isinstance(data, dict) or data.get("format") != "hwnas-bundle" or not isinstance(data.get("items"), list):
             raise IngestError(f"{path.name}: expected {{'format': 'hwnas-bundle', 'items': [...]}}")
         if isinstance(data.get("settings"), dict):
@@ -138,9 +137,9 @@ class Resolver:
 
     def load_mapping(self, path: Path) -> None:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise IngestError(f"{path.name}: expected a YAML mapping file ({exc})") from None
+            data = read_yaml(path, "mapping file")
+        except HwnasError as exc:
+            raise IngestError(str(exc)) from None
         if not isinstance(data, dict) or not data:
             raise IngestError(f"{path.name}: expected a YAML mapping 'layer name: primitive key or dict'")
         for name, value in data.items():

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwnas.profilers.ingest.base import Skipped, fail, number, read_lines
+from hwnas.registry import register
 
 PAT_RAILS = 17
 DEFAULT_PAT_RAILS: dict[str, int] = {"VCCINT": 1}
@@ -172,23 +173,93 @@ def parse_watts(path: Path, rails: list[str] | None = None) -> PowerLog:
     return _parse_table(Path(path), "watts", rails, 1.0, ["watts"])
 
 
-def parse_power(path: Path, fmt: str, rails: str | None = None) -> PowerLog:
-    """Dispatch on the power format name; ``rails`` is ``NAME=COL,...`` (pat) or ``COL,...``."""
-    if fmt == "pat":
+class PowerFormat:
+    """Base of the registered power-log parsers (role ``power_format``).
+
+    Contract (checked by ``hwnas.testing.power_format``): :meth:`parse` (``rails`` is the
+    format's column selection, None for its default) returns a :class:`PowerLog` of at
+    least two samples with non-decreasing times and finite watts >= 0; an empty or
+    garbage file raises an :class:`~hwnas.errors.IngestError` naming the file;
+    :meth:`example` writes a short valid log and says which rails to read.
+    """
+
+    @staticmethod
+    def parse(path: Path, rails: str | None) -> PowerLog:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> tuple[Path, str | None]:
+        """A short valid log of this format under ``tmp_dir`` and the ``rails`` to parse it with."""
+        raise NotImplementedError(f"{cls.__name__} writes no example log; define the classmethod "
+                                  "example(tmp_dir) -> (path, rails) (see hwnas.profilers.ingest.power.PowerFormat)")
+
+
+@register("power_format", "pat")
+class PatFormat(PowerFormat):
+    """Xilinx Power Advantage Tool CSV (rails NAME=COLUMN, 1-based; default VCCINT=1)."""
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> tuple[Path, str | None]:
+        """A short generated log (hwnas.testing.log_files)."""
+        from hwnas.testing.log_files import write_pat
+
+        return write_pat(tmp_dir / "pat.csv"), "VCCINT=1,VCCAUX=2"
+
+    @staticmethod
+    def parse(path: Path, rails: str | None) -> PowerLog:
         spec: dict[str, int] = {}
         for part in (rails.split(",") if rails else []):
             name, _, col = part.partition("=")
             try:
                 spec[name.strip() if col else f"rail{name.strip()}"] = int(col if col else name)
             except ValueError:
-                raise fail(path, None, f"expected --rails as NAME=COLUMN[,...] with 1-based columns, got {rails!r}") from None
+                raise fail(path, None, f"expected rails as NAME=COLUMN[,...] with 1-based columns, got {rails!r}") \
+                    from None
         return parse_pat(path, spec or None)
-    cols = [c.strip() for c in rails.split(",")] if rails else None
-    if fmt == "hwmon":
-        return parse_hwmon(path, cols)
-    if fmt == "watts":
-        return parse_watts(path, cols)
-    raise fail(path, None, f"expected a power format pat, hwmon or watts, got {fmt!r}")
+
+
+def _columns(rails: str | None) -> list[str] | None:
+    return [c.strip() for c in rails.split(",")] if rails else None
+
+
+@register("power_format", "hwmon")
+class HwmonFormat(PowerFormat):
+    """Linux hwmon log in µW: timestamp,power1_input[,...] (columns summed)."""
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> tuple[Path, str | None]:
+        """A short generated log (hwnas.testing.log_files)."""
+        from hwnas.testing.log_files import write_hwmon
+
+        return write_hwmon(tmp_dir / "hwmon.csv"), None
+
+    @staticmethod
+    def parse(path: Path, rails: str | None) -> PowerLog:
+        return parse_hwmon(path, _columns(rails))
+
+
+@register("power_format", "watts")
+class WattsFormat(PowerFormat):
+    """timestamp,watts CSV (header optional)."""
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> tuple[Path, str | None]:
+        """A short generated log (hwnas.testing.log_files)."""
+        from hwnas.testing.log_files import write_watts
+
+        return write_watts(tmp_dir / "watts.csv"), None
+
+    @staticmethod
+    def parse(path: Path, rails: str | None) -> PowerLog:
+        return parse_watts(path, _columns(rails))
+
+
+def parse_power(path: Path, fmt: str, rails: str | None = None) -> PowerLog:
+    """Parse a power log of the registered format ``fmt``; ``rails`` is ``NAME=COL,...``
+    (pat) or ``COL,...`` (tables)."""
+    from hwnas import registry
+
+    return registry.get("power_format", fmt).parse(path, rails)
 
 
 def parse_segments(path: Path) -> list[Segment]:

@@ -14,8 +14,9 @@ from typing import Any, Mapping, Sequence
 
 from hwnas.config import opt
 from hwnas.registry import register
-from hwnas.search.base import Controller, Rollout
+from hwnas.search.controllers.base import Controller
 from hwnas.search.controllers.simple import valid_reward
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 

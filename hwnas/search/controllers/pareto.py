@@ -8,6 +8,7 @@ helpers are public because reports compute the final Pareto set the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -15,7 +16,8 @@ import numpy as np
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
-from hwnas.search.base import Controller, Rollout
+from hwnas.search.controllers.base import Controller
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 
@@ -76,6 +78,22 @@ def crowding_distance(F: np.ndarray) -> np.ndarray:
     return dist
 
 
+def hypervolume_2d(F: np.ndarray, ref: Sequence[float]) -> float:
+    """Exact area dominated by the rows of a two-column maximisation matrix and bounded
+    below by ``ref`` (rows not better than ``ref`` in both columns add nothing)."""
+    F = np.asarray(F, dtype=np.float64).reshape(-1, 2)
+    F = F[(F[:, 0] > ref[0]) & (F[:, 1] > ref[1])]
+    if not len(F):
+        return 0.0
+    F = F[np.lexsort((-F[:, 1], -F[:, 0]))]  # first column descending, ties: best second first
+    area, best_y = 0.0, float(ref[1])
+    for x, y in F:
+        if y > best_y:
+            area += (x - ref[0]) * (y - best_y)
+            best_y = float(y)
+    return float(area)
+
+
 def pareto_indices(perfs: Sequence[Mapping[str, float]], directions: Mapping[str, str]) -> list[int]:
     """Indices of the non-dominated rows."""
     if not perfs:
@@ -86,6 +104,11 @@ def pareto_indices(perfs: Sequence[Mapping[str, float]], directions: Mapping[str
 @register("controller", "pareto")
 class ParetoController(Controller):
     """NSGA-II: binary tournaments on (front, crowding), crossover, mutation, elitist survival."""
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """A population of 4 so the suite's few rounds reach selection and variation."""
+        return {"controller": {"type": "pareto", "population": 4}}
 
     @dataclass(frozen=True)
     class Options:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
-from hwnas.search.base import Controller, Rollout
+from hwnas.search.controllers.base import Controller
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 
@@ -33,6 +35,9 @@ class RandomController(Controller):
     def sample(self, n: int = 1) -> list[Rollout]:
         return [Rollout(self.space.sample(self.rng)) for _ in range(n)]
 
+    def step(self, rollouts: Sequence[Rollout]) -> None:
+        """Random search learns nothing."""
+
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng_state()}
 
@@ -43,6 +48,11 @@ class RandomController(Controller):
 @register("controller", "evolution")
 class EvolutionController(Controller):
     """Regularized (aging) evolution: tournament selection, mutation, the oldest dies."""
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """A population of 4 so the suite's few rounds reach tournaments, mutation and crossover."""
+        return {"controller": {"type": "evolution", "population": 4, "sample_size": 2, "crossover": 0.5}}
 
     @dataclass(frozen=True)
     class Options:

@@ -1,7 +1,7 @@
-"""Datasets: local files only, seeded splits (DESIGN §7)."""
+"""Datasets: local files only, seeded splits."""
 from __future__ import annotations
 
 from hwnas.search.datasets import builtin, files  # noqa: F401  (register)
-from hwnas.search.datasets.base import ArrayDataset
+from hwnas.search.datasets.sourced import ArrayDataset, SourceDataset
 
-__all__ = ["ArrayDataset"]
+__all__ = ["ArrayDataset", "SourceDataset"]

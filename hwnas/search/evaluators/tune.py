@@ -11,15 +11,32 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
-from hwnas.search.base import Dataset, Evaluator, Objective, Rollout, WeightsManager
+from hwnas.search.datasets.base import Dataset
+from hwnas.search.evaluators.base import Evaluator
 from hwnas.search.evaluators.predictor import fill
 from hwnas.search.objectives import is_feasible
+from hwnas.search.objectives.base import Objective
+from hwnas.search.rollout import Rollout
+from hwnas.search.runtime import Runtime
 from hwnas.search.spaces.base import SearchSpace
+from hwnas.search.training import (
+    OptimOptions,
+    PassStats,
+    TrainingDiverged,
+    first_batches,
+    inputs_of,
+    make_optimizer,
+    make_scheduler,
+    recalibrate_bn,
+    train_pass,
+)
+from hwnas.search.weights.base import WeightsManager
 from hwnas.search.weights.plain import arch_seed
 
 log = logging.getLogger(__name__)
@@ -29,16 +46,20 @@ log = logging.getLogger(__name__)
 class TuneEvaluator(Evaluator):
     """Train each candidate from scratch for a few epochs, then ask the objectives."""
 
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Two SGD steps per candidate of a small nb201 space on a small synthetic task."""
+        from hwnas.search.objectives.classification import ClassificationObjective
+
+        return {**ClassificationObjective.example(tmp_dir), "weights_manager": {"type": "plain"},
+                "evaluator": {"type": "tune", "batch_size": 16, "max_steps": 2, "bn_recalibrate": 1}}
+
     needs_candidates = True
 
     @dataclass(frozen=True)
-    class Options:
+    class Options(OptimOptions):
         epochs: int = opt(1, min=1, help="training epochs per candidate")
         batch_size: int = opt(64, min=1, help="training batch size")
-        lr: float = opt(0.05, gt=0, help="peak learning rate (cosine decay to 0)")
-        momentum: float = opt(0.9, min=0.0, lt=1.0, help="SGD momentum")
-        weight_decay: float = opt(4e-5, min=0.0, help="L2 weight decay")
-        optimizer: Literal["sgd", "adam"] = opt("sgd", help="sgd (with momentum) or adam")
         max_steps: int = opt(0, min=0, help="stop each epoch after this many batches (0 = whole split)")
         threads: int = opt(0, min=0, help="torch threads while training (0 = leave as is)")
         bn_recalibrate: int = opt(8, min=0, help="training batches used to re-estimate BatchNorm statistics "
@@ -47,8 +68,10 @@ class TuneEvaluator(Evaluator):
                                                "constraint (their reward is the constraint's worst anyway)")
 
     def __init__(self, options: Any, *, space: SearchSpace, objective: Objective, dataset: Dataset | None = None,
-                 weights_manager: WeightsManager | None = None, seed: int = 0, **_: Any) -> None:
+                 weights_manager: WeightsManager | None = None, seed: int = 0, runtime: Runtime | None = None,
+                 **_: Any) -> None:
         self.options = options
+        self.runtime = runtime or Runtime.cpu()
         self.space = space
         self.objective = objective
         self.dataset = dataset
@@ -56,62 +79,53 @@ class TuneEvaluator(Evaluator):
         self.seed = int(seed)
         self._checked = False
 
-    def _check(self, model: Any) -> None:
-        if self._checked:
-            return
+    def _check(self) -> Dataset:
         if self.dataset is None:
             raise ConfigError("dataset: the tune evaluator trains candidates and needs a dataset section")
-        prepare = getattr(self.dataset, "prepare", None)
-        if callable(prepare):
-            prepare()
-        classes = getattr(self.space, "options", None)
-        want = getattr(classes, "num_classes", None)
-        if want is not None and getattr(self.dataset, "num_classes", want) != want:
-            raise ConfigError(f"search_space.num_classes: {want} does not match the dataset's "
-                              f"{self.dataset.num_classes} classes")
-        self._checked = True
+        if not self._checked:
+            self.dataset.prepare()
+            want = getattr(getattr(self.space, "options", None), "num_classes", None)
+            if want is not None and self.dataset.num_classes != want:
+                raise ConfigError(f"search_space.num_classes: {want} does not match the dataset's "
+                                  f"{self.dataset.num_classes} classes")
+            self._checked = True
+        return self.dataset
+
+    def _steps_per_epoch(self, dataset: Dataset) -> int:
+        o = self.options
+        n_batches = math.ceil(dataset.size("train") / o.batch_size)
+        return min(n_batches, o.max_steps) if o.max_steps else n_batches
 
     def train(self, model: Any, seed: int) -> dict[str, float]:
         """Seeded training of one candidate in place; returns the last epoch's mean loss and time."""
         import torch
-        import torch.nn.functional as F
 
         o = self.options
-        assert self.dataset is not None
-        self._check(model)
-        params = [p for p in model.parameters() if p.requires_grad]
-        if o.optimizer == "sgd":
-            opt_ = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=True)
-        else:
-            opt_ = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
-        n_batches = math.ceil(self.dataset.size("train") / o.batch_size) if hasattr(self.dataset, "size") else 0
-        per_epoch = min(n_batches, o.max_steps) if o.max_steps and n_batches else (o.max_steps or n_batches)
-        total = max(1, per_epoch * o.epochs)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt_, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+        dataset = self._check()
+        optimizer = make_optimizer(model.parameters(), o)
+        scheduler = make_scheduler(optimizer, o, self._steps_per_epoch(dataset) * o.epochs)
         old_threads = torch.get_num_threads()
         if o.threads:
             torch.set_num_threads(o.threads)
-        t0, loss_sum, seen = time.perf_counter(), 0.0, 0
+        t0, stats, diverged = time.perf_counter(), PassStats([]), False
         try:
-            model.train()
             for epoch in range(o.epochs):
-                loss_sum, seen = 0.0, 0
-                loader = self.dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed + epoch)
-                for i, (x, y) in enumerate(loader):
-                    if o.max_steps and i >= o.max_steps:
-                        break
-                    loss = F.cross_entropy(model(x), y)
-                    opt_.zero_grad()
-                    loss.backward()
-                    opt_.step()
-                    sched.step()
-                    loss_sum += loss.detach().item() * len(y)
-                    seen += len(y)
-            self.recalibrate_bn(model, seed)
+                loader = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed + epoch)
+                stats = train_pass(model, loader, optimizer, o, scheduler=scheduler, max_steps=o.max_steps,
+                                   runtime=self.runtime)
+            if o.bn_recalibrate:
+                calib = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed + 7777)
+                recalibrate_bn(model, inputs_of(first_batches(calib, o.bn_recalibrate)), runtime=self.runtime)
+        except TrainingDiverged as exc:
+            log.warning("candidate not trained to the end: %s", exc)
+            diverged = True
         finally:
             if o.threads:
                 torch.set_num_threads(old_threads)
-        return {"train_loss": loss_sum / max(seen, 1), "train_s": time.perf_counter() - t0}
+        out = {"train_loss": stats.mean_loss if stats.seen else float("nan"), "train_s": time.perf_counter() - t0}
+        if diverged:
+            out["diverged"] = 1.0
+        return out
 
     def _over_budget(self, rollouts: Sequence[Rollout]) -> list[bool]:
         """Which rollouts violate a constraint by their cheap (hardware) perfs alone."""
@@ -127,35 +141,6 @@ class TuneEvaluator(Evaluator):
                 r.info["skipped"] = "over budget"
         return out
 
-    def recalibrate_bn(self, model: Any, seed: int) -> None:
-        """Re-estimate BatchNorm running statistics with the final weights.
-
-        After only a few hundred steps the running averages still mix statistics of
-        early, very different weights, and eval-mode accuracy drops far below what the
-        network has learned (about 0.55 vs 0.85 on digits after two epochs).
-        """
-        import torch
-        from torch import nn
-
-        n = self.options.bn_recalibrate
-        bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        if not n or not bns:
-            return
-        saved = [m.momentum for m in bns]
-        for m in bns:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the calibration batches
-        model.train()
-        assert self.dataset is not None
-        loader = self.dataset.loader("train", batch_size=self.options.batch_size, shuffle=True, seed=seed + 7777)
-        with torch.no_grad():
-            for i, (x, _) in enumerate(loader):
-                if i >= n:
-                    break
-                model(x)
-        for m, mom in zip(bns, saved):
-            m.momentum = mom
-
     def evaluate(self, rollouts: Sequence[Rollout]) -> None:
         import torch
 
@@ -168,6 +153,7 @@ class TuneEvaluator(Evaluator):
                 if self.weights_manager is None:
                     raise ConfigError("weights_manager: the tune evaluator needs candidates (use weights_manager plain)")
                 model = r.candidate = self.weights_manager.assemble_candidate(r)
+            model = r.candidate = self.runtime.model(model)
             seed = arch_seed(self.seed, self.space, r.arch)
             with torch.random.fork_rng():
                 torch.manual_seed(seed)

@@ -24,7 +24,8 @@ import numpy as np
 from hwnas.config import opt
 from hwnas.errors import ConfigError, CostModelError
 from hwnas.registry import register
-from hwnas.search.base import Objective, Rollout
+from hwnas.search.objectives.base import Objective
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -36,21 +37,37 @@ PERF_NAMES: dict[str, str] = {"latency": "latency_ms", "energy": "energy_mj"}
 
 def read_table(path: Path, column: str, key: str) -> dict[str, float]:
     """``key`` column -> ``column`` values of a CSV (optionally .gz) file."""
-    import pandas as pd
+    from hwnas.inputs import numeric_column, read_csv
 
-    if not Path(path).is_file():
-        raise ConfigError(f"objective.table: file not found: {path} (a CSV with columns {key!r} and {column!r})")
-    df = pd.read_csv(path)
+    df = read_csv(path, f"objective.table (a CSV with columns {key!r} and {column!r})")
     for c in (key, column):
         if c not in df.columns:
             raise ConfigError(f"objective.column: {path} has no column {c!r}; columns: {', '.join(map(str, df.columns))}")
-    df = df[[key, column]].dropna()
-    return dict(zip(df[key].astype(str), df[column].astype(float)))
+    values, missing = numeric_column(df, column, path)
+    if missing:
+        log.warning("%s: %d row(s) without a %s value; those architectures cannot be evaluated", path, missing, column)
+    keys = df.loc[values.index, key].astype(str)
+    table: dict[str, float] = {}
+    for i, k, v in zip(values.index, keys, values.to_numpy(dtype=float)):
+        if k in table and table[k] != v:
+            raise ConfigError(f"{path}:{int(i) + 2}: architecture {k[:80]!r} appears twice with different {column}")
+        table[k] = float(v)
+    return table
 
 
 @register("objective", "hardware")
 class HardwareObjective(Objective):
     """Latency or energy from a cost model, a store's primitive table or a whole-network table."""
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Latency of toy architectures from a fake ``lut`` cost model written under ``tmp_dir``."""
+        from hwnas import registry
+        from hwnas.testing.fakes import TINY_TOY, fake_cost_model
+
+        space = registry.build("search_space", "toy", **{k: v for k, v in TINY_TOY.items() if k != "type"})
+        model, _ = fake_cost_model(tmp_dir / "hardware-model", space)
+        return {"search_space": TINY_TOY, "objective": {"type": "hardware", "model": str(model)}}
 
     @dataclass(frozen=True)
     class Options:
@@ -79,9 +96,10 @@ class HardwareObjective(Objective):
             if self.mode != "report" and self.budget <= 0:
                 raise ConfigError(f"budget: mode {self.mode} needs a budget > 0")
 
-    def __init__(self, options: Any, *, space: SearchSpace, **_: Any) -> None:
+    def __init__(self, options: Any, *, space: SearchSpace, runtime: Any = None, **_: Any) -> None:
         self.options = options
         self.space = space
+        self.runtime = runtime
         self.perf_name = PERF_NAMES[options.metric]
         self.perf_names = (self.perf_name,)
         self._cache: dict[Arch, float] = {}
@@ -109,6 +127,8 @@ class HardwareObjective(Objective):
         except ImportError as exc:
             raise ConfigError(f"objective.model: cost models are not available in this install ({exc})") from None
         model = load_model(o.model)
+        if self.runtime is not None and callable(getattr(model, "to", None)):
+            model.to(self.runtime.device)  # torch cost models predict where the search runs
 
         def from_model(archs: list[Arch]) -> np.ndarray:
             return np.asarray(model.predict([self.space.to_network(a) for a in archs]), dtype=float).reshape(-1)
@@ -120,25 +140,23 @@ class HardwareObjective(Objective):
         o = self.options
         if not Path(o.store).is_file():  # type: ignore[arg-type]
             raise ConfigError(f"objective.store: cost store not found: {o.store}")
-        with Store(o.store, create=False) as st:  # type: ignore[arg-type]
+        with Store(o.store, readonly=True) as st:  # type: ignore[arg-type]
             dev = st.find_device(o.device)
-            prim = st.table(dev["id"], o.backend, metric="median_ms" if o.metric == "latency" else "energy_mj")
+            prim = st.table(dev["id"], o.backend, metric="latency_ms" if o.metric == "latency" else "energy_mj")
         if not prim:
             raise ConfigError(f"objective.store: {o.store} has no {o.metric} measurements of primitives for "
                               f"device {o.device!r} / backend {o.backend!r}")
 
+        from hwnas.cost_models.lut import LUTModel
+
+        lut = LUTModel().fit([], None, prim)  # the naive sum is the lut cost model, nothing else
+
         def from_store(archs: list[Arch]) -> np.ndarray:
-            out = np.empty(len(archs))
-            for i, a in enumerate(archs):
-                total = 0.0
-                for node in self.space.to_network(a).nodes:
-                    v = prim.get(node.key)
-                    if v is None:
-                        raise CostModelError(f"objective.store: primitive {node.key!r} is not measured for device "
-                                             f"{o.device!r} / {o.backend!r}; profile the space first")
-                    total += v
-                out[i] = total
-            return out
+            try:
+                return lut.predict([self.space.to_network(a) for a in archs])
+            except CostModelError as exc:
+                raise CostModelError(f"objective.store: {exc} (device {o.device!r} / {o.backend!r}; "
+                                     "profile the space first)") from None
         return from_store
 
     def values(self, archs: Sequence[Arch]) -> np.ndarray:

@@ -5,16 +5,31 @@ tuple with one choice index per decision. That one representation serves every
 controller (random, evolution, RL all see a vector of categorical choices) while the
 space alone knows what the choices mean (:meth:`SearchSpace.to_network`) and how to
 write them for people (:meth:`SearchSpace.to_jsonable`).
+
+Contract (checked for every registered space by ``hwnas.testing.search_space``):
+``cls(options)`` builds it; :meth:`SearchSpace.sample` gives valid archs and
+:meth:`SearchSpace.validate` refuses invalid ones with a ValidationError;
+:meth:`SearchSpace.to_str` / :meth:`SearchSpace.from_str` and
+:meth:`SearchSpace.to_jsonable` / :meth:`SearchSpace.from_jsonable` round-trip up to
+:meth:`SearchSpace.canonical` (the jsonable form also through JSON text);
+:meth:`SearchSpace.to_network` gives a NetworkSpec every node of which is among
+:meth:`SearchSpace.primitives` (so a profiled table covers every network); equal
+:meth:`SearchSpace.canonical` forms give equal networks; :meth:`SearchSpace.mutate` gives
+a valid, different arch and :meth:`SearchSpace.crossover` a valid one. :meth:`SearchSpace.example`
+gives the options the suite builds it with (default: the space's defaults).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from hwnas.errors import ValidationError
 from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.search.spaces.differentiable import CostTerm, ParamGroup, check_weights, masked_argmax, one_hot
 
 Arch = tuple[int, ...]
 
@@ -31,8 +46,8 @@ class Decision:
         return len(self.choices)
 
 
-class SearchSpace:
-    """Base class. Subclasses define ``decisions`` and ``to_network``; the rest is generic."""
+class SearchSpace(ABC):
+    """Base class. Subclasses define ``decisions``, ``to_network`` and ``primitives``; the rest is generic."""
 
     #: Registry name, set by ``@register``.
     registry_name: str = "space"
@@ -40,16 +55,33 @@ class SearchSpace:
     def __init__(self) -> None:
         self._decisions: tuple[Decision, ...] = tuple(self.build_decisions())
 
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """A run config holding this space with small options, for the contract suites
+        (the same hook as ``Component.example``). Default: the space's defaults."""
+        return {"search_space": {"type": cls.registry_name}}
+
     # -- to implement -----------------------------------------------------------------
+    @abstractmethod
     def build_decisions(self) -> Sequence[Decision]:
-        raise NotImplementedError
+        """The categorical decisions, in a fixed order (an arch indexes them)."""
 
+    @abstractmethod
     def to_network(self, arch: Arch) -> NetworkSpec:
-        raise NotImplementedError
+        """The network of ``arch`` as a graph of primitives."""
 
+    @abstractmethod
     def primitives(self) -> list[Primitive]:
         """Every unique primitive the space can produce, deduplicated by key, sorted."""
-        raise NotImplementedError
+
+    def cell_graph(self, arch: Arch) -> NetworkSpec:
+        """The graph a learned predictor reads for ``arch`` (GATES-style encoders).
+
+        By default the whole network, which works for any space; spaces whose network
+        repeats one searched cell return that cell alone (nodes are the cell's ops, edges
+        its data flow), which says the same thing in a tenth of the nodes.
+        """
+        return self.to_network(arch)
 
     # -- generic ----------------------------------------------------------------------
     @property
@@ -69,6 +101,11 @@ class SearchSpace:
         return float(np.prod([float(s) for s in self.sizes]))
 
     def validate(self, arch: Sequence[int]) -> Arch:
+        """``arch`` as a tuple of in-range choice indices, or a one-line ValidationError."""
+        if isinstance(arch, (str, bytes)) or not isinstance(arch, Sequence):
+            raise ValidationError(f"{self.name}: an architecture is a list of choice indices, got {str(arch)[:60]}")
+        if any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in arch):
+            raise ValidationError(f"{self.name}: choice indices must be integers, got {str(list(arch))[:60]}")
         arch = tuple(int(a) for a in arch)
         if len(arch) != len(self._decisions):
             raise ValidationError(f"{self.name}: an architecture has {len(self._decisions)} choices, got {len(arch)}")
@@ -107,13 +144,6 @@ class SearchSpace:
             off += d.size
         return out
 
-    def neighbours(self, arch: Arch) -> Iterator[Arch]:
-        """Every arch one active decision away."""
-        for i in self.active(arch):
-            for c in range(self._decisions[i].size):
-                if c != arch[i]:
-                    yield arch[:i] + (c,) + arch[i + 1:]
-
     def canonical(self, arch: Arch) -> Arch:
         """Inactive decisions reset to 0, so equal networks have equal archs."""
         act = set(self.active(arch))
@@ -151,6 +181,28 @@ class SearchSpace:
             return self.validate([int(t) for t in text.strip().split("-")])
         except ValueError:
             raise ValidationError(f"{self.name}: cannot parse architecture {text!r}") from None
+
+    # -- differentiable search (see spaces/differentiable.py) ---------------------------
+    def param_groups(self) -> list[ParamGroup]:
+        """Architecture-parameter groups; by default one single-row group per decision."""
+        return [ParamGroup(d.name, 1, tuple(str(c) for c in d.choices)) for d in self._decisions]
+
+    def derive(self, weights: Mapping[str, np.ndarray]) -> Arch:
+        """The discrete architecture a weight distribution stands for (default: argmax of
+        each decision's group)."""
+        groups = self.param_groups()
+        w = check_weights(groups, weights)
+        return self.validate([int(masked_argmax(w[g.name], g.mask_array())[0]) for g in groups])
+
+    def arch_weights(self, arch: Arch) -> dict[str, np.ndarray]:
+        """One-hot group weights of a discrete architecture (``derive`` gives it back)."""
+        arch = self.validate(arch)
+        return one_hot(self.param_groups(), {d.name: [a] for d, a in zip(self._decisions, arch)})
+
+    def cost_terms(self) -> list[CostTerm]:
+        """Per-choice primitives for expected-cost objectives (spaces that support them override)."""
+        raise ValidationError(f"{self.name}: the space defines no per-choice costs, which a differentiable "
+                              "hardware objective needs")
 
     def options_dict(self) -> dict[str, Any]:
         opts = getattr(self, "options", None)

@@ -78,18 +78,31 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], step: int) -> Path:
     return run_dir / JSON_NAME
 
 
-def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:
-    """The saved state, or None when the run dir has no checkpoint."""
+def load_checkpoint(run_dir: Path, map_location: str = "cpu") -> dict[str, Any] | None:
+    """The saved state, or None when the run dir has no checkpoint; tensors land on
+    ``map_location`` whatever device saved them; a damaged checkpoint is a one-line
+    error naming the file."""
     import torch
+
+    from hwnas.inputs import read_json
 
     path = run_dir / JSON_NAME
     if not path.is_file():
         return None
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise HwnasError(f"{path}: corrupt checkpoint ({exc})") from None
+    doc = read_json(path, "checkpoint")
+    if not isinstance(doc, dict) or not isinstance(doc.get("state"), dict) or not isinstance(doc.get("step"), int):
+        raise HwnasError(f"{path}: damaged checkpoint (expected 'format', 'step' and 'state'); "
+                         "restart the search or choose another run directory")
     tensors: dict[str, Any] = {}
-    if doc.get("tensors"):
-        tensors = torch.load(run_dir / doc["tensors"], weights_only=True)
-    return decode(doc["state"], tensors)
+    name = doc.get("tensors")
+    if name:
+        if not isinstance(name, str) or Path(name).name != name or not (run_dir / name).is_file():
+            raise HwnasError(f"{path}: names a tensor file {str(name)[:60]!r} that is not in {run_dir}")
+        try:
+            tensors = torch.load(run_dir / name, map_location=map_location, weights_only=True)
+        except Exception as exc:  # torch raises many types for a corrupt archive
+            raise HwnasError(f"{run_dir / name}: cannot read checkpoint tensors ({type(exc).__name__})") from None
+    try:
+        return decode(doc["state"], tensors)
+    except (KeyError, TypeError, ValueError):
+        raise HwnasError(f"{path}: damaged checkpoint (tensor references do not match {name})") from None

@@ -20,11 +20,13 @@ from typing import Any, Mapping
 
 from hwnas.config import RunConfig, opt
 from hwnas.errors import ConfigError
+from hwnas.inputs import output_dir
 from hwnas.registry import register
 from hwnas.search import report
-from hwnas.search.base import Rollout, Trainer
 from hwnas.search.build import SearchComponents
 from hwnas.search.objectives import is_feasible
+from hwnas.search.rollout import Rollout
+from hwnas.search.trainers.base import Trainer
 from hwnas.search.trainers.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -42,10 +44,20 @@ def config_hash(cfg: RunConfig) -> str:
 class SimpleTrainer(Trainer):
     """Sample -> assemble -> evaluate -> step, with checkpoints, CSV, Pareto YAML and PNG."""
 
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Four steps of evolution with a training supernet (mepa's example): the hardest resume."""
+        from hwnas.search.evaluators.mepa import MepaEvaluator
+
+        return {**MepaEvaluator.example(tmp_dir), "seed": 1,
+                "controller": {"type": "evolution", "population": 4, "sample_size": 2},
+                "trainer": {"type": "simple", "steps": 4, "rollouts_per_step": 2, "checkpoint_every": 1,
+                            "evaluator_updates": 1, "plot": False}}
+
     @dataclass(frozen=True)
     class Options:
-        steps: int = opt(20, min=1, help="controller steps (search iterations)")
-        rollouts_per_step: int = opt(1, min=1, help="rollouts sampled and evaluated per step")
+        steps: int = opt(20, min=1, max=10_000_000, help="controller steps (search iterations)")
+        rollouts_per_step: int = opt(1, min=1, max=100_000, help="rollouts sampled and evaluated per step")
         checkpoint_every: int = opt(5, min=0, help="save a checkpoint every N steps (0 = only at the end)")
         evaluator_updates: int = opt(0, min=0, help="shared-weight training rounds before each step (mepa)")
         reuse: bool = opt(False, help="reuse perfs of architectures seen before instead of re-evaluating "
@@ -58,6 +70,8 @@ class SimpleTrainer(Trainer):
         self.c = components
         if components.controller is None:
             raise ConfigError("controller: a search needs a controller section")
+        if components.evaluator is None:
+            raise ConfigError("evaluator: the simple trainer needs an evaluator section (tune, predictor, mepa, ...)")
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.history: list[Rollout] = []
         self.step_index = 0
@@ -77,20 +91,35 @@ class SimpleTrainer(Trainer):
         return out
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        missing = [k for k in ("config_hash", "step", "history") if k not in state]
+        if missing:
+            raise ConfigError(f"{self.run_dir}: damaged checkpoint (no {', '.join(missing)}); restart the search")
         if state.get("config_hash") != config_hash(self.c.config):
-            raise ConfigError(f"{self.run_dir}: holds a search with a different config; choose another --run-dir "
-                              "or pass --restart to start over")
+            raise ConfigError(f"{self.run_dir}: holds a search with a different config; choose another run "
+                              "directory or restart the search")
+        if not isinstance(state.get("step"), int):
+            raise ConfigError(f"{self.run_dir}: damaged checkpoint (no step); restart the search")
+        self.history = report.history_of(state, self.run_dir or Path("."), self.c.space)
         for name, comp in self._components().items():
             if state.get(name) and comp is not None:
-                comp.load_state_dict(state[name])
-        self.history = [Rollout.from_dict(d) for d in state["history"]]
+                try:
+                    comp.load_state_dict(state[name])
+                except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+                    raise ConfigError(f"{self.run_dir}: damaged checkpoint ({name} state: "
+                                      f"{type(exc).__name__})") from None
         self.step_index = int(state["step"])
         self._seen = {}
         for r in self.history:
             self._seen.setdefault(self.c.space.canonical(r.arch), r)
 
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 of a distributed search (or the only process): the only writer."""
+        rt = getattr(self.c, "runtime", None)
+        return rt is None or rt.is_main
+
     def checkpoint(self) -> None:
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.is_main:
             save_checkpoint(self.run_dir, self.state_dict(), self.step_index)
             report.write_rollouts_csv(self.run_dir / "rollouts.csv", self.history, self.c.space, self._feasible())
 
@@ -139,7 +168,8 @@ class SimpleTrainer(Trainer):
         """Load the run directory's checkpoint, if any; True when resumed."""
         if self.run_dir is None:
             return False
-        state = load_checkpoint(self.run_dir)
+        rt = getattr(self.c, "runtime", None)
+        state = load_checkpoint(self.run_dir, map_location=rt.map_location() if rt is not None else "cpu")
         if state is None:
             return False
         self.load_state_dict(state)
@@ -151,10 +181,11 @@ class SimpleTrainer(Trainer):
         import yaml
 
         t0 = time.perf_counter()
-        if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.run_dir is not None and self.is_main:
+            output_dir(self.run_dir, "run directory", parents=True)
+        resumed_at = self.step_index if self.resume() else None  # refuses another config before writing
+        if self.run_dir is not None and self.is_main:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.c.config.to_dict(), sort_keys=False))
-        resumed_at = self.step_index if self.resume() else None
         every = self.options.checkpoint_every
         while self.step_index < self.options.steps:
             rs = self.step()
@@ -181,7 +212,11 @@ class SimpleTrainer(Trainer):
             "best": None if self.best() is None else report.arch_record(self.best(), space),  # type: ignore[arg-type]
             "pareto": [report.arch_record(r, space) for r in front],
         }
-        if self.run_dir is not None:
+        out.update(getattr(self.c.evaluator, "summary", dict)())  # e.g. the table evaluator's distinct queries
+        rt = getattr(self.c, "runtime", None)
+        if rt is not None and rt.distributed:
+            out.update(rank=rt.rank, world=rt.world)
+        if self.run_dir is not None and self.is_main:
             report.write_yaml(self.run_dir / "pareto.yaml", out["pareto"])
             out["run_dir"] = str(self.run_dir)
             if self.options.plot:

@@ -23,6 +23,7 @@ the network the profilers time and the cost models predict.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -33,9 +34,10 @@ from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.profilers.builders import build_network, build_primitive, make_act
 from hwnas.registry import register
-from hwnas.search.base import Rollout, WeightsManager
+from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.spaces.mbv2 import STAGES, MBV2Space
+from hwnas.search.weights.base import WeightsManager
 
 #: Per stage, the (expansion, kernel) of each block that runs.
 SubnetConfig = list[list[tuple[int, int]]]
@@ -217,6 +219,14 @@ class SupernetBase(WeightsManager):
 @register("weights_manager", "supernet")
 class MBV2Supernet(SupernetBase):
     """OFA-style elastic supernet for mbv2 (kernel, expansion, depth share weights)."""
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """The supernet of a narrow mbv2 space at 32x32."""
+        return {"search_space": {"type": "mbv2", "resolution": 32, "width": 0.25, "num_classes": 10},
+                "weights_manager": {"type": "supernet"}}
+
+    supernet_for = ("mbv2",)
 
     @dataclass(frozen=True)
     class Options:

@@ -1,0 +1,103 @@
+"""``hwnas fit-cost`` and ``hwnas predict``: parse, call the library, render.
+
+Data loading, the default model choice and fitting live in :mod:`hwnas.cost_models.api`.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hwnas.cli.common import add_parser, finite, names, non_negative, positive
+from hwnas.config import parse_kv
+from hwnas.ui import emit, format_table
+
+
+def _cmd_fit_cost(args: argparse.Namespace) -> int:
+    from hwnas.cost_models import api
+
+    if args.model == "kernel":
+        from hwnas.cli.predict_any import cmd_fit_kernel
+
+        return cmd_fit_kernel(args)
+    from hwnas.cost_models.metrics import REPORT_HEADERS
+
+    d = api.load_data(store=args.store, device=args.device, backend=args.backend, dataset=args.dataset,
+                      space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"), target=args.target,
+                      unit=args.unit, min_value=args.min_value, exclude_flagged=args.exclude_flagged)
+    rep = api.fit_cost(d, args.model, unit=args.unit, test_frac=args.test_frac, seed=args.seed, out=args.out,
+                       train=args.train)
+    head = (f"{d.summary.get('source')}: {d.target} ({d.unit or 'as given'}), {rep['n_train']} train / "
+            f"{rep['n_test']} held-out networks" + (f"; models in {args.out}" if args.out else ""))
+    cols = ["model", "rmse", "rel_rmse", "mape", "within_5", "within_10", "kendall_tau", "spearman"]
+    if any("vs_lut" in r for r in rep["rows"]):
+        cols.append("vs_lut")
+    emit(rep, as_json=args.json, table=head + "\n" + format_table(rep["rows"], cols, REPORT_HEADERS))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from hwnas.cost_models import api
+    from hwnas.errors import ConfigError
+
+    if args.onnx or args.torch:
+        from hwnas.cli.predict_any import cmd_predict
+
+        return cmd_predict(args)
+    if not args.model:
+        raise ConfigError("give --model DIR (a cost model folder), or --onnx FILE --predictor DIR")
+
+    res = api.predict(args.model, space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"),
+                      archs=args.arch or (), networks=args.networks)
+    unit = res["unit"]
+    emit(res, as_json=args.json, table=format_table(res["predictions"], ["network", "prediction"],
+                                                     {"prediction": f"prediction ({unit or '?'})"}))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    f = add_parser(sub, "fit-cost", help="fit cost models on measured networks and report held-out accuracy",
+                   example="hwnas fit-cost --store hwnas-store.sqlite --device cpu --backend onnxruntime "
+                           "--model all --out runs/costmodels\n"
+                           "hwnas fit-cost --dataset nb201_latency.csv --space nb201 --target gold_6226_ms "
+                           "--train 900 --model gnn\n"
+                           "hwnas fit-cost --store fpga.sqlite --device zcu102-dpu-b4096 --backend awnas "
+                           "--unit primitive --target energy\n"
+                           "hwnas fit-cost --model kernel --store kernels.sqlite --device cpu --out runs/kernel")
+    f.add_argument("--store", help="cost store with network and primitive measurements")
+    f.add_argument("--device", help="device id, fingerprint or name in the store")
+    f.add_argument("--backend", help="backend of the measurements (e.g. onnxruntime)")
+    f.add_argument("--dataset", help="whole-network CSV (one architecture per row, one column per device)")
+    f.add_argument("--space", help="search space of the dataset's architectures (nb201, fbnet)")
+    f.add_argument("--space-opt", action="append", metavar="K=V", help="search-space option (repeatable)")
+    f.add_argument("--target", help="latency|energy with --store (default latency); a column with --dataset")
+    f.add_argument("--model", default=None,
+                   help=f"all, or a comma list of {','.join(names('cost_model'))} (default: all; mlp for --dataset); "
+                        "kernel: kernel predictors from `hwnas profile --kernels` data (any model, no networks)")
+    f.add_argument("--out", help="folder for one model folder per model, report.json and PNGs")
+    f.add_argument("--test-frac", type=finite, default=0.3, help="held-out share (default %(default)s)")
+    f.add_argument("--train", type=positive, help="train on N random networks, test on all others (overrides --test-frac)")
+    f.add_argument("--min-value", type=finite, default=0.1,
+                   help="--dataset: drop rows whose target is below this (default %(default)s)")
+    f.add_argument("--seed", type=non_negative, default=0, help="split and model seed (default %(default)s)")
+    f.add_argument("--unit", choices=("network", "primitive"), default="network",
+                   help="--store: fit on measured networks (default) or on single primitives, for stores "
+                        "that hold no networks (e.g. FPGA tables: energy from latency and shape)")
+    f.add_argument("--exclude-flagged", action="store_true",
+                   help="--store: leave out measurements flagged as disturbed by other load (an older clean "
+                        "measurement of the same item is used if there is one)")
+    f.set_defaults(func=_cmd_fit_cost)
+
+    p = add_parser(sub, "predict", help="predict latency/energy of networks with a saved cost model",
+                   example="hwnas predict --model runs/costmodels/mlp --space mbv2 "
+                           "--arch 'd2:e3k3,e3k3|d2:e3k3,e3k3|d2:e3k3,e3k3|d2:e3k3,e3k3|d2:e3k3,e3k3'\n"
+                           "hwnas predict --model runs/costmodels/gnn --networks nets.jsonl --json\n"
+                           "hwnas predict --onnx model.onnx --predictor runs/kernel --top 10")
+    p.add_argument("--model", help="a model folder written by fit-cost")
+    p.add_argument("--arch", action="append", help="architecture string of --space (repeatable)")
+    p.add_argument("--space", help="search space of --arch / arch-string files")
+    p.add_argument("--space-opt", action="append", metavar="K=V", help="search-space option (repeatable)")
+    p.add_argument("--networks", help="JSON list / JSON lines of NetworkSpec dicts, or a text file of arch strings")
+    from hwnas.cli.predict_any import add_predict_arguments
+
+    add_predict_arguments(p)
+    p.set_defaults(func=_cmd_predict)

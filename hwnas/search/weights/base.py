@@ -1,0 +1,37 @@
+"""The weights-manager role: turns a rollout into a runnable candidate network.
+
+Contract (checked by ``hwnas.testing.weights_manager``):
+
+* built as ``cls(options, space=..., seed=...)`` (plus ``dataset`` where it matters);
+* :meth:`assemble_candidate` returns a ``torch.nn.Module`` computing the rollout's
+  architecture: for an input of the space's shape it returns logits of
+  ``num_classes`` columns;
+* the same rollout assembled twice computes the same function (weights are either
+  freshly seeded from (seed, architecture) or shared), and assembling does not draw
+  from torch's global random stream;
+* shared-weight managers expose ``module`` (the supernet whose parameters an
+  evaluator trains; a candidate's parameters are among them) and round-trip their
+  weights through :meth:`state_dict`; where they offer ``export_subnet(arch)``, the
+  exported network computes what the candidate computes;
+* ``supernet_for`` names registered spaces; :meth:`Component.example` gives a small
+  space this manager serves.
+"""
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+from hwnas.search.component import Component
+from hwnas.search.rollout import Rollout
+
+
+class WeightsManager(Component):
+    """Fills a rollout with weights: a runnable candidate network."""
+
+    #: Search spaces (registry names) for which this manager is the default supernet,
+    #: e.g. when ``hwnas train --from-supernet`` meets a config without the section.
+    supernet_for: tuple[str, ...] = ()
+
+    @abstractmethod
+    def assemble_candidate(self, rollout: Rollout) -> Any:
+        """The candidate network of ``rollout.arch``."""

@@ -1,0 +1,211 @@
+"""The hostile-user harness: run a CLI command in-process on damaged inputs and check
+that it fails the way a user deserves — exit code 2, one bounded line on stderr that
+names the file, no traceback, no hang, and no change to stores it only reads.
+
+Inputs are valid seed files damaged by :func:`mutated` (truncation, bad bytes, deleted
+spans, weird numbers, duplicated lines). Hypothesis runs a fixed, seeded number of
+examples per entry point (``HWNAS_FUZZ_EXAMPLES``, default 12), so the suite is
+deterministic and bounded in time.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from hwnas.cli import main
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = int(os.environ.get("HWNAS_FUZZ_EXAMPLES", "12"))
+
+#: Hypothesis settings of every fuzz test: seeded, bounded, no example database on disk.
+FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                       HealthCheck.data_too_large, HealthCheck.filter_too_much])
+
+#: Longest acceptable error output (the 1.3 KB alias bomb once produced 2 GB).
+MAX_ERR_CHARS = 600
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Hung(Exception):
+    pass
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise Hung()
+
+
+def run(argv: Sequence[str], timeout_s: int = 60) -> Result:
+    """``hwnas ARGV`` in this process, with stdout/stderr captured and a time limit."""
+    out, err = io.StringIO(), io.StringIO()
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(timeout_s)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in argv])
+            except SystemExit as exc:  # argparse
+                code = int(exc.code or 0)
+    except Hung:
+        pytest.fail(f"hwnas {' '.join(map(str, argv))[:200]} hung for more than {timeout_s} s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def check(res: Result, argv: Sequence[Any], names: Iterable[str] = ()) -> None:
+    """A clean outcome: success, or exit 2 with one bounded line naming one of ``names``."""
+    cmd = " ".join(map(str, argv))[:300]
+    assert res.code in (0, 2), f"exit {res.code} for: {cmd}\n{res.err[-2000:]}"
+    assert "Traceback" not in res.err, f"traceback for: {cmd}\n{res.err[-3000:]}"
+    if res.code == 2:
+        lines = res.err.strip().splitlines()
+        assert len(lines) == 1, f"{len(lines)} lines on stderr for: {cmd}\n{res.err[:2000]}"
+        assert len(res.err) <= MAX_ERR_CHARS, f"{len(res.err)}-char error for: {cmd}\n{res.err[:600]}"
+        wanted = [n for n in names if n]
+        if wanted:
+            assert any(n in res.err for n in wanted), f"error does not name {wanted}: {res.err.strip()}"
+
+
+def digest(path: Path) -> str:
+    """sha256 of a file, or of every file under a folder (to prove nothing changed)."""
+    h = hashlib.sha256()
+    paths = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for p in paths:
+        if p.exists():
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+WEIRD_NUMBERS = ["nan", "inf", "-inf", "-1", "-5", "0", "1e308", "-1e-308", "10000000000000000000000", "1.5",
+                 "''", "[]", "{}", "null", "true", "\"x\"", "0x10", "1e999"]
+
+
+@st.composite
+def mutated(draw: Any, seed: bytes) -> bytes:
+    """``seed`` damaged in one to three ways a disk, an editor or an attacker could."""
+    data = bytearray(seed)
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["truncate", "bytes", "delete", "number", "dup_line", "swap_lines", "empty"]))
+        n = len(data)
+        if kind == "truncate" and n:
+            del data[draw(st.integers(0, n - 1)):]
+        elif kind == "bytes":
+            pos = draw(st.integers(0, n))
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        elif kind == "delete" and n:
+            a = draw(st.integers(0, n - 1))
+            del data[a:a + draw(st.integers(1, 40))]
+        elif kind == "number":
+            text = data.decode("utf-8", "replace")
+            nums = [m.span() for m in re.finditer(r"-?\d+(\.\d+)?", text)]
+            if nums:
+                a, b = draw(st.sampled_from(nums))
+                text = text[:a] + draw(st.sampled_from(WEIRD_NUMBERS)) + text[b:]
+                data = bytearray(text.encode())
+        elif kind in ("dup_line", "swap_lines"):
+            lines = bytes(data).split(b"\n")
+            if len(lines) > 1:
+                i, j = draw(st.integers(0, len(lines) - 1)), draw(st.integers(0, len(lines) - 1))
+                if kind == "dup_line":
+                    lines.insert(j, lines[i])
+                else:
+                    lines[i], lines[j] = lines[j], lines[i]
+                data = bytearray(b"\n".join(lines))
+        elif kind == "empty":
+            data = bytearray()
+    return bytes(data)
+
+
+def text_mutations(path: Path) -> st.SearchStrategy[bytes]:
+    return mutated(path.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def fuzz_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def fresh(root: Path, name: str) -> Path:
+    """A new empty folder under ``root`` for one example."""
+    i = 0
+    while (root / f"{name}-{i}").exists():
+        i += 1
+    d = root / f"{name}-{i}"
+    d.mkdir()
+    return d
+
+
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
+
+
+# -- valid seeds, built once per session ---------------------------------------------------
+NB201_TABLE = DATA / "nb201_latency_slice.csv.gz"
+
+
+def table_config(folder: Path, steps: int = 2) -> Path:
+    """A fast, valid search: nb201 + evolution + the published latency table."""
+    p = folder / "search.yaml"
+    p.write_text(f"""seed: 0
+search_space: {{type: nb201}}
+controller: {{type: evolution, population: 4, sample_size: 2}}
+evaluator: {{type: predictor}}
+objective: {{type: hardware, metric: latency, table: {NB201_TABLE}, column: gold_6226_ms}}
+trainer: {{type: simple, steps: {steps}, rollouts_per_step: 2, plot: false}}
+""")
+    return p
+
+
+def digits_config(folder: Path) -> Path:
+    """A tiny, valid training config: a 4-channel, 1-cell nb201 on 64 digits images."""
+    p = folder / "train.yaml"
+    p.write_text("""seed: 0
+dataset: {type: digits, resolution: 8, channels: 1, max_train: 64}
+search_space: {type: nb201, channels: 4, cells_per_stage: 1, resolution: 8, in_channels: 1}
+run: {train: {epochs: 1, batch_size: 32}}
+""")
+    return p
+
+
+@pytest.fixture(scope="session")
+def seeds(fuzz_root: Path) -> dict[str, Path]:
+    """Valid inputs of every kind: config, run dir, arch file, store, model folder."""
+    d = fuzz_root / "seeds"
+    d.mkdir()
+    cfg = table_config(d)
+    run_dir = d / "run"
+    assert run(["search", cfg, "--run-dir", run_dir]).code == 0
+    assert run(["derive", run_dir, "--top", "1", "--out", d / "best.yaml"]).code == 0
+    store = d / "store.sqlite"
+    assert run(["profile", "--space", "toy", "--space-opt", "n=3", "--space-opt", "k=3", "--backend", "fake",
+                "--networks", "12", "--store", store, "--sessions", "1"]).code == 0
+    models = d / "models"
+    res = run(["fit-cost", "--store", store, "--device", "cpu", "--backend", "fake", "--model", "lut,linear1",
+               "--out", models])
+    assert res.code == 0, res.err
+    nets = d / "nets.txt"
+    nets.write_text("\n".join(["|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+                               "skip_connect~2|"]) + "\n")
+    return {"config": cfg, "run_dir": run_dir, "arch": d / "best.yaml", "store": store,
+            "model": models / "linear1", "train_config": digits_config(d), "nets": nets}
