@@ -43,6 +43,11 @@ class IngestError(HwnasError):
     """An offline results / log file is malformed; the message names file and line."""
 
 
+class ModelImportError(HwnasError):
+    """An ONNX model (or torch factory) cannot be read, has a dynamic shape with no
+    --input-shape, or uses an operator hwnas cannot map; the message names file and node."""
+
+
 class CostModelError(HwnasError):
     """A cost model cannot be fit, saved, loaded or applied (e.g. a missing primitive)."""
 

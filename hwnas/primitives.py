@@ -67,8 +67,9 @@ class Primitive:
     extras: Extras = field(default=())
 
     def __post_init__(self) -> None:
-        if not isinstance(self.op, str) or not self.op or not self.op.replace("_", "a").isalnum() \
-                or self.op != self.op.lower():
+        # Hyphens join the ops of a fused kernel (``conv-bn-relu``), see profilers/kernels.
+        if not isinstance(self.op, str) or not self.op or not self.op.replace("_", "a").replace("-", "a").isalnum() \
+                or self.op != self.op.lower() or self.op[0] == "-":
             raise ValidationError(f"Primitive.op: expected a lower-case identifier, got {self.op!r}")
         _check_int("c_in", self.c_in, 1)
         _check_int("c_out", self.c_out, 1)

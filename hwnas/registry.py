@@ -37,6 +37,7 @@ BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "evaluator": ("hwnas.search.evaluators",),
     "objective": ("hwnas.search.objectives",),
     "trainer": ("hwnas.search.trainers",),
+    "zoo": ("hwnas.zoo",),
 }
 
 ROLES: tuple[str, ...] = tuple(BUILTIN_MODULES)

@@ -83,6 +83,27 @@ def test_newer_schema_refused(store_path):
         Store(store_path, readonly=True)
 
 
+def test_v1_store_migrates_to_rules_table(store_path, cpu_device):
+    """A store written by schema 1 (no rules table) opens, gains the table, keeps its rows."""
+    from hwnas.store.schema import _SCHEMA_V1
+
+    con = sqlite3.connect(store_path)
+    con.executescript(_SCHEMA_V1)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    con.execute("INSERT INTO devices (name, fingerprint, info, created) VALUES ('old', 'fp', '{}', 'then')")
+    con.commit()
+    con.close()
+    with Store(store_path) as st:
+        assert st.schema_version == SCHEMA_VERSION == 4
+        assert [d["name"] for d in st.devices()] == ["old"]
+        dev = st.add_device(cpu_device)
+        assert st.rules(dev, "onnxruntime", "fusion") is None
+        st.add_rules(dev, "onnxruntime", "fusion", {"pairs": {"conv>relu": True}}, {"share": 0.5})
+        st.add_rules(dev, "onnxruntime", "fusion", {"pairs": {"conv>relu": False}}, {"share": 0.5})
+        got = st.rules(dev, "onnxruntime", "fusion")
+        assert got["data"] == {"pairs": {"conv>relu": False}} and got["settings"] == {"share": 0.5}
+
+
 def test_foreign_sqlite_file_refused(tmp_path):
     p = tmp_path / "other.sqlite"
     con = sqlite3.connect(p)

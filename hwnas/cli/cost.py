@@ -14,6 +14,11 @@ from hwnas.ui import emit, format_table
 
 def _cmd_fit_cost(args: argparse.Namespace) -> int:
     from hwnas.cost_models import api
+
+    if args.model == "kernel":
+        from hwnas.cli.predict_any import cmd_fit_kernel
+
+        return cmd_fit_kernel(args)
     from hwnas.cost_models.metrics import REPORT_HEADERS
 
     d = api.load_data(store=args.store, device=args.device, backend=args.backend, dataset=args.dataset,
@@ -32,6 +37,14 @@ def _cmd_fit_cost(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from hwnas.cost_models import api
+    from hwnas.errors import ConfigError
+
+    if args.onnx or args.torch:
+        from hwnas.cli.predict_any import cmd_predict
+
+        return cmd_predict(args)
+    if not args.model:
+        raise ConfigError("give --model DIR (a cost model folder), or --onnx FILE --predictor DIR")
 
     res = api.predict(args.model, space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"),
                       archs=args.arch or (), networks=args.networks)
@@ -48,7 +61,8 @@ def add_commands(sub: Any) -> None:
                            "hwnas fit-cost --dataset nb201_latency.csv --space nb201 --target gold_6226_ms "
                            "--train 900 --model gnn\n"
                            "hwnas fit-cost --store fpga.sqlite --device zcu102-dpu-b4096 --backend awnas "
-                           "--unit primitive --target energy")
+                           "--unit primitive --target energy\n"
+                           "hwnas fit-cost --model kernel --store kernels.sqlite --device cpu --out runs/kernel")
     f.add_argument("--store", help="cost store with network and primitive measurements")
     f.add_argument("--device", help="device id, fingerprint or name in the store")
     f.add_argument("--backend", help="backend of the measurements (e.g. onnxruntime)")
@@ -57,7 +71,8 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--space-opt", action="append", metavar="K=V", help="search-space option (repeatable)")
     f.add_argument("--target", help="latency|energy with --store (default latency); a column with --dataset")
     f.add_argument("--model", default=None,
-                   help=f"all, or a comma list of {','.join(names('cost_model'))} (default: all; mlp for --dataset)")
+                   help=f"all, or a comma list of {','.join(names('cost_model'))} (default: all; mlp for --dataset); "
+                        "kernel: kernel predictors from `hwnas profile --kernels` data (any model, no networks)")
     f.add_argument("--out", help="folder for one model folder per model, report.json and PNGs")
     f.add_argument("--test-frac", type=finite, default=0.3, help="held-out share (default %(default)s)")
     f.add_argument("--train", type=positive, help="train on N random networks, test on all others (overrides --test-frac)")
@@ -75,10 +90,14 @@ def add_commands(sub: Any) -> None:
     p = add_parser(sub, "predict", help="predict latency/energy of networks with a saved cost model",
                    example="hwnas predict --model runs/costmodels/mlp --space mbv2 "
                            "--arch 'd2:e3k3,e3k3|d2:e3k3,e3k3|d2:e3k3,e3k3|d2:e3k3,e3k3|d2:e3k3,e3k3'\n"
-                           "hwnas predict --model runs/costmodels/gnn --networks nets.jsonl --json")
-    p.add_argument("--model", required=True, help="a model folder written by fit-cost")
+                           "hwnas predict --model runs/costmodels/gnn --networks nets.jsonl --json\n"
+                           "hwnas predict --onnx model.onnx --predictor runs/kernel --top 10")
+    p.add_argument("--model", help="a model folder written by fit-cost")
     p.add_argument("--arch", action="append", help="architecture string of --space (repeatable)")
     p.add_argument("--space", help="search space of --arch / arch-string files")
     p.add_argument("--space-opt", action="append", metavar="K=V", help="search-space option (repeatable)")
     p.add_argument("--networks", help="JSON list / JSON lines of NetworkSpec dicts, or a text file of arch strings")
+    from hwnas.cli.predict_any import add_predict_arguments
+
+    add_predict_arguments(p)
     p.set_defaults(func=_cmd_predict)

@@ -24,8 +24,15 @@ def _protocol(args: argparse.Namespace) -> Any:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
+    from hwnas.cli import profile_any
+    from hwnas.errors import ConfigError
     from hwnas.profilers import api
 
+    if profile_any.wants(args):
+        return profile_any.run(args, _protocol(args))
+    if not args.space:
+        raise ConfigError("give --space NAME (a search space), --onnx FILE, --torch MODULE:FACTORY, --kernels N "
+                          "or --fusion-rules")
     space_opts = parse_kv(args.space_opt, "--space-opt")
     if args.export_only:
         res = api.export_space_bundle(args.space, space_opts, args.export_only, protocol=_protocol(args),
@@ -51,17 +58,21 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     p = add_parser(
-        sub, "profile", help="measure a search space's primitives (and networks) into the cost store",
+        sub, "profile", help="measure a search space's primitives (and networks), any ONNX/torch model, or "
+                             "kernels into the cost store",
         example="hwnas profile --space mbv2 --device cpu --backend onnxruntime --networks 100\n"
                 "hwnas profile --space mbv2 --networks 100 --retry-failed --retry-flagged\n"
                 "hwnas profile --space nb201 --backend all --store nb201.sqlite --threads 2\n"
                 "hwnas profile --space mbv2 --space-opt resolution=128 --export-only bundle/\n"
                 "hwnas profile --space mbv2 --device gpu --gpu-index 1 --backend onnxruntime,torch\n"
-                "hwnas profile --space mbv2 --ray-address 10.0.0.5:6379 --device-resource jetson",
+                "hwnas profile --space mbv2 --ray-address 10.0.0.5:6379 --device-resource jetson\n"
+                "hwnas profile --onnx model.onnx --input-shape input=1x3x224x224 --store s.sqlite\n"
+                "hwnas profile --torch hwnas.zoo:mobilenet_v2 --torch-opt width=0.5 --store s.sqlite\n"
+                "hwnas profile --kernels 600 --time-limit 840 --store kernels.sqlite",
         description="Measure every unique primitive of a search space, and optionally N sampled networks end to "
                     "end and block by block, on one or more backends. Resumable: a rerun skips what the store "
                     "already holds for the same device and settings.")
-    p.add_argument("--space", required=True, help=f"search space ({', '.join(names('search_space'))})")
+    p.add_argument("--space", help=f"search space ({', '.join(names('search_space'))})")
     p.add_argument("--space-opt", action="append", metavar="KEY=VALUE", help="space option (repeatable)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to run (default: %(default)s)")
     p.add_argument("--backend", action="append", metavar="NAME",
@@ -98,4 +109,7 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--estimator", default=DEFAULT_ESTIMATOR,
                    help=f"how the stored latency is made from the samples ({', '.join(names('estimator'))}; "
                         "default %(default)s: thread CPU time, robust to other load)")
+    from hwnas.cli import profile_any
+
+    profile_any.add_arguments(p)
     p.set_defaults(func=_cmd_profile)

@@ -7,7 +7,7 @@ timeout. The child keeps one backend alive between items so runtimes are importe
 once. Anything native code prints goes to stderr, because fd 1 carries the protocol.
 
 Protocol: the first line the child writes is ``{"ready": ...}``; then one request line
-``{"kind": "primitive"|"network", "spec": {...}}`` gets one reply line
+``{"kind": "primitive"|"network"|"onnx"|"torch", "spec": {...}}`` gets one reply line
 ``{"ok": true, "result": {...}}`` or ``{"ok": false, "error": "..."}``.
 """
 from __future__ import annotations
@@ -36,8 +36,10 @@ def _handle(backend: Any, protocol: Any, request: dict[str, Any], with_energy: b
     from hwnas.primitives import NetworkSpec, Primitive
 
     try:
-        spec = request["spec"]
-        target = NetworkSpec.from_dict(spec) if request["kind"] == "network" else Primitive.from_dict(spec)
+        spec, kind = request["spec"], request["kind"]
+        if kind in ("onnx", "torch"):
+            return {"ok": True, "result": _measure_model(backend, protocol, spec, kind, with_energy)}
+        target = NetworkSpec.from_dict(spec) if kind == "network" else Primitive.from_dict(spec)
         res = backend.measure(target, protocol, with_energy=with_energy)
         return {"ok": True, "result": res.to_dict()}
     except HwnasError as exc:
@@ -45,6 +47,20 @@ def _handle(backend: Any, protocol: Any, request: dict[str, Any], with_energy: b
     except Exception as exc:  # an item's failure is data; the worker goes on
         first = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else ""
         return {"ok": False, "error": f"{type(exc).__name__}: {first}"}
+
+
+def _measure_model(backend: Any, protocol: Any, spec: dict[str, Any], kind: str, with_energy: bool) -> dict[str, Any]:
+    """A whole ONNX model (or torch module) end to end, and per node when asked (ONNX
+    Runtime's profiler; ``spec["per_node"]``)."""
+    from hwnas.profilers.backends.base import OnnxTarget, TorchTarget
+
+    target = OnnxTarget.from_spec(spec["target"]) if kind == "onnx" else TorchTarget.from_spec(spec["target"])
+    out = backend.measure(target, protocol, with_energy=with_energy).to_dict()
+    if spec.get("per_node"):
+        from hwnas.profilers.ort_profile import node_protocol, profile_nodes
+
+        out["profile"] = profile_nodes(backend, target, node_protocol(protocol))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -207,6 +207,30 @@ class Store:
                 ids.append(int(cur.lastrowid))  # type: ignore[arg-type]
         return ids
 
+    def add_rules(self, device_id: int, backend: str, kind: str, data: Mapping[str, Any],
+                  settings: Mapping[str, Any], versions: Mapping[str, Any] | None = None) -> int:
+        """Append measured rules (e.g. which operator pairs fuse) for a device and backend."""
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO rules (device_id, backend, kind, settings, data, versions, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (device_id, backend, kind, canonical_json(dict(settings)), canonical_json(dict(data)),
+                 canonical_json(dict(versions or {})), now()))
+            return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def rules(self, device_id: int, backend: str, kind: str) -> dict[str, Any] | None:
+        """The newest rules of ``kind`` for a device and backend (data, settings, versions,
+        created), or None — also for a store opened read-only at a version before rules."""
+        if "rules" not in tables(self.conn):
+            return None
+        rows = self._read("SELECT data, settings, versions, created FROM rules WHERE device_id=? AND backend=? AND "
+                          "kind=? ORDER BY id DESC LIMIT 1", (device_id, backend, kind))
+        if not rows:
+            return None
+        r = rows[0]
+        return {"data": json.loads(r["data"]), "settings": json.loads(r["settings"]),
+                "versions": json.loads(r["versions"]), "created": r["created"]}
+
     # -- reads --------------------------------------------------------------------
     def devices(self) -> list[dict[str, Any]]:
         rows = self._read(

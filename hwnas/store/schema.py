@@ -13,7 +13,7 @@ from typing import Callable
 from hwnas.errors import StoreError
 from hwnas.store.records import now
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -82,6 +82,22 @@ _V3_EVIDENCE = (
     "ALTER TABLE measurements ADD COLUMN evidence TEXT",
 )
 
+# v3 -> v4: measured kernel-detection rules (which operator pairs a device/backend fuses,
+# how it lays data out) belong with the device, like its measurements.
+_V4_RULES = (
+    """CREATE TABLE rules (
+    id INTEGER PRIMARY KEY,
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    backend TEXT NOT NULL,
+    kind TEXT NOT NULL,                  -- e.g. 'fusion': measured kernel-detection rules
+    settings TEXT NOT NULL,              -- canonical JSON of how they were measured
+    data TEXT NOT NULL,                  -- JSON of the rules themselves
+    versions TEXT NOT NULL,
+    created TEXT NOT NULL
+)""",
+    "CREATE INDEX rules_lookup ON rules (device_id, backend, kind)",
+)
+
 #: Tables every readable store has (checked when a store is opened read-only).
 REQUIRED_TABLES = ("meta", "devices", "primitives", "networks", "measurements")
 
@@ -95,9 +111,14 @@ def _to_v3(c: sqlite3.Connection) -> None:
         c.execute(stmt)
 
 
+def _to_v4(c: sqlite3.Connection) -> None:
+    for stmt in _V4_RULES:
+        c.execute(stmt)
+
+
 #: Migrations: MIGRATIONS[v] upgrades a store from version v to v+1. A new store is
 #: created at v1 and migrated, so every migration runs on every new store.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _to_v2, 2: _to_v3}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _to_v2, 2: _to_v3, 3: _to_v4}
 
 
 def tables(c: sqlite3.Connection) -> set[str]:

@@ -18,3 +18,4 @@ def fast_protocol() -> TimingProtocol:
 @pytest.fixture
 def tiny_nb201():
     return registry.build("search_space", "nb201", **TINY_NB201)
+

@@ -38,8 +38,72 @@ from hwnas.profilers.timing import TimingProtocol, measure
 
 log = logging.getLogger(__name__)
 
-Target = Primitive | NetworkSpec
 DEVICES = ("cpu", "gpu")
+
+#: ONNX element types hwnas can feed, and the NumPy type of each.
+_ELEM_TYPES: dict[int, str] = {1: "float32", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+
+
+@dataclass(frozen=True)
+class OnnxTarget:
+    """A whole ONNX model run as it is (``profile --onnx``/``--torch``, the kernel job).
+
+    ``inputs`` are (name, static shape, ONNX element type); the batch is part of the
+    shape, so a protocol's ``batch`` does not apply. Crosses the worker pipe as a file.
+    """
+
+    data: bytes
+    inputs: tuple[tuple[str, tuple[int, ...], int], ...]
+    label: str = "model"
+
+    @property
+    def ident(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.data).hexdigest()[:16]
+
+    def feeds(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Deterministic inputs: standard normal floats, zero integers and booleans."""
+        rng = np.random.default_rng(seed)
+        out: dict[str, np.ndarray] = {}
+        for name, shape, elem in self.inputs:
+            dtype = _ELEM_TYPES.get(int(elem))
+            if dtype is None:
+                raise ConfigError(f"{self.label}: input {name!r} has ONNX element type {elem}, which hwnas cannot feed")
+            out[name] = rng.standard_normal(shape).astype(dtype) if dtype.startswith("float") else \
+                np.zeros(shape, dtype=dtype)
+        return out
+
+    def to_spec(self, path: str) -> dict[str, Any]:
+        return {"path": path, "label": self.label, "inputs": [[n, list(s), int(t)] for n, s, t in self.inputs]}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> "OnnxTarget":
+        from pathlib import Path
+
+        data = Path(spec["path"]).read_bytes()
+        return cls(data, tuple((str(n), tuple(int(d) for d in s), int(t)) for n, s, t in spec["inputs"]),
+                   str(spec.get("label", "model")))
+
+
+@dataclass(frozen=True)
+class TorchTarget:
+    """A torch module made by a factory (``module:function``), for the eager torch backend."""
+
+    factory: str
+    input_shape: tuple[int, ...]
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"factory": self.factory, "input_shape": list(self.input_shape), "options": dict(self.options)}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> "TorchTarget":
+        return cls(str(spec["factory"]), tuple(int(d) for d in spec["input_shape"]),
+                   tuple(sorted(dict(spec.get("options") or {}).items())))
+
+
+Target = Primitive | NetworkSpec | OnnxTarget | TorchTarget
 
 
 @dataclass

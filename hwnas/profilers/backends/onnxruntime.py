@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import DependencyError, require
-from hwnas.profilers.backends.base import Backend, Prepared, Target
+from hwnas.profilers.backends.base import Backend, OnnxTarget, Prepared, Target
 from hwnas.registry import register
 
 
@@ -58,9 +58,17 @@ class OnnxRuntimeBackend(Backend):
     def versions(self) -> dict[str, str]:
         return {"onnxruntime": str(self._ort().__version__)}
 
-    def session(self, onnx_bytes: bytes) -> Any:
+    def session(self, onnx_bytes: bytes, *, profile_prefix: str | None = None,
+                optimized_path: str | None = None) -> Any:
+        """An InferenceSession with this backend's settings; ``profile_prefix`` turns on
+        ONNX Runtime's per-node profiler, ``optimized_path`` saves the graph it runs."""
         ort = self._ort()
         so = ort.SessionOptions()
+        if profile_prefix:
+            so.enable_profiling = True
+            so.profile_file_prefix = profile_prefix
+        if optimized_path:
+            so.optimized_model_filepath = optimized_path
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -73,15 +81,19 @@ class OnnxRuntimeBackend(Backend):
         from hwnas.profilers.export import INPUT_NAME, export_bytes
 
         t0 = time.perf_counter()
-        model = export_bytes(target, batch)
+        model = target.data if isinstance(target, OnnxTarget) else export_bytes(target, batch)
         t1 = time.perf_counter()
         sess = self.session(model)
         t2 = time.perf_counter()
-        x = {INPUT_NAME: example_input(target, batch).numpy()}
+        x = target.feeds() if isinstance(target, OnnxTarget) else {INPUT_NAME: example_input(target, batch).numpy()}
+        return self.prepared(sess, x, {"export": t1 - t0, "compile": t2 - t1})
+
+    def prepared(self, sess: Any, x: dict[str, np.ndarray], overhead: dict[str, float]) -> Prepared:
+        """A runnable over one session and fixed inputs (outputs fetched as NumPy arrays);
+        on the GPU the inputs and outputs are bound to device buffers first."""
         if self.device == "gpu":
-            run, output = self._bound(sess, x[INPUT_NAME])
-            return Prepared(run, output, overhead_s={"export": t1 - t0, "compile": t2 - t1},
-                            info={"io_binding": True})
+            run, output = self._bound(sess, x)
+            return Prepared(run, output, overhead_s=overhead, info={"io_binding": True})
         out_names = [o.name for o in sess.get_outputs()]
         run_options = None
 
@@ -91,17 +103,15 @@ class OnnxRuntimeBackend(Backend):
         def output() -> np.ndarray:
             return np.asarray(run()[0])
 
-        return Prepared(run, output, overhead_s={"export": t1 - t0, "compile": t2 - t1})
+        return Prepared(run, output, overhead_s=overhead)
 
-    def _bound(self, sess: Any, x: np.ndarray) -> tuple[Any, Any]:
-        """(run, output) with the input and outputs living on GPU ``gpu_index``."""
-        from hwnas.profilers.export import INPUT_NAME
-
+    def _bound(self, sess: Any, x: dict[str, np.ndarray]) -> tuple[Any, Any]:
+        """(run, output) with the inputs and outputs living on GPU ``gpu_index``."""
         ort = self._ort()
         idx = self.gpu_index
         binding = sess.io_binding()
-        x_dev = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(x), "cuda", idx)
-        binding.bind_ortvalue_input(INPUT_NAME, x_dev)
+        for name, value in x.items():
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value), "cuda", idx))
         outs = []
         for o in sess.get_outputs():
             if all(isinstance(d, int) for d in o.shape):  # static shape: one buffer, reused

@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hwnas.errors import DependencyError
-from hwnas.profilers.backends.base import Backend, Prepared, Target
+from hwnas.errors import DependencyError, ProfilingError
+from hwnas.profilers.backends.base import Backend, OnnxTarget, Prepared, Target, TorchTarget
 from hwnas.registry import register
 
 
@@ -51,8 +51,17 @@ class TorchBackend(Backend):
         torch.set_num_threads(self.threads)
         t0 = time.perf_counter()
         dev = torch.device("cuda", self.gpu_index) if self.device == "gpu" else torch.device("cpu")
-        mod = build(target).to(dev)
-        x = example_input(target, batch).to(dev)
+        if isinstance(target, OnnxTarget):
+            raise ProfilingError(f"{target.label}: the torch backend runs torch modules, not ONNX files "
+                                 "(give --torch MODULE:FACTORY)")
+        if isinstance(target, TorchTarget):
+            from hwnas.profilers.torch_import import load_factory
+
+            mod = load_factory(target.factory, dict(target.options)).eval().to(dev)
+            x = torch.randn(target.input_shape, generator=torch.Generator().manual_seed(0)).to(dev)
+        else:
+            mod = build(target).to(dev)
+            x = example_input(target, batch).to(dev)
         t1 = time.perf_counter()
 
         def run() -> Any:

@@ -21,7 +21,7 @@ import numpy as np
 from hwnas.errors import ConfigError, DependencyError, ProfilingError, require
 from hwnas.inputs import first_line
 from hwnas.primitives import Primitive
-from hwnas.profilers.backends.base import Backend, Prepared, Target
+from hwnas.profilers.backends.base import Backend, OnnxTarget, Prepared, Target
 from hwnas.registry import register
 
 log = logging.getLogger(__name__)
@@ -139,19 +139,21 @@ class TvmBackend(Backend):
         from hwnas.profilers.builders import example_input
         from hwnas.profilers.export import export_bytes
 
-        ident = target.key if isinstance(target, Primitive) else target.hash
+        onnx_model = isinstance(target, OnnxTarget)
+        ident = target.key if isinstance(target, Primitive) else target.ident if onnx_model else target.hash
         t0 = time.perf_counter()
-        model = export_bytes(target, batch)
+        model = target.data if onnx_model else export_bytes(target, batch)
         t1 = time.perf_counter()
         ex = self.compile(model, f"{ident} b{batch}")
         dev = tvm.cuda(0) if self.target_kind == "cuda" else tvm.cpu(0)
         vm = relax.VirtualMachine(ex, dev)
         t2 = time.perf_counter()
-        x = tvm.runtime.tensor(example_input(target, batch).numpy(), device=dev)
+        arrays = list(target.feeds().values()) if onnx_model else [example_input(target, batch).numpy()]
+        xs = [tvm.runtime.tensor(a, device=dev) for a in arrays]
         fn = vm["main"]
 
         def run() -> Any:
-            return fn(x)
+            return fn(*xs)
 
         def output() -> np.ndarray:
             out = run()

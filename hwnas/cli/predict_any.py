@@ -1,0 +1,77 @@
+"""Command-line glue of ``hwnas predict --onnx/--torch`` and ``hwnas fit-cost --model kernel``.
+
+Each action parses, calls one library function (:func:`predict_model`,
+:func:`hwnas.cost_models.kernel_fit.fit_kernel_model`) and prints.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hwnas.cli.common import non_negative
+from hwnas.config import parse_kv
+from hwnas.errors import ConfigError, CostModelError
+from hwnas.ui import emit, format_table
+
+
+def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("any model")
+    g.add_argument("--onnx", metavar="FILE", help="predict the latency of this ONNX model, per kernel")
+    g.add_argument("--torch", metavar="MODULE:FACTORY", help="... of a torch module, e.g. hwnas.zoo:resnet18")
+    g.add_argument("--torch-opt", action="append", metavar="KEY=VALUE", help="keyword option of the factory")
+    g.add_argument("--input-shape", action="append", metavar="NAME=1x3x224x224",
+                   help="static shape of a model input (needed when the model's is dynamic)")
+    g.add_argument("--predictor", metavar="DIR", help="a kernel predictor folder (`hwnas fit-cost --model kernel`)")
+    g.add_argument("--top", type=non_negative, default=0, help="show only the N slowest kernels (default: all)")
+
+
+def predict_model(predictor: str, source: Any) -> Any:
+    """Load a kernel predictor and predict one model (the library call behind the command)."""
+    from hwnas.cost_models import load_model
+    from hwnas.cost_models.kernel_predict import predict_onnx
+
+    model = load_model(predictor)
+    if getattr(model, "registry_name", "") != "kernel":
+        raise CostModelError(f"{predictor}: a {model.registry_name!r} cost model predicts search-space networks; "
+                             "--onnx/--torch need a kernel predictor (hwnas fit-cost --model kernel)")
+    return predict_onnx(model, source.load())
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from hwnas.profilers.onnx_graph import parse_input_shapes
+    from hwnas.profilers.onnx_job import ModelSource
+
+    predictor = args.predictor or args.model
+    if not predictor:
+        raise ConfigError("--onnx/--torch need --predictor DIR (a kernel predictor from fit-cost --model kernel)")
+    src = ModelSource(args.onnx, args.torch, parse_input_shapes(args.input_shape),
+                      parse_kv(args.torch_opt, "--torch-opt"))
+    pred = predict_model(predictor, src)
+    rows = sorted(pred.kernels, key=lambda r: -r["ms"])[: args.top or None] if args.top else pred.kernels
+    table = [{"kernel": r["kernel"], "ms": r["ms"], "share%": round(100 * r["share"], 1),
+              "onnx nodes": ", ".join(r["nodes"])[:60]} for r in rows]
+    head = (f"{pred.source}: predicted {pred.total_ms:.4g} ms ({len(pred.kernels)} kernels; naive per-node sum "
+            f"{pred.naive_ms:.4g} ms)")
+    emit(pred.to_dict(), as_json=args.json, table=head + "\n" + format_table(table))
+    return 0
+
+
+def cmd_fit_kernel(args: argparse.Namespace) -> int:
+    from hwnas.cost_models.kernel_fit import fit_kernel_model
+    from hwnas.store import Store
+
+    if not args.store or not args.device:
+        raise ConfigError("--model kernel needs --store (with `hwnas profile --kernels` results) and --device")
+    with Store(args.store, readonly=True) as st:
+        rep = fit_kernel_model(st, args.device, args.backend or "onnxruntime", test_frac=args.test_frac,
+                               seed=args.seed, out=args.out)
+    rows = [{"family": f, "train_kernels": n, **{k: (rep.get("held_out_kernels") or {}).get(f, {}).get(k)
+                                                  for k in ("n", "mape", "within_10", "spearman")}}
+            for f, n in rep["families"].items()]
+    net = rep.get("held_out_networks") or {}
+    head = (f"kernel model from {rep['data']['networks']} random networks ({rep['data']['kernels']} kernels): "
+            f"{rep['n_train']} train / {rep['n_test']} held out, fit {rep['fit_s']} s"
+            + (f"; held-out networks: MAPE {100 * net['mape']:.1f}%, within ±10% {100 * net['within_10']:.1f}%"
+               if net else "") + (f"; saved to {rep['out']}" if rep.get("out") else ""))
+    emit(rep, as_json=args.json, table=head + "\n" + format_table(rows))
+    return 0

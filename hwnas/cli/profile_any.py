@@ -1,0 +1,106 @@
+"""Command-line glue of ``hwnas profile --onnx/--torch/--kernels/--fusion-rules``.
+
+Kept apart from the search-space profiling glue so it moves as one piece; each action
+parses, calls one library function (:func:`hwnas.profilers.onnx_job.profile_model`,
+:func:`hwnas.profilers.kernel_job.profile_kernels`,
+:func:`hwnas.profilers.kernel_job.measure_fusion_rules`) and prints.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hwnas.cli.common import finite, positive
+from hwnas.config import parse_kv
+from hwnas.errors import ConfigError
+from hwnas.ui import emit, format_table
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("any model (instead of --space)")
+    g.add_argument("--onnx", metavar="FILE", help="profile this ONNX model end to end and per kernel")
+    g.add_argument("--torch", metavar="MODULE:FACTORY", help="profile a torch module (exported to ONNX), "
+                                                             "e.g. hwnas.zoo:mobilenet_v2")
+    g.add_argument("--torch-opt", action="append", metavar="KEY=VALUE", help="keyword option of the factory")
+    g.add_argument("--input-shape", action="append", metavar="NAME=1x3x224x224",
+                   help="static shape of a model input (needed when the model's is dynamic)")
+    g.add_argument("--no-per-node", action="store_true", help="--onnx/--torch: end to end only")
+    g.add_argument("--kernels", type=positive, metavar="N",
+                   help="kernel job: time the kernels of N random networks (resumable; see --rounds, --time-limit)")
+    g.add_argument("--rounds", type=positive, default=4, help="--kernels: adaptive sampling rounds (default %(default)s)")
+    g.add_argument("--time-limit", type=finite, metavar="S", help="--kernels: stop after S seconds; rerun resumes")
+    g.add_argument("--no-adaptive", action="store_true", help="--kernels: draw all rounds evenly")
+    g.add_argument("--fusion-rules", action="store_true",
+                   help="measure this device's fusion and layout rules again (the kernel job does it once)")
+
+
+def wants(args: argparse.Namespace) -> bool:
+    return bool(args.onnx or args.torch or args.kernels or args.fusion_rules)
+
+
+def run(args: argparse.Namespace, protocol: Any) -> int:
+    """Dispatch one of the any-model actions (exactly one may be given)."""
+    from hwnas.store import Store
+
+    chosen = [n for n in ("space", "onnx", "torch", "kernels", "fusion_rules") if getattr(args, n)]
+    if len(chosen) > 1 and set(chosen) != {"onnx", "torch"}:
+        raise ConfigError(f"give only one of --space, --onnx/--torch, --kernels, --fusion-rules (got "
+                          f"{', '.join('--' + c.replace('_', '-') for c in chosen)})")
+    if args.onnx or args.torch:
+        return _model(args, protocol)
+    with Store(args.store) as store:
+        if args.fusion_rules:
+            return _rules(args, store)
+        return _kernels(args, store, protocol)
+
+
+def _rules(args: argparse.Namespace, store: Any) -> int:
+    from hwnas.profilers.kernel_job import measure_fusion_rules
+
+    res = measure_fusion_rules(store, device=args.device, threads=args.threads)
+    rows = [{"pair": k, **{f: v.get(f) for f in ("t1", "t2", "t12", "gain", "fused", "merged")}}
+            for k, v in sorted(res["pairs"].items())]
+    emit(res, as_json=args.json, table=f"{res['device']} ({res['device_fingerprint']}): channel block {res['block']}, "
+                                       f"{len(res['fused'])} pairs are one kernel, in {res['wall_s']} s\n"
+                                       + format_table(rows))
+    return 0
+
+
+def _kernels(args: argparse.Namespace, store: Any, protocol: Any) -> int:
+    from dataclasses import replace
+
+    from hwnas.profilers.kernel_job import KERNEL_PROTOCOL, profile_kernels
+    from hwnas.profilers.timing import TimingProtocol
+
+    # The kernel job's own protocol unless timing options were changed on the command line.
+    defaults = replace(TimingProtocol(), threads=protocol.threads, batch=protocol.batch)
+    proto = replace(KERNEL_PROTOCOL, threads=protocol.threads) if protocol == defaults else protocol
+    s = profile_kernels(store, networks=args.kernels, rounds=args.rounds, seed=args.seed, device=args.device,
+                        protocol=proto, timeout_s=args.timeout, time_limit_s=args.time_limit,
+                        adaptive=not args.no_adaptive)
+    state = "complete" if s.complete else "stopped at the time limit; rerun to resume"
+    emit(s.to_dict(), as_json=args.json,
+         table=f"kernel job on {s.device} ({s.device_fingerprint}): {s.measured} networks measured "
+               f"({s.kernels} kernels; detection matched the runtime on {s.clean}), {s.skipped} already in "
+               f"{s.store}, {s.failed} failed, {s.wall_s} s; {state}")
+    return 0
+
+
+def _model(args: argparse.Namespace, protocol: Any) -> int:
+    from hwnas.profilers.api import expand_backends
+    from hwnas.profilers.onnx_graph import parse_input_shapes
+    from hwnas.profilers.onnx_job import ModelSource, profile_model
+    from hwnas.store import Store
+
+    src = ModelSource(args.onnx, args.torch, parse_input_shapes(args.input_shape),
+                      parse_kv(args.torch_opt, "--torch-opt"))
+    model = src.load()  # a bad file is refused before any store is created
+    with Store(args.store) as store:
+        res = profile_model(store, src, backends=expand_backends(args.backend), device=args.device, protocol=protocol,
+                            timeout_s=args.timeout, per_node=not args.no_per_node, model=model)
+    rows = [{k: b.get(k) for k in ("backend", "median_ms", "std_ms", "kernels", "kernel_sum_ms", "skipped", "error")}
+            for b in res["backends"]]
+    emit(res, as_json=args.json, table=f"{res['model']}: graph {res['hash']} ({res['nodes']} nodes) on "
+                                       f"{res['device']} ({res['device_fingerprint']}) in {res['wall_s']} s -> "
+                                       f"{res['store']}\n" + format_table(rows))
+    return 0

@@ -1,0 +1,230 @@
+"""The ``kernel`` cost model: per-family kernel predictors plus the device's rules, so any
+model's latency is the composition of its kernels' predicted latencies.
+
+Per family (convolution, depthwise, fully connected, elementwise, pooling, SE, reorder,
+...) a gradient-boosted tree ensemble (scikit-learn) learns ``log(t / base)``, where
+``base`` is a non-negative linear fit of time on multiply-adds and bytes moved: the base
+carries extrapolation to kernels bigger than any sampled, the trees the runtime's
+departures from it. A whole model is ``a + b * sum(kernel predictions) + c * kernels``;
+``a, b, c`` are fitted on the kernel job's random networks (end to end against the sum of
+their kernels' profiled times), never on the networks being predicted.
+
+Saved like every cost model (persistence.py): parameters, rules and tree metadata as
+JSON, the tree arrays as a ``state_dict`` — no pickle, and scikit-learn is not needed to
+load or predict.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from hwnas.cost_models.base import CostModel
+from hwnas.cost_models.kernel_features import FEATURES, family, feature_matrix, work
+from hwnas.cost_models.trees import TreeEnsemble
+from hwnas.errors import CostModelError
+from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.registry import register
+
+log = logging.getLogger(__name__)
+
+#: Families without a model of their own fall back to this one (a pure copy) in the
+#: naive per-node view only; the kernel view refuses them by name.
+COPY_FAMILY = "reorder"
+
+
+@dataclass
+class FamilyModel:
+    """``base = max(a * macs + b * bytes + c, floor)``, times ``exp(trees(features))``."""
+
+    coef: tuple[float, float, float]
+    floor: float
+    trees: TreeEnsemble | None
+    n: int
+
+    def predict(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        base = np.maximum(w @ np.asarray(self.coef), self.floor)
+        return base * (np.exp(self.trees.predict(x)) if self.trees is not None else 1.0)
+
+
+def _work_matrix(prims: Sequence[Primitive]) -> np.ndarray:
+    rows = [work(p) for p in prims]
+    return np.asarray([[m, bi + bo + bw, 1.0] for m, bi, bo, bw in rows], dtype=np.float64).reshape(-1, 3)
+
+
+def _fit_base(w: np.ndarray, y: np.ndarray) -> tuple[tuple[float, float, float], float]:
+    """Non-negative least squares in relative terms (rows weighted by 1/y)."""
+    from scipy.optimize import nnls
+
+    scale = np.maximum(np.abs(w).max(0), 1e-12)
+    a = (w / scale) / y[:, None]
+    coef, _ = nnls(a, np.ones_like(y))
+    coef = coef / scale
+    return (float(coef[0]), float(coef[1]), float(coef[2])), float(max(np.percentile(y, 1) * 0.5, 1e-6))
+
+
+@register("cost_model", "kernel")
+class KernelCostModel(CostModel):
+    """Kernel predictors (gradient-boosted trees per family) composed over detected kernels."""
+
+    #: Fitted from kernel measurements (``hwnas profile --kernels``), not from networks.
+    fits_on = "kernels"
+
+    def __init__(self, n_estimators: int = 400, max_depth: int = 5, learning_rate: float = 0.05,
+                 min_samples: int = 15, seed: int = 0) -> None:
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.min_samples = min_samples
+        self.seed = seed
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit_family(self, prims: Sequence[Primitive], y: np.ndarray) -> FamilyModel:
+        from sklearn.ensemble import GradientBoostingRegressor
+
+        w = _work_matrix(prims)
+        coef, floor = _fit_base(w, y)
+        base = np.maximum(w @ np.asarray(coef), floor)
+        trees = None
+        if len(y) >= self.min_samples:
+            est = GradientBoostingRegressor(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                                            learning_rate=self.learning_rate, subsample=0.8, min_samples_leaf=3,
+                                            random_state=self.seed)
+            est.fit(feature_matrix(list(prims)), np.log(y) - np.log(base))
+            trees = TreeEnsemble.from_sklearn(est)
+        return FamilyModel(coef, floor, trees, len(y))
+
+    def fit_kernels(self, data: Any, idx: np.ndarray | None = None) -> "KernelCostModel":
+        """Fit every family on the kernels of ``data``'s networks ``idx`` (all when None),
+        then the end-to-end map on the same networks."""
+        prims, y = data.kernels(idx)
+        if not prims:
+            raise CostModelError("kernel model: no kernel measurements to fit")
+        fams: dict[str, list[int]] = {}
+        for i, p in enumerate(prims):
+            fams.setdefault(family(p.op), []).append(i)
+        self.families_ = {f: self.fit_family([prims[i] for i in ix], y[ix]) for f, ix in sorted(fams.items())}
+        nets = data.nets if idx is None else [data.nets[i] for i in idx]
+        self.overhead_ = self._fit_overhead(nets)
+        self.rules_ = data.rules.to_dict()
+        self.device_ = dict(data.device or {})
+        self.n_train_ = len(nets)
+        self.nodes_ = None
+        return self
+
+    @staticmethod
+    def _fit_overhead(nets: Sequence[Any]) -> tuple[float, float, float]:
+        """e2e ~ a + b * (sum of kernel times) + c * (kernels), relative least squares."""
+        if len(nets) < 3:
+            return (0.0, 1.0, 0.0)
+        y = np.asarray([n.e2e_ms for n in nets])
+        x = np.asarray([[1.0, sum(n.kernel_ms), len(n.kernels)] for n in nets])
+        coef, *_ = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)
+        return (float(coef[0]), float(max(coef[1], 0.0)), float(coef[2]))
+
+    def fit(self, networks: Sequence[NetworkSpec], y: Any, table: Mapping[str, float] | None = None) -> "KernelCostModel":
+        raise CostModelError("the kernel model is fitted from kernel measurements: run `hwnas profile --kernels`, "
+                             "then `hwnas fit-cost --model kernel --store S --device D --backend onnxruntime`")
+
+    # -- prediction ---------------------------------------------------------------------------
+    def _check(self) -> None:
+        if not hasattr(self, "families_"):
+            raise CostModelError("KernelCostModel is not fitted; fit it from a store or load_model() it")
+
+    def predict_kernels(self, prims: Sequence[Primitive], *, fallback: bool = False) -> np.ndarray:
+        """Predicted in-model time (ms) of each kernel; an unknown family is an error
+        naming it (``fallback`` predicts it as a copy of its data, for the naive view)."""
+        self._check()
+        out = np.zeros(len(prims))
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(prims):
+            if p.op != "input":
+                groups.setdefault(family(p.op), []).append(i)
+        for fam, ix in groups.items():
+            model = self.families_.get(fam)
+            if model is None and fallback:
+                model = self.families_.get(COPY_FAMILY)
+            if model is None:
+                known = ", ".join(sorted(self.families_))
+                raise CostModelError(f"no kernel predictor for {prims[ix[0]].op!r} (kernel {prims[ix[0]].key!r}); "
+                                     f"this predictor knows: {known}")
+            sub = [prims[i] for i in ix]
+            out[ix] = model.predict(feature_matrix(sub), _work_matrix(sub))
+        return out
+
+    def compose(self, kernel_ms: np.ndarray) -> float:
+        """Whole-model latency from its kernels' predictions."""
+        a, b, c = self.overhead_
+        return float(a + b * float(np.sum(kernel_ms)) + c * len(kernel_ms))
+
+    def predict_graph(self, kg: Any, *, fallback: bool = False) -> tuple[float, np.ndarray]:
+        """(total ms, per-kernel ms) of a detected KernelGraph."""
+        prims = [k.prim for k in kg.kernels]
+        try:
+            per = self.predict_kernels(prims, fallback=fallback)
+        except CostModelError as exc:
+            node = _node_of(kg, str(exc))
+            raise CostModelError(f"{kg.source}: {exc}{node}") from None
+        return self.compose(per), per
+
+    def rules(self) -> Any:
+        from hwnas.profilers.kernels.rules import FusionRules
+
+        self._check()
+        return FusionRules.from_dict(self.rules_)
+
+    def predict(self, networks: Sequence[NetworkSpec]) -> np.ndarray:
+        """Latency of search-space networks: each is built, exported to ONNX, split into
+        kernels under this device's rules and composed (cached per network)."""
+        from hwnas.cost_models.kernel_predict import predict_networks
+
+        self._check()
+        return predict_networks(self, networks)
+
+    # -- persistence -----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        self._check()
+        fams = {f: {"coef": list(m.coef), "floor": m.floor, "n": m.n,
+                    "trees": m.trees.meta() if m.trees is not None else None} for f, m in self.families_.items()}
+        return {"features": list(FEATURES), "families": fams, "overhead": list(self.overhead_), "rules": self.rules_,
+                "device": self.device_, "n_train": self.n_train_}
+
+    def tensors(self) -> dict[str, Any]:
+        import torch
+
+        out: dict[str, Any] = {}
+        for f, m in self.families_.items():
+            if m.trees is not None:
+                for k, v in m.trees.arrays().items():
+                    out[f"{f}.{k}"] = torch.from_numpy(np.ascontiguousarray(v))
+        return out
+
+    def restore(self, state: Mapping[str, Any], tensors: Mapping[str, Any] | None) -> None:
+        if list(state.get("features", [])) != list(FEATURES):
+            raise CostModelError("kernel model: saved with a different feature set; refit it with this hwnas")
+        arrays = {k: v.numpy() for k, v in (tensors or {}).items()}
+        fams = {}
+        for f, rec in dict(state["families"]).items():
+            trees = None
+            if rec.get("trees") is not None:
+                trees = TreeEnsemble.from_arrays({k.split(".", 1)[1]: v for k, v in arrays.items()
+                                                  if k.split(".", 1)[0] == f}, rec["trees"])
+            fams[f] = FamilyModel(tuple(rec["coef"]), float(rec["floor"]), trees, int(rec["n"]))  # type: ignore[arg-type]
+        self.families_ = fams
+        self.overhead_ = tuple(float(v) for v in state["overhead"])  # type: ignore[assignment]
+        self.rules_ = dict(state["rules"])
+        self.device_ = dict(state.get("device") or {})
+        self.n_train_ = int(state.get("n_train", 0))
+        self.nodes_ = None
+
+
+def _node_of(kg: Any, message: str) -> str:
+    """``; node NAME (OpType)`` of the first kernel a message names, for one-line errors."""
+    for k in kg.kernels:
+        if k.prim is not None and repr(k.prim.key) in message and k.nodes:
+            n = kg.graph.nodes[k.nodes[0]]
+            more = sum(1 for j in kg.kernels if j.prim is not None and j.prim.op == k.prim.op) - 1
+            return f"; ONNX node {n.name!r} ({n.op_type})" + (f" and {more} more" if more > 0 else "")
+    return ""

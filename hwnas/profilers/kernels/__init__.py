@@ -1,0 +1,10 @@
+"""Kernels: what a runtime really executes for an ONNX graph (fused groups, layout
+reorders), the measured rules that decide it, and the tracing of profiled nodes back to
+kernels. See detect.py for the pass, rules.py for the rules, fusion.py for measuring them.
+"""
+from __future__ import annotations
+
+from hwnas.profilers.kernels.detect import Kernel, KernelGraph, detect
+from hwnas.profilers.kernels.rules import FusionRules, load_rules
+
+__all__ = ["FusionRules", "Kernel", "KernelGraph", "detect", "load_rules"]

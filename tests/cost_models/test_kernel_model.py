@@ -1,0 +1,120 @@
+"""Kernel predictors: trees stored as arrays predict exactly like scikit-learn, a fitted
+kernel model survives save/load, beats a naive baseline on held-out kernels, and names
+the operator and node it has no predictor for."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwnas.cost_models import load_model, save_model
+from hwnas.cost_models.kernel_data import KernelData, KernelNet, load_kernel_data
+from hwnas.cost_models.kernel_model import KernelCostModel
+from hwnas.cost_models.trees import TreeEnsemble
+from hwnas.errors import CostModelError
+from hwnas.primitives import Primitive
+from hwnas.profilers.kernels import FusionRules
+
+
+@pytest.mark.parametrize("kind", ["gb", "rf"])
+def test_tree_arrays_reproduce_sklearn(kind: str) -> None:
+    from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 6))
+    y = x[:, 0] ** 2 + np.sin(3 * x[:, 1]) + 0.1 * rng.normal(size=400)
+    est = GradientBoostingRegressor(n_estimators=40, max_depth=4, subsample=0.8, random_state=0) if kind == "gb" \
+        else RandomForestRegressor(n_estimators=20, random_state=0)
+    est.fit(x, y)
+    te = TreeEnsemble.from_arrays(TreeEnsemble.from_sklearn(est).arrays(), TreeEnsemble.from_sklearn(est).meta())
+    xt = rng.normal(size=(200, 6))
+    assert np.allclose(te.predict(xt), est.predict(xt), rtol=0, atol=1e-12)
+
+
+def _law(p: Primitive) -> float:
+    """A made-up device: compute-bound convolutions with a depthwise penalty, padding waste."""
+    from hwnas.cost_models.kernel_features import work
+
+    macs, b_in, b_out, b_w = work(p)
+    pad = np.ceil(p.c_out / 16) * 16 / p.c_out
+    return 1e-3 + macs * pad / (2e7 if p.groups == 1 else 2e6) + (b_in + b_out + b_w) / 5e9
+
+
+def _synthetic_data(n_nets: int, seed: int) -> KernelData:
+    rng = np.random.default_rng(seed)
+    nets = []
+    for i in range(n_nets):
+        prims, ms = [], []
+        for _ in range(12):
+            c, h = int(rng.choice([8, 16, 24, 32, 48, 64, 96])), int(rng.choice([7, 14, 28, 56]))
+            dw = rng.random() < 0.4
+            p = Primitive("dwconv-relu6" if dw else "conv-relu", c, c if dw else int(rng.choice([16, 32, 40, 64])),
+                          h, h, kernel=int(rng.choice([1, 3, 5])), stride=int(rng.choice([1, 2])),
+                          groups=c if dw else 1, act="relu6" if dw else "relu")
+            prims.append(p)
+            ms.append(_law(p) * float(rng.lognormal(0, 0.03)))
+        nets.append(KernelNet(f"n{i}", 0.01 + 1.02 * sum(ms), prims, ms))
+    return KernelData(nets, FusionRules(), {"name": "fake"})
+
+
+def test_fit_beats_naive_baseline_and_round_trips(tmp_path) -> None:
+    data = _synthetic_data(60, 0)
+    test = _synthetic_data(15, 1)
+    model = KernelCostModel(n_estimators=150, seed=0).fit_kernels(data)
+    prims, y = test.kernels()
+    pred = model.predict_kernels(prims)
+    rel = np.abs(pred - y) / y
+    fams = {p.op.split("-")[0] for p in prims}
+    train_prims, train_y = data.kernels()
+    naive = np.array([np.median([t for q, t in zip(train_prims, train_y) if q.op == p.op]) for p in prims])
+    assert np.median(rel) < 0.1 < np.median(np.abs(naive - y) / y), (np.median(rel), fams)
+    assert model.overhead_[1] == pytest.approx(1.02, rel=0.05)
+    save_model(model, tmp_path / "km")
+    loaded = load_model(tmp_path / "km")
+    assert np.array_equal(loaded.predict_kernels(prims), pred)
+    assert not (tmp_path / "km" / "model.pkl").exists()
+    with pytest.raises(CostModelError, match="no kernel predictor for 'maxpool'.*knows: conv, dwconv"):
+        loaded.predict_kernels([Primitive("maxpool", 8, 8, 8, 8, kernel=3)])
+    with pytest.raises(CostModelError, match="fitted from kernel measurements"):
+        loaded.fit([], [])
+
+
+def test_fit_from_a_real_kernel_job(kernel_store, small_onnx, tmp_path) -> None:
+    from hwnas.cost_models.kernel_fit import fit_kernel_model
+    from hwnas.cost_models.kernel_predict import predict_onnx
+    from hwnas.profilers.onnx_graph import import_onnx
+    from hwnas.store import Store
+
+    with Store(kernel_store, create=False) as st:
+        data = load_kernel_data(st, "cpu")
+        rep = fit_kernel_model(st, "cpu", test_frac=0.25, out=tmp_path / "kp", params={"n_estimators": 50})
+    assert data.summary["networks"] >= 4 and data.summary["kernels"] > 40
+    assert {"conv", "reorder"} <= set(rep["families"]) and rep["n_test"] >= 1
+    model = load_model(tmp_path / "kp")
+    pred = predict_onnx(model, import_onnx(small_onnx), naive=True)
+    assert pred.total_ms > 0 and pred.naive_ms > 0
+    assert abs(sum(r["ms"] for r in pred.kernels) * model.overhead_[1] + model.overhead_[0]
+               + model.overhead_[2] * len(pred.kernels) - pred.total_ms) < 1e-9
+
+
+def test_hardware_objective_uses_kernel_predictor(kernel_store, tmp_path) -> None:
+    """A search space's hardware objective predicts with kernel predictors: no network of the
+    space was ever measured."""
+    import numpy as np
+
+    from hwnas import registry
+    from hwnas.config import parse_options
+    from hwnas.cost_models.kernel_fit import fit_kernel_model
+    from hwnas.store import Store
+
+    with Store(kernel_store, create=False) as st:
+        fit_kernel_model(st, "cpu", test_frac=0, out=tmp_path / "kp", params={"n_estimators": 30})
+        assert not st.query(kind="network", ok_only=True, latest=True) or all(
+            r["extra"].get("job") == "kernels" for r in st.query(kind="network"))
+    space = registry.build("search_space", "mbv2", resolution=32, width=0.25)
+    cls = registry.get("objective", "hardware")
+    objective = cls(parse_options(cls.Options, {"model": str(tmp_path / "kp")}, "objective"), space=space)
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(2)]
+    values = objective.values(archs)
+    assert values.shape == (2,) and np.all(values > 0) and np.all(np.isfinite(values))
+    assert objective.values(archs[:1])[0] == values[0]  # cached per architecture
