@@ -1,7 +1,8 @@
 """Cost models: predict a network's latency or energy from its NetworkSpec.
 
 Importing this package registers the featurizers (role ``featurizer``) and the models
-(role ``cost_model``: ``lut``, ``linear1``, ``linear2``, ``mlp``, ``lstm``, ``gnn``).
+(role ``cost_model``: ``lut``, ``linear1``, ``linear2``, ``mlp``, ``lstm``, ``gnn``, and for
+few-shot transfer ``multi_device`` — the base — and ``transfer``).
 The search engine needs only::
 
     from hwnas.cost_models import load_model
@@ -9,7 +10,7 @@ The search engine needs only::
 """
 from __future__ import annotations
 
-from hwnas.cost_models import features, gnn, linear, lstm, lut, mlp  # noqa: F401  (register)
+from hwnas.cost_models import features, gnn, linear, lstm, lut, mlp, transfer, transfer_model  # noqa: F401  (register)
 from hwnas.cost_models.base import CostModel
 from hwnas.cost_models.metrics import regression_metrics
 from hwnas.cost_models.persistence import load_model, save_model
