@@ -12,8 +12,8 @@ from scipy.stats import spearmanr
 
 from hwnas import assets
 from hwnas.cli import main
-from hwnas.cost_models import load_model
 from hwnas.config import build_space
+from hwnas.cost_models import load_model
 from hwnas.errors import AssetError, StoreError
 from hwnas.store import Store
 
