@@ -118,6 +118,12 @@ def _coerce(value: Any, tp: Any, path: str, base: Path | None) -> Any:
     origin = get_origin(tp)
     if tp is Any:
         return value
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):  # a nested options section
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return parse_options(tp, value, path, base)
     if origin in (Union, types.UnionType):
         args = get_args(tp)
         if value is None and type(None) in args:
@@ -237,6 +243,8 @@ def options_to_dict(options: Any) -> dict[str, Any]:
         v = getattr(options, f.name)
         if isinstance(v, Path):
             v = str(v)
+        elif dataclasses.is_dataclass(v):
+            v = options_to_dict(v)
         elif isinstance(v, tuple):
             v = list(v)
         out[f.name] = v

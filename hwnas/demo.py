@@ -45,8 +45,8 @@ def _banner(text: str) -> None:
 def _budget_from_store(store: Path, quantile: float) -> float:
     from hwnas.store import Store
 
-    with Store(store, create=False) as st:
-        vals = [r["median_ms"] for r in st.query(kind="network", ok_only=True, latest=True)]
+    with Store(store, readonly=True) as st:
+        vals = [r["latency_ms"] for r in st.query(kind="network", ok_only=True, latest=True)]
     if not vals:
         raise SystemExit("demo: no network measurements in the store")
     return float(np.quantile(vals, quantile))

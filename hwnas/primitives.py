@@ -172,7 +172,8 @@ class NetworkSpec:
     """A whole network: input shape, nodes (primitives) and edges (node index pairs).
 
     Node 0 reads the network input; a node with several predecessors sums their
-    outputs (shapes must agree); the last node is the output. ``meta`` holds
+    outputs (shapes must agree), except a ``concat`` node, which concatenates them along
+    the channels in node order; the last node is the output. ``meta`` holds
     non-identifying information (space name, the architecture that produced it) and
     does not enter the hash.
     """

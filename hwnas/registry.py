@@ -23,7 +23,8 @@ T = TypeVar("T")
 
 #: Roles and the built-in modules that register their implementations.
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
-    "op": ("hwnas.profilers.builders",),
+    "op": ("hwnas.profilers.builders", "hwnas.profilers.cell_ops"),
+    "estimator": ("hwnas.profilers.estimators",),
     "backend": ("hwnas.profilers.backends", "hwnas.testing.fakes"),
     "ingest_format": ("hwnas.profilers.ingest",),
     "power_format": ("hwnas.profilers.ingest.power",),

@@ -37,3 +37,16 @@ def tiny_net() -> NetworkSpec:
          Primitive("pool", 8, 8, 8, 8, kernel=8, extras={"mode": "global"}),
          Primitive("fc", 8, 10, 1, 1)],
         space="test")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance for every Ray test (starting one costs seconds): 2 CPUs and a
+    custom resource ``fakedev`` standing for an attached device of a profiling farm."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'hwnas[ray]')")
+    if ray.is_initialized():  # e.g. the async trainer's contract case started a plain local one
+        ray.shutdown()
+    ray.init(num_cpus=2, resources={"fakedev": 2}, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR", runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    yield ray
+    ray.shutdown()

@@ -76,8 +76,11 @@ def test_newer_schema_refused(store_path):
     con.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
     con.commit()
     con.close()
-    with pytest.raises(StoreError, match=r"schema version 2 is newer than this hwnas supports \(1\)"):
+    newer = rf"schema version {SCHEMA_VERSION + 1} is newer than this hwnas supports \({SCHEMA_VERSION}\)"
+    with pytest.raises(StoreError, match=newer):
         Store(store_path)
+    with pytest.raises(StoreError, match=newer):
+        Store(store_path, readonly=True)
 
 
 def test_foreign_sqlite_file_refused(tmp_path):

@@ -69,3 +69,9 @@ def finite(text: str) -> float:
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return v
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda|cuda:N`` (overrides the config's run.device)."""
+    p.add_argument("--device", metavar="DEV",
+                   help="auto (CUDA when present), cpu, cuda or cuda:N (default: the config's run.device, auto)")

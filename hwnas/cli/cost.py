@@ -39,7 +39,7 @@ def _cmd_fit_cost(args: argparse.Namespace) -> int:
 
     d = api.load_data(store=args.store, device=args.device, backend=args.backend, dataset=args.dataset,
                       space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"), target=args.target,
-                      unit=args.unit, min_value=args.min_value)
+                      unit=args.unit, min_value=args.min_value, exclude_flagged=args.exclude_flagged)
     rep = api.fit_cost(d, args.model, unit=args.unit, test_frac=args.test_frac, seed=args.seed, out=args.out,
                        train=args.train)
     head = (f"{d.summary.get('source')}: {d.target} ({d.unit or 'as given'}), {rep['n_train']} train / "
@@ -94,6 +94,9 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--unit", choices=("network", "primitive"), default="network",
                    help="--store: fit on measured networks (default) or on single primitives, for stores "
                         "that hold no networks (e.g. FPGA tables: energy from latency and shape)")
+    f.add_argument("--exclude-flagged", action="store_true",
+                   help="--store: leave out measurements flagged as disturbed by other load (an older clean "
+                        "measurement of the same item is used if there is one)")
     f.set_defaults(func=_cmd_fit_cost)
 
     p = add_parser(sub, "predict", help="predict latency/energy of networks with a saved cost model",

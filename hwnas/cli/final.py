@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import add_parser, finite, non_negative, positive
+from hwnas.cli.common import add_device, add_parser, finite, non_negative, positive
 from hwnas.ui import emit, format_table, progress
 
 
@@ -26,9 +26,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         summary = final.train_files(args.config, args.arch, rank=args.rank, out=args.out, overrides=overrides,
                                     resume=args.resume, from_supernet=args.from_supernet,
-                                    stop_after=args.stop_after, on_epoch=on_epoch)
+                                    stop_after=args.stop_after, on_epoch=on_epoch, nproc=args.nproc,
+                                    device=args.device)
     finally:
         bar.close()
+    if summary.get("rank", 0):
+        return 0  # torchrun: rank 0 reports
     hist = summary["history"]
     lines = [f"{summary['space']} {summary['arch']}",
              f"{summary['epochs_done']}/{summary['epochs']} epochs; checkpoint {summary['checkpoint']}"]
@@ -42,7 +45,8 @@ def _cmd_test(args: argparse.Namespace) -> int:
     from hwnas.search import final
 
     res = final.test_files(args.config, args.arch, args.checkpoint, rank=args.rank, profile=args.profile,
-                           backend=args.backend, threads=args.threads, cost_model=args.cost_model)
+                           backend=args.backend, threads=args.threads, cost_model=args.cost_model,
+                           device=args.device)
     cols = [c for c in ("test_accuracy", "test_loss", "latency_ms", "predicted_latency_ms") if c in res]
     table = f"{res['space']} {res['arch']} (network {res['network_hash']})\n" + format_table([res], cols)
     emit(res, as_json=args.json, table=table)
@@ -53,6 +57,7 @@ def add_commands(sub: Any) -> None:
     """Add ``train`` and ``test`` to the hwnas command line."""
     t = add_parser(sub, "train", help="train one architecture from scratch (or from supernet weights)",
                    example="hwnas train configs/search.yaml --arch runs/search/best.yaml --out runs/final\n"
+                           "hwnas train configs/search.yaml --arch best.yaml --out runs/ddp --nproc 2 --device cpu\n"
                            "hwnas train configs/search.yaml --arch best.yaml --out runs/final --resume\n"
                            "hwnas train configs/search.yaml --arch best.yaml --from-supernet runs/search/supernet.pt",
                    description="Train one architecture with SGD + momentum, cosine LR and label smoothing "
@@ -72,6 +77,10 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--weight-decay", type=finite, help="override run.train.weight_decay")
     t.add_argument("--label-smoothing", type=finite, help="override run.train.label_smoothing")
     t.add_argument("--stop-after", type=positive, metavar="N", help="stop after N epochs of this call (resumable)")
+    add_device(t)
+    t.add_argument("--nproc", type=positive, default=1,
+                   help="DistributedDataParallel processes (gloo on CPU, nccl on GPU, one GPU each; "
+                        "or start under torchrun); default 1")
     t.set_defaults(func=_cmd_train)
 
     s = add_parser(sub, "test", help="test-split accuracy of a trained architecture (and its latency)",
@@ -89,4 +98,5 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--threads", type=positive, default=1, help="threads for profiling (default: %(default)s)")
     s.add_argument("--cost-model", metavar="DIR",
                    help="fitted cost model folder or asset:NAME: print its prediction too")
+    add_device(s)
     s.set_defaults(func=_cmd_test)

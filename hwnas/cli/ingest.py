@@ -45,7 +45,7 @@ def _cmd_export_awnas(args: argparse.Namespace) -> int:
     from hwnas.profilers.ingest.awnas import export_awnas
     from hwnas.store import Store
 
-    with Store(args.store, create=False) as st:
+    with Store(args.store, readonly=True) as st:
         res = export_awnas(st, args.device, args.backend, args.out)
     text = (f"wrote {res['written']} aw_nas entries ({res['with_power']} with power) to {res['path']}; "
             f"{len(res['skipped'])} primitive(s) have no aw_nas form")

@@ -6,10 +6,12 @@ Parsing and rendering only; the work is :func:`hwnas.profilers.api.profile_space
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from hwnas.cli.common import add_parser, finite, names, non_negative, positive
 from hwnas.config import parse_kv
+from hwnas.profilers.timing import DEFAULT_ESTIMATOR
 from hwnas.ui import emit, format_table
 
 
@@ -18,7 +20,7 @@ def _protocol(args: argparse.Namespace) -> Any:
 
     return TimingProtocol(warmup=args.warmup, min_repeats=args.min_repeats, max_repeats=args.max_repeats,
                           min_time_ms=args.min_time_ms, threads=args.threads, batch=args.batch,
-                          time_budget_s=args.time_budget, sessions=args.sessions)
+                          time_budget_s=args.time_budget, sessions=args.sessions, estimator=args.estimator)
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
@@ -34,11 +36,16 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         return 0
     summary = api.profile_space(args.space, space_opts, store=args.store, backends=args.backend, device=args.device,
                                 protocol=_protocol(args), networks=args.networks, seed=args.seed,
-                                timeout_s=args.timeout, tune_trials=args.tune_trials)
+                                timeout_s=args.timeout, tune_trials=args.tune_trials, retry_failed=args.retry_failed,
+                                retry_flagged=args.retry_flagged, gpu_index=args.gpu_index,
+                                ray_address=args.ray_address, device_resource=args.device_resource)
     head = (f"{summary.space}: {summary.n_primitives} primitives, {summary.n_networks} networks on "
             f"{summary.device} ({summary.device_fingerprint}) in {summary.wall_s:.1f} s -> {summary.store}")
     emit(summary.to_dict(), as_json=args.json, table=head + "\n" + format_table(
-        summary.rows(), ["backend", "primitives", "networks", "blocks", "skipped", "failed", "median_overhead_s"]))
+        summary.rows(), ["backend", "primitives", "networks", "blocks", "skipped", "failed", "flagged",
+                         "median_overhead_s"]))
+    for line in summary.warnings():
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -46,8 +53,11 @@ def add_commands(sub: Any) -> None:
     p = add_parser(
         sub, "profile", help="measure a search space's primitives (and networks) into the cost store",
         example="hwnas profile --space mbv2 --device cpu --backend onnxruntime --networks 100\n"
+                "hwnas profile --space mbv2 --networks 100 --retry-failed --retry-flagged\n"
                 "hwnas profile --space nb201 --backend all --store nb201.sqlite --threads 2\n"
-                "hwnas profile --space mbv2 --space-opt resolution=128 --export-only bundle/",
+                "hwnas profile --space mbv2 --space-opt resolution=128 --export-only bundle/\n"
+                "hwnas profile --space mbv2 --device gpu --gpu-index 1 --backend onnxruntime,torch\n"
+                "hwnas profile --space mbv2 --ray-address 10.0.0.5:6379 --device-resource jetson",
         description="Measure every unique primitive of a search space, and optionally N sampled networks end to "
                     "end and block by block, on one or more backends. Resumable: a rerun skips what the store "
                     "already holds for the same device and settings.")
@@ -63,8 +73,20 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--tune-trials", type=non_negative, default=0,
                    help="tvm: MetaSchedule trials per item (default 0 = untuned); database next to the store")
     p.add_argument("--seed", type=non_negative, default=0, help="seed for network sampling (default: %(default)s)")
-    p.add_argument("--timeout", type=finite, default=300.0, help="seconds per item before it is recorded as failed")
+    p.add_argument("--timeout", type=finite, default=300.0,
+                   help="seconds per item before it is recorded as failed; at least sessions x time budget")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="re-measure items whose newest measurement failed (by default a rerun skips them)")
+    p.add_argument("--retry-flagged", action="store_true",
+                   help="re-measure items whose newest measurement was flagged as disturbed by other load")
     p.add_argument("--export-only", metavar="DIR", help="write an offline bundle (ONNX + manifest) instead")
+    p.add_argument("--gpu-index", type=non_negative, default=0,
+                   help="--device gpu: which GPU to time on and read NVML energy from (default: %(default)s)")
+    f = p.add_argument_group("device farm (Ray; pip install 'hwnas[ray]')")
+    f.add_argument("--ray-address", metavar="HOST:PORT", help="Ray cluster whose nodes run the measurements")
+    f.add_argument("--device-resource", metavar="NAME",
+                   help="custom Ray resource naming the farm's device; each item runs on a node that has it, "
+                        "results stream back to this process (the store's only writer)")
     t = p.add_argument_group("timing protocol")
     t.add_argument("--warmup", type=non_negative, default=3)
     t.add_argument("--min-repeats", type=positive, default=5)
@@ -73,4 +95,7 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--time-budget", type=finite, default=5.0, help="seconds per item before stopping repeats")
     t.add_argument("--sessions", type=positive, default=3,
                    help="independent sessions per item, samples pooled; 3 (default) outvotes one bad session")
+    t.add_argument("--estimator", default=DEFAULT_ESTIMATOR,
+                   help=f"how the stored latency is made from the samples ({', '.join(names('estimator'))}; "
+                        "default %(default)s: thread CPU time, robust to other load)")
     p.set_defaults(func=_cmd_profile)

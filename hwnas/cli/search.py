@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_parser, names, non_negative, positive
+from hwnas.cli.common import add_device, add_parser, names, non_negative, positive
 from hwnas.ui import emit, format_table
 
 
@@ -21,9 +21,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from hwnas.search.api import run_search
 
     out = run_search(args.config, objective=args.objective, budget=args.budget_ms, run_dir=args.run_dir,
-                     steps=args.steps, restart=args.restart)
+                     steps=args.steps, restart=args.restart, device=args.device, nproc=args.nproc,
+                     ray_address=args.ray_address)
+    if out.get("rank", 0):
+        return 0  # torchrun: rank 0 reports
     lines = [f"{out['rollouts']} rollouts in {out['steps']} steps, {out['seconds']:.1f}s; "
-             f"{out['feasible']} feasible" + (f" (resumed at step {out['resumed_at']})" if out["resumed_at"] else "")]
+             f"{out['feasible']} feasible" + (f"; {out['queries']} distinct table queries" if "queries" in out else "")
+             + (f" (resumed at step {out['resumed_at']})" if out["resumed_at"] else "")]
     if out.get("best"):
         b = out["best"]
         lines.append(f"best: {b['arch_str']}  reward {b['reward']:.4g}  " +
@@ -31,7 +35,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     rows = [{"arch": p["arch_str"], **p["perfs"], "reward": p["reward"]} for p in out["pareto"]]
     lines += [f"Pareto set ({len(rows)}):", _perf_rows(rows)]
     if out.get("run_dir"):
-        lines.append(f"run dir: {out['run_dir']} (config.yaml, rollouts.csv, pareto.yaml, pareto.png)")
+        files = sorted(f.name for f in Path(out["run_dir"]).iterdir() if f.suffix in (".yaml", ".csv", ".png"))
+        lines.append(f"run dir: {out['run_dir']} ({', '.join(files)})")
     emit(out, as_json=args.json, table="\n".join(lines))
     return 0
 
@@ -39,7 +44,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from hwnas.search.api import sample_archs
 
-    rows = sample_archs(args.config, space=args.space, n=args.n, seed=args.seed)
+    rows = sample_archs(args.config, space=args.space, n=args.n, seed=args.seed, device=args.device)
     emit(rows, as_json=args.json, table=_perf_rows(rows))
     return 0
 
@@ -47,7 +52,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_random_sample(args: argparse.Namespace) -> int:
     from hwnas.search.api import evaluate_archs
 
-    rows = sorted(evaluate_archs(args.config, n=args.n), key=lambda r: -(r["reward"] or float("-inf")))
+    rows = sorted(evaluate_archs(args.config, n=args.n, device=args.device), key=lambda r: -(r["reward"] or float("-inf")))
     emit(rows, as_json=args.json, table=_perf_rows(rows))
     return 0
 
@@ -55,7 +60,7 @@ def _cmd_random_sample(args: argparse.Namespace) -> int:
 def _cmd_eval_arch(args: argparse.Namespace) -> int:
     from hwnas.search.api import evaluate_archs
 
-    rows = evaluate_archs(args.config, args.arch)
+    rows = evaluate_archs(args.config, args.arch, load=args.load, device=args.device)
     emit(rows, as_json=args.json, table=_perf_rows(rows))
     return 0
 
@@ -63,8 +68,9 @@ def _cmd_eval_arch(args: argparse.Namespace) -> int:
 def _cmd_derive(args: argparse.Namespace) -> int:
     from hwnas.search.api import derive_archs
 
-    best = derive_archs(args.run_dir, top=args.top, out=args.out)
-    rows = [{"arch": b["arch_str"], **b["perfs"], "reward": b["reward"]} for b in best]
+    best = derive_archs(args.run_dir, top=args.top, out=args.out, source=args.source)
+    rows = [{"arch": b["arch_str"], **b["perfs"], "reward": b["reward"],
+             **({"score": b["score"]} if "score" in b else {})} for b in best]
     where = args.out or str(Path(args.run_dir) / "best.yaml")
     emit(best, as_json=args.json, table=_perf_rows(rows) + f"\nwrote {len(best)} architecture(s) to {where}")
     return 0
@@ -86,6 +92,7 @@ def _cmd_gen_config(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     s = add_parser(sub, "search", help="run (or resume) an architecture search from a YAML config",
                    example="hwnas search configs/search-mbv2-digits.yaml --objective latency --budget-ms 2\n"
+                           "hwnas search configs/search-mbv2-async.yaml --ray-address 10.0.0.5:6379\n"
                            "hwnas search configs/search-nb201-table.yaml --run-dir runs/nb201 --steps 50")
     s.add_argument("config", help="run config (YAML)")
     s.add_argument("--objective", choices=("latency", "energy"), help="hardware metric (overrides the config)")
@@ -93,32 +100,52 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--run-dir", help="output / checkpoint folder (default: run.dir of the config, or runs/NAME)")
     s.add_argument("--steps", type=positive, help="controller steps (overrides trainer.steps)")
     s.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in the run dir")
+    add_device(s)
+    s.add_argument("--nproc", type=positive, default=1,
+                   help="DDP processes for shared-weight training (gloo on CPU, nccl on GPU; default: 1)")
+    s.add_argument("--ray-address", metavar="HOST:PORT",
+                   help="trainer async: join this Ray cluster instead of starting a local instance")
     s.set_defaults(func=_cmd_search)
 
-    p = add_parser(sub, "sample", help="sample architectures from a config's controller or a space",
-                   example="hwnas sample --space nb201 -n 5\nhwnas sample configs/search-mbv2-digits.yaml -n 3 --json")
-    p.add_argument("config", nargs="?", help="run config (YAML); or use --space")
+    p = add_parser(sub, "sample", help="sample architectures from a config's controller, a trained run or a space",
+                   example="hwnas sample --space nb201 -n 5\nhwnas sample configs/search-mbv2-digits.yaml -n 3 --json\n"
+                           "hwnas sample runs/nb201-predictor -n 5   # the trained controller of a search run")
+    p.add_argument("config", nargs="?", help="run config (YAML), or a search run directory; or use --space")
     p.add_argument("--space", help="search space name (uniform sampling, default options)")
     p.add_argument("-n", type=positive, default=5, help="how many (default: %(default)s)")
     p.add_argument("--seed", type=non_negative, default=0)
+    add_device(p)
     p.set_defaults(func=_cmd_sample)
 
     r = add_parser(sub, "random-sample", help="evaluate N random architectures with a config's evaluator",
                    example="hwnas random-sample configs/search-nb201-table.yaml -n 20")
     r.add_argument("config", help="run config (YAML)")
     r.add_argument("-n", type=positive, default=10, help="how many (default: %(default)s)")
+    add_device(r)
     r.set_defaults(func=_cmd_random_sample)
 
     e = add_parser(sub, "eval-arch", help="evaluate given architectures with a config's evaluator",
                    example="hwnas eval-arch configs/search-nb201-table.yaml --arch "
-                           "'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_1x1~2|'")
+                           "'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_1x1~2|'\n"
+                           "hwnas eval-arch my-mepa.yaml --load runs/my-mepa --arch ARCH   # trained supernet weights")
     e.add_argument("config", help="run config (YAML)")
     e.add_argument("--arch", action="append", required=True, help="architecture string (repeatable)")
+    e.add_argument("--load", metavar="RUN_DIR", help="score with the trained shared weights (supernet) of a search run")
+    add_device(e)
     e.set_defaults(func=_cmd_eval_arch)
 
     d = add_parser(sub, "derive", help="best feasible architectures of a search run, as YAML",
-                   example="hwnas derive runs/search-mbv2-digits --top 3 --out best.yaml")
+                   example="hwnas derive runs/search-mbv2-digits --top 3 --out best.yaml\n"
+                           "hwnas derive runs/darts    # a differentiable search: its derived genotype\n"
+                           "hwnas derive runs/nb201-predictor --from controller --top 5",
+                   description="Write the best feasible distinct architectures of a search run as YAML. For a "
+                               "differentiable search (DARTS, GDAS, SNAS, PC-DARTS, FBNet) it writes the one "
+                               "architecture the final architecture weights derive to (DARTS: per node the two "
+                               "strongest non-none inputs), with the weights.")
     d.add_argument("run_dir", help="run directory of `hwnas search`")
+    d.add_argument("--from", dest="source", choices=("history", "controller"), default="history",
+                   help="history: best evaluated rollouts; controller: what the trained controller ranks highest "
+                        "(default: %(default)s)")
     d.add_argument("--top", type=positive, default=5, help="how many (default: %(default)s)")
     d.add_argument("--out", help="YAML file (default: RUN_DIR/best.yaml)")
     d.set_defaults(func=_cmd_derive)

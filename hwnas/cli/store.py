@@ -8,15 +8,18 @@ from typing import Any
 from hwnas.cli.common import Formatter, add_parser, non_negative
 from hwnas.ui import emit, format_table
 
-SHOW_COLUMNS = ("id", "kind", "target", "device_name", "backend", "n", "median_ms", "std_ms", "energy_mj", "error")
+SHOW_COLUMNS = ("id", "kind", "target", "device_name", "backend", "n", "median_ms", "latency_ms", "std_ms", "flagged",
+                "energy_mj", "error")
 
 
 def _ls(st: Any, args: argparse.Namespace) -> None:
     s = st.summary()
     lines = [f"{s['path']}: schema v{s['schema_version']}, {s['devices']} device(s), {s['primitives']} "
-             f"primitive(s), {s['networks']} network(s), {s['measurements']} measurement(s) ({s['failed']} failed)"]
+             f"primitive(s), {s['networks']} network(s), {s['measurements']} measurement(s) ({s['failed']} failed, "
+             f"{s['flagged']} flagged as disturbed)"]
     if s["groups"]:
-        lines.append(format_table(s["groups"], ["device", "fingerprint", "backend", "kind", "count", "failed"]))
+        lines.append(format_table(s["groups"], ["device", "fingerprint", "backend", "kind", "count", "failed",
+                                                "flagged"]))
     emit(s, as_json=args.json, table="\n".join(lines))
 
 
@@ -39,7 +42,7 @@ def _export(st: Any, args: argparse.Namespace) -> None:
 def _cmd_store(args: argparse.Namespace) -> int:
     from hwnas.store import Store
 
-    with Store(args.store, create=False) as st:
+    with Store(args.store, readonly=True) as st:
         {"ls": _ls, "show": _show, "export": _export}[args.store_cmd](st, args)
     return 0
 

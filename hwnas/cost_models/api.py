@@ -19,7 +19,7 @@ from hwnas.primitives import NetworkSpec
 def load_data(*, store: str | Path | None = None, device: str | None = None, backend: str | None = None,
               dataset: str | Path | None = None, space: str | None = None,
               space_options: Mapping[str, Any] | None = None, target: str | None = None,
-              unit: str = "network", min_value: float = 0.1) -> CostData:
+              unit: str = "network", min_value: float = 0.1, exclude_flagged: bool = False) -> CostData:
     """Training data for cost models: measured networks (or primitives) of a store, or a
     whole-network table with one column per device."""
     from hwnas.cost_models import data as cdata
@@ -35,10 +35,11 @@ def load_data(*, store: str | Path | None = None, device: str | None = None, bac
         raise ConfigError("store: fitting on a store needs device and backend")
     from hwnas.store import Store
 
-    with Store(store, create=False) as st:
+    with Store(store, readonly=True) as st:
         if unit == "primitive":
-            return cdata.from_store_primitives(st, device, backend, target or "latency")
-        return cdata.from_store(st, device, backend, target or "latency")
+            return cdata.from_store_primitives(st, device, backend, target or "latency",
+                                               exclude_flagged=exclude_flagged)
+        return cdata.from_store(st, device, backend, target or "latency", exclude_flagged=exclude_flagged)
 
 
 def default_models(unit: str, has_table: bool) -> str:

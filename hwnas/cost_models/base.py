@@ -135,6 +135,16 @@ class TorchCostModel(CostModel):
         """Few steps of a small network: enough to beat the mean on the suite's data."""
         return {"steps": 150, "hidden": 32}
 
+    #: Where :meth:`predict` runs (``to``); fitting stays on the CPU.
+    _device: str = "cpu"
+
+    def to(self, device: Any) -> "TorchCostModel":
+        """Run predictions on ``device`` (a search on a GPU keeps its cost model there)."""
+        self._device = str(device)
+        if getattr(self, "module_", None) is not None:
+            self.module_.to(self._device)
+        return self
+
     # -- to implement ---------------------------------------------------------------------
     def _build(self, enc: Encoded) -> None:
         raise NotImplementedError
@@ -225,7 +235,8 @@ class TorchCostModel(CostModel):
         with torch.inference_mode():
             for s in range(0, enc.n, chunk):
                 idx = np.arange(s, min(s + chunk, enc.n))
-                out[idx] = self.module_(*self._take(inputs, enc, idx)).double().numpy()
+                args = [a.to(self._device) if hasattr(a, "to") else a for a in self._take(inputs, enc, idx)]
+                out[idx] = self.module_(*args).double().cpu().numpy()
         return np.exp(self._offset(enc) + self.t_mu_ + self.t_sd_ * out)
 
     def state(self) -> dict[str, Any]:
@@ -249,7 +260,7 @@ class TorchCostModel(CostModel):
             self.module_.load_state_dict(dict(tensors))
         except (RuntimeError, KeyError) as exc:
             raise CostModelError(f"{self.registry_name}: weights do not match the model ({exc})") from None
-        self.module_.eval()
+        self.module_.to(self._device).eval()
 
     def _restore_extra(self, state: Mapping[str, Any]) -> None:
         pass

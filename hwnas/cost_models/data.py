@@ -22,7 +22,7 @@ from hwnas.primitives import NetworkSpec
 log = logging.getLogger(__name__)
 
 #: target name -> (network row column, primitive table metric)
-TARGETS: dict[str, tuple[str, str]] = {"latency": ("median_ms", "median_ms"), "energy": ("energy_mj", "energy_mj")}
+TARGETS: dict[str, tuple[str, str]] = {"latency": ("latency_ms", "latency_ms"), "energy": ("energy_mj", "energy_mj")}
 UNITS = {"latency": "ms", "energy": "mJ"}
 
 
@@ -41,18 +41,22 @@ class CostData:
 
 def from_store(store: Any, device: str | int, backend: str, target: str = "latency",
                settings: Mapping[str, Any] | None = None, *, with_table: bool = True,
-               min_networks: int = 4) -> CostData:
+               min_networks: int = 4, exclude_flagged: bool = False) -> CostData:
     """(networks, y, table) for one device + backend: y is the newest successful network
-    measurement (median_ms or energy_mj), the table is ``store.table`` with the same metric.
-    ``with_table=False`` (few-shot transfer, table-free) keeps every measured network."""
+    measurement (latency_ms — the timing protocol's robust estimate — or energy_mj), the
+    table is ``store.table`` with the same metric. ``with_table=False`` (few-shot transfer,
+    table-free) keeps every measured network. ``exclude_flagged`` leaves out rows flagged
+    as disturbed (falling back to an older clean row of the same item)."""
     if target not in TARGETS:
         raise CostModelError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     col, metric = TARGETS[target]
     dev = store.find_device(device)
-    table = store.table(dev["id"], backend, metric=metric, settings=settings) if with_table else {}
+    table = store.table(dev["id"], backend, metric=metric, settings=settings,
+                        exclude_flagged=exclude_flagged) if with_table else {}
     if with_table and not table:
         raise CostModelError(f"{store.path}: no primitive {metric} for device {dev['name']!r} / {backend}")
-    rows = store.query(device_id=dev["id"], backend=backend, kind="network", ok_only=True, latest=True)
+    rows = store.query(device_id=dev["id"], backend=backend, kind="network", ok_only=True, latest=True,
+                       exclude_flagged=exclude_flagged)
     if settings is None and len({r["settings_hash"] for r in rows}) > 1:
         # Several timing protocols: keep the one with the most networks, never mix them.
         counts: dict[str, int] = {}
@@ -86,13 +90,13 @@ def from_store(store: Any, device: str | int, backend: str, target: str = "laten
                              f"device {dev['name']!r} / {backend}{why}")
     summary = {"source": str(store.path), "device": dev["name"], "fingerprint": dev["fingerprint"],
                "backend": backend, "target": target, "networks": len(networks), "dropped": dropped,
-               "primitives": len(table)}
+               "primitives": len(table), "exclude_flagged": exclude_flagged}
     return CostData(networks, np.asarray(y), table if with_table else None, target, UNITS[target], summary,
                     {"name": dev["name"], "fingerprint": dev["fingerprint"], "info": dev["info"]})
 
 
 def from_store_primitives(store: Any, device: str | int, backend: str, target: str = "energy",
-                          exclude_ops: Sequence[str] = ("dpu_layer",)) -> CostData:
+                          exclude_ops: Sequence[str] = ("dpu_layer",), exclude_flagged: bool = False) -> CostData:
     """Per-primitive data, for stores that hold no whole networks (FPGA tables ingested
     from aw_nas YAML or DPU logs): each measured primitive becomes a one-node network.
 
@@ -106,8 +110,9 @@ def from_store_primitives(store: Any, device: str | int, backend: str, target: s
     if target not in TARGETS:
         raise CostModelError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     dev = store.find_device(device)
-    values = store.table(dev["id"], backend, metric=TARGETS[target][1])
-    table = store.table(dev["id"], backend, metric="median_ms") if target == "energy" else None
+    values = store.table(dev["id"], backend, metric=TARGETS[target][1], exclude_flagged=exclude_flagged)
+    table = store.table(dev["id"], backend, metric="latency_ms", exclude_flagged=exclude_flagged) \
+        if target == "energy" else None
     networks, y = [], []
     for key, v in sorted(values.items()):
         p = store.primitive(key)
@@ -120,7 +125,7 @@ def from_store_primitives(store: Any, device: str | int, backend: str, target: s
                              f"{dev['name']!r} / {backend}; need at least 4 to fit and hold some out")
     summary = {"source": str(store.path), "device": dev["name"], "fingerprint": dev["fingerprint"],
                "backend": backend, "target": target, "unit_of_data": "primitive", "networks": len(networks),
-               "primitives": len(values), "table": "median_ms" if table is not None else None}
+               "primitives": len(values), "table": "latency_ms" if table is not None else None}
     return CostData(networks, np.asarray(y), table, target, UNITS[target], summary,
                     {"name": dev["name"], "fingerprint": dev["fingerprint"], "info": dev["info"]})
 

@@ -47,30 +47,54 @@ def tuning_dir(store: str | Path) -> Path:
     return p.parent / (p.stem + ".tvm-tuning")
 
 
-def backend_options(backends: Sequence[str], store: str | Path, tune_trials: int = 0) -> dict[str, dict[str, Any]]:
-    """Per-backend options implied by the job's settings."""
+def backend_options(backends: Sequence[str], store: str | Path, tune_trials: int = 0,
+                    gpu_index: int | None = None) -> dict[str, dict[str, Any]]:
+    """Per-backend options implied by the job's settings (``gpu_index``: which GPU the
+    GPU-capable backends time on)."""
     opts: dict[str, dict[str, Any]] = {}
     if "tvm" in backends:
         opts["tvm"] = {"tune_trials": tune_trials, "tuning_dir": str(tuning_dir(store)) if tune_trials else None}
+    if gpu_index is not None:
+        for b in backends:
+            if getattr(registry.get("backend", b), "takes_gpu_index", False):
+                opts.setdefault(b, {})["gpu_index"] = gpu_index
     return opts
 
 
 def profile_space(space: str, space_options: Mapping[str, Any] | None = None, *, store: str | Path,
                   backends: Sequence[str] | None = None, device: str = "cpu",
                   protocol: TimingProtocol | None = None, networks: int = 0, seed: int = 0,
-                  timeout_s: float = 300.0, tune_trials: int = 0) -> Any:
+                  timeout_s: float = 300.0, tune_trials: int = 0, retry_failed: bool = False,
+                  retry_flagged: bool = False, gpu_index: int = 0, ray_address: str | None = None,
+                  device_resource: str | None = None) -> Any:
     """Measure a space's primitives (and ``networks`` sampled networks) into ``store``;
-    returns the job summary. Resumable: what the store holds for these settings is skipped."""
-    from hwnas.profilers.runner import ProfileJob
+    returns the job summary. Resumable: what the store holds for these settings is
+    skipped, except failed / flagged items when asked to retry them. Several jobs may
+    share one store: each item is measured by one of them.
+
+    With ``device_resource`` the items run as Ray tasks on the nodes advertising that
+    custom resource (the cluster at ``ray_address``, or a local instance) and stream back
+    to this process, the only writer of the store."""
+    from hwnas.profilers.runner import ProfileJob, check_timeout
     from hwnas.store import Store
 
     check_networks(networks)
+    if ray_address and not device_resource:
+        raise ConfigError("--ray-address: name the farm's devices with --device-resource NAME "
+                          "(a custom resource of the Ray nodes)")
     sp = build_space(space, space_options)
     names = expand_backends(backends)
+    check_timeout(timeout_s, protocol or TimingProtocol())  # before the store is touched
+    opts = backend_options(names, store, tune_trials, gpu_index if device == "gpu" else None)
     with Store(store) as st:
-        job = ProfileJob(st, sp, backends=names, device=device, protocol=protocol, networks=networks, seed=seed,
-                         timeout_s=timeout_s, backend_options=backend_options(names, store, tune_trials))
-        return job.run()
+        kwargs = dict(backends=names, device=device, protocol=protocol, networks=networks, seed=seed,
+                      timeout_s=timeout_s, backend_options=opts, retry_failed=retry_failed,
+                      retry_flagged=retry_flagged)
+        if device_resource:
+            from hwnas.profilers.farm import FarmJob
+
+            return FarmJob(st, sp, resource=device_resource, ray_address=ray_address, **kwargs).run()
+        return ProfileJob(st, sp, **kwargs).run()
 
 
 def export_space_bundle(space: str, space_options: Mapping[str, Any] | None, out_dir: str | Path, *,

@@ -241,7 +241,8 @@ def input_shape(p: Primitive, batch: int = 1) -> tuple[int, int, int, int]:
 
 
 class Network(nn.Module):
-    """A NetworkSpec as a module: node 0 reads the input, merges sum, last node is output.
+    """A NetworkSpec as a module: node 0 reads the input, merges sum (a module with
+    ``takes_inputs_apart`` gets the inputs as a list instead), last node is output.
 
     Intermediate outputs are dropped after their last consumer so memory stays at the
     width of the graph, not its length.
@@ -259,17 +260,24 @@ class Network(nn.Module):
             if i != len(spec.nodes) - 1:
                 self.free_after[j].append(i)
 
+    def node_output(self, j: int, mod: nn.Module, x: torch.Tensor, outs: dict[int, torch.Tensor]) -> torch.Tensor:
+        """Node ``j``'s output: its module applied to the sum of its predecessors' outputs,
+        or to the list of them (in node order) for modules that take their inputs apart
+        (a cell's concatenation)."""
+        if j == 0:
+            return mod(x)
+        preds = self.preds[j]
+        if getattr(mod, "takes_inputs_apart", False):
+            return mod(*(outs[p] for p in preds))
+        inp = outs[preds[0]]
+        for p in preds[1:]:
+            inp = inp + outs[p]
+        return mod(inp)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs: dict[int, torch.Tensor] = {}
         for j, mod in enumerate(self.nodes):
-            if j == 0:
-                inp = x
-            else:
-                preds = self.preds[j]
-                inp = outs[preds[0]]
-                for p in preds[1:]:
-                    inp = inp + outs[p]
-            outs[j] = mod(inp)
+            outs[j] = self.node_output(j, mod, x, outs)
             for i in self.free_after[j]:
                 outs.pop(i, None)
         return outs[len(self.nodes) - 1]

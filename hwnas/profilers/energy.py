@@ -79,16 +79,18 @@ class RaplCounter:
 
 
 class NvmlCounter:
-    """GPU 0's total energy counter (millijoules, Volta and newer) via NVML."""
+    """A GPU's total energy counter (millijoules, Volta and newer) via NVML; ``index`` is
+    the NVML index of the GPU the measurement runs on."""
 
-    def __init__(self) -> None:
+    def __init__(self, index: int = 0) -> None:
         self.handle = None
+        self.index = int(index)
         self._start: int | None = None
         try:
             import pynvml  # type: ignore[import-not-found]
 
             pynvml.nvmlInit()
-            handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            handle = pynvml.nvmlDeviceGetHandleByIndex(self.index)
             pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
             self.nvml, self.handle = pynvml, handle
         except Exception as exc:  # missing module, no driver, unsupported GPU
@@ -112,10 +114,10 @@ class NvmlCounter:
 
 
 class EnergyMeter:
-    """The meter for a device: RAPL for ``cpu``, NVML for ``gpu``."""
+    """The meter for a device: RAPL for ``cpu``, NVML (GPU ``gpu_index``) for ``gpu``."""
 
-    def __init__(self, device: str = "cpu", root: Path | None = None) -> None:
-        self.counter: RaplCounter | NvmlCounter = NvmlCounter() if device == "gpu" else RaplCounter(root)
+    def __init__(self, device: str = "cpu", root: Path | None = None, gpu_index: int = 0) -> None:
+        self.counter: RaplCounter | NvmlCounter = NvmlCounter(gpu_index) if device == "gpu" else RaplCounter(root)
         self.source = ("nvml" if device == "gpu" else "rapl") if self.counter.available else None
         self._t0 = 0.0
 

@@ -58,13 +58,13 @@ def runtime_versions() -> dict[str, str]:
     return out
 
 
-def gpu_info() -> tuple[str | None, str | None]:
-    """(GPU name, driver version) via NVML, else torch.cuda; (None, None) without a GPU."""
+def gpu_info(index: int = 0) -> tuple[str | None, str | None]:
+    """(name, driver version) of GPU ``index`` via NVML, else torch.cuda; (None, None) without one."""
     try:
         import pynvml  # type: ignore[import-not-found]
 
         pynvml.nvmlInit()
-        h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        h = pynvml.nvmlDeviceGetHandleByIndex(index)
         name = pynvml.nvmlDeviceGetName(h)
         drv = pynvml.nvmlSystemGetDriverVersion()
         return (name.decode() if isinstance(name, bytes) else str(name),
@@ -75,16 +75,16 @@ def gpu_info() -> tuple[str | None, str | None]:
         import torch
 
         if torch.cuda.is_available():
-            return torch.cuda.get_device_name(0), f"cuda {torch.version.cuda}"
+            return torch.cuda.get_device_name(index), f"cuda {torch.version.cuda}"
     except Exception as exc:  # pragma: no cover - broken CUDA installs
         log.debug("torch.cuda unavailable: %s", exc)
     return None, None
 
 
 def device_fingerprint(kind: str = "cpu", threads: int = 1, *, name: str | None = None,
-                       precision: str = "fp32") -> Device:
-    """The Device record for this machine as used by a profiling job."""
-    gpu_name, gpu_driver = gpu_info() if kind == "gpu" else (None, None)
+                       precision: str = "fp32", gpu_index: int = 0) -> Device:
+    """The Device record for this machine as used by a profiling job (on GPU ``gpu_index``)."""
+    gpu_name, gpu_driver = gpu_info(gpu_index) if kind == "gpu" else (None, None)
     # The label enters the fingerprint, so it must not carry a host name that changes
     # between containers of the same machine.
     label = name or kind

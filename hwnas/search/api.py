@@ -22,9 +22,16 @@ log = logging.getLogger(__name__)
 
 
 def run_search(config: str | Path, *, objective: str | None = None, budget: float | None = None,
-               run_dir: str | Path | None = None, steps: int | None = None, restart: bool = False) -> dict[str, Any]:
-    """Run (or resume) the search a config describes; returns the trainer's summary."""
-    cfg = load_run_config(config, objective=objective, budget=budget, steps=steps)
+               run_dir: str | Path | None = None, steps: int | None = None, restart: bool = False,
+               device: str | None = None, nproc: int = 1, ray_address: str | None = None) -> dict[str, Any]:
+    """Run (or resume) the search a config describes; returns the trainer's summary.
+    ``nproc`` > 1 (or torchrun) runs it as DDP ranks: shared-weight training is split
+    over them, rank 0 alone writes the run directory."""
+    from hwnas.search.distributed import run_distributed
+    from hwnas.search.runtime import exec_options
+
+    overrides = {"objective": objective, "budget": budget, "steps": steps, "ray_address": ray_address}
+    cfg = load_run_config(config, **overrides)
     rd = run_dir or cfg.run.get("dir")
     if rd is None:
         rd = Path("runs") / Path(config).stem
@@ -38,8 +45,14 @@ def run_search(config: str | Path, *, objective: str | None = None, budget: floa
             pt.unlink()
     if run_dir is not None:
         output_dir(rd, "run directory", create=False)
-    comps = build_components(cfg)
-    trainer = build_component(trainer_config(cfg), components=comps, run_dir=rd, seed=cfg.seed)
+    return run_distributed(_search_rank, nproc, exec_options(cfg.run, device), str(config), overrides, str(rd))
+
+
+def _search_rank(rt: Any, config: str, overrides: dict[str, Any], run_dir: str) -> dict[str, Any]:
+    """One rank (or the only process) of :func:`run_search`."""
+    cfg = load_run_config(config, **overrides)
+    comps = build_components(cfg, runtime=rt)
+    trainer = build_component(trainer_config(cfg), components=comps, run_dir=Path(run_dir), seed=cfg.seed)
     return trainer.run()
 
 
@@ -55,10 +68,15 @@ def parse_arch(space: SearchSpace, text: str) -> Arch:
 
 
 def sample_archs(config: str | Path | None = None, *, space: str | None = None, n: int = 5,
-                 seed: int = 0) -> list[dict[str, Any]]:
-    """``n`` architectures from a config's controller, or uniformly from a space."""
+                 seed: int = 0, device: str | None = None) -> list[dict[str, Any]]:
+    """``n`` architectures from a config's controller, a search run's trained controller
+    (``config`` is its run directory), or uniformly from a space."""
+    if config is not None and Path(config).is_dir():
+        from hwnas.search.fromrun import sample_trained
+
+        return sample_trained(config, n)
     if config is not None:
-        comps = build_components(load_run_config(config))
+        comps = build_components(load_run_config(config), device=device)
         assert comps.controller is not None
         sp = comps.space
         archs = [r.arch for r in comps.controller.sample(n)]
@@ -73,10 +91,18 @@ def sample_archs(config: str | Path | None = None, *, space: str | None = None, 
     return [{"arch_str": sp.to_str(a), "arch": "-".join(map(str, a))} for a in archs]
 
 
-def evaluate_archs(config: str | Path, archs: list[str] | None = None, *, n: int = 0) -> list[dict[str, Any]]:
-    """Evaluate given architectures (strings), or ``n`` random ones, with the config's evaluator."""
+def evaluate_archs(config: str | Path, archs: list[str] | None = None, *, n: int = 0,
+                   load: str | Path | None = None, device: str | None = None) -> list[dict[str, Any]]:
+    """Evaluate given architectures (strings), or ``n`` random ones, with the config's evaluator;
+    ``load``: a search run directory whose trained shared weights (supernet) score them."""
     cfg = load_run_config(config)
-    comps = build_components(cfg, controller=False)
+    comps = build_components(cfg, controller=False, device=device)
+    if comps.evaluator is None:
+        raise ConfigError(f"evaluator: section missing from {config} (tune, predictor, ...)")
+    if load is not None:
+        from hwnas.search.fromrun import load_trained_weights
+
+        load_trained_weights(comps, load, config)
     sp = comps.space
     if archs:
         rollouts = [Rollout(parse_arch(sp, a)) for a in archs]
@@ -93,11 +119,22 @@ def evaluate_archs(config: str | Path, archs: list[str] | None = None, *, n: int
              "reward": r.reward, "feasible": is_feasible(comps.objective, r.perfs)} for r in rollouts]
 
 
-def derive_archs(run_dir: str | Path, *, top: int = 5, out: str | Path | None = None) -> list[dict[str, Any]]:
-    """Best feasible distinct architectures of a run; written as YAML to ``out`` (default RUN_DIR/best.yaml)."""
+def derive_archs(run_dir: str | Path, *, top: int = 5, out: str | Path | None = None,
+                 source: str = "history") -> list[dict[str, Any]]:
+    """Best feasible distinct architectures of a run (``source`` history), or those its trained
+    controller ranks highest (``source`` controller); written as YAML to ``out`` (default
+    RUN_DIR/best.yaml)."""
     from hwnas.search.report import derive, write_yaml
 
-    target = output_file(out, "architecture file") if out else Path(run_dir) / "best.yaml"
-    best = derive(Path(run_dir), top)
+    if source == "controller":
+        from hwnas.search.fromrun import derive_trained
+
+        target = output_file(out, "architecture file") if out else Path(run_dir) / "best.yaml"
+        best = derive_trained(run_dir, top)
+    elif source == "history":
+        target = output_file(out, "architecture file") if out else Path(run_dir) / "best.yaml"
+        best = derive(Path(run_dir), top)
+    else:
+        raise ConfigError(f"derive --from: expected history or controller, got {source!r}")
     write_yaml(target, best)
     return best

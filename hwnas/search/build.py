@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from hwnas import registry
 from hwnas.config import ComponentConfig, RunConfig, parse_component, parse_config
 from hwnas.config import read_yaml as config_read_yaml
 from hwnas.errors import ConfigError
@@ -18,6 +19,7 @@ from hwnas.search.controllers.base import Controller
 from hwnas.search.datasets.base import Dataset
 from hwnas.search.evaluators.base import Evaluator
 from hwnas.search.objectives.base import Objective
+from hwnas.search.runtime import Runtime, runtime_for
 from hwnas.search.spaces.base import SearchSpace
 from hwnas.search.weights.base import WeightsManager
 
@@ -31,14 +33,13 @@ class SearchComponents:
     dataset: Dataset | None
     objective: Objective
     weights_manager: WeightsManager | None
-    evaluator: Evaluator
+    evaluator: Evaluator | None
     controller: Controller | None
+    runtime: Runtime | None = None
 
 
 def build_component(comp: ComponentConfig, **available: Any) -> Any:
     """``comp.build`` with only the keyword arguments the class accepts."""
-    from hwnas import registry
-
     cls = registry.get(comp.role, comp.type)
     params = inspect.signature(cls.__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -61,8 +62,9 @@ def hardware_sections(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def apply_overrides(data: dict[str, Any], *, objective: str | None = None, budget: float | None = None,
-                    steps: int | None = None) -> dict[str, Any]:
-    """Apply ``--objective``, ``--budget-ms`` and ``--steps`` to a raw config mapping (in place)."""
+                    steps: int | None = None, ray_address: str | None = None) -> dict[str, Any]:
+    """Apply ``--objective``, ``--budget-ms``, ``--steps`` and ``--ray-address`` to a raw
+    config mapping (in place)."""
     if objective is not None or budget is not None:
         hw = hardware_sections(data)
         if not hw:
@@ -78,6 +80,11 @@ def apply_overrides(data: dict[str, Any], *, objective: str | None = None, budge
         if not isinstance(trainer, dict):
             raise ConfigError(f"trainer: expected a mapping, got {trainer!r}")
         trainer["steps"] = int(steps)
+    if ray_address is not None:
+        trainer = data.get("trainer")
+        if not isinstance(trainer, dict) or trainer.get("type") != "async":
+            raise ConfigError("--ray-address: needs trainer.type: async in the config (parallel evaluation on Ray)")
+        trainer["ray_address"] = ray_address
     return data
 
 
@@ -117,31 +124,52 @@ def check_shapes(space: SearchSpace, dataset: Dataset | None) -> None:
             raise ConfigError(f"search_space.{name}: is {want} but the dataset gives {got}")
 
 
-def build_components(cfg: RunConfig, *, controller: bool = True) -> SearchComponents:
-    """Build the components of a run in dependency order."""
+def build_components(cfg: RunConfig, *, controller: bool = True, runtime: Runtime | None = None,
+                     device: str | None = None) -> SearchComponents:
+    """Build the components of a run in dependency order, on ``runtime`` (default: the
+    config's ``run`` settings with ``device`` applied)."""
     seed = cfg.seed
+    rt = runtime if runtime is not None else runtime_for(cfg.run, device)
     space = cfg["search_space"].build()
     dataset = build_component(cfg["dataset"], seed=seed) if "dataset" in cfg else None
     check_shapes(space, dataset)
-    common = {"space": space, "dataset": dataset, "seed": seed, "base_dir": base_dir(cfg)}
+    common = {"space": space, "dataset": dataset, "seed": seed, "base_dir": base_dir(cfg), "runtime": rt}
     if "objective" not in cfg:
         raise ConfigError(f"objective: section missing from {cfg.source or 'the config'}")
     objective = build_component(cfg["objective"], **common)
     wm_cfg = cfg["weights_manager"] if "weights_manager" in cfg else parse_component(
         "weights_manager", {"type": "plain"})
     weights_manager = build_component(wm_cfg, **common)
-    if "evaluator" not in cfg:
+    evaluator = None
+    if "evaluator" in cfg:
+        evaluator = build_component(cfg["evaluator"], objective=objective, weights_manager=weights_manager, **common)
+    elif getattr(registry.get("trainer", trainer_config(cfg).type), "needs_evaluator", True):
         raise ConfigError(f"evaluator: section missing from {cfg.source or 'the config'} (tune, predictor, ...)")
-    evaluator = build_component(cfg["evaluator"], objective=objective, weights_manager=weights_manager, **common)
     ctrl = None
     if controller:
         if "controller" not in cfg:
             raise ConfigError(f"controller: section missing from {cfg.source or 'the config'}")
-        ctrl = build_component(cfg["controller"], space=space, seed=seed)
+        ctrl = build_component(cfg["controller"], space=space, seed=seed, weights_manager=weights_manager,
+                               base_dir=common["base_dir"],
+                               runtime=rt)
+        check_gradients(cfg, ctrl, weights_manager)
         set_dirs = getattr(ctrl, "set_directions", None)
         if callable(set_dirs):
             set_dirs(objective.directions())
-    return SearchComponents(cfg, space, dataset, objective, weights_manager, evaluator, ctrl)
+        bind = getattr(ctrl, "bind_objective", None)  # controllers that price candidates (predictor)
+        if callable(bind):
+            bind(objective)
+    return SearchComponents(cfg, space, dataset, objective, weights_manager, evaluator, ctrl, rt)
+
+
+def check_gradients(cfg: RunConfig, controller: Any, weights_manager: Any) -> None:
+    """A controller that learns by gradient needs a weights manager that passes gradients."""
+    if not getattr(controller, "needs_gradients", False) or getattr(weights_manager, "gives_gradients", False):
+        return
+    ok = [e.name for e in registry.list("weights_manager") if getattr(e.obj, "gives_gradients", False)]
+    wm = cfg["weights_manager"].type if "weights_manager" in cfg else "plain"
+    raise ConfigError(f"weights_manager.type: controller {cfg['controller'].type!r} learns architecture parameters "
+                      f"by gradient, but {wm!r} gives no gradients to them; use {' or '.join(ok)}")
 
 
 def trainer_config(cfg: RunConfig) -> ComponentConfig:

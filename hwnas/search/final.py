@@ -10,6 +10,11 @@ Training is resumable to the step: every epoch it writes ``checkpoint.pt`` (mode
 optimizer, schedule, per-step losses, history) atomically into the run folder, and each
 epoch's randomness (data order, any stochastic layer) is seeded from (seed, epoch)
 alone, so a run resumed from epoch *e* has the same loss curve as one that never stopped.
+
+Runs on the config's device (``run.device`` / ``--device``) with its precision; with
+``--nproc N`` (or under torchrun) as N DistributedDataParallel ranks, each taking its
+part of every global batch; rank 0 alone writes the checkpoint, which holds the plain
+module's weights, so a run resumes in either mode.
 """
 from __future__ import annotations
 
@@ -23,14 +28,17 @@ from typing import Any, Callable, Literal, Mapping
 import torch
 from torch import nn
 
-from hwnas.config import RunConfig, load_config, opt, options_to_dict, parse_options
+from hwnas import registry
+from hwnas.config import ComponentConfig, RunConfig, load_config, opt, options_to_dict, parse_options
 from hwnas.errors import ConfigError
 from hwnas.inputs import first_line, output_dir
-from hwnas.profilers.builders import build_network
 from hwnas.search.archfile import ArchFile, read_arch_file
 from hwnas.search.build import check_shapes
 from hwnas.search.datasets.base import Dataset
+from hwnas.search.distributed import barrier, run_distributed, unwrap, wrap
+from hwnas.search.runtime import Runtime, exec_options, runtime_for
 from hwnas.search.spaces.base import Arch, SearchSpace
+from hwnas.search.trainable import build_model, inference_state
 from hwnas.search.training import OptimOptions, evaluate, make_optimizer, make_scheduler, train_pass
 
 log = logging.getLogger(__name__)
@@ -54,6 +62,14 @@ class TrainOptions(OptimOptions):
     batch_size: int = opt(64, min=1, help="training batch size")
     warmup_epochs: int = opt(0, min=0, help="linear warm-up epochs before the cosine decay")
     eval_batch_size: int = opt(256, min=1, help="batch size for validation and test")
+    auxiliary_weight: float = opt(0.0, min=0, help="weight of the auxiliary head's loss (DARTS: 0.4; 0 = no head; "
+                                                   "cell spaces)")
+    drop_path: float = opt(0.0, min=0, lt=1, help="drop-path probability reached at the last epoch, rising "
+                                                  "linearly from 0 (DARTS: 0.2; cell spaces)")
+    space: dict[str, Any] = opt({}, help="search-space options that differ for the final network, e.g. "
+                                         "{cells: 20, channels: 36} after a DARTS search at 8 x 16")
+    dataset: dict[str, Any] = opt({}, help="dataset options that differ for final training, e.g. "
+                                           "{valid_fraction: 0} to train on the whole training split")
 
 
 def train_options(config: RunConfig, **overrides: Any) -> TrainOptions:
@@ -63,31 +79,34 @@ def train_options(config: RunConfig, **overrides: Any) -> TrainOptions:
     return parse_options(TrainOptions, data, "run.train")
 
 
-def resolve_space(config: RunConfig, arch_file: ArchFile | None = None) -> SearchSpace:
-    """The config's search space; an arch file of another space is refused, since the
-    same indices mean a different network there."""
+def resolve_space(config: RunConfig, arch_file: ArchFile | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> SearchSpace:
+    """The config's search space (with ``overrides``: ``run.train.space``); an arch file
+    of another space is refused, since the same indices mean a different network there."""
     if "search_space" in config:
         comp = config["search_space"]
         if arch_file is not None and arch_file.space and arch_file.space != comp.type:
             raise ConfigError(f"{arch_file.path}: architecture is for space {arch_file.space!r} but the config's "
                               f"search_space is {comp.type!r}")
-        return comp.build()
+        return with_overrides(comp, overrides, "run.train.space").build()
     if arch_file is None or not arch_file.space:
         raise ConfigError("search_space: section missing from the config and the arch file names no space")
-    from hwnas import registry
-    from hwnas.config import parse_options as parse
-
     cls = registry.get("search_space", arch_file.space)
-    return cls(parse(cls.Options, arch_file.space_options, "space_options"))
+    return cls(parse_options(cls.Options, arch_file.space_options, "space_options"))
 
 
-def build_dataset(config: RunConfig) -> Dataset:
-    return config["dataset"].build(seed=config.seed)
+def with_overrides(comp: ComponentConfig, overrides: Mapping[str, Any] | None, path: str) -> ComponentConfig:
+    """``comp`` with some options replaced, validated as a section (errors name ``path``)."""
+    if not overrides:
+        return comp
+    cls = registry.get(comp.role, comp.type)
+    return ComponentConfig(comp.role, comp.type, parse_options(cls.Options, {**options_to_dict(comp.options),
+                                                                          **overrides}, path))
 
 
-def build_model(space: SearchSpace, arch: Arch) -> nn.Module:
-    """A freshly initialised module of the architecture (the profilers' builders)."""
-    return build_network(space.to_network(arch))
+def build_dataset(config: RunConfig, overrides: Mapping[str, Any] | None = None) -> Dataset:
+    """The config's dataset (with ``overrides``: ``run.train.dataset``)."""
+    return with_overrides(config["dataset"], overrides, "run.train.dataset").build(seed=config.seed)
 
 
 def model_from_supernet(config: RunConfig, space: SearchSpace, arch: Arch, path: Path) -> nn.Module:
@@ -110,8 +129,6 @@ def model_from_supernet(config: RunConfig, space: SearchSpace, arch: Arch, path:
     if "weights_manager" in config:
         wm = config["weights_manager"].build(space=space, seed=config.seed)
     else:
-        from hwnas import registry
-
         name = default_supernet(space.name)
         if name is None:
             raise ConfigError(f"weights_manager: no supernet known for space {space.name!r}; add the section")
@@ -126,7 +143,6 @@ def model_from_supernet(config: RunConfig, space: SearchSpace, arch: Arch, path:
 
 def default_supernet(space: str) -> str | None:
     """The registered weights manager that declares itself the supernet of ``space``."""
-    from hwnas import registry
 
     for e in registry.list("weights_manager"):
         if space in getattr(e.obj, "supernet_for", ()):
@@ -134,9 +150,9 @@ def default_supernet(space: str) -> str | None:
     return None
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(path: Path, map_location: str = "cpu") -> dict[str, Any]:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"{path}: checkpoint not found") from None
     except Exception as exc:  # torch raises many types for a corrupt/unsafe file
@@ -154,9 +170,13 @@ def _save_atomic(obj: Mapping[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def evaluate_model(model: nn.Module, dataset: Dataset, split: str, batch_size: int = 256) -> dict[str, float]:
-    """Accuracy and mean cross-entropy of ``model`` (eval mode) on a split."""
-    return evaluate(model, dataset.loader(split, batch_size=batch_size, shuffle=False), split=split)
+def evaluate_model(model: nn.Module, dataset: Dataset, split: str, batch_size: int = 256,
+                   runtime: Runtime | None = None) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of ``model`` (eval mode) on a split (each rank its
+    share of the split under DDP; the sums are all-reduced)."""
+    rt = runtime or Runtime.cpu()
+    loader = dataset.loader(split, batch_size=batch_size, shuffle=False, rank=rt.rank, world=rt.world)
+    return evaluate(unwrap(model), loader, split=split, runtime=rt)
 
 
 @dataclass
@@ -172,19 +192,23 @@ class _Run:
 
 
 def _start(config: RunConfig, space: SearchSpace, arch: Arch, o: TrainOptions, steps_per_epoch: int,
-           ckpt_path: Path, resume: bool, from_supernet: str | Path | None) -> _Run:
+           ckpt_path: Path, resume: bool, from_supernet: str | Path | None, rt: Runtime) -> _Run:
     """A fresh run, or the checkpoint's when resuming (refusing another architecture)."""
     torch.manual_seed(config.seed)
-    model = model_from_supernet(config, space, arch, Path(from_supernet)) if from_supernet else build_model(space, arch)
+    model = build_model(space, arch, auxiliary=o.auxiliary_weight > 0, drop_path=o.drop_path > 0)
+    if from_supernet:
+        sub = model_from_supernet(config, space, arch, Path(from_supernet))
+        model.load_state_dict(sub.state_dict(), strict=not o.auxiliary_weight)
+    model = rt.model(model)
     optimizer = make_optimizer(model.parameters(), o)
     scheduler = make_scheduler(optimizer, o, o.epochs * steps_per_epoch,
                                warmup_steps=o.warmup_epochs * steps_per_epoch + o.warmup_steps)
-    run = _Run(model, optimizer, scheduler, 0, [], [])
+    run = _Run(wrap(model, rt), optimizer, scheduler, 0, [], [])
     if not ckpt_path.exists():
         return run
     if not resume:
         raise ConfigError(f"{ckpt_path}: a checkpoint exists; resume it or choose another output folder")
-    state = _load(ckpt_path)
+    state = _load(ckpt_path, rt.map_location())
     if state.get("format") != CHECKPOINT_FORMAT or list(state.get("arch", [])) != list(arch):
         raise ConfigError(f"{ckpt_path}: checkpoint is of another architecture or format; choose another output folder")
     for key in ("model", "optimizer", "scheduler", "epoch", "losses", "history"):
@@ -194,6 +218,8 @@ def _start(config: RunConfig, space: SearchSpace, arch: Arch, o: TrainOptions, s
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if rt.scaler is not None and "scaler" in state:
+            rt.scaler.load_state_dict(state["scaler"])
     except (RuntimeError, ValueError, KeyError) as exc:
         raise ConfigError(f"{ckpt_path}: checkpoint does not fit this run ({first_line(exc)})") from None
     run.epoch, run.losses, run.history = int(state["epoch"]), list(state["losses"]), list(state["history"])
@@ -201,17 +227,22 @@ def _start(config: RunConfig, space: SearchSpace, arch: Arch, o: TrainOptions, s
     return run
 
 
-def _epoch(run: _Run, config: RunConfig, dataset: Dataset, o: TrainOptions, has_valid: bool) -> dict[str, Any]:
+def _epoch(run: _Run, config: RunConfig, dataset: Dataset, o: TrainOptions, has_valid: bool,
+           rt: Runtime) -> dict[str, Any]:
     seed = config.seed * 100_003 + run.epoch  # every epoch's randomness from (seed, epoch)
     torch.manual_seed(seed)
-    loader = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed)
-    stats = train_pass(run.model, loader, run.optimizer, o, scheduler=run.scheduler)
+    if hasattr(unwrap(run.model), "drop_path_prob"):
+        unwrap(run.model).drop_path_prob = o.drop_path * run.epoch / o.epochs  # DARTS: linear ramp over the epochs
+    loader = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed, rank=rt.rank,
+                            world=rt.world, drop_last=rt.distributed)
+    stats = train_pass(run.model, loader, run.optimizer, o, scheduler=run.scheduler, runtime=rt,
+                       aux_weight=o.auxiliary_weight)
     assert run.losses is not None and run.history is not None
     run.losses.extend(stats.losses)
     run.epoch += 1
     rec: dict[str, Any] = {"epoch": run.epoch, "train_loss": stats.mean_loss}
     if has_valid:
-        v = evaluate_model(run.model, dataset, "valid", o.eval_batch_size)
+        v = evaluate_model(run.model, dataset, "valid", o.eval_batch_size, rt)
         rec.update(valid_accuracy=v["accuracy"], valid_loss=v["loss"])
     run.history.append(rec)
     return rec
@@ -219,59 +250,83 @@ def _epoch(run: _Run, config: RunConfig, dataset: Dataset, o: TrainOptions, has_
 
 def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, options: TrainOptions | None = None,
           resume: bool = False, from_supernet: str | Path | None = None, stop_after: int | None = None,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, runtime: Runtime | None = None,
+          device: str | None = None) -> dict[str, Any]:
     """Train ``arch_file``'s architecture; returns the summary (also in ``summary.json``).
 
     ``stop_after`` ends the run after that many epochs *in this call* (the checkpoint
     stays resumable), which is how tests and time-boxed jobs interrupt a run.
     """
+    rt = runtime or runtime_for(config.run, device)
     o = options or train_options(config)
-    space = resolve_space(config, arch_file)
+    space = resolve_space(config, arch_file, o.space)
     arch = arch_file.resolve(space)
-    dataset = build_dataset(config)
+    dataset = build_dataset(config, o.dataset)
     check_shapes(space, dataset)
     out = output_dir(out_dir, "output folder", parents=True)
     ckpt_path = out / CHECKPOINT
-    steps_per_epoch = len(dataset.loader("train", batch_size=o.batch_size, shuffle=False))
-    run = _start(config, space, arch, o, steps_per_epoch, ckpt_path, resume, from_supernet)
+    steps_per_epoch = len(dataset.loader("train", batch_size=o.batch_size, shuffle=False, rank=rt.rank,
+                                         world=rt.world, drop_last=rt.distributed))
+    run = _start(config, space, arch, o, steps_per_epoch, ckpt_path, resume, from_supernet, rt)
     has_valid = dataset.size("valid") > 0
     end = o.epochs if stop_after is None else min(o.epochs, run.epoch + stop_after)
     while run.epoch < end:
-        rec = _epoch(run, config, dataset, o, has_valid)
-        _save_atomic({"format": CHECKPOINT_FORMAT, "epoch": run.epoch, "model": run.model.state_dict(),
-                      "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
-                      "losses": run.losses, "history": run.history, "arch": list(arch),
-                      "arch_str": space.to_str(arch), "space": space.name, "options": options_to_dict(o)}, ckpt_path)
-        if on_epoch is not None:
+        rec = _epoch(run, config, dataset, o, has_valid, rt)
+        if rt.is_main:  # the only writer; every rank holds the same weights
+            state = {"format": CHECKPOINT_FORMAT, "epoch": run.epoch, "model": unwrap(run.model).state_dict(),
+                     "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+                     "losses": run.losses, "history": run.history, "arch": list(arch),
+                     "arch_str": space.to_str(arch), "space": space.name, "options": options_to_dict(o)}
+            if rt.scaler is not None:
+                state["scaler"] = rt.scaler.state_dict()
+            _save_atomic(state, ckpt_path)
+        barrier(rt)
+        if on_epoch is not None and rt.is_main:
             on_epoch({**rec, "epochs_total": o.epochs})
     history = run.history or []
     summary = {"space": space.name, "arch": space.to_str(arch), "epochs_done": len(history), "epochs": o.epochs,
                "finished": len(history) >= o.epochs, "history": history, "losses": run.losses,
-               "checkpoint": str(ckpt_path), "options": options_to_dict(o)}
-    (out / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "losses"}, indent=2))
+               "checkpoint": str(ckpt_path), "options": options_to_dict(o), "device": str(rt.device),
+               "world": rt.world, "rank": rt.rank}
+    if rt.is_main:
+        (out / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "losses"}, indent=2))
     return summary
 
 
 def train_files(config: str | Path, arch: str | Path, *, rank: int = 0, out: str | Path | None = None,
-                overrides: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+                overrides: Mapping[str, Any] | None = None, nproc: int = 1, device: str | None = None,
+                **kwargs: Any) -> dict[str, Any]:
     """:func:`train` from a config file and an architecture file; the output folder
-    defaults to ``runs/train-<arch file stem>``; ``overrides`` replace ``run.train`` fields."""
+    defaults to ``runs/train-<arch file stem>``; ``overrides`` replace ``run.train`` fields.
+    ``nproc`` > 1 trains with that many DDP processes (spawned; under torchrun the group
+    torchrun made); ``on_epoch`` is then called in this process only when it is rank 0."""
     cfg = load_config(config)
-    opts = train_options(cfg, **dict(overrides or {}))
+    train_options(cfg, **dict(overrides or {}))  # bad options fail here, before any process starts
+    read_arch_file(arch, rank)
     out_dir = output_dir(out, "output folder", create=False) if out else Path("runs") / f"train-{Path(arch).stem}"
-    return train(cfg, read_arch_file(arch, rank), out_dir, options=opts, **kwargs)
+    if nproc > 1:
+        kwargs.pop("on_epoch", None)  # a callback cannot cross into spawned processes
+    return run_distributed(_train_rank, nproc, exec_options(cfg.run, device), str(config), str(arch), rank,
+                           str(out_dir), dict(overrides or {}), kwargs)
 
 
-def load_trained(space: SearchSpace, arch: Arch, path: str | Path) -> nn.Module:
+def _train_rank(rt: Runtime, config: str, arch: str, rank: int, out: str, overrides: dict[str, Any],
+                kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One rank (or the only process) of :func:`train_files`."""
+    cfg = load_config(config)
+    return train(cfg, read_arch_file(arch, rank), out, options=train_options(cfg, **overrides), runtime=rt, **kwargs)
+
+
+def load_trained(space: SearchSpace, arch: Arch, path: str | Path, map_location: str = "cpu") -> nn.Module:
     """The architecture's module with a ``hwnas train`` checkpoint's (or a bare state dict's) weights."""
-    state = _load(Path(path))
+    state = _load(Path(path), map_location)
     if state.get("format") == CHECKPOINT_FORMAT:
         if list(state.get("arch", [])) != list(arch):
             raise ConfigError(f"{path}: checkpoint holds {state.get('arch_str')!r}, not {space.to_str(arch)!r}")
         state = state["model"]
     model = build_model(space, arch)
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(inference_state(state))
     except RuntimeError as exc:
         raise ConfigError(f"{path}: weights do not fit this architecture ({first_line(exc)})") from None
     return model.eval()
@@ -285,22 +340,24 @@ def test_files(config: str | Path, arch: str | Path, checkpoint: str | Path, *, 
 
 def test(config: RunConfig, arch_file: ArchFile, checkpoint: str | Path, *, profile: bool = False,
          backend: str = "onnxruntime", threads: int = 1, cost_model: str | Path | None = None,
-         batch_size: int = 256) -> dict[str, Any]:
+         batch_size: int = 256, device: str | None = None) -> dict[str, Any]:
     """Test-split accuracy; with ``profile`` the measured latency (median ms, batch 1)
     and, with ``cost_model``, the model's prediction beside it."""
-    space = resolve_space(config, arch_file)
+    o = train_options(config)
+    space = resolve_space(config, arch_file, o.space)
     arch = arch_file.resolve(space)
-    dataset = build_dataset(config)
+    dataset = build_dataset(config, o.dataset)
     check_shapes(space, dataset)
-    model = load_trained(space, arch, checkpoint)
-    res: dict[str, Any] = {"space": space.name, "arch": space.to_str(arch),
-                           **{f"test_{k}": v for k, v in evaluate_model(model, dataset, "test", batch_size).items()}}
+    rt = runtime_for(config.run, device)
+    model = rt.model(load_trained(space, arch, checkpoint, rt.map_location()))
+    res: dict[str, Any] = {"space": space.name, "arch": space.to_str(arch), "device": str(rt.device),
+                           **{f"test_{k}": v for k, v in evaluate_model(model, dataset, "test", batch_size,
+                                                                        rt).items()}}
     spec = space.to_network(arch)
     res["network_hash"] = spec.hash
     if profile:
         import statistics
 
-        from hwnas import registry
         from hwnas.profilers.timing import TimingProtocol
 
         be = registry.get("backend", backend)(device="cpu", threads=threads)

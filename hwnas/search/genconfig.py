@@ -40,6 +40,10 @@ def _scalar(v: Any) -> str:
         v = str(v)
     if isinstance(v, tuple):
         v = list(v)
+    if dataclasses.is_dataclass(v):  # a nested options section, e.g. dataset.augment
+        from hwnas.config import options_to_dict
+
+        v = options_to_dict(v)
     return yaml.safe_dump(v, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 

@@ -154,13 +154,19 @@ def history_of(state: Any, run_dir: Path, space: Any = None) -> list[Rollout]:
 
 
 def derive(run_dir: Path, top: int = 5) -> list[dict[str, Any]]:
-    """The ``top`` best feasible distinct architectures of a finished (or partial) run."""
+    """The ``top`` best feasible distinct architectures of a finished (or partial) run;
+    for a differentiable search, the one architecture its final weights derive to
+    (DARTS' rule: per node the two strongest non-``none`` inputs), with those weights."""
     from hwnas.search.build import load_run_config
+    from hwnas.search.trainers.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
         raise HwnasError(f"{run_dir}: no config.yaml; is this a search run directory?")
+    state = load_checkpoint(run_dir)
+    if state is not None and state.get("kind") == "differentiable":
+        return [dict(state["derived"])]
     space = load_run_config(cfg_path)["search_space"].build()
     hist = [r for r in read_history(run_dir, space) if r.reward is not None and not r.info.get("infeasible")]
     best = sorted(unique_best(hist, space), key=lambda r: -float(r.reward))[:top]  # type: ignore[arg-type]

@@ -3,7 +3,8 @@
 A controller proposes rollouts, a weights manager fills their ``candidate``, an evaluator
 fills ``perfs`` and ``reward``, and the controller learns from them. Only ``arch``,
 ``perfs``, ``reward``, ``step`` and ``info`` are persisted (checkpoints, CSV); the
-candidate is a runnable network and is dropped once evaluated.
+candidate is a runnable network and is dropped once evaluated; so are the architecture
+weights of a differentiable rollout (see ``hwnas.search.archweights``).
 """
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ class Rollout:
     step: int = -1
     candidate: Any = field(default=None, repr=False, compare=False)
     info: dict[str, Any] = field(default_factory=dict)
+    #: Differentiable rollouts: the architecture weights (an ``ArchWeights``, in the
+    #: autograd graph of the controller's logits) the supernet mixes by; ``arch`` is
+    #: then the architecture they derive to. Not persisted.
+    arch_weights: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self, space: SearchSpace | None = None) -> dict[str, Any]:
         d: dict[str, Any] = {"arch": list(self.arch), "perfs": dict(self.perfs), "reward": self.reward,

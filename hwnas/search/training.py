@@ -20,6 +20,7 @@ from torch import nn
 
 from hwnas.config import opt
 from hwnas.errors import ConfigError, HwnasError
+from hwnas.search.runtime import Runtime
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -40,6 +41,7 @@ class OptimOptions:
     warmup_steps: int = opt(0, min=0, help="linear warm-up steps before the schedule")
     grad_clip: float = opt(0.0, min=0.0, help="gradient-norm clip (0 = off)")
     label_smoothing: float = opt(0.0, min=0.0, lt=1.0, help="label smoothing of the cross-entropy loss")
+    lr_min: float = opt(0.0, min=0.0, help="learning rate the cosine schedule ends at (DARTS: 0.001)")
 
 
 def make_optimizer(params: Iterable[nn.Parameter], o: OptimOptions) -> torch.optim.Optimizer:
@@ -51,15 +53,15 @@ def make_optimizer(params: Iterable[nn.Parameter], o: OptimOptions) -> torch.opt
                            nesterov=o.momentum > 0)
 
 
-def lr_factor(step: int, total: int, warmup: int, schedule: str = "cosine") -> float:
-    """Multiplier of the peak rate at ``step``: linear warm-up, then cosine decay to 0
-    at ``total`` (or constant)."""
+def lr_factor(step: int, total: int, warmup: int, schedule: str = "cosine", floor: float = 0.0) -> float:
+    """Multiplier of the peak rate at ``step``: linear warm-up, then cosine decay to
+    ``floor`` at ``total`` (or constant)."""
     if step < warmup:
         return (step + 1) / warmup
     if schedule == "constant":
         return 1.0
     t = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, o: OptimOptions, total_steps: int,
@@ -67,7 +69,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, o: OptimOptions, total_step
     """A per-step ``LambdaLR`` for :func:`lr_factor` (its state goes into checkpoints)."""
     warm = o.warmup_steps if warmup_steps is None else warmup_steps
     total = max(1, int(total_steps))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warm, o.schedule))
+    floor = min(1.0, o.lr_min / o.lr)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warm, o.schedule, floor))
 
 
 def to_device(batch: Batch, device: torch.device | str | None) -> Batch:
@@ -78,11 +81,45 @@ def to_device(batch: Batch, device: torch.device | str | None) -> Batch:
     return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
-def clip_and_step(optimizer: torch.optim.Optimizer, params: Iterable[nn.Parameter], grad_clip: float) -> None:
-    """Clip the gradient norm (when ``grad_clip`` > 0), then take the optimiser step."""
+def clip_and_step(optimizer: torch.optim.Optimizer, params: Iterable[nn.Parameter], grad_clip: float,
+                  scaler: Any = None) -> None:
+    """Clip the gradient norm (when ``grad_clip`` > 0), then take the optimiser step
+    (through the fp16 gradient ``scaler`` when there is one: unscale, clip, step, update)."""
+    if scaler is not None:
+        scaler.unscale_(optimizer)
     if grad_clip > 0:
         nn.utils.clip_grad_norm_(list(params), grad_clip)
-    optimizer.step()
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+
+
+def backward(loss: torch.Tensor, rt: Runtime | None) -> None:
+    """``loss.backward()``, scaled when fp16 needs it."""
+    if rt is not None and rt.scaler is not None:
+        rt.scaler.scale(loss).backward()
+    else:
+        loss.backward()
+
+
+def all_reduce_sum(values: Sequence[float], rt: Runtime | None) -> list[float]:
+    """Sums of ``values`` over the ranks of a distributed run (the values alone otherwise)."""
+    if rt is None or not rt.distributed:
+        return [float(v) for v in values]
+    import torch.distributed as dist
+
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=_comm_device(rt))
+    dist.all_reduce(t)
+    return [float(v) for v in t.cpu()]
+
+
+def _comm_device(rt: Runtime) -> torch.device:
+    """nccl reduces CUDA tensors only; gloo CPU tensors."""
+    import torch.distributed as dist
+
+    return rt.device if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
 @dataclass
@@ -100,47 +137,72 @@ class PassStats:
 
 def train_pass(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer, o: OptimOptions, *,
                scheduler: Any = None, max_steps: int = 0, device: torch.device | str | None = None,
-               forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> PassStats:
-    """One pass of SGD steps over ``batches`` (at most ``max_steps``; 0 = all)."""
+               forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+               aux_weight: float = 0.0, runtime: Runtime | None = None) -> PassStats:
+    """One pass of SGD steps over ``batches`` (at most ``max_steps``; 0 = all), on the
+    runtime's device and precision; under DDP the statistics are the global batch's.
+
+    A model that returns ``(logits, aux_logits)`` in training (an auxiliary head) adds
+    ``aux_weight`` times the auxiliary cross-entropy to the loss.
+    """
     model.train()
     stats = PassStats([])
     fwd = forward or (lambda m, x: m(x))
+    scaler = runtime.scaler if runtime is not None else None
     for i, batch in enumerate(batches):
         if max_steps and i >= max_steps:
             break
-        x, y = to_device(batch, device)
+        x, y = runtime.batch(batch) if runtime is not None else to_device(batch, device)
         optimizer.zero_grad(set_to_none=True)
-        logits = fwd(model, x)
-        loss = F.cross_entropy(logits, y, label_smoothing=o.label_smoothing)
-        loss.backward()
-        clip_and_step(optimizer, model.parameters(), o.grad_clip)
+        with runtime.autocast() if runtime is not None else contextlib.nullcontext():
+            logits = fwd(model, x)
+        aux = None
+        if isinstance(logits, tuple):
+            logits, aux = logits
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=o.label_smoothing)
+        if aux is not None and aux_weight:
+            loss = loss + aux_weight * F.cross_entropy(aux.float(), y, label_smoothing=o.label_smoothing)
+        backward(loss, runtime)
+        clip_and_step(optimizer, model.parameters(), o.grad_clip, scaler)
         if scheduler is not None:
             scheduler.step()
         loss_v = float(loss.detach())
-        if not math.isfinite(loss_v):
+        if not math.isfinite(loss_v) and scaler is None:  # fp16: the scaler skips such steps
             raise TrainingDiverged(f"training diverged: loss is {loss_v} at step {i + 1} (lower lr, "
                                    "or set grad_clip)")
         stats.losses.append(loss_v)
         stats.seen += len(y)
         stats.correct += int((logits.detach().argmax(1) == y).sum())
-    return stats
+    return _reduce_stats(stats, runtime)
+
+
+def _reduce_stats(stats: PassStats, rt: Runtime | None) -> PassStats:
+    """Per-step losses averaged over ranks; examples and hits summed (one all-reduce)."""
+    if rt is None or not rt.distributed:
+        return stats
+    sums = all_reduce_sum([*stats.losses, stats.seen, stats.correct], rt)
+    n = len(stats.losses)
+    return PassStats([v / rt.world for v in sums[:n]], int(sums[n]), int(sums[n + 1]))
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[Batch], *, device: torch.device | str | None = None,
-             split: str = "valid") -> dict[str, float]:
-    """Accuracy and mean cross-entropy of ``model`` in eval mode over ``batches``."""
+             split: str = "valid", runtime: Runtime | None = None) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of ``model`` in eval mode over ``batches`` (each
+    rank's shard under DDP: the sums are all-reduced)."""
     model.eval()
     correct, loss, n = 0, 0.0, 0
     for batch in batches:
-        x, y = to_device(batch, device)
-        logits = model(x)
-        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        x, y = runtime.batch(batch) if runtime is not None else to_device(batch, device)
+        with runtime.autocast() if runtime is not None else contextlib.nullcontext():
+            logits = model(x)
+        loss += float(F.cross_entropy(logits.float(), y, reduction="sum"))
         correct += int((logits.argmax(1) == y).sum())
         n += len(y)
+    correct, loss, n = all_reduce_sum([correct, loss, n], runtime)
     if n == 0:
         raise ConfigError(f"dataset: the {split} split is empty")
-    return {"accuracy": correct / n, "loss": loss / n, "n": float(n)}
+    return {"accuracy": correct / n, "loss": loss / n, "n": float(n)}  # type: ignore[operator]
 
 
 def batchnorms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -149,7 +211,7 @@ def batchnorms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, inputs: Iterable[torch.Tensor], *, owner: nn.Module | None = None,
-                   device: torch.device | str | None = None) -> None:
+                   device: torch.device | str | None = None, runtime: Runtime | None = None) -> None:
     """Re-estimate BatchNorm running statistics as a cumulative average over ``inputs``
     (what ``torch.optim.swa_utils.update_bn`` does), for the BN layers of ``owner``
     (default ``model``) — a supernet's subnet shares its owner's layers.
@@ -158,7 +220,8 @@ def recalibrate_bn(model: nn.Module, inputs: Iterable[torch.Tensor], *, owner: n
     different weights; eval-mode accuracy then drops far below what the network learned.
     """
     bns = batchnorms(owner if owner is not None else model)
-    if not bns:
+    inputs = list(inputs)
+    if not bns or not inputs:  # no calibration data: keep the statistics (resetting them would zero them)
         return
     momenta = [bn.momentum for bn in bns]
     was_training = model.training
@@ -168,7 +231,11 @@ def recalibrate_bn(model: nn.Module, inputs: Iterable[torch.Tensor], *, owner: n
     model.train()
     try:
         for x in inputs:
-            model(x.to(device) if device is not None else x)
+            if runtime is not None:
+                with runtime.autocast():
+                    model(runtime.tensor(x))
+            else:
+                model(x.to(device) if device is not None else x)
     finally:
         for bn, m in zip(bns, momenta):
             bn.momentum = m

@@ -92,6 +92,12 @@ class Measurement:
     extra: Mapping[str, Any] = field(default_factory=dict)
     # Summary statistics for offline ingests that only report aggregates.
     median_override: float | None = None
+    #: The robust latency estimate of the timing protocol's estimator (what cost models
+    #: use); None means the median. ``evidence`` says how the samples were taken
+    #: (interference signals) and ``flagged`` whether they were disturbed.
+    estimate_ms: float | None = None
+    flagged: bool | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -103,6 +109,10 @@ class Measurement:
         object.__setattr__(self, "samples_ms", samples)
         if self.error is None and not samples and self.median_override is None:
             raise ValidationError(f"Measurement of {self.target}: no samples and no error")
+        for name in ("estimate_ms", "median_override"):
+            v = getattr(self, name)
+            if v is not None and (not math.isfinite(float(v)) or float(v) < 0):
+                raise ValidationError(f"Measurement.{name}: expected a finite number >= 0, got {v!r} for {self.target}")
         if self.kind == "block" and (self.network is None or self.position is None):
             raise ValidationError("Measurement: a block measurement needs network and position")
 
@@ -111,6 +121,13 @@ class Measurement:
         if self.median_override is not None:
             return float(self.median_override)
         return statistics.median(self.samples_ms) if self.samples_ms else None
+
+    @property
+    def latency_ms(self) -> float | None:
+        """What cost models use: the estimator's value, else the median."""
+        if self.error is not None:
+            return None
+        return float(self.estimate_ms) if self.estimate_ms is not None else self.median_ms
 
     @property
     def mean_ms(self) -> float | None:

@@ -62,6 +62,12 @@ def test_job_stores_networks_and_blocks_then_resumes(store_path: Path, tiny_nb20
         e2e = st.query(kind="network", target=net.hash)
         assert len(e2e) == 1 and e2e[0]["median_ms"] > 0
         assert e2e[0]["settings"]["timing"] == fast_protocol.to_dict()
+        # the evidence of how it was taken goes with it; the stored value is the protocol's estimator
+        ev = e2e[0]["evidence"]
+        assert len(ev["cpu_ms"]) == len(e2e[0]["samples"]) == ev["repeats"] and 0 < ev["cpu_share"] <= 1.05
+        assert e2e[0]["latency_ms"] == pytest.approx(ev["estimates"][fast_protocol.estimator], rel=1e-4)
+        assert set(ev) >= {"load", "estimates", "flags", "outliers", "session_estimates_ms"}
+        assert e2e[0]["flagged"] == int(bool(ev["flags"]))
         n_before = len(st.query())
         s2 = ProfileJob(st, tiny_nb201, backends=["onnxruntime"], protocol=fast_protocol, networks=2,
                         show_progress=False).run()

@@ -114,10 +114,11 @@ def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
     return decode(json.loads(text), tensors)
 
 
-@pytest.mark.parametrize("name", ["random", "evolution", "annealing", "pareto", "rl"])
+@pytest.mark.parametrize("name", ["random", "evolution", "annealing", "pareto", "rl", "predictor"])
 def test_state_roundtrip_continues_identically(name: str) -> None:
     space = ToySpace(n=8, k=4)
-    opts = {"pareto": {"population": 10, "perfs": ["score:max"]}}.get(name, TUNED.get(name, {}))
+    opts = {"pareto": {"population": 10, "perfs": ["score:max"]},
+            "predictor": {"init": 5, "pool": 60, "mutations": 10, "iters": 5}}.get(name, TUNED.get(name, {}))
     if name == "evolution":
         opts = {"population": 10, "sample_size": 3}
 

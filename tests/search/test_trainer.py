@@ -32,6 +32,7 @@ CONTROLLERS = {
     "pareto": {"type": "pareto", "population": 10},
     "rl": {"type": "rl", "hidden": 16},
     "random": {"type": "random"},
+    "predictor": {"type": "predictor", "init": 5, "pool": 100, "mutations": 20, "iters": 10},
 }
 
 

@@ -71,6 +71,10 @@ class BackendResult:
     power_w: float | None = None
     energy_source: str | None = None
     session_medians_ms: list[float] | None = None
+    #: the protocol's estimator on the pooled samples, whether it is flagged, and why
+    estimate_ms: float | None = None
+    flagged: bool | None = None
+    evidence: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -83,6 +87,8 @@ class Backend:
     name: str = "backend"
     #: Whether ``--backend all`` includes this backend (fakes and stand-ins say no).
     in_all: bool = True
+    #: Whether the backend accepts the ``gpu_index`` option (``hwnas profile --gpu-index``).
+    takes_gpu_index: bool = False
 
     def __init__(self, device: str = "cpu", threads: int = 1, **options: Any) -> None:
         if device not in DEVICES:
@@ -110,6 +116,21 @@ class Backend:
     def check_device(self) -> None:
         """Raise DependencyError (one line, naming what to install) if the device cannot be driven."""
 
+    @property
+    def gpu_index(self) -> int:
+        """The GPU a ``gpu`` backend times on (option ``gpu_index``, default 0)."""
+        return int(self.options.get("gpu_index", 0))
+
+    def parse_gpu_index(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Accept only ``gpu_index`` (an integer >= 0): the option every GPU-capable backend takes."""
+        options = dict(options)
+        idx = options.pop("gpu_index", 0)
+        if options:
+            raise ConfigError(f"backend {self.name}: unknown option(s) {', '.join(sorted(options))}")
+        if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
+            raise ConfigError(f"backend {self.name}: gpu_index must be an integer >= 0, got {idx!r}")
+        return {"gpu_index": idx} if idx else {}
+
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
         raise NotImplementedError
 
@@ -128,37 +149,50 @@ class Backend:
 
     def measure(self, target: Target, protocol: TimingProtocol, *, with_energy: bool = True) -> BackendResult:
         """Prepare ``target`` and time it, ``protocol.sessions`` times from a fresh
-        preparation each; samples are pooled. Energy from RAPL / NVML when readable."""
-        from hwnas.profilers import energy
+        preparation each; samples are pooled, the protocol's estimator gives the value,
+        and the interference evidence goes with it. Energy from RAPL / NVML when readable."""
+        from hwnas.profilers import energy, interference
 
         samples: list[float] = []
+        cpu: list[float] = []
         overhead: dict[str, float] = {}
         session_medians: list[float] = []
+        session_estimates: list[float] = []
         stable, number, calls, timing_s, prep_total = True, 1, 0, 0.0, 0.0
-        meter = energy.EnergyMeter(self.device) if with_energy else None
+        meter = energy.EnergyMeter(self.device, gpu_index=self.gpu_index) if with_energy else None
         energy_j, energy_s, source = 0.0, 0.0, None
+        before = interference.snapshot()
         for _ in range(protocol.sessions):
             t0 = time.perf_counter()
             prepared = self.prepare(target, protocol.batch)
             prep_total += time.perf_counter() - t0
             for stage, secs in prepared.overhead_s.items():  # export / compile stages
                 overhead[stage] = overhead.get(stage, 0.0) + secs
+            host_timed = prepared.repeat_timer is None and protocol.threads == 1
             if meter is not None:
                 meter.start()
-            res = measure(prepared.run, protocol, sync=prepared.sync, repeat_timer=prepared.repeat_timer)
+            res = measure(prepared.run, protocol, sync=prepared.sync, repeat_timer=prepared.repeat_timer,
+                          cpu_timer=time.thread_time if host_timed else None)
             reading = meter.stop() if meter is not None else None
             if reading is not None and reading.energy_j is not None:
                 energy_j += reading.energy_j
                 energy_s += reading.seconds
                 source = reading.source
             samples += res.samples_ms
+            cpu += res.cpu_ms
             session_medians.append(statistics.median(res.samples_ms))
+            session_estimates.append(protocol.estimate(res.samples_ms, res.cpu_ms))
             stable = stable and res.stable
             number, calls, timing_s = res.number, calls + res.total_calls, timing_s + res.wall_s
         overhead["timing"] = timing_s
         overhead["total"] = prep_total + timing_s
         out = BackendResult(samples, number, stable, overhead)
         out.session_medians_ms = session_medians
+        cpu = cpu if len(cpu) == len(samples) else []
+        out.estimate_ms = protocol.estimate(samples, cpu)
+        out.evidence = interference.evidence(samples, cpu, session_estimates, out.estimate_ms,
+                                             interference.between(before, interference.snapshot()))
+        out.flagged = bool(out.evidence["flags"])
         if source is not None and timing_s > 0:
             out.energy_mj = energy_j * 1000.0 / max(calls, 1)
             out.power_w = energy_j / energy_s if energy_s > 0 else None

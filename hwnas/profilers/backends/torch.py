@@ -12,7 +12,6 @@ import numpy as np
 
 from hwnas.errors import DependencyError
 from hwnas.profilers.backends.base import Backend, Prepared, Target
-from hwnas.profilers.builders import build, example_input
 from hwnas.registry import register
 
 
@@ -21,6 +20,10 @@ class TorchBackend(Backend):
     """PyTorch eager mode (CPU threads or CUDA with events)."""
 
     name = "torch"
+    takes_gpu_index = True
+
+    def parse_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return self.parse_gpu_index(options)
 
     def check_device(self) -> None:
         import torch
@@ -29,6 +32,8 @@ class TorchBackend(Backend):
             raise DependencyError(
                 f"torch {torch.__version__} sees no CUDA GPU (CPU-only build or no device): "
                 "install a CUDA build of torch (see pytorch.org) on a machine with a GPU")
+        if self.device == "gpu" and self.gpu_index >= torch.cuda.device_count():
+            raise DependencyError(f"--gpu-index {self.gpu_index}: torch sees only {torch.cuda.device_count()} GPU(s)")
 
     def backend_settings(self) -> dict[str, Any]:
         return {"mode": "eager", "no_grad": True, "timer": "cuda_events" if self.device == "gpu" else "perf_counter"}
@@ -41,9 +46,11 @@ class TorchBackend(Backend):
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
         import torch
 
+        from hwnas.profilers.builders import build, example_input
+
         torch.set_num_threads(self.threads)
         t0 = time.perf_counter()
-        dev = torch.device("cuda" if self.device == "gpu" else "cpu")
+        dev = torch.device("cuda", self.gpu_index) if self.device == "gpu" else torch.device("cpu")
         mod = build(target).to(dev)
         x = example_input(target, batch).to(dev)
         t1 = time.perf_counter()
@@ -58,16 +65,18 @@ class TorchBackend(Backend):
         sync: Callable[[], None] | None = None
         repeat_timer: Callable[[Callable[[], Any], int], float] | None = None
         if self.device == "gpu":
-            sync = torch.cuda.synchronize
+            def sync() -> None:
+                torch.cuda.synchronize(dev)
 
             def repeat_timer(call: Callable[[], Any], n: int) -> float:
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                torch.cuda.synchronize()
-                start.record()
-                for _ in range(n):
-                    call()
-                end.record()
-                torch.cuda.synchronize()
-                return start.elapsed_time(end) / 1000.0
+                with torch.cuda.device(dev):
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    torch.cuda.synchronize(dev)
+                    start.record()
+                    for _ in range(n):
+                        call()
+                    end.record()
+                    end.synchronize()
+                    return start.elapsed_time(end) / 1000.0
 
         return Prepared(run, output, sync=sync, repeat_timer=repeat_timer, overhead_s={"compile": t1 - t0})

@@ -22,8 +22,6 @@ from hwnas.errors import ConfigError, DependencyError, ProfilingError, require
 from hwnas.inputs import first_line
 from hwnas.primitives import Primitive
 from hwnas.profilers.backends.base import Backend, Prepared, Target
-from hwnas.profilers.builders import example_input
-from hwnas.profilers.export import export_bytes
 from hwnas.registry import register
 
 log = logging.getLogger(__name__)
@@ -137,6 +135,9 @@ class TvmBackend(Backend):
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
         tvm = self._tvm()
         from tvm import relax
+
+        from hwnas.profilers.builders import example_input
+        from hwnas.profilers.export import export_bytes
 
         ident = target.key if isinstance(target, Primitive) else target.hash
         t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """Controllers: propose rollouts, learn from their perfs."""
 from __future__ import annotations
 
-from hwnas.search.controllers import annealing, pareto, rl, simple  # noqa: F401  (register)
+from hwnas.search.controllers import annealing, differentiable, gumbel, pareto, predictor, rl, simple  # noqa: F401  (register)
 
-__all__ = ["annealing", "pareto", "rl", "simple"]
+__all__ = ["annealing", "differentiable", "gumbel", "pareto", "predictor", "rl", "simple"]

@@ -16,7 +16,8 @@ Contract (checked for every registered controller by ``hwnas.testing.controller`
 * a controller that trades perfs off (Pareto) takes the objective's directions through
   an optional ``set_directions(directions)``, as the search builder calls it;
 * :meth:`Controller.example` defaults to the controller with default options on the
-  ``toy`` space.
+  ``toy`` space;
+* :meth:`ranked` (optional) lists the architectures the controller itself prefers.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from hwnas.search.component import Component
 from hwnas.search.rollout import Rollout
-from hwnas.search.spaces.base import SearchSpace
+from hwnas.search.spaces.base import Arch, SearchSpace
 
 
 class Controller(Component):
@@ -51,6 +52,16 @@ class Controller(Component):
     @abstractmethod
     def step(self, rollouts: Sequence[Rollout]) -> None:
         """Learn from evaluated rollouts (``reward`` / ``perfs`` filled)."""
+
+    def ranked(self, n: int) -> list[tuple[Arch, float]]:
+        """The ``n`` architectures this controller prefers, best first, each with its score
+        (log-probability for a policy, predicted score for a predictor).
+
+        ``hwnas derive RUN_DIR --from controller`` reads a trained controller through it.
+        The default, ``[]``, means the controller cannot rank its own proposals (random
+        search, population methods: their best is the history's best).
+        """
+        return []
 
     def rng_state(self) -> dict[str, Any]:
         return self.rng.bit_generator.state  # JSON-able dict

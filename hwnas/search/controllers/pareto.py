@@ -78,6 +78,22 @@ def crowding_distance(F: np.ndarray) -> np.ndarray:
     return dist
 
 
+def hypervolume_2d(F: np.ndarray, ref: Sequence[float]) -> float:
+    """Exact area dominated by the rows of a two-column maximisation matrix and bounded
+    below by ``ref`` (rows not better than ``ref`` in both columns add nothing)."""
+    F = np.asarray(F, dtype=np.float64).reshape(-1, 2)
+    F = F[(F[:, 0] > ref[0]) & (F[:, 1] > ref[1])]
+    if not len(F):
+        return 0.0
+    F = F[np.lexsort((-F[:, 1], -F[:, 0]))]  # first column descending, ties: best second first
+    area, best_y = 0.0, float(ref[1])
+    for x, y in F:
+        if y > best_y:
+            area += (x - ref[0]) * (y - best_y)
+            best_y = float(y)
+    return float(area)
+
+
 def pareto_indices(perfs: Sequence[Mapping[str, float]], directions: Mapping[str, str]) -> list[int]:
     """Indices of the non-dominated rows."""
     if not perfs:

@@ -20,7 +20,7 @@ from hwnas.registry import register
 from hwnas.search.controllers.base import Controller
 from hwnas.search.controllers.simple import valid_reward
 from hwnas.search.rollout import Rollout
-from hwnas.search.spaces.base import SearchSpace
+from hwnas.search.spaces.base import Arch, SearchSpace
 
 
 def _policy_class() -> type:
@@ -42,16 +42,20 @@ def _policy_class() -> type:
 
         def forward(self, batch: int, archs: "torch.Tensor | None" = None,
                     generator: "torch.Generator | None" = None) -> tuple[Any, Any, Any]:
-            """Sample (archs None) or score given archs: (archs, log-prob sums, entropy sums)."""
-            h = torch.zeros(batch, self.hidden)
-            c = torch.zeros(batch, self.hidden)
-            tok = torch.zeros(batch, dtype=torch.long)
-            chosen, logp, ent = [], torch.zeros(batch), torch.zeros(batch)
+            """Sample (archs None) or score given archs: (archs, log-prob sums, entropy sums).
+            Draws use the CPU ``generator`` whatever the device, so a run samples the
+            same architectures on a GPU as on the CPU."""
+            dev = self.embed.weight.device
+            h = torch.zeros(batch, self.hidden, device=dev)
+            c = torch.zeros(batch, self.hidden, device=dev)
+            tok = torch.zeros(batch, dtype=torch.long, device=dev)
+            chosen, logp, ent = [], torch.zeros(batch, device=dev), torch.zeros(batch, device=dev)
             for i, head in enumerate(self.heads):
                 h, c = self.cell(self.embed(tok), (h, c))
                 log_probs = torch.log_softmax(head(h), dim=-1)
                 if archs is None:
-                    a = torch.multinomial(log_probs.exp().detach(), 1, generator=generator).squeeze(1)
+                    probs = log_probs.exp().detach().cpu()
+                    a = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(dev)
                 else:
                     a = archs[:, i]
                 chosen.append(a)
@@ -59,6 +63,20 @@ def _policy_class() -> type:
                 ent = ent - (log_probs.exp() * log_probs).sum(-1)
                 tok = a + self.offsets[i]
             return torch.stack(chosen, 1), logp, ent
+
+        def beam(self, width: int) -> tuple[Any, Any]:
+            """Beam search: about the ``width`` most likely architectures and their log-probs."""
+            h, c = torch.zeros(1, self.hidden), torch.zeros(1, self.hidden)
+            tok, logp = torch.zeros(1, dtype=torch.long), torch.zeros(1)
+            seqs = torch.zeros(1, 0, dtype=torch.long)
+            for i, head in enumerate(self.heads):
+                h, c = self.cell(self.embed(tok), (h, c))
+                total = (logp[:, None] + torch.log_softmax(head(h), dim=-1)).flatten()
+                top = total.topk(min(width, total.numel()))
+                rows, choice = top.indices // self.sizes[i], top.indices % self.sizes[i]
+                seqs = torch.cat([seqs[rows], choice[:, None]], 1)
+                h, c, logp, tok = h[rows], c[rows], top.values, choice + self.offsets[i]
+            return seqs, logp
 
     return LSTMPolicy
 
@@ -80,13 +98,14 @@ class RLController(Controller):
         entropy_weight: float = opt(0.0, min=0.0, help="weight of the entropy bonus (more = more exploration)")
         normalize: bool = opt(True, help="divide advantages by their running std (scale-free learning rate)")
 
-    def __init__(self, options: Any, *, space: SearchSpace, seed: int = 0) -> None:
+    def __init__(self, options: Any, *, space: SearchSpace, seed: int = 0, runtime: Any = None) -> None:
         import torch
 
         super().__init__(options, space=space, seed=seed)
+        self.device = runtime.device if runtime is not None else torch.device("cpu")
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            self.policy = _policy_class()(space.sizes, options.hidden)
+            self.policy = _policy_class()(space.sizes, options.hidden).to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=options.lr)
         self.generator = torch.Generator().manual_seed(int(seed))
         self.baseline: float | None = None
@@ -113,13 +132,24 @@ class RLController(Controller):
         if o.normalize:
             self.var = o.baseline_decay * self.var + (1 - o.baseline_decay) * float((adv ** 2).mean())
             adv = adv / max(np.sqrt(self.var), 1e-8)
-        archs = torch.tensor([list(r.arch) for r in done], dtype=torch.long)
+        archs = torch.tensor([list(r.arch) for r in done], dtype=torch.long, device=self.device)
         _, logp, ent = self.policy(len(done), archs=archs)
-        loss = -(torch.as_tensor(adv, dtype=torch.float32) * logp).mean() - o.entropy_weight * ent.mean()
+        loss = -(torch.as_tensor(adv, dtype=torch.float32, device=self.device) * logp).mean() - o.entropy_weight * ent.mean()
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         self.baseline = o.baseline_decay * self.baseline + (1 - o.baseline_decay) * float(rewards.mean())
+
+    def ranked(self, n: int) -> list[tuple[Arch, float]]:
+        """The policy's most likely architectures (beam search), with their log-probabilities."""
+        import torch
+
+        with torch.no_grad():
+            seqs, logp = self.policy.beam(max(n, 1) * 4)
+        out: dict[Arch, float] = {}
+        for row, lp in zip(seqs.tolist(), logp.tolist()):
+            out.setdefault(self.space.canonical(tuple(int(x) for x in row)), float(lp))
+        return list(out.items())[:n]
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng_state(), "policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),

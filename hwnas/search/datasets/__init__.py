@@ -2,6 +2,6 @@
 from __future__ import annotations
 
 from hwnas.search.datasets import builtin, files  # noqa: F401  (register)
-from hwnas.search.datasets.base import ArrayDataset
+from hwnas.search.datasets.sourced import ArrayDataset, SourceDataset
 
-__all__ = ["ArrayDataset"]
+__all__ = ["ArrayDataset", "SourceDataset"]

@@ -9,23 +9,27 @@ same split and order, and ``known_classes``, when set, equals ``num_classes``.
 :meth:`Component.example` gives a small config (generated files under ``tmp_dir`` for
 datasets that read files).
 
-Every built-in dataset ends up as numpy arrays (images ``N x C x H x W`` float32,
-labels ``N`` int64): small enough for the quick searches hwnas runs on CPU, and it
-keeps the split logic in one place so that the same seed always gives the same
-split whatever the source format.
+Every built-in dataset is an *item source* (arrays, a memory map, or image files)
+split by one seeded permutation, so the same seed always gives the same split whatever
+the source format. ``in_memory: true`` materialises each split as normalised arrays
+once (small sets: digits, CIFAR); ``in_memory: false`` reads and decodes each item when
+a DataLoader worker asks for it (image folders, Tiny-ImageNet, anything large).
+Augmentation (``dataset.augment``, :mod:`hwnas.search.datasets.augment`) applies to the
+training split only; ``workers`` and ``pin_memory`` configure the DataLoaders.
 """
 from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.search.component import Component
+from hwnas.search.datasets.augment import AugmentOptions
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
@@ -40,6 +44,12 @@ class SplitOptions:
     test_fraction: float = opt(0.2, min=0.0, lt=1.0,
                                help="share held out for test when the source has no test split")
     max_train: int = opt(0, min=0, help="cap on training images (0 = all); small caps keep searches fast")
+    augment: AugmentOptions = opt(AugmentOptions(), help="training-time augmentation (train split only)")
+    workers: int = opt(0, min=0, max=64, help="DataLoader worker processes (0 = load in the main process)")
+    pin_memory: Literal["auto", True, False] = opt("auto", help="pinned host memory for batches (auto = when "
+                                                                "CUDA is available)")
+    in_memory: bool = opt(True, help="hold each split as normalised arrays (small sets) instead of reading "
+                                     "items lazily")
 
 
 def resize(x: np.ndarray, resolution: int) -> np.ndarray:
@@ -90,71 +100,26 @@ class Dataset(Component):
     def size(self, split: str) -> int:
         """Number of examples in ``split``."""
 
-    @abstractmethod
-    def loader(self, split: str, *, batch_size: int, shuffle: bool, seed: int = 0) -> Any:
-        """Batches ``(x, y)`` of ``split``; shuffling seeded by ``seed`` alone."""
+    def torch_dataset(self, split: str, *, seed: int = 0) -> Any:
+        """``split`` as a ``torch.utils.data.Dataset`` of ``(image, label)`` items; random
+        augmentation (training split) seeded by ``seed`` and the item index. A dataset
+        that overrides :meth:`loader` instead need not implement it."""
+        raise NotImplementedError(f"{type(self).__name__} provides loader() only")
+
+    def loader(self, split: str, *, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0,
+               world: int = 1, drop_last: bool = False) -> Any:
+        """Batches ``(x, y)`` of ``split`` for process ``rank`` of ``world``: shuffling and
+        augmentation seeded by ``seed`` alone (callers vary it per epoch)."""
+        from hwnas.search.datasets.pipeline import make_loader
+
+        o = getattr(self, "options", None)
+        pin = getattr(o, "pin_memory", False)
+        if pin == "auto":
+            import torch
+
+            pin = torch.cuda.is_available()
+        return make_loader(self.torch_dataset(split, seed=seed), batch_size=batch_size, shuffle=shuffle, seed=seed,
+                           rank=rank, world=world, drop_last=drop_last, workers=int(getattr(o, "workers", 0)),
+                           pin_memory=bool(pin))
 
 
-class ArrayDataset(Dataset):
-    """Base of the built-in datasets: arrays in memory, seeded splits, torch loaders."""
-
-    def __init__(self, options: Any, *, seed: int = 0) -> None:
-        self.options = options
-        self.seed = int(seed)
-        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.num_classes = 0
-        self.in_channels = int(getattr(options, "channels", 3))
-        self.resolution = int(getattr(options, "resolution", 32))
-
-    # -- to implement -------------------------------------------------------------------
-    @abstractmethod
-    def load_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, int]:
-        """(train_x, train_y, test_x or None, test_y or None, num_classes); x is N x C x H x W."""
-
-    # -- generic --------------------------------------------------------------------------
-    def prepare(self) -> "ArrayDataset":
-        """Load, resize, normalise and split once (lazily, so building a config is cheap)."""
-        if self._arrays:
-            return self
-        o = self.options
-        tx, ty, sx, sy, n_classes = self.load_arrays()
-        self.num_classes = int(n_classes)
-        rng = np.random.default_rng(self.seed)
-        perm = rng.permutation(len(tx))
-        tx, ty = tx[perm], ty[perm]
-        if sx is None or sy is None:
-            n_test = int(round(len(tx) * o.test_fraction))
-            sx, sy, tx, ty = tx[:n_test], ty[:n_test], tx[n_test:], ty[n_test:]
-        n_valid = int(round(len(tx) * o.valid_fraction))
-        vx, vy, tx, ty = tx[:n_valid], ty[:n_valid], tx[n_valid:], ty[n_valid:]
-        if o.max_train:
-            tx, ty = tx[:o.max_train], ty[:o.max_train]
-        prepped = [self._finish(x) for x in (tx, vx, sx)]
-        mean = prepped[0].mean(axis=(0, 2, 3), keepdims=True)
-        std = prepped[0].std(axis=(0, 2, 3), keepdims=True) + 1e-6
-        for split, x, y in zip(SPLITS, prepped, (ty, vy, sy)):
-            self._arrays[split] = (((x - mean) / std).astype(np.float32), np.asarray(y, dtype=np.int64))
-        return self
-
-    def _finish(self, x: np.ndarray) -> np.ndarray:
-        x = set_channels(np.asarray(x, dtype=np.float32), self.in_channels)
-        return resize(x, self.resolution)
-
-    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        if split not in SPLITS:
-            raise ConfigError(f"dataset split must be one of {', '.join(SPLITS)}, got {split!r}")
-        self.prepare()
-        return self._arrays[split]
-
-    def size(self, split: str) -> int:
-        return len(self.arrays(split)[1])
-
-    def loader(self, split: str, *, batch_size: int, shuffle: bool, seed: int = 0) -> Any:
-        """A torch DataLoader; shuffling uses its own generator so loaders never touch global RNG."""
-        import torch
-        from torch.utils.data import DataLoader, TensorDataset
-
-        x, y = self.arrays(split)
-        gen = torch.Generator().manual_seed(int(seed))
-        return DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=batch_size,
-                          shuffle=shuffle, generator=gen, num_workers=0)

@@ -14,7 +14,8 @@ import numpy as np
 
 from hwnas.config import opt
 from hwnas.registry import register
-from hwnas.search.datasets.base import ArrayDataset, SplitOptions
+from hwnas.search.datasets.base import SplitOptions
+from hwnas.search.datasets.sourced import ArrayDataset
 
 
 @register("dataset", "digits")

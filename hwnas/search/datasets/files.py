@@ -16,21 +16,56 @@ import numpy as np
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
-from hwnas.search.datasets.base import ArrayDataset, SplitOptions, require_file
+from hwnas.search.datasets.base import SplitOptions, require_file
+from hwnas.search.datasets.pipeline import ArraySource, FileSource
+from hwnas.search.datasets.sourced import ArrayDataset, SourceDataset
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp")
 
 
-def read_cifar_bin(path: Path, label_bytes: int, label_index: int) -> tuple[np.ndarray, np.ndarray]:
-    """One CIFAR binary file: records of ``label_bytes`` label bytes then 3x32x32 pixels."""
+def cifar_records(path: Path, label_bytes: int) -> np.ndarray:
+    """A CIFAR binary file as a read-only memory map of records (label bytes + 3x32x32 pixels)."""
     rec = label_bytes + 3072
-    raw = np.fromfile(path, dtype=np.uint8)
-    if raw.size == 0 or raw.size % rec:
-        raise ConfigError(f"dataset.root: {path} is not a CIFAR binary file ({raw.size} bytes, "
+    size = path.stat().st_size
+    if size == 0 or size % rec:
+        raise ConfigError(f"dataset.root: {path} is not a CIFAR binary file ({size} bytes, "
                           f"not a multiple of {rec})")
-    raw = raw.reshape(-1, rec)
-    x = raw[:, label_bytes:].reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
-    return x, raw[:, label_index].astype(np.int64)
+    return np.memmap(path, dtype=np.uint8, mode="r", shape=(size // rec, rec))
+
+
+def read_cifar_bin(path: Path, label_bytes: int, label_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR binary file read whole: (N x 3 x 32 x 32 float in [0, 1], labels)."""
+    raw = cifar_records(path, label_bytes)
+    return _cifar_pixels(raw, label_bytes), np.asarray(raw[:, label_index], dtype=np.int64)
+
+
+def _cifar_pixels(raw: np.ndarray, label_bytes: int) -> np.ndarray:
+    return np.asarray(raw[:, label_bytes:], dtype=np.float32).reshape(-1, 3, 32, 32) / 255.0
+
+
+class CifarSource(ArraySource):
+    """CIFAR records decoded per item from memory maps (``in_memory: false``)."""
+
+    def __init__(self, parts: list[np.ndarray], label_bytes: int, label_index: int) -> None:
+        self.parts, self.label_bytes = parts, label_bytes
+        self.offsets = np.cumsum([0] + [len(p) for p in parts])
+        labels = np.concatenate([np.asarray(p[:, label_index], dtype=np.int64) for p in parts])
+        super().__init__(None, labels, None)
+
+    def _rows(self, idx: np.ndarray) -> np.ndarray:
+        idx = np.asarray(idx, dtype=np.int64)
+        part = np.searchsorted(self.offsets, idx, side="right") - 1
+        out = np.empty((len(idx), self.parts[0].shape[1]), np.uint8)
+        for k in np.unique(part):
+            sel = part == k
+            out[sel] = self.parts[k][idx[sel] - self.offsets[k]]
+        return out
+
+    def read(self, i: int) -> np.ndarray:
+        return _cifar_pixels(self._rows(np.array([i])), self.label_bytes)[0]
+
+    def take(self, idx: np.ndarray, finish: Any) -> np.ndarray:
+        return finish(_cifar_pixels(self._rows(idx), self.label_bytes))
 
 
 @dataclass(frozen=True)
@@ -39,7 +74,7 @@ class _RootOptions(SplitOptions):
 
 
 @register("dataset", "cifar10")
-class Cifar10Dataset(ArrayDataset):
+class Cifar10Dataset(ArrayDataset):  # sources are memory maps: in_memory false reads per item
     """CIFAR-10 from the binary archive: root/data_batch_{1..5}.bin and root/test_batch.bin."""
 
     @classmethod
@@ -62,12 +97,17 @@ class Cifar10Dataset(ArrayDataset):
         sub = root / "cifar-10-batches-bin"
         return sub if sub.is_dir() else root
 
-    def load_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    def load_sources(self) -> tuple[Any, Any, int]:
         root = self._root()
-        parts = [read_cifar_bin(require_file(root / f"data_batch_{i}.bin", "CIFAR-10 training batch", self.LAYOUT),
-                                1, 0) for i in range(1, 6)]
-        sx, sy = read_cifar_bin(require_file(root / "test_batch.bin", "CIFAR-10 test batch", self.LAYOUT), 1, 0)
-        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), sx, sy, 10)
+        train = [cifar_records(require_file(root / f"data_batch_{i}.bin", "CIFAR-10 training batch", self.LAYOUT), 1)
+                 for i in range(1, 6)]
+        test = [cifar_records(require_file(root / "test_batch.bin", "CIFAR-10 test batch", self.LAYOUT), 1)]
+        return CifarSource(train, 1, 0), CifarSource(test, 1, 0), 10
+
+    def load_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        train, test, n = self.load_sources()
+        return train.take(np.arange(len(train)), lambda a: a), train.y, test.take(np.arange(len(test)),
+                                                                                   lambda a: a), test.y, n
 
 
 @register("dataset", "cifar100")
@@ -89,14 +129,19 @@ class Cifar100Dataset(ArrayDataset):
     class Options(_RootOptions):
         labels: Literal["fine", "coarse"] = opt("fine", help="fine (100 classes) or coarse (20 superclasses)")
 
-    def load_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    def load_sources(self) -> tuple[Any, Any, int]:
         root = Path(self.options.root)
         if (root / "cifar-100-binary").is_dir():
             root = root / "cifar-100-binary"
         idx = 1 if self.options.labels == "fine" else 0
-        tx, ty = read_cifar_bin(require_file(root / "train.bin", "CIFAR-100 training file", self.LAYOUT), 2, idx)
-        sx, sy = read_cifar_bin(require_file(root / "test.bin", "CIFAR-100 test file", self.LAYOUT), 2, idx)
-        return tx, ty, sx, sy, 100 if idx == 1 else 20
+        train = cifar_records(require_file(root / "train.bin", "CIFAR-100 training file", self.LAYOUT), 2)
+        test = cifar_records(require_file(root / "test.bin", "CIFAR-100 test file", self.LAYOUT), 2)
+        return CifarSource([train], 2, idx), CifarSource([test], 2, idx), 100 if idx == 1 else 20
+
+    def load_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        train, test, n = self.load_sources()
+        return train.take(np.arange(len(train)), lambda a: a), train.y, test.take(np.arange(len(test)),
+                                                                                   lambda a: a), test.y, n
 
 
 @register("dataset", "svhn")
@@ -155,9 +200,11 @@ def read_image(path: Path) -> np.ndarray:
 
 
 @register("dataset", "imagefolder")
-class ImageFolderDataset(ArrayDataset):
+class ImageFolderDataset(SourceDataset):
     """One sub-folder per class of PNG/JPEG images (root/<class>/*.png), optionally split
-    into root/train/<class> and root/test/<class>. Images are read with Pillow."""
+    into root/train/<class> and root/test/<class>; Tiny-ImageNet's layout (class folders
+    holding images/, and val/images + val/val_annotations.txt as the labelled test split)
+    is understood. Images are decoded with Pillow, one at a time unless in_memory."""
 
     @classmethod
     def example(cls, tmp_dir: Path) -> dict[str, Any]:
@@ -166,28 +213,49 @@ class ImageFolderDataset(ArrayDataset):
 
         return {"dataset": {"type": "imagefolder", "root": str(write_imagefolder(tmp_dir / "images")), "resolution": 8}}
 
-    LAYOUT = "root/<class>/*.png|jpg, or root/train/<class>/... and root/test/<class>/..."
+    LAYOUT = ("root/<class>/*.png|jpg, or root/train/<class>/... with root/test/<class>/... or "
+              "root/val/images + root/val/val_annotations.txt (Tiny-ImageNet)")
 
     @dataclass(frozen=True)
     class Options(_RootOptions):
-        pass
+        in_memory: bool = opt(False, help="decode every image once up front instead of per item")
 
-    def _read_tree(self, root: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        from hwnas.search.datasets.base import resize
+    @staticmethod
+    def _images(folder: Path) -> list[Path]:
+        if (folder / "images").is_dir():  # Tiny-ImageNet: train/<wnid>/images/*.JPEG
+            folder = folder / "images"
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
-        xs, ys = [], []
+    def _tree(self, root: Path, classes: list[str]) -> FileSource:
+        paths, labels = [], []
         for label, name in enumerate(classes):
-            folder = root / name
-            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
-            for f in files:
-                img = np.transpose(read_image(f), (2, 0, 1))[None]
-                xs.append(resize(np.ascontiguousarray(img), self.options.resolution)[0])
-                ys.append(label)
-        if not xs:
+            files = self._images(root / name)
+            paths += files
+            labels += [label] * len(files)
+        if not paths:
             raise ConfigError(f"dataset.root: no images under {root} ({self.LAYOUT})")
-        return np.stack(xs).astype(np.float32), np.asarray(ys, dtype=np.int64)
+        return FileSource(paths, labels, read_image)
 
-    def load_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, int]:
+    def _val_annotations(self, val: Path, classes: list[str]) -> FileSource:
+        """Tiny-ImageNet's val/: images/ plus val_annotations.txt (file, wnid, box...)."""
+        index = {c: i for i, c in enumerate(classes)}
+        paths, labels = [], []
+        ann = val / "val_annotations.txt"
+        for n, line in enumerate(ann.read_text().splitlines(), 1):
+            parts = line.split("\t")
+            if not line.strip():
+                continue
+            if len(parts) < 2 or parts[1] not in index:
+                raise ConfigError(f"{ann}:{n}: expected 'FILE<TAB>CLASS...' with a class of train/, got {line[:80]!r}")
+            paths.append(require_file(val / "images" / parts[0], "annotated image", self.LAYOUT))
+            labels.append(index[parts[1]])
+        if not paths:
+            raise ConfigError(f"{ann}: no annotated images")
+        return FileSource(paths, labels, read_image)
+
+    def load_sources(self) -> tuple[Any, Any | None, int]:
         root = Path(self.options.root)
         if not root.is_dir():
             raise ConfigError(f"dataset.root: folder not found: {root} ({self.LAYOUT})")
@@ -195,8 +263,12 @@ class ImageFolderDataset(ArrayDataset):
         classes = sorted(p.name for p in train.iterdir() if p.is_dir())
         if not classes:
             raise ConfigError(f"dataset.root: no class folders under {train} ({self.LAYOUT})")
-        tx, ty = self._read_tree(train, classes)
-        if (root / "test").is_dir() and train != root:
-            sx, sy = self._read_tree(root / "test", classes)
-            return tx, ty, sx, sy, len(classes)
-        return tx, ty, None, None, len(classes)
+        src = self._tree(train, classes)
+        if train == root:
+            return src, None, len(classes)
+        if (root / "val" / "val_annotations.txt").is_file():
+            return src, self._val_annotations(root / "val", classes), len(classes)
+        for held in ("test", "val"):
+            if (root / held).is_dir() and any((root / held / c).is_dir() for c in classes):
+                return src, self._tree(root / held, classes), len(classes)
+        return src, None, len(classes)

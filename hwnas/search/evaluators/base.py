@@ -13,12 +13,14 @@ Contract (checked by ``hwnas.testing.evaluator``):
 * evaluating the same architectures again without an update gives the same perfs, and
   an evaluator restored from :meth:`state_dict` (with its weights manager's state)
   scores and trains exactly like the original (a resumed search depends on it);
-* :meth:`Component.example` gives a small run config with its objective and dataset.
+* :meth:`Component.example` gives a small run config with its objective and dataset;
+* :meth:`summary` returns counters worth keeping in a run's summary (``{}`` by
+  default; the ``table`` evaluator reports its distinct ``queries``).
 """
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from hwnas.search.component import Component
 from hwnas.search.rollout import Rollout
@@ -41,4 +43,8 @@ class Evaluator(Component):
 
     def update_evaluator(self, controller: Controller | None = None) -> dict[str, float]:
         """One round of training of shared weights (no-op for train-from-scratch)."""
+        return {}
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able counters for the run summary (e.g. benchmark queries); none by default."""
         return {}

@@ -15,6 +15,13 @@ Sampling during training is uniform single-path by default; ``sandwich`` trains 
 largest, the smallest and a random subnet on each batch (gradients summed), which
 keeps the extremes of an elastic supernet trained; ``controller`` trains the subnets
 the controller proposes (MEPA's original rule).
+
+Under DDP (``hwnas search --nproc N``) every rank draws the same subnets (same seeds),
+takes its part of each global batch, and the subnets of one step run in a single
+DistributedDataParallel forward (unused parameters allowed: a subnet uses a slice of
+the supernet), so each step is one gradient all-reduce. Scoring is replicated on every
+rank on the same held-out batches, so all ranks compute the same rewards and their
+controllers stay in step.
 """
 from __future__ import annotations
 
@@ -36,9 +43,11 @@ from hwnas.search.datasets.base import Dataset
 from hwnas.search.evaluators.base import Evaluator
 from hwnas.search.objectives.base import Objective
 from hwnas.search.rollout import Rollout
+from hwnas.search.runtime import Runtime
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.training import (
     OptimOptions,
+    backward,
     clip_and_step,
     evaluate,
     first_batches,
@@ -56,13 +65,25 @@ TASK_PERFS: tuple[str, ...] = ("accuracy", "loss")
 
 
 def score_with_recalibrated_bn(model: nn.Module, owner: nn.Module, calib: Sequence[torch.Tensor],
-                               batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+                               batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                               runtime: Runtime | None = None) -> dict[str, float]:
     """Accuracy and mean loss of ``model`` on ``batches`` after recomputing BN statistics
     on ``calib`` (cumulative average); every buffer of ``owner`` is restored afterwards."""
     with preserved_buffers(owner):
-        recalibrate_bn(model, calib, owner=owner)
-        res = evaluate(model, batches)
+        recalibrate_bn(model, calib, owner=owner, runtime=runtime)
+        res = evaluate(model, batches, runtime=runtime)
     return {"accuracy": res["accuracy"], "loss": res["loss"]}
+
+
+class _MultiPath(nn.Module):
+    """Several subnets of one supernet in one forward (one DDP all-reduce per step)."""
+
+    def __init__(self, supernet: nn.Module) -> None:
+        super().__init__()
+        self.supernet = supernet
+
+    def forward(self, x: torch.Tensor, configs: Sequence[Any]) -> list[torch.Tensor]:
+        return [self.supernet(x, c) for c in configs]
 
 
 @register("evaluator", "mepa")
@@ -101,8 +122,10 @@ class MepaEvaluator(Evaluator):
 
     def __init__(self, options: "MepaEvaluator.Options | None" = None, *, space: SearchSpace,
                  weights_manager: Any, dataset: Dataset | None, objective: Objective | Sequence[Objective] | None = None,
-                 objectives: Sequence[Objective] | None = None, seed: int = 0, **_: Any) -> None:
+                 objectives: Sequence[Objective] | None = None, seed: int = 0, runtime: Runtime | None = None,
+                 **_: Any) -> None:
         self.options = options or MepaEvaluator.Options()
+        self.runtime = runtime or Runtime.cpu()
         self.space = space
         if not hasattr(weights_manager, "module"):
             raise ConfigError(f"evaluator.type: mepa needs a shared-weights manager (supernet), "
@@ -126,8 +149,10 @@ class MepaEvaluator(Evaluator):
         self._held_out: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self._calib: list[torch.Tensor] | None = None
         o = self.options
+        self.runtime.model(weights_manager.module)  # in place: candidates share the moved weights
         self.optimizer = make_optimizer(weights_manager.module.parameters(), o)
         self.scheduler = make_scheduler(self.optimizer, o, o.total_steps)
+        self._ddp: nn.Module | None = None
 
     # -- data -------------------------------------------------------------------------------
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,8 +160,10 @@ class MepaEvaluator(Evaluator):
         resume the epoch's used batches are skipped, so training sees what it would have."""
         while True:
             if self._batches is None:
+                rt = self.runtime
                 self._batches = iter(self.dataset.loader("train", batch_size=self.options.batch_size, shuffle=True,
-                                                         seed=self.seed * 1000 + self._epoch))
+                                                         seed=self.seed * 1000 + self._epoch, rank=rt.rank,
+                                                         world=rt.world, drop_last=rt.distributed))
                 for _ in range(self._in_epoch):
                     next(self._batches, None)
             try:
@@ -177,17 +204,21 @@ class MepaEvaluator(Evaluator):
         module = self.weights_manager.module
         module.train()
         losses, accs = [], []
+        rt = self.runtime
+        if rt.distributed:
+            return self._update_ddp(controller)
         for _ in range(o.steps):
-            x, y = self._next_batch()
+            x, y = rt.batch(self._next_batch())
             self.optimizer.zero_grad(set_to_none=True)
             for arch in self._train_archs(controller):
                 cand = self.weights_manager.assemble_candidate(Rollout(arch))
-                logits = cand(x)
+                with rt.autocast():
+                    logits = cand(x).float()
                 loss = F.cross_entropy(logits, y, label_smoothing=o.label_smoothing)
-                loss.backward()
+                backward(loss, rt)
                 losses.append(float(loss.detach()))
                 accs.append(float((logits.argmax(1) == y).float().mean()))
-            clip_and_step(self.optimizer, module.parameters(), o.grad_clip)
+            clip_and_step(self.optimizer, module.parameters(), o.grad_clip, rt.scaler)
             self.scheduler.step()
             self.steps_done += 1
         if not losses:
@@ -195,6 +226,34 @@ class MepaEvaluator(Evaluator):
         stats = {"supernet_loss": float(np.mean(losses)), "supernet_accuracy": float(np.mean(accs))}
         log.debug("mepa: %d steps, %s", o.steps, stats)
         return stats
+
+    def _update_ddp(self, controller: Controller | None) -> dict[str, float]:
+        """The DDP version of a training round: one forward of all the step's subnets."""
+        from hwnas.search.distributed import wrap
+        from hwnas.search.training import all_reduce_sum
+
+        o, rt, module = self.options, self.runtime, self.weights_manager.module
+        if self._ddp is None:
+            self._ddp = wrap(_MultiPath(module), rt, find_unused=True)
+        module.train()
+        losses, accs = [], []
+        for _ in range(o.steps):
+            x, y = rt.batch(self._next_batch())
+            self.optimizer.zero_grad(set_to_none=True)
+            configs = [self.weights_manager.config_of(self.space.validate(a)) for a in self._train_archs(controller)]
+            with rt.autocast():
+                outs = [t.float() for t in self._ddp(x, configs)]
+            step_losses = [F.cross_entropy(z, y, label_smoothing=o.label_smoothing) for z in outs]
+            backward(torch.stack(step_losses).sum(), rt)
+            clip_and_step(self.optimizer, module.parameters(), o.grad_clip, rt.scaler)
+            self.scheduler.step()
+            self.steps_done += 1
+            losses += [float(v.detach()) for v in step_losses]
+            accs += [float((z.argmax(1) == y).float().mean()) for z in outs]
+        if not losses:
+            return {}
+        sums = all_reduce_sum([float(np.mean(losses)), float(np.mean(accs))], rt)
+        return {"supernet_loss": sums[0] / rt.world, "supernet_accuracy": sums[1] / rt.world}
 
     # -- scoring ----------------------------------------------------------------------------
     def evaluate(self, rollouts: Sequence[Rollout]) -> None:
@@ -204,7 +263,7 @@ class MepaEvaluator(Evaluator):
         module = self.weights_manager.module
         for r in rollouts:
             cand = r.candidate if r.candidate is not None else self.weights_manager.assemble_candidate(r)
-            r.perfs.update(score_with_recalibrated_bn(cand, module, calib, held))
+            r.perfs.update(score_with_recalibrated_bn(cand, module, calib, held, self.runtime))
         self._apply_objectives(rollouts)
 
     def _apply_objectives(self, rollouts: Sequence[Rollout]) -> None:

@@ -23,6 +23,7 @@ from hwnas.search.evaluators.predictor import fill
 from hwnas.search.objectives import is_feasible
 from hwnas.search.objectives.base import Objective
 from hwnas.search.rollout import Rollout
+from hwnas.search.runtime import Runtime
 from hwnas.search.spaces.base import SearchSpace
 from hwnas.search.training import (
     OptimOptions,
@@ -67,8 +68,10 @@ class TuneEvaluator(Evaluator):
                                                "constraint (their reward is the constraint's worst anyway)")
 
     def __init__(self, options: Any, *, space: SearchSpace, objective: Objective, dataset: Dataset | None = None,
-                 weights_manager: WeightsManager | None = None, seed: int = 0, **_: Any) -> None:
+                 weights_manager: WeightsManager | None = None, seed: int = 0, runtime: Runtime | None = None,
+                 **_: Any) -> None:
         self.options = options
+        self.runtime = runtime or Runtime.cpu()
         self.space = space
         self.objective = objective
         self.dataset = dataset
@@ -108,10 +111,11 @@ class TuneEvaluator(Evaluator):
         try:
             for epoch in range(o.epochs):
                 loader = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed + epoch)
-                stats = train_pass(model, loader, optimizer, o, scheduler=scheduler, max_steps=o.max_steps)
+                stats = train_pass(model, loader, optimizer, o, scheduler=scheduler, max_steps=o.max_steps,
+                                   runtime=self.runtime)
             if o.bn_recalibrate:
                 calib = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed + 7777)
-                recalibrate_bn(model, inputs_of(first_batches(calib, o.bn_recalibrate)))
+                recalibrate_bn(model, inputs_of(first_batches(calib, o.bn_recalibrate)), runtime=self.runtime)
         except TrainingDiverged as exc:
             log.warning("candidate not trained to the end: %s", exc)
             diverged = True
@@ -149,6 +153,7 @@ class TuneEvaluator(Evaluator):
                 if self.weights_manager is None:
                     raise ConfigError("weights_manager: the tune evaluator needs candidates (use weights_manager plain)")
                 model = r.candidate = self.weights_manager.assemble_candidate(r)
+            model = r.candidate = self.runtime.model(model)
             seed = arch_seed(self.seed, self.space, r.arch)
             with torch.random.fork_rng():
                 torch.manual_seed(seed)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from hwnas.search.objectives import classification, composite, hardware  # noqa: F401  (register)
+from hwnas.search.objectives import classification, composite, diff_hardware, hardware, zero_cost  # noqa: F401  (register)
 
 
 def is_feasible(objective: Any, perfs: Mapping[str, float]) -> bool:

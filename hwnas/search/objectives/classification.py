@@ -14,18 +14,23 @@ from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import SearchSpace
 
 
-def evaluate_module(model: Any, loader: Any, max_batches: int = 0) -> tuple[float, float]:
-    """(accuracy in [0, 1], mean cross-entropy) of a torch classifier over a loader."""
+def evaluate_module(model: Any, loader: Any, max_batches: int = 0, runtime: Any = None) -> tuple[float, float]:
+    """(accuracy in [0, 1], mean cross-entropy) of a torch classifier over a loader
+    (batches moved to the runtime's device, forward under its autocast)."""
+    import contextlib
+
     import torch
     import torch.nn.functional as F
 
     model.eval()
     correct, total, loss = 0, 0, 0.0
     with torch.no_grad():
-        for i, (x, y) in enumerate(loader):
+        for i, batch in enumerate(loader):
             if max_batches and i >= max_batches:
                 break
-            out = model(x)
+            x, y = runtime.batch(batch) if runtime is not None else batch
+            with runtime.autocast() if runtime is not None else contextlib.nullcontext():
+                out = model(x).float()
             loss += float(F.cross_entropy(out, y, reduction="sum"))
             correct += int((out.argmax(1) == y).sum())
             total += len(y)
@@ -54,10 +59,11 @@ class ClassificationObjective(Objective):
         max_batches: int = opt(0, min=0, help="score on at most this many batches (0 = the whole split)")
 
     def __init__(self, options: Any, *, space: SearchSpace | None = None, dataset: Dataset | None = None,
-                 **_: Any) -> None:
+                 runtime: Any = None, **_: Any) -> None:
         self.options = options
         self.space = space
         self.dataset = dataset
+        self.runtime = runtime
 
     def perfs(self, rollouts: Sequence[Rollout], candidates: Sequence[Any] | None = None) -> list[dict[str, float]]:
         if self.dataset is None:
@@ -68,7 +74,7 @@ class ClassificationObjective(Objective):
         loader = self.dataset.loader(self.options.split, batch_size=self.options.batch_size, shuffle=False)
         out = []
         for cand in candidates:
-            acc, loss = evaluate_module(cand, loader, self.options.max_batches)
+            acc, loss = evaluate_module(cand, loader, self.options.max_batches, self.runtime)
             out.append({"accuracy": acc, "loss": loss})
         return out
 

@@ -107,9 +107,10 @@ class HardwareObjective(Objective):
                     except HwnasError as exc:
                         raise ConfigError(f"{name}: {exc}") from None
 
-    def __init__(self, options: Any, *, space: SearchSpace, **_: Any) -> None:
+    def __init__(self, options: Any, *, space: SearchSpace, runtime: Any = None, **_: Any) -> None:
         self.options = options
         self.space = space
+        self.runtime = runtime
         self.perf_name = PERF_NAMES[options.metric]
         self.perf_names = (self.perf_name,)
         self._cache: dict[Arch, float] = {}
@@ -138,6 +139,8 @@ class HardwareObjective(Objective):
             raise ConfigError(f"objective.model: cost models are not available in this install ({exc})") from None
         model = load_model(o.model)
         self._check_space(model, o.model)
+        if self.runtime is not None and callable(getattr(model, "to", None)):
+            model.to(self.runtime.device)  # torch cost models predict where the search runs
 
         def from_model(archs: list[Arch]) -> np.ndarray:
             return np.asarray(model.predict([self.space.to_network(a) for a in archs]), dtype=float).reshape(-1)
@@ -157,9 +160,9 @@ class HardwareObjective(Objective):
         o = self.options
         if not assets.is_ref(o.store) and not Path(o.store).is_file():  # type: ignore[arg-type]
             raise ConfigError(f"objective.store: cost store not found: {o.store}")
-        with Store(o.store, create=False) as st:  # type: ignore[arg-type]
+        with Store(o.store, readonly=True) as st:  # type: ignore[arg-type]
             dev = st.find_device(o.device)
-            prim = st.table(dev["id"], o.backend, metric="median_ms" if o.metric == "latency" else "energy_mj")
+            prim = st.table(dev["id"], o.backend, metric="latency_ms" if o.metric == "latency" else "energy_mj")
         if not prim:
             raise ConfigError(f"objective.store: {o.store} has no {o.metric} measurements of primitives for "
                               f"device {o.device!r} / backend {o.backend!r}")

@@ -23,12 +23,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from hwnas.errors import ValidationError
 from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.search.spaces.differentiable import CostTerm, ParamGroup, check_weights, masked_argmax, one_hot
 
 Arch = tuple[int, ...]
 
@@ -72,6 +73,15 @@ class SearchSpace(ABC):
     @abstractmethod
     def primitives(self) -> list[Primitive]:
         """Every unique primitive the space can produce, deduplicated by key, sorted."""
+
+    def cell_graph(self, arch: Arch) -> NetworkSpec:
+        """The graph a learned predictor reads for ``arch`` (GATES-style encoders).
+
+        By default the whole network, which works for any space; spaces whose network
+        repeats one searched cell return that cell alone (nodes are the cell's ops, edges
+        its data flow), which says the same thing in a tenth of the nodes.
+        """
+        return self.to_network(arch)
 
     # -- generic ----------------------------------------------------------------------
     @property
@@ -171,6 +181,28 @@ class SearchSpace(ABC):
             return self.validate([int(t) for t in text.strip().split("-")])
         except ValueError:
             raise ValidationError(f"{self.name}: cannot parse architecture {text!r}") from None
+
+    # -- differentiable search (see spaces/differentiable.py) ---------------------------
+    def param_groups(self) -> list[ParamGroup]:
+        """Architecture-parameter groups; by default one single-row group per decision."""
+        return [ParamGroup(d.name, 1, tuple(str(c) for c in d.choices)) for d in self._decisions]
+
+    def derive(self, weights: Mapping[str, np.ndarray]) -> Arch:
+        """The discrete architecture a weight distribution stands for (default: argmax of
+        each decision's group)."""
+        groups = self.param_groups()
+        w = check_weights(groups, weights)
+        return self.validate([int(masked_argmax(w[g.name], g.mask_array())[0]) for g in groups])
+
+    def arch_weights(self, arch: Arch) -> dict[str, np.ndarray]:
+        """One-hot group weights of a discrete architecture (``derive`` gives it back)."""
+        arch = self.validate(arch)
+        return one_hot(self.param_groups(), {d.name: [a] for d, a in zip(self._decisions, arch)})
+
+    def cost_terms(self) -> list[CostTerm]:
+        """Per-choice primitives for expected-cost objectives (spaces that support them override)."""
+        raise ValidationError(f"{self.name}: the space defines no per-choice costs, which a differentiable "
+                              "hardware objective needs")
 
     def options_dict(self) -> dict[str, Any]:
         opts = getattr(self, "options", None)

@@ -18,6 +18,7 @@ from hwnas.errors import ValidationError
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.registry import register
 from hwnas.search.spaces.base import Arch, Decision, SearchSpace
+from hwnas.search.spaces.differentiable import CostTerm, MixedLayer, chain_cost_terms
 
 OPS: tuple[str, ...] = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip")
 #: (channels, layers, stride of the first layer)
@@ -98,3 +99,16 @@ class FBNetSpace(SearchSpace):
         prims += [self.layer_prim(i, op) for i in range(len(self.layers)) for op in OPS]
         uniq = {p.key: p for p in prims}
         return [uniq[k] for k in sorted(uniq)]
+
+    # -- differentiable search: one group per layer (the default), FBNet's supernet --------
+    def mixed_chain(self) -> list[Primitive | MixedLayer]:
+        """Stem, one mixed layer per searchable layer (its 9 candidate blocks), tail."""
+        layers = [MixedLayer(d.name, 0, tuple(self.layer_prim(i, op) for op in OPS))
+                  for i, d in enumerate(self.decisions)]
+        return [self._stem(), *layers, *self._tail()]
+
+    def cost_terms(self) -> list[CostTerm]:
+        chain = self.mixed_chain()
+        return chain_cost_terms([p for p in chain if isinstance(p, Primitive)],
+                                [m for m in chain if isinstance(m, MixedLayer)])
+

@@ -9,12 +9,22 @@ depth are inactive.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal, Mapping, Sequence
+
+import numpy as np
 
 from hwnas.config import opt
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.registry import register
 from hwnas.search.spaces.base import Arch, Decision, SearchSpace
+from hwnas.search.spaces.differentiable import (
+    CostTerm,
+    MixedLayer,
+    ParamGroup,
+    chain_cost_terms,
+    check_weights,
+    one_hot,
+)
 
 #: (base output channels, stride of the first block) of the five searchable stages.
 STAGES: tuple[tuple[int, int], ...] = ((24, 2), (40, 2), (80, 2), (96, 1), (192, 2))
@@ -180,3 +190,78 @@ class MBV2Space(SearchSpace):
         prims += self._fixed_tail(c, res[-1])
         uniq = {p.key: p for p in prims}
         return [uniq[k] for k in sorted(uniq)]
+
+    # -- differentiable search: FBNet-style blocks with "skip" for the optional ones -------
+    def combos(self) -> tuple[str, ...]:
+        o = self.options
+        return tuple(f"e{e}k{k}" for e in o.expansions for k in o.kernels)
+
+    def _block_row(self, s: int, b: int) -> tuple[str, int]:
+        n_fixed = min(self.options.depths)
+        if b < n_fixed:
+            return "blocks", s * n_fixed + b
+        return "optional_blocks", s * (self.max_depth - n_fixed) + b - n_fixed
+
+    def param_groups(self) -> list[ParamGroup]:
+        """Per block, its (expansion, kernel) pair; blocks a stage may drop also choose "skip"."""
+        n_fixed = min(self.options.depths)
+        groups = [ParamGroup("blocks", len(STAGES) * n_fixed, self.combos())]
+        if self.max_depth > n_fixed:
+            groups.append(ParamGroup("optional_blocks", len(STAGES) * (self.max_depth - n_fixed),
+                                     (*self.combos(), "skip")))
+        return groups
+
+    def derive(self, weights: Mapping[str, np.ndarray]) -> Arch:
+        """Per stage: the mandatory blocks' best pairs, then as many optional blocks as
+        do not prefer "skip" (rounded to an allowed depth, strongest kept), compacted to
+        the front as the space runs its first d blocks."""
+        o, n_fixed = self.options, min(self.options.depths)
+        w = check_weights(self.param_groups(), weights)
+        n_c = len(self.combos())
+        out: list[int] = []
+        for s in range(len(STAGES)):
+            rows = [w[g][r] for g, r in (self._block_row(s, b) for b in range(self.max_depth))]
+            keep = [float(1.0 - row[n_c]) for row in rows[n_fixed:]]
+            wanted = n_fixed + sum(int(row[:n_c].max() > row[n_c]) for row in rows[n_fixed:])
+            depth = min(o.depths, key=lambda d: (abs(d - wanted), d))
+            kept = sorted(sorted(range(len(keep)), key=lambda i: -keep[i])[:depth - n_fixed])
+            blocks = [int(rows[b][:n_c].argmax()) for b in range(n_fixed)] + \
+                [int(rows[n_fixed + i][:n_c].argmax()) for i in kept]
+            out.append(o.depths.index(depth))
+            for b in range(self.max_depth):
+                c = blocks[b] if b < len(blocks) else 0
+                out += [c // len(o.kernels), c % len(o.kernels)]
+        return self.validate(out)
+
+    def arch_weights(self, arch: Arch) -> dict[str, np.ndarray]:
+        picks: dict[str, list[int]] = {g.name: [0] * g.rows for g in self.param_groups()}
+        names = self.combos()
+        for s, blocks in enumerate(self.stage_choices(arch)):
+            for b in range(self.max_depth):
+                g, r = self._block_row(s, b)
+                picks[g][r] = names.index(f"e{blocks[b][0]}k{blocks[b][1]}") if b < len(blocks) else len(names)
+        return one_hot(self.param_groups(), picks)
+
+    def mixed_chain(self) -> list[Primitive | MixedLayer]:
+        """Fixed head, per block a mixed layer of its (expansion, kernel) candidates (plus an
+        identity for optional blocks), fixed tail."""
+        o = self.options
+        res = self._resolutions()
+        items: list[Primitive | MixedLayer] = list(self._fixed_head(o.resolution))
+        c = self.c_first
+        for s, (_, stride) in enumerate(STAGES):
+            for b in range(self.max_depth):
+                r, st = (res[s], stride) if b == 0 else (res[s + 1], 1)
+                cands: list[Primitive | None] = [
+                    Primitive("mbconv", c, self.c_stages[s], r, r, kernel=k, stride=st, expansion=e, act=o.act)
+                    for e in o.expansions for k in o.kernels]
+                g, row = self._block_row(s, b)
+                items.append(MixedLayer(g, row, tuple(cands + ([None] if g == "optional_blocks" else []))))
+                c = self.c_stages[s]
+        return items + self._fixed_tail(c, res[-1])
+
+    def cost_terms(self) -> list[CostTerm]:
+        chain = self.mixed_chain()
+        return chain_cost_terms([p for p in chain if isinstance(p, Primitive)],
+                                [m for m in chain if isinstance(m, MixedLayer)])
+

@@ -36,6 +36,7 @@ class NB201Space(SearchSpace):
 
     def __init__(self, options: "NB201Space.Options | None" = None, **kw: object) -> None:
         self.options = options or NB201Space.Options(**kw)  # type: ignore[arg-type]
+        self._prims: dict[tuple[str, int, int], Primitive] = {}
         super().__init__()
 
     def build_decisions(self) -> Sequence[Decision]:
@@ -69,13 +70,21 @@ class NB201Space(SearchSpace):
         r = o.resolution
         return [(o.channels, r), (2 * o.channels, (r + 1) // 2), (4 * o.channels, (r + 3) // 4)]
 
+    def _stem_prim(self) -> Primitive:
+        o = self.options
+        return Primitive("conv", o.in_channels, o.channels, o.resolution, o.resolution, kernel=3)
+
     def _edge_prim(self, op: str, c: int, r: int) -> Primitive:
-        return Primitive(op, c, c, r, r, kernel=_KERNEL[op])
+        """The primitive of one edge op (memoised: predictors build thousands of graphs per step)."""
+        p = self._prims.get((op, c, r))
+        if p is None:
+            p = self._prims[(op, c, r)] = Primitive(op, c, c, r, r, kernel=_KERNEL[op])
+        return p
 
     def to_network(self, arch: Arch) -> NetworkSpec:
         o = self.options
         ops = [OPS[a] for a in self.validate(arch)]
-        nodes: list[Primitive] = [Primitive("conv", o.in_channels, o.channels, o.resolution, o.resolution, kernel=3)]
+        nodes: list[Primitive] = [self._stem_prim()]
         edges: list[tuple[int, int]] = []
         prev_out = [0]  # node indices whose sum is the current feature map
         stages = self._stages()
@@ -103,10 +112,28 @@ class NB201Space(SearchSpace):
         return NetworkSpec((o.in_channels, o.resolution, o.resolution), tuple(nodes), tuple(edges),
                            (("arch", self.to_str(arch)), ("space", "nb201")))
 
+    def cell_graph(self, arch: Arch) -> NetworkSpec:
+        """One cell of the first stage: the stem (the cell's input), the six edge ops, and an
+        identity node summing the edges into node 3 (the cell's output)."""
+        o = self.options
+        ops = [OPS[a] for a in self.validate(arch)]
+        c, r = self._stages()[0]
+        nodes = [self._stem_prim()]
+        into: dict[int, list[int]] = {0: [0], 1: [], 2: [], 3: []}
+        edges: list[tuple[int, int]] = []
+        for e, (i, j) in enumerate(EDGES):
+            nodes.append(self._edge_prim(ops[e], c, r))
+            edges += [(p, len(nodes) - 1) for p in into[i]]
+            into[j].append(len(nodes) - 1)
+        nodes.append(self._edge_prim("skip_connect", c, r))
+        edges += [(p, len(nodes) - 1) for p in into[3]]
+        return NetworkSpec((o.in_channels, r, r), tuple(nodes), tuple(edges), (("arch", self.to_str(arch)),
+                                                                                 ("space", "nb201"), ("cell", True)))
+
     def primitives(self) -> list[Primitive]:
         o = self.options
         stages = self._stages()
-        prims = [Primitive("conv", o.in_channels, o.channels, o.resolution, o.resolution, kernel=3)]
+        prims = [self._stem_prim()]
         for s, (c, r) in enumerate(stages):
             if s > 0:
                 c_prev, r_prev = stages[s - 1]

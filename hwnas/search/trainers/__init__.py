@@ -1,6 +1,6 @@
 """Trainers: the search loop with checkpoints."""
 from __future__ import annotations
 
-from hwnas.search.trainers import simple  # noqa: F401  (register)
+from hwnas.search.trainers import async_ray, differentiable, simple  # noqa: F401  (register)
 
-__all__ = ["simple"]
+__all__ = ["async_ray", "differentiable", "simple"]

@@ -23,6 +23,10 @@ from hwnas.search.component import Component
 class Trainer(Component):
     """The loop: sample -> assemble -> evaluate -> step, with checkpoints."""
 
+    #: Whether the run's config must have an evaluator section (a differentiable
+    #: search trains and scores its supernet itself).
+    needs_evaluator: bool = True
+
     @abstractmethod
     def run(self) -> dict[str, Any]:
         """Run (or continue) the search; returns its summary."""

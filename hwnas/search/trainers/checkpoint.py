@@ -78,9 +78,10 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], step: int) -> Path:
     return run_dir / JSON_NAME
 
 
-def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:
-    """The saved state, or None when the run dir has no checkpoint; a damaged
-    checkpoint is a one-line error naming the file."""
+def load_checkpoint(run_dir: Path, map_location: str = "cpu") -> dict[str, Any] | None:
+    """The saved state, or None when the run dir has no checkpoint; tensors land on
+    ``map_location`` whatever device saved them; a damaged checkpoint is a one-line
+    error naming the file."""
     import torch
 
     from hwnas.inputs import read_json
@@ -98,7 +99,7 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any] | None:
         if not isinstance(name, str) or Path(name).name != name or not (run_dir / name).is_file():
             raise HwnasError(f"{path}: names a tensor file {str(name)[:60]!r} that is not in {run_dir}")
         try:
-            tensors = torch.load(run_dir / name, weights_only=True)
+            tensors = torch.load(run_dir / name, map_location=map_location, weights_only=True)
         except Exception as exc:  # torch raises many types for a corrupt archive
             raise HwnasError(f"{run_dir / name}: cannot read checkpoint tensors ({type(exc).__name__})") from None
     try:

@@ -70,6 +70,8 @@ class SimpleTrainer(Trainer):
         self.c = components
         if components.controller is None:
             raise ConfigError("controller: a search needs a controller section")
+        if components.evaluator is None:
+            raise ConfigError("evaluator: the simple trainer needs an evaluator section (tune, predictor, mepa, ...)")
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.history: list[Rollout] = []
         self.step_index = 0
@@ -110,8 +112,14 @@ class SimpleTrainer(Trainer):
         for r in self.history:
             self._seen.setdefault(self.c.space.canonical(r.arch), r)
 
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 of a distributed search (or the only process): the only writer."""
+        rt = getattr(self.c, "runtime", None)
+        return rt is None or rt.is_main
+
     def checkpoint(self) -> None:
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.is_main:
             save_checkpoint(self.run_dir, self.state_dict(), self.step_index)
             report.write_rollouts_csv(self.run_dir / "rollouts.csv", self.history, self.c.space, self._feasible())
 
@@ -160,7 +168,8 @@ class SimpleTrainer(Trainer):
         """Load the run directory's checkpoint, if any; True when resumed."""
         if self.run_dir is None:
             return False
-        state = load_checkpoint(self.run_dir)
+        rt = getattr(self.c, "runtime", None)
+        state = load_checkpoint(self.run_dir, map_location=rt.map_location() if rt is not None else "cpu")
         if state is None:
             return False
         self.load_state_dict(state)
@@ -172,10 +181,10 @@ class SimpleTrainer(Trainer):
         import yaml
 
         t0 = time.perf_counter()
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.is_main:
             output_dir(self.run_dir, "run directory", parents=True)
         resumed_at = self.step_index if self.resume() else None  # refuses another config before writing
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.is_main:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.c.config.to_dict(), sort_keys=False))
         every = self.options.checkpoint_every
         while self.step_index < self.options.steps:
@@ -203,7 +212,11 @@ class SimpleTrainer(Trainer):
             "best": None if self.best() is None else report.arch_record(self.best(), space),  # type: ignore[arg-type]
             "pareto": [report.arch_record(r, space) for r in front],
         }
-        if self.run_dir is not None:
+        out.update(getattr(self.c.evaluator, "summary", dict)())  # e.g. the table evaluator's distinct queries
+        rt = getattr(self.c, "runtime", None)
+        if rt is not None and rt.distributed:
+            out.update(rank=rt.rank, world=rt.world)
+        if self.run_dir is not None and self.is_main:
             report.write_yaml(self.run_dir / "pareto.yaml", out["pareto"])
             out["run_dir"] = str(self.run_dir)
             if self.options.plot:

@@ -5,7 +5,7 @@ in :mod:`hwnas.search.weights.base`.
 """
 from __future__ import annotations
 
-from hwnas.search.weights import plain, supernet_mbv2, supernet_nb201  # noqa: F401  (register)
+from hwnas.search.weights import diff_supernet, plain, supernet_darts, supernet_mbv2, supernet_nb201  # noqa: F401  (register)
 from hwnas.search.weights.base import WeightsManager
 
 __all__ = ["WeightsManager"]

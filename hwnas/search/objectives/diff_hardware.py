@@ -1,0 +1,184 @@
+"""Differentiable hardware objective ``diff_hardware``: expected latency (or energy) of an
+architecture distribution, as a loss term whose gradient reaches the architecture logits.
+
+The expected cost is ``sum over the space's cost terms of weight * scale * cost(primitive)``
+(:meth:`~hwnas.search.spaces.base.SearchSpace.cost_terms`): for a block-wise space the
+FBNet lookup-table latency ``sum_l sum_i w_li LAT(b_li)``, for a cell space the same over
+every edge of every cell. Per-primitive costs come from one source, as in the ``hardware``
+objective: a cost store's table (``store`` + ``device`` + ``backend``) or a fitted cost
+model folder (``model``; each primitive predicted as a one-node network). A space
+primitive the source lacks is refused when the objective is built, naming it.
+
+Losses (``loss``):
+
+* ``fbnet``:   CE * a * log(latency * scale) ** b (Wu et al., 2019; a = 0.2, b = 0.6);
+* ``lagrange``: CE + lam * max(0, latency / budget - 1) (a penalty that acts only over budget).
+
+As an ordinary objective it reports the derived architecture's predicted cost
+(``latency_ms`` / ``energy_mj``, from the same source, as ``hardware`` does) with
+reward = -cost.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from hwnas.config import opt
+from hwnas.errors import ConfigError, CostModelError
+from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.registry import register
+from hwnas.search.objectives.base import Objective
+from hwnas.search.objectives.hardware import PERF_NAMES, HardwareObjective
+from hwnas.search.rollout import Rollout
+from hwnas.search.spaces.base import SearchSpace
+
+log = logging.getLogger(__name__)
+
+
+def store_costs(o: Any, prims: Sequence[Primitive], space: str) -> dict[str, float]:
+    """Per-primitive values of a store's table; a missing primitive is named."""
+    from hwnas.store import Store
+
+    if not Path(o.store).is_file():
+        raise ConfigError(f"objective.store: cost store not found: {o.store}")
+    with Store(o.store, create=False) as st:
+        dev = st.find_device(o.device)
+        table = st.table(dev["id"], o.backend, metric="median_ms" if o.metric == "latency" else "energy_mj")
+    for p in prims:
+        if p.key not in table:
+            raise ConfigError(f"objective.store: {o.store} has no {o.metric} of primitive {p.key!r} (op {p.op}) "
+                              f"of space {space} for device {o.device!r} / backend {o.backend!r}; profile the "
+                              f"space first (hwnas profile --space {space})")
+    return {p.key: float(table[p.key]) for p in prims}
+
+
+def model_costs(o: Any, prims: Sequence[Primitive], space: str) -> dict[str, float]:
+    """Per-primitive predictions of a fitted cost model (each primitive a one-node network)."""
+    from hwnas.cost_models import load_model
+
+    model = load_model(o.model)
+    nets = [NetworkSpec.chain((p.c_in, p.h, p.w), [p]) for p in prims]
+    try:
+        vals = np.asarray(model.predict(nets), dtype=float).reshape(-1)
+    except CostModelError:
+        for p, n in zip(prims, nets):
+            try:
+                model.predict([n])
+            except CostModelError as exc:
+                raise ConfigError(f"objective.model: {o.model} has no cost for primitive {p.key!r} (op {p.op}) of "
+                                  f"space {space} ({exc})") from None
+        raise
+    return {p.key: float(v) for p, v in zip(prims, vals)}
+
+
+class CostTable:
+    """The expected-cost function of a space: a constant plus one cost matrix per group."""
+
+    def __init__(self, space: SearchSpace, costs: Mapping[str, float]) -> None:
+        shapes = {g.name: g.shape for g in space.param_groups()}
+        self.fixed = 0.0
+        mats: dict[str, np.ndarray] = {}
+        for t in space.cost_terms():
+            c = t.scale * costs[t.primitive.key]
+            if t.group is None:
+                self.fixed += c
+            else:
+                mats.setdefault(t.group, np.zeros(shapes[t.group]))[t.row, t.choice] += c
+        self.matrices = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in mats.items()}
+        masks = {g.name: g.mask_array() for g in space.param_groups()}
+        self.minimum = self.fixed + sum(float(np.where(masks[k], v, np.inf).min(axis=1).sum())
+                                        for k, v in mats.items())
+
+    def expected(self, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        out = torch.tensor(self.fixed)
+        for name, mat in self.matrices.items():
+            if name not in weights:
+                raise ConfigError(f"objective: rollouts carry no weights for group {name!r}")
+            out = out + (weights[name] * mat).sum()
+        return out
+
+
+@register("objective", "diff_hardware")
+class DiffHardwareObjective(Objective):
+    """Expected latency/energy of the architecture distribution (store table or cost model), as a loss."""
+
+    @dataclass(frozen=True)
+    class Options:
+        metric: Literal["latency", "energy"] = opt("latency", help="latency (ms) or energy (mJ)")
+        model: Path | None = opt(None, help="fitted cost model folder: per-primitive predictions")
+        store: Path | None = opt(None, help="cost store: per-primitive measurements (with device, backend)")
+        device: str = opt("", help="device id, fingerprint or name in the store")
+        backend: str = opt("", help="backend of the store measurements, e.g. onnxruntime")
+        loss: Literal["fbnet", "lagrange"] = opt("fbnet", help="fbnet: CE*a*log(cost*scale)^b; lagrange: "
+                                                              "CE + lam*max(0, cost/budget - 1)")
+        a: float = opt(0.2, gt=0, help="fbnet loss: factor a")
+        b: float = opt(0.6, min=0, help="fbnet loss: exponent b (the weight of the cost term)")
+        scale: float = opt(1.0, gt=0, help="fbnet loss: cost unit multiplier, so that log(cost*scale) > 0")
+        lam: float = opt(1.0, min=0, help="lagrange loss: weight of the over-budget penalty")
+        budget: float = opt(0.0, min=0, help="lagrange loss: budget in ms or mJ")
+
+        def check(self) -> None:
+            sources = [n for n in ("model", "store") if getattr(self, n) is not None]
+            if len(sources) != 1:
+                raise ConfigError("model: give exactly one per-primitive cost source: model (cost model folder) or "
+                                  f"store (+ device, backend); got {', '.join(sources) or 'none'}")
+            if self.store is not None and not (self.device and self.backend):
+                raise ConfigError("device: a store source needs device and backend")
+            if self.loss == "lagrange" and self.budget <= 0:
+                raise ConfigError("budget: the lagrange loss needs a budget > 0")
+
+    def __init__(self, options: Any, *, space: SearchSpace, **_: Any) -> None:
+        self.options = options
+        self.space = space
+        self.perf_name = PERF_NAMES[options.metric]
+        self.perf_names = (self.perf_name,)
+        self._table: CostTable | None = None
+        self._derived = HardwareObjective(HardwareObjective.Options(
+            metric=options.metric, model=options.model, store=options.store, device=options.device,
+            backend=options.backend), space=space)
+
+    def table(self) -> CostTable:
+        """Per-primitive costs of every primitive the space uses (loaded once)."""
+        if self._table is None:
+            prims = {p.key: p for p in [*self.space.primitives(), *(t.primitive for t in self.space.cost_terms())]}
+            o = self.options
+            fetch = store_costs if o.store is not None else model_costs
+            self._table = CostTable(self.space, fetch(o, list(prims.values()), self.space.name))
+        return self._table
+
+    def expected(self, rollout: Rollout) -> torch.Tensor:
+        """Expected cost under the rollout's architecture weights (in the graph)."""
+        if rollout.arch_weights is None:
+            raise ConfigError("objective: diff_hardware needs rollouts with architecture weights "
+                              "(a differentiable controller)")
+        return self.table().expected(rollout.arch_weights.weights)
+
+    def arch_loss(self, task_loss: torch.Tensor, rollout: Rollout) -> torch.Tensor:
+        """The architecture loss: the task loss combined with the expected cost."""
+        o = self.options
+        cost = self.expected(rollout)
+        if o.loss == "fbnet":
+            if self.table().minimum * o.scale <= 1.0:
+                raise ConfigError(f"objective.scale: the fbnet loss takes log(cost * scale), which must stay > 0; the "
+                                  f"cheapest architecture costs {self.table().minimum:.4g} (x scale {o.scale:g}); "
+                                  "raise scale (e.g. 1000 for microseconds)")
+            return task_loss * o.a * torch.log(cost * o.scale) ** o.b
+        return task_loss + o.lam * torch.relu(cost / o.budget - 1.0)
+
+    # -- Objective ------------------------------------------------------------------------
+    def perfs(self, rollouts: Sequence[Rollout], candidates: Sequence[Any] | None = None) -> list[dict[str, float]]:
+        return self._derived.perfs(rollouts)
+
+    def cheap_perfs(self, rollouts: Sequence[Rollout]) -> list[dict[str, float]]:
+        return self.perfs(rollouts)
+
+    def reward(self, perfs: Mapping[str, float]) -> float:
+        return -float(perfs[self.perf_name])
+
+    def directions(self) -> dict[str, str]:
+        return {self.perf_name: "min"}

@@ -1,0 +1,204 @@
+"""The ``async`` trainer: rollouts evaluated in parallel on a Ray pool, the controller
+updated as each result arrives.
+
+Why asynchronous: a train-from-scratch evaluation takes seconds to hours and
+candidates differ in cost, so waiting for a whole batch idles every worker but the
+slowest. Here ``workers`` evaluations are always in flight; whenever one finishes the
+controller learns from it and proposes the next (as aw_nas's and NNI's async modes).
+
+Each rollout is one Ray task with its own CPU/GPU share (``cpus_per_task``,
+``gpus_per_task``); a worker process builds the run's components from the config once
+and reuses them. A worker that dies mid-evaluation costs only its task, which Ray
+retries on another worker (``max_retries``); results already returned are in the
+driver's history. The driver is the only writer of the run directory: its checkpoint
+also lists the rollouts in flight, so a resumed search re-submits them instead of
+losing them. Completion order depends on timing, so unlike ``simple`` an async search
+is not bitwise repeatable; each evaluation still is (seeded by architecture).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from hwnas.config import opt
+from hwnas.errors import ConfigError, HwnasError
+from hwnas.inputs import output_dir
+from hwnas.registry import register
+from hwnas.search.build import SearchComponents, base_dir
+from hwnas.search.objectives import is_feasible
+from hwnas.search.rollout import Rollout
+from hwnas.search.trainers.simple import SimpleTrainer
+
+log = logging.getLogger(__name__)
+
+#: Components a worker process built, by config (built once per worker, reused per task).
+_WORKER_CACHE: dict[str, SearchComponents] = {}
+
+
+def evaluate_task(cfg_data: dict[str, Any], base: str, arch: list[int], step: int, device: str, threads: int,
+                  trace_dir: str | None) -> dict[str, Any]:
+    """Evaluate one rollout in a Ray worker; returns JSON-able perfs, reward and info."""
+    import torch
+
+    from hwnas.config import parse_config
+    from hwnas.search.build import build_components
+
+    if trace_dir:  # which process runs which rollout (operations; the kill test)
+        Path(trace_dir, f"{step}-{os.getpid()}").write_text(str(os.getpid()))
+    key = json.dumps([cfg_data, base, device], sort_keys=True, default=str)
+    comps = _WORKER_CACHE.get(key)
+    if comps is None:
+        cfg = parse_config(cfg_data, base=Path(base))
+        comps = _WORKER_CACHE[key] = build_components(cfg, controller=False, device=device)
+    if threads:
+        torch.set_num_threads(threads)
+    r = Rollout(tuple(int(a) for a in arch))
+    r.step = step
+    if getattr(comps.evaluator, "needs_candidates", True) and comps.weights_manager is not None:
+        r.candidate = comps.weights_manager.assemble_candidate(r)
+    comps.evaluator.evaluate([r])
+    info = {k: v for k, v in r.info.items() if isinstance(v, (bool, int, float, str))}
+    return {"perfs": {k: float(v) for k, v in r.perfs.items()}, "info": info,
+            "reward": None if r.reward is None else float(r.reward), "pid": os.getpid()}
+
+
+@register("trainer", "async")
+class AsyncTrainer(SimpleTrainer):
+    """Parallel asynchronous evaluation on Ray (local instance by default, a cluster by address)."""
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Four predicted rollouts of evolution on a local Ray instance, one in flight (so the
+        order, and a resumed run, is deterministic); skipped without the ray extra."""
+        import importlib.util
+        import unittest
+
+        from hwnas.search.evaluators.predictor import PredictorEvaluator
+
+        if importlib.util.find_spec("ray") is None:
+            raise unittest.SkipTest("trainer 'async' needs the ray extra: pip install 'hwnas[ray]'")
+        return {**PredictorEvaluator.example(tmp_dir), "seed": 1,
+                "controller": {"type": "evolution", "population": 4, "sample_size": 2},
+                "trainer": {"type": "async", "steps": 4, "workers": 1, "checkpoint_every": 1, "plot": False}}
+
+    @dataclass(frozen=True)
+    class Options:
+        steps: int = opt(20, min=1, max=10_000_000, help="rollouts to evaluate (one controller step each)")
+        workers: int = opt(2, min=1, help="evaluations in flight at once")
+        cpus_per_task: float = opt(1.0, gt=0, help="CPUs each evaluation reserves (and its torch threads)")
+        gpus_per_task: float = opt(0.0, min=0, help="GPUs each evaluation reserves (> 0: it trains on CUDA)")
+        max_retries: int = opt(3, min=0, help="times a rollout whose worker died is retried elsewhere")
+        checkpoint_every: int = opt(5, min=0, help="save a checkpoint every N finished rollouts (0 = at the end)")
+        ray_address: str = opt("", help="Ray cluster address (HOST:PORT); empty = start a local instance")
+        trace_dir: Path | None = opt(None, help="folder where each task writes STEP-PID when it starts (debugging)")
+        plot: bool = opt(True, help="write pareto.png at the end")
+        reuse: bool = opt(False, help="(unused by async; kept so the simple trainer's helpers apply)")
+        evaluator_updates: int = opt(0, max=0, help="shared-weight training is not supported by async")
+
+    def __init__(self, options: Any, *, components: SearchComponents, run_dir: Path | None = None,
+                 **_: Any) -> None:
+        super().__init__(options, components=components, run_dir=run_dir)
+        if hasattr(components.weights_manager, "module"):
+            raise ConfigError("trainer.type: async evaluates rollouts in separate workers and cannot train shared "
+                              "weights; use a train-from-scratch or predictor evaluator (e.g. tune)")
+        self.pending: list[Rollout] = []
+
+    # -- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        out = super().state_dict()
+        out["pending"] = [[r.step, list(r.arch)] for r in self.pending]
+        return out
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.pending = []
+        for step, arch in state.get("pending") or []:
+            r = Rollout(tuple(int(a) for a in arch))
+            r.step = int(step)
+            self.pending.append(r)
+
+    # -- loop ----------------------------------------------------------------------------
+    def _task_args(self) -> tuple[dict[str, Any], str, str, int]:
+        o = self.options
+        device = "cuda" if o.gpus_per_task > 0 else "cpu"
+        cfg = {k: v for k, v in self.c.config.to_dict().items() if k not in ("trainer", "controller")}
+        return cfg, str(base_dir(self.c.config)), device, max(1, int(o.cpus_per_task))
+
+    def _submit(self, ray: Any, remote: Any, r: Rollout, inflight: dict[Any, Rollout]) -> None:
+        o = self.options
+        cfg, base, device, threads = self._task_args()
+        ref = remote.options(num_cpus=o.cpus_per_task, num_gpus=o.gpus_per_task, max_retries=o.max_retries,
+                             retry_exceptions=False).remote(cfg, base, list(r.arch), r.step, device, threads,
+                                                            str(o.trace_dir) if o.trace_dir else None)
+        inflight[ref] = r
+
+    def _finish_one(self, r: Rollout, res: dict[str, Any]) -> None:
+        r.perfs, r.reward = dict(res["perfs"]), res["reward"]
+        r.info.update(res["info"], worker_pid=res["pid"])
+        if not is_feasible(self.c.objective, r.perfs):
+            r.info["infeasible"] = True
+        self.c.controller.step([r])  # type: ignore[union-attr]
+        self.history.append(r)
+        self.step_index += 1
+
+    def _get(self, ray: Any, ref: Any, r: Rollout) -> dict[str, Any]:
+        """The task's result; a user error raised in the worker comes back as itself."""
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, HwnasError):
+                raise type(cause)(str(cause)) from None
+            raise HwnasError(f"rollout {self.c.space.to_str(r.arch)}: evaluation failed in a Ray worker: "
+                             f"{str(exc).strip().splitlines()[-1][:300]}") from None
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+            raise HwnasError(f"rollout {self.c.space.to_str(r.arch)}: its worker died {self.options.max_retries + 1}"
+                             f" times ({type(exc).__name__}); raise trainer.max_retries or check the nodes") from None
+
+    def run(self) -> dict[str, Any]:
+        """Run (or continue) the search to ``steps`` finished rollouts; returns the summary."""
+        from hwnas.raycluster import connect
+
+        t0 = time.perf_counter()
+        o = self.options
+        if self.run_dir is not None and self.is_main:
+            output_dir(self.run_dir, "run directory", parents=True)
+        resumed_at = self.step_index if self.resume() else None  # refuses another config before writing
+        self._write_config()
+        ray = connect(o.ray_address or None, num_cpus=max(1, math.ceil(o.workers * o.cpus_per_task)))
+        remote = ray.remote(evaluate_task)
+        inflight: dict[Any, Rollout] = {}
+        for r in self.pending:
+            self._submit(ray, remote, r, inflight)
+        try:
+            while self.step_index < o.steps:
+                while len(inflight) < o.workers and self.step_index + len(inflight) < o.steps:
+                    r = self.c.controller.sample(1)[0]  # type: ignore[union-attr]
+                    r.step = self.step_index + len(inflight)
+                    self._submit(ray, remote, r, inflight)
+                self.pending = list(inflight.values())
+                ready, _ = ray.wait(list(inflight), num_returns=1)
+                r = inflight.pop(ready[0])
+                self._finish_one(r, self._get(ray, ready[0], r))
+                self.pending = list(inflight.values())
+                log.info("rollout %d/%d: reward %s (%d in flight)", self.step_index, o.steps, r.reward, len(inflight))
+                if o.checkpoint_every and self.step_index % o.checkpoint_every == 0:
+                    self.checkpoint()
+        finally:
+            self.pending = list(inflight.values())
+            self.checkpoint()  # finished results are never lost, in-flight ones are re-submitted on resume
+            for ref in inflight:
+                ray.cancel(ref, force=True)
+        return self.finish(time.perf_counter() - t0, resumed_at)
+
+    def _write_config(self) -> None:
+        import yaml
+
+        if self.run_dir is not None and self.is_main:
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.c.config.to_dict(), sort_keys=False))

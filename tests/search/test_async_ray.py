@@ -1,0 +1,94 @@
+"""The async trainer on a local Ray instance: every rollout finished once, resumable, a
+worker killed mid-evaluation costs nothing, bad addresses and setups are one line."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hwnas.cli import main
+from hwnas.errors import ConfigError
+from hwnas.search.api import run_search
+
+SPACE = {"type": "nb201", "channels": 4, "cells_per_stage": 1, "resolution": 8, "in_channels": 1}
+
+
+def _config(tmp_path: Path, **trainer: Any) -> Path:
+    cfg = tmp_path / "async.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "seed": 4, "run": {"device": "cpu"},
+        "dataset": {"type": "digits", "resolution": 8, "channels": 1, "max_train": 128},
+        "search_space": SPACE, "controller": {"type": "evolution", "population": 4, "sample_size": 2},
+        "evaluator": {"type": "tune", "epochs": 1, "batch_size": 32, "bn_recalibrate": 1},
+        "objective": {"type": "classification", "max_batches": 1},
+        "trainer": {"type": "async", "steps": 6, "workers": 2, "checkpoint_every": 2, "plot": False, **trainer}}))
+    return cfg
+
+
+@pytest.mark.slow
+def test_async_search_completes_and_resumes(ray_local: Any, tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    out = run_search(cfg, run_dir=tmp_path / "run")
+    assert out["rollouts"] == 6 and out["steps"] == 6
+    hist = yaml.safe_load((tmp_path / "run" / "summary.yaml").read_text())
+    assert hist["rollouts"] == 6
+    rows = (tmp_path / "run" / "rollouts.csv").read_text().splitlines()
+    assert len(rows) == 7  # header + every rollout once
+    more = run_search(cfg, run_dir=tmp_path / "run", steps=8)
+    assert more["resumed_at"] == 6 and more["rollouts"] == 8
+
+
+@pytest.mark.slow
+def test_killed_worker_loses_nothing(ray_local: Any, tmp_path: Path) -> None:
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    cfg = _config(tmp_path, trace_dir=str(trace), steps=5, checkpoint_every=1)
+    result: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: result.update(run_search(cfg, run_dir=tmp_path / "run")))
+    t.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.name.startswith("2-") for p in trace.iterdir()):
+        time.sleep(0.05)
+    victim = next(p for p in trace.iterdir() if p.name.startswith("2-"))
+    os.kill(int(victim.read_text()), signal.SIGKILL)  # rollout 2's worker dies mid-evaluation
+    t.join(timeout=120)
+    assert not t.is_alive() and result["rollouts"] == 5
+    starts = [p.name.split("-") for p in trace.iterdir()]
+    assert len({pid for step, pid in starts if step == "2"}) >= 2  # retried in another worker
+    ckpt_steps = sorted(int(r.split(",")[0]) for r in (tmp_path / "run" / "rollouts.csv").read_text().splitlines()[1:]
+                        if r.split(",")[0].isdigit())
+    assert ckpt_steps == [0, 1, 2, 3, 4]  # every rollout finished exactly once, the killed one included
+
+
+def test_async_refuses_shared_weights_and_bad_addresses(tmp_path: Path, capsys: Any) -> None:
+    cfg = _config(tmp_path)
+    data = yaml.safe_load(cfg.read_text())
+    data["weights_manager"] = {"type": "nb201_supernet"}
+    data["evaluator"] = {"type": "mepa"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="async .*cannot train shared"):
+        run_search(bad, run_dir=tmp_path / "x")
+    t0 = time.perf_counter()
+    assert main(["search", str(cfg), "--run-dir", str(tmp_path / "y"), "--ray-address", "127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "--ray-address 127.0.0.1:9: no Ray cluster answers" in err and len(err.strip().splitlines()) == 1
+    assert time.perf_counter() - t0 < 30
+    assert not (tmp_path / "y" / "checkpoint.json").exists()
+
+
+def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from hwnas.errors import DependencyError
+    from hwnas.raycluster import ray_module
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(DependencyError, match=r"ray is not installed .*pip install 'hwnas\[ray\]'"):
+        ray_module()
