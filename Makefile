@@ -9,8 +9,11 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-run
 PYTEST_ARGS ?=
+SHARED ?= ../shared/datasets
+CPU_STORES ?= build/assets-cpu
+DIGITS_OPTS := --space-opt resolution=32 --space-opt width=0.35 --space-opt in_channels=1 --space-opt num_classes=10
 
-.PHONY: install lint test test-fast demo bench clean
+.PHONY: install lint test test-fast demo bench assets assets-cpu wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +38,22 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+# Shipped assets (hwnas/assets/data) from the shared datasets; CI never needs this.
+assets: $(STAMP)
+	$(PY) -m hwnas.assets.build --shared $(SHARED)
+
+# The reference CPU tables are measurements: run on a quiet machine (resumable).
+assets-cpu: $(STAMP)
+	mkdir -p $(CPU_STORES)
+	$(VENV)/bin/hwnas profile --space mbv2 --device cpu --backend onnxruntime --threads 1 --store $(CPU_STORES)/mbv2.sqlite
+	$(VENV)/bin/hwnas profile --space mbv2 $(DIGITS_OPTS) --device cpu --backend onnxruntime --threads 1 \
+		--networks 40 --store $(CPU_STORES)/mbv2-digits.sqlite
+	$(PY) -m hwnas.assets.build --cpu-only --cpu-store mbv2-cpu-ort=$(CPU_STORES)/mbv2.sqlite \
+		--cpu-store mbv2-digits-cpu-ort=$(CPU_STORES)/mbv2-digits.sqlite
+
+wheel: $(STAMP)
+	$(PIP) wheel -q --no-deps --no-build-isolation -w dist .
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build *.egg-info

@@ -2,14 +2,12 @@
 
 Protocol (BRP-NAS / HELP): per device, train on 900 random architectures, test on all
 the others (rows below 0.1 ms dropped: degenerate cells). Reports Spearman, Kendall's
-tau and the share within ±10% per device and their mean; then few-shot transfer: for
-each device left out, a multi-device MLP is fit on the other devices (the same 900
-architectures) and adapted from k measured networks of the new device (ridge on the
-source-device outputs, HELP's hardware-embedding idea); Spearman on the rest.
+tau and the share within ±10% per device and their mean. Few-shot transfer to unseen
+devices has its own benchmark: ``bench/transfer.py``.
 
-    .venv/bin/python bench/nb201_devices.py [--csv PATH] [--models mlp] [--k 5,10,20,50]
+    .venv/bin/python bench/nb201_devices.py [--csv PATH] [--models mlp]
 
-Published: BRP-NAS GCN 0.789-0.805 (900 samples); HELP 0.932 (10 samples, unseen device).
+Published: BRP-NAS GCN 0.789-0.805 (900 samples).
 """
 from __future__ import annotations
 
@@ -29,8 +27,6 @@ def main() -> int:
     ap.add_argument("--train", type=int, default=900)
     ap.add_argument("--models", default="mlp", help="comma list of mlp,lstm,gnn")
     ap.add_argument("--devices", default="all", help="comma list of columns, or all")
-    ap.add_argument("--k", default="5,10,20,50", help="transfer shots ('' to skip transfer)")
-    ap.add_argument("--transfer-devices", default="all", help="devices to leave out in turn")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "nb201_devices.json"))
@@ -42,12 +38,10 @@ def main() -> int:
     import numpy as np
     import pandas as pd
     import torch
-    from scipy.stats import spearmanr
 
     from hwnas.config import build_space
     from hwnas.cost_models.fitting import build_model
     from hwnas.cost_models.metrics import regression_metrics
-    from hwnas.cost_models.transfer import MultiDeviceMLP
     from hwnas.ui import format_table
 
     torch.set_num_threads(args.threads)
@@ -60,7 +54,7 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     perm = rng.permutation(len(nets))
     tr, te = np.sort(perm[:args.train]), np.sort(perm[args.train:])
-    rows, result = [], {"train": args.train, "seed": args.seed, "devices": {}, "transfer": {}}
+    rows, result = [], {"train": args.train, "seed": args.seed, "devices": {}}
     for model_name in args.models.split(","):
         for dev in devices:
             y = df[dev].to_numpy(dtype=float)
@@ -80,36 +74,7 @@ def main() -> int:
                      "within_10%": round(100 * np.mean([v["within_10"] for v in res.values()]), 2),
                      "mape%": round(100 * np.mean([v["mape"] for v in res.values()]), 2)})
     print(format_table(rows))
-    ks = [int(k) for k in args.k.split(",") if k]
-    held = devices if args.transfer_devices == "all" else args.transfer_devices.split(",")
-    trows = []
-    for dev in held if ks else []:
-        src = [d for d in devices if d != dev]
-        Y = df[src].to_numpy(dtype=float)[tr]
-        Y[Y < 0.1] = np.nan
-        t1 = time.perf_counter()
-        base = MultiDeviceMLP(seed=args.seed).fit([nets[i] for i in tr], Y, src)
-        y = df[dev].to_numpy(dtype=float)
-        pool = te[y[te] >= 0.1]
-        emb_all = None
-        row = {"device": dev}
-        for k in ks:
-            shots = np.random.default_rng(args.seed + k).choice(pool, k, replace=False)
-            rest = np.setdiff1d(pool, shots)
-            model = base.adapt([nets[i] for i in shots], y[shots])
-            if emb_all is None:
-                emb_all = dict(zip(pool.tolist(), base.embed([nets[i] for i in pool])))
-            pred = np.exp(np.stack([emb_all[i] for i in rest.tolist()]) @ model.w_ + model.b_)
-            row[f"k={k}"] = round(float(spearmanr(y[rest], pred).statistic), 4)
-        row["s"] = round(time.perf_counter() - t1, 1)
-        result["transfer"][dev] = row
-        trows.append(row)
-        print(row, flush=True)
-    if trows:
-        trows.append({"device": "MEAN", **{f"k={k}": round(np.mean([r[f"k={k}"] for r in trows]), 4) for k in ks}})
-        print("few-shot transfer (Spearman on the held-out device, source model fit on the other devices)")
-        print(format_table(trows))
-    result["table"], result["transfer_table"] = rows, trows
+    result["table"] = rows
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1, default=float))
     return 0

@@ -173,6 +173,8 @@ def _coerce(value: Any, tp: Any, path: str, base: Path | None) -> Any:
     if tp is Path:
         if not isinstance(value, (str, Path)):
             raise ConfigError(f"{path}: expected a path, got {short(value)}")
+        if str(value).startswith("asset:"):  # a shipped asset (hwnas.assets), not a file path
+            return Path(value)
         p = Path(value).expanduser()
         if not p.is_absolute() and base is not None:
             p = (base / p).resolve()

@@ -67,3 +67,7 @@ def require(module: str, extra: str, purpose: str = ""):
         raise DependencyError(
             f"{module} is not installed{what}: pip install 'hwnas[{extra}]' ({exc})"
         ) from exc
+
+
+class AssetError(HwnasError):
+    """A shipped asset is unknown, of the wrong kind, or fails its sha256 check."""

@@ -12,6 +12,24 @@ from hwnas.config import parse_kv
 from hwnas.ui import emit, format_table
 
 
+def _cmd_fit_transfer(args: argparse.Namespace) -> int:
+    """``fit-cost --transfer-from``: few-shot transfer to a new device (one library call)."""
+    from hwnas.cost_models.transfer_model import transfer_from
+
+    rep = transfer_from(args.transfer_from, dataset=args.dataset, target=args.target, space=args.space,
+                        space_options=parse_kv(args.space_opt, "--space-opt"), min_value=args.min_value,
+                        store=args.store, device=args.device, backend=args.backend, out=args.out)
+    loo = rep["loo"]
+    like = ", ".join(f"{d} {w:.2f}" for d, w in rep["similar_devices"] if w >= 0.01) or "a mix of all sources"
+    lines = [f"transfer from {rep['base']} ({rep['space']}): {rep['shots']} measured networks; behaves like: {like}",
+             f"leave-one-out on the shots: MAPE {100 * loo['mape']:.1f}%, within ±10% {100 * loo['within_10']:.0f}%,"
+             f" worst {100 * loo['max_rel_error']:.0f}%" + (f", Spearman {loo['spearman']:.3f}" if "spearman" in loo
+                                                            else ""),
+             f"model folder: {rep['out']}" if rep.get("out") else "no --out: nothing written"]
+    emit(rep, as_json=args.json, table="\n".join(lines))
+    return 0
+
+
 def _cmd_fit_cost(args: argparse.Namespace) -> int:
     from hwnas.cost_models import api
 
@@ -20,6 +38,9 @@ def _cmd_fit_cost(args: argparse.Namespace) -> int:
 
         return cmd_fit_kernel(args)
     from hwnas.cost_models.metrics import REPORT_HEADERS
+
+    if args.transfer_from:
+        return _cmd_fit_transfer(args)
 
     d = api.load_data(store=args.store, device=args.device, backend=args.backend, dataset=args.dataset,
                       space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"), target=args.target,
@@ -62,8 +83,14 @@ def add_commands(sub: Any) -> None:
                            "--train 900 --model gnn\n"
                            "hwnas fit-cost --store fpga.sqlite --device zcu102-dpu-b4096 --backend awnas "
                            "--unit primitive --target energy\n"
-                           "hwnas fit-cost --model kernel --store kernels.sqlite --device cpu --out runs/kernel")
-    f.add_argument("--store", help="cost store with network and primitive measurements")
+                           "hwnas fit-cost --model kernel --store kernels.sqlite --device cpu --out runs/kernel\n"
+                           "hwnas fit-cost --transfer-from asset:nb201-base --dataset my10.csv --target my_ms "
+                           "--out models/mydev")
+    f.add_argument("--store", help="cost store with network and primitive measurements (or asset:NAME)")
+    f.add_argument("--transfer-from", metavar="BASE",
+                   help="few-shot transfer: a multi-device base (asset:nb201-base, asset:fbnet-base or a "
+                        "multi_device model folder) adapted to the k >= 3 networks of --dataset/--target or "
+                        "--store/--device/--backend; --json reports the leave-one-out error on them")
     f.add_argument("--device", help="device id, fingerprint or name in the store")
     f.add_argument("--backend", help="backend of the measurements (e.g. onnxruntime)")
     f.add_argument("--dataset", help="whole-network CSV (one architecture per row, one column per device)")
@@ -92,7 +119,7 @@ def add_commands(sub: Any) -> None:
                            "--arch 'd2:e3k3,e3k3|d2:e3k3,e3k3|d2:e3k3,e3k3|d2:e3k3,e3k3|d2:e3k3,e3k3'\n"
                            "hwnas predict --model runs/costmodels/gnn --networks nets.jsonl --json\n"
                            "hwnas predict --onnx model.onnx --predictor runs/kernel --top 10")
-    p.add_argument("--model", help="a model folder written by fit-cost")
+    p.add_argument("--model", help="a model folder written by fit-cost, or asset:NAME")
     p.add_argument("--arch", action="append", help="architecture string of --space (repeatable)")
     p.add_argument("--space", help="search space of --arch / arch-string files")
     p.add_argument("--space-opt", action="append", metavar="K=V", help="search-space option (repeatable)")

@@ -96,6 +96,7 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--profile", action="store_true", help="measure the network's latency")
     s.add_argument("--backend", default="onnxruntime", help="profiling backend (default: %(default)s)")
     s.add_argument("--threads", type=positive, default=1, help="threads for profiling (default: %(default)s)")
-    s.add_argument("--cost-model", metavar="DIR", help="fitted cost model folder: print its prediction too")
+    s.add_argument("--cost-model", metavar="DIR",
+                   help="fitted cost model folder or asset:NAME: print its prediction too")
     add_device(s)
     s.set_defaults(func=_cmd_test)

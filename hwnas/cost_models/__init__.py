@@ -1,8 +1,9 @@
 """Cost models: predict a network's latency or energy from its NetworkSpec.
 
 Importing this package registers the featurizers (role ``featurizer``) and the models
-(role ``cost_model``: ``lut``, ``linear1``, ``linear2``, ``mlp``, ``lstm``, ``gnn``, and ``kernel``,
-which is fitted from kernel measurements instead of networks).
+(role ``cost_model``: ``lut``, ``linear1``, ``linear2``, ``mlp``, ``lstm``, ``gnn``; ``kernel``,
+which is fitted from kernel measurements instead of networks; and for few-shot transfer
+``multi_device`` — the base — and ``transfer``).
 The search engine needs only::
 
     from hwnas.cost_models import load_model
@@ -10,7 +11,7 @@ The search engine needs only::
 """
 from __future__ import annotations
 
-from hwnas.cost_models import features, gnn, kernel_model, linear, lstm, lut, mlp  # noqa: F401  (register)
+from hwnas.cost_models import features, gnn, kernel_model, linear, lstm, lut, mlp, transfer, transfer_model  # noqa: F401  (register)
 from hwnas.cost_models.base import CostModel
 from hwnas.cost_models.metrics import regression_metrics
 from hwnas.cost_models.persistence import load_model, save_model

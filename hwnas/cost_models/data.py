@@ -40,17 +40,20 @@ class CostData:
 
 
 def from_store(store: Any, device: str | int, backend: str, target: str = "latency",
-               settings: Mapping[str, Any] | None = None, exclude_flagged: bool = False) -> CostData:
+               settings: Mapping[str, Any] | None = None, *, with_table: bool = True,
+               min_networks: int = 4, exclude_flagged: bool = False) -> CostData:
     """(networks, y, table) for one device + backend: y is the newest successful network
     measurement (latency_ms — the timing protocol's robust estimate — or energy_mj), the
-    table is ``store.table`` with the same metric. ``exclude_flagged`` leaves out rows
-    flagged as disturbed (falling back to an older clean row of the same item)."""
+    table is ``store.table`` with the same metric. ``with_table=False`` (few-shot transfer,
+    table-free) keeps every measured network. ``exclude_flagged`` leaves out rows flagged
+    as disturbed (falling back to an older clean row of the same item)."""
     if target not in TARGETS:
         raise CostModelError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     col, metric = TARGETS[target]
     dev = store.find_device(device)
-    table = store.table(dev["id"], backend, metric=metric, settings=settings, exclude_flagged=exclude_flagged)
-    if not table:
+    table = store.table(dev["id"], backend, metric=metric, settings=settings,
+                        exclude_flagged=exclude_flagged) if with_table else {}
+    if with_table and not table:
         raise CostModelError(f"{store.path}: no primitive {metric} for device {dev['name']!r} / {backend}")
     rows = store.query(device_id=dev["id"], backend=backend, kind="network", ok_only=True, latest=True,
                        exclude_flagged=exclude_flagged)
@@ -69,7 +72,7 @@ def from_store(store: Any, device: str | int, backend: str, target: str = "laten
     networks, y, dropped, missing = [], [], 0, ""
     for h, r in newest.items():
         net = store.network(h)
-        absent = [p.key for p in net.nodes if p.key not in table]
+        absent = [p.key for p in net.nodes if p.key not in table] if with_table else []
         if absent:
             dropped += 1
             missing = missing or absent[0]
@@ -81,14 +84,14 @@ def from_store(store: Any, device: str | int, backend: str, target: str = "laten
         y.append(float(r[col]))
     if dropped:
         log.warning("dropped %d network(s) with primitives missing from the table (e.g. %r)", dropped, missing)
-    if len(networks) < 4:
+    if len(networks) < min_networks:
         why = f"; e.g. primitive {missing!r} is not in the table" if missing else ""
         raise CostModelError(f"{store.path}: only {len(networks)} usable network measurement(s) of {target} for "
                              f"device {dev['name']!r} / {backend}{why}")
     summary = {"source": str(store.path), "device": dev["name"], "fingerprint": dev["fingerprint"],
                "backend": backend, "target": target, "networks": len(networks), "dropped": dropped,
                "primitives": len(table), "exclude_flagged": exclude_flagged}
-    return CostData(networks, np.asarray(y), table, target, UNITS[target], summary,
+    return CostData(networks, np.asarray(y), table if with_table else None, target, UNITS[target], summary,
                     {"name": dev["name"], "fingerprint": dev["fingerprint"], "info": dev["info"]})
 
 
@@ -183,7 +186,7 @@ def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | No
         raise CostModelError(f"{p}: {len(networks)} usable row(s) for {target!r} (need at least 2)")
     summary = {"source": str(p), "space": space, "target": target, "networks": len(networks),
                "dropped_below_min": int((~keep).sum()), "dropped_missing": missing,
-               "merged_duplicates": duplicates, "min_value": min_value}
+               "merged_duplicates": duplicates, "min_value": min_value, "space_options": dict(space_options or {})}
     return CostData(networks, y, None, target, "ms" if target.endswith("_ms") else "", summary, {"name": target})
 
 

@@ -18,7 +18,8 @@ from hwnas.cost_models.features import Encoded, graph_batch
 from hwnas.registry import register
 
 
-def _module(d_in: int, hidden: int, layers: int) -> Any:
+def _module(d_in: int, hidden: int, layers: int, d_out: int = 1) -> Any:
+    """The graph network; ``d_out`` > 1 gives one output per device (the transfer base)."""
     import torch
     import torch.nn as nn
     from torch_geometric.nn import GraphConv, global_add_pool, global_mean_pool
@@ -31,7 +32,7 @@ def _module(d_in: int, hidden: int, layers: int) -> Any:
             self.inp = nn.Linear(d_in, hidden)
             self.fwd = nn.ModuleList(GraphConv(hidden, hidden, aggr="add") for _ in range(layers))
             self.bwd = nn.ModuleList(GraphConv(hidden, hidden, aggr="add") for _ in range(layers))
-            self.head = mlp_head(2 * hidden, hidden)
+            self.head = mlp_head(2 * hidden, hidden, d_out)
 
         def forward(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, n: int) -> torch.Tensor:
             h = torch.relu(self.inp((x - self.n_mu) / self.n_sd))
@@ -39,7 +40,8 @@ def _module(d_in: int, hidden: int, layers: int) -> Any:
             for f, b in zip(self.fwd, self.bwd):
                 h = h + torch.relu(f(h, edge_index) + b(h, rev))
             pooled = torch.cat([global_add_pool(h, batch, size=n) / 16.0, global_mean_pool(h, batch, size=n)], 1)
-            return self.head(pooled).squeeze(-1)
+            out = self.head(pooled)
+            return out.squeeze(-1) if d_out == 1 else out
 
     return GraphNet()
 

@@ -117,10 +117,13 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
 
 
 def load_model(directory: str | Path) -> Any:
-    """Load a model saved by :func:`save_model`; refuses any file that fails its check."""
+    """Load a model saved by :func:`save_model` (or a shipped ``asset:NAME``); refuses any
+    file that fails its check."""
     import torch
 
-    d = Path(directory)
+    from hwnas.assets import is_ref, resolve
+
+    d = resolve(directory, "cost_model") if is_ref(directory) else Path(directory)
     manifest = read_manifest(d)
     try:
         doc = json.loads((d / MODEL_FILE).read_text())

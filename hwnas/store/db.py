@@ -38,6 +38,12 @@ class Store:
 
     def __init__(self, path: str | Path = DEFAULT_STORE, *, create: bool = True, readonly: bool = False,
                  timeout: float = 60.0) -> None:
+        if str(path).startswith("asset:"):
+            if create and not readonly:
+                raise StoreError(f"{path}: shipped assets are read-only; write to a store file of your own")
+            from hwnas.assets import resolve
+
+            path = resolve(str(path), "store")
         self.path = Path(path)
         self.readonly = readonly
         memory = str(path) == ":memory:"

@@ -1,31 +1,132 @@
+"""Few-shot transfer: the robust adaptation, the multi-device base, the transfer model, the CLI."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
+import pytest
 from scipy.stats import spearmanr
 
-from hwnas.cost_models import synthetic
-from hwnas.cost_models.transfer import MultiDeviceMLP, ridge_loo
+from hwnas.cli import main
+from hwnas.config import build_space
+from hwnas.cost_models import load_model, save_model, synthetic
+from hwnas.cost_models.adapt import adapt, loo_predictions
+from hwnas.cost_models.transfer import MultiDeviceModel
+from hwnas.cost_models.transfer_model import TransferModel
+from hwnas.errors import CostModelError
 
 
-def test_ridge_loo_recovers_linear_map():
+def test_adapt_follows_the_matching_device_despite_an_outlier():
+    """Ten shots of a device that behaves like source 1, one of them 2x off: the robust mix
+    still points at source 1, where a least-squares fit is pulled away."""
     rng = np.random.default_rng(0)
-    Z = rng.normal(size=(30, 3))
-    w, b, alpha = ridge_loo(Z, Z @ np.array([0.5, -1.0, 2.0]) + 3.0)
-    np.testing.assert_allclose(w, [0.5, -1.0, 2.0], atol=0.05)
-    assert abs(b - 3.0) < 0.05 and alpha <= 0.1
+    Z = rng.normal(size=(60, 4))
+    t = 0.7 * Z[:, 1] + 2.0 + rng.normal(scale=0.02, size=60)
+    shots, rest = np.arange(10), np.arange(10, 60)
+    t_shots = t[shots].copy()
+    t_shots[3] += np.log(2.0)
+    a = adapt(Z[shots], t_shots, ["a", "b", "c", "d"])
+    assert max(a.weights, key=a.weights.get) == "like:b"
+    robust = np.abs(a.predict_log(Z[rest]) - t[rest]).mean()
+    ls = np.linalg.lstsq(np.c_[np.ones(10), Z[shots]], t_shots, rcond=None)[0]
+    plain = np.abs(np.c_[np.ones(50), Z[rest]] @ ls - t[rest]).mean()  # what the robust fit avoids
+    assert robust < 0.1 and robust < 0.5 * plain
+    loo = loo_predictions(Z[shots], t_shots)
+    assert np.median(np.abs(loo - t_shots)) < 0.05 and abs(loo[3] - t_shots[3]) > 0.5  # the outlier shows
 
 
-def test_new_device_from_few_shots():
-    """Source devices follow different cost laws; the new device behaves like one of them
-    (another scale and curvature), which 10 measured networks must reveal."""
-    nets, base, table = synthetic.synthetic_dataset("fbnet", n=160, seed=5, noise=0.0)
+def test_adapt_needs_three_shots():
+    with pytest.raises(CostModelError, match="at least 3"):
+        adapt(np.ones((2, 3)), np.ones(2))
+
+
+def test_new_device_from_few_shots_and_roundtrip(tmp_path):
+    """Source devices follow different cost laws; a new one behaves like one of them
+    (another scale and curvature): ten shots find it, and save/load keeps every prediction."""
+    nets, base, _ = synthetic.synthetic_dataset("fbnet", n=160, seed=5, noise=0.0)
     count = np.array([len([p for p in n.nodes if p.op == "mbconv" and p.kernel == 5]) for n in nets], float)
     laws = np.stack([base, 0.2 + 0.05 * count], 1)
     src = laws @ np.array([[1.0, 0.05], [0.05, 1.0], [0.5, 0.5]]).T
     new = 3.0 * src[:, 1] ** 1.2
-    model = MultiDeviceMLP(steps=300, hidden=64).fit(nets[:120], src[:120], ["a", "b", "c"])
+    model = MultiDeviceModel(steps=300, hidden=64, members=2).fit(nets[:120], src[:120], devices=["a", "b", "c"])
     source_rho = spearmanr(src[130:, 1], model.predict_device(nets[130:], "b")).statistic
-    adapted = model.adapt(nets[120:130], new[120:130])
-    rho = spearmanr(new[130:], adapted.predict(nets[130:])).statistic
-    assert int(np.argmax(adapted.w_)) == 1  # the embedding points at the matching source device
-    assert rho > 0.5 and rho > 0.8 * source_rho  # adaptation keeps what the source model knows
+    t = TransferModel.from_base(model).fit(nets[120:130], new[120:130])
+    rho = spearmanr(new[130:], t.predict(nets[130:])).statistic
+    assert t.similar_devices(1)[0][0] == "b"
+    assert rho > 0.5 and rho > 0.8 * source_rho
+    save_model(model, tmp_path / "base")
+    save_model(t, tmp_path / "t")
+    np.testing.assert_allclose(load_model(tmp_path / "base").embed(nets[130:]), model.embed(nets[130:]))
+    np.testing.assert_allclose(load_model(tmp_path / "t").predict(nets[130:]), t.predict(nets[130:]))
+
+
+@pytest.fixture
+def shots_csv(tmp_path, data_dir):
+    df = pd.read_csv(data_dir / "nb201_latency_head60.csv")
+    df = df[df["raspi4_ms"] >= 0.1].reset_index(drop=True)
+    df.iloc[:12][["arch_str", "raspi4_ms"]].to_csv(tmp_path / "shots.csv", index=False)
+    return tmp_path / "shots.csv", df.iloc[12:]
+
+
+def test_fit_cost_transfer_from_asset(shots_csv, tmp_path, capsys):
+    path, rest = shots_csv
+    out = tmp_path / "mydev"
+    assert main(["fit-cost", "--transfer-from", "asset:nb201-base", "--dataset", str(path), "--target",
+                 "raspi4_ms", "--out", str(out), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["shots"] == 12 and rep["space"] == "nb201" and 0 <= rep["loo"]["mape"] < 0.5
+    assert {"spearman", "within_10", "max_rel_error"} <= set(rep["loo"])
+    model = load_model(out)  # an ordinary model folder
+    assert model.registry_name == "transfer" and model.manifest_["training"]["transfer_from"] == "asset:nb201-base"
+    sp = build_space("nb201")
+    pred = model.predict([sp.to_network(sp.from_str(s)) for s in rest["arch_str"]])
+    assert spearmanr(rest["raspi4_ms"], pred).statistic > 0.8
+    assert main(["predict", "--model", str(out), "--space", "nb201", "--arch", rest["arch_str"].iloc[0], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["predictions"][0]["prediction"] == pytest.approx(pred[0])
+
+
+def _one_line_error(capsys, *args: str) -> str:
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    return err
+
+
+def test_transfer_bad_input_is_one_line(shots_csv, tmp_path, capsys, data_dir):
+    path, _ = shots_csv
+    df = pd.read_csv(path)
+    df.iloc[:2].to_csv(tmp_path / "two.csv", index=False)
+    err = _one_line_error(capsys, "fit-cost", "--transfer-from", "asset:nb201-base", "--dataset",
+                          str(tmp_path / "two.csv"), "--target", "raspi4_ms")
+    assert "at least 3 measured networks, got 2" in err
+    bad = df.copy()
+    bad.loc[4, "arch_str"] = "|conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    err = _one_line_error(capsys, "fit-cost", "--transfer-from", "asset:nb201-base", "--dataset",
+                          str(tmp_path / "bad.csv"), "--target", "raspi4_ms")
+    assert "bad.csv:6: nb201: cannot parse" in err
+    err = _one_line_error(capsys, "fit-cost", "--transfer-from", "asset:nb201-base", "--dataset",
+                          str(data_dir / "fbnet_latency_head40.csv"), "--space", "fbnet", "--target", "pixel3_ms")
+    assert "fit on the 'nb201' space" in err
+    err = _one_line_error(capsys, "fit-cost", "--transfer-from", "asset:nb201-pixel3", "--dataset", str(path),
+                          "--target", "raspi4_ms")
+    assert "not a multi-device base" in err
+
+
+def test_fit_cost_transfer_from_a_store(tmp_path, data_dir, capsys):
+    """k networks measured on a new device in a store (no primitive table needed)."""
+    from hwnas.store import Device, Measurement, Store
+
+    df = pd.read_csv(data_dir / "nb201_latency_head60.csv").iloc[:8]
+    sp = build_space("nb201")
+    with Store(tmp_path / "s.sqlite") as st:
+        dev = st.add_device(Device("newboard", kind="offline"))
+        for s, v in zip(df["arch_str"], df["gold_6226_ms"]):
+            net = sp.to_network(sp.from_str(s))
+            st.add_network(net, space="nb201")
+            st.add_measurement(dev, Measurement("network", net.hash, "csv", {"batch": 1}, (float(v),)))
+    assert main(["fit-cost", "--transfer-from", "asset:nb201-base", "--store", str(tmp_path / "s.sqlite"),
+                 "--device", "newboard", "--backend", "csv", "--out", str(tmp_path / "m"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["shots"] == 8 and load_model(tmp_path / "m").n_train_ == 8

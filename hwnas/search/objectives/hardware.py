@@ -3,7 +3,9 @@
 Three sources, one per use: a fitted cost model folder (``model``), the naive sum of
 a profiled per-primitive lookup table in a cost store (``store`` + ``device`` +
 ``backend``), or a whole-network table keyed by the space's architecture string
-(``table`` + ``column``, e.g. the published NAS-Bench-201 latencies). Values are
+(``table`` + ``column``, e.g. the published NAS-Bench-201 latencies). Each may be a
+shipped asset, ``asset:NAME`` (``hwnas assets ls``), so a search runs on a fresh
+install with no profiling. Values are
 cached per architecture and computed batch-wise (one ``predict`` call per batch), so
 a predictor-only search runs thousands of rollouts per second.
 
@@ -21,8 +23,9 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
+from hwnas import assets
 from hwnas.config import opt
-from hwnas.errors import ConfigError, CostModelError
+from hwnas.errors import ConfigError, CostModelError, HwnasError
 from hwnas.registry import register
 from hwnas.search.objectives.base import Objective
 from hwnas.search.rollout import Rollout
@@ -72,11 +75,12 @@ class HardwareObjective(Objective):
     @dataclass(frozen=True)
     class Options:
         metric: Literal["latency", "energy"] = opt("latency", help="perf to predict: latency (ms) or energy (mJ)")
-        model: Path | None = opt(None, help="fitted cost model folder (hwnas fit-cost output)")
-        store: Path | None = opt(None, help="cost store: naive sum of per-primitive measurements")
+        model: Path | None = opt(None, help="fitted cost model folder (hwnas fit-cost output) or asset:NAME")
+        store: Path | None = opt(None, help="cost store (or asset:NAME): naive sum of per-primitive measurements")
         device: str = opt("", help="device id, fingerprint or name in the store")
         backend: str = opt("", help="backend of the store measurements, e.g. onnxruntime")
-        table: Path | None = opt(None, help="CSV of whole networks keyed by the space's architecture string")
+        table: Path | None = opt(None, help="CSV of whole networks keyed by the space's architecture string, "
+                                            "or asset:NAME")
         column: str = opt("", help="column of `table` holding the value, e.g. gold_6226_ms")
         key: str = opt("arch_str", help="column of `table` holding the architecture string")
         mode: Literal["report", "constraint", "penalty"] = opt(
@@ -95,6 +99,13 @@ class HardwareObjective(Objective):
                 raise ConfigError("column: a table source needs the value column, e.g. gold_6226_ms")
             if self.mode != "report" and self.budget <= 0:
                 raise ConfigError(f"budget: mode {self.mode} needs a budget > 0")
+            for name, kind in (("model", "cost_model"), ("store", "store"), ("table", "table")):
+                ref = getattr(self, name)
+                if ref is not None and assets.is_ref(ref):
+                    try:
+                        assets.check_ref(str(ref), kind)
+                    except HwnasError as exc:
+                        raise ConfigError(f"{name}: {exc}") from None
 
     def __init__(self, options: Any, *, space: SearchSpace, runtime: Any = None, **_: Any) -> None:
         self.options = options
@@ -109,7 +120,7 @@ class HardwareObjective(Objective):
     def _build_predict(self) -> Callable[[list[Arch]], np.ndarray]:
         o = self.options
         if o.table is not None:
-            table = read_table(o.table, o.column, o.key)
+            table = read_table(assets.resolve(o.table, "table"), o.column, o.key)
 
             def from_table(archs: list[Arch]) -> np.ndarray:
                 out = np.empty(len(archs))
@@ -127,6 +138,7 @@ class HardwareObjective(Objective):
         except ImportError as exc:
             raise ConfigError(f"objective.model: cost models are not available in this install ({exc})") from None
         model = load_model(o.model)
+        self._check_space(model, o.model)
         if self.runtime is not None and callable(getattr(model, "to", None)):
             model.to(self.runtime.device)  # torch cost models predict where the search runs
 
@@ -134,11 +146,19 @@ class HardwareObjective(Objective):
             return np.asarray(model.predict([self.space.to_network(a) for a in archs]), dtype=float).reshape(-1)
         return from_model
 
+    def _check_space(self, model: Any, where: Any) -> None:
+        """A model fit on another space's networks predicts nonsense for this one: refuse it."""
+        training = (getattr(model, "manifest_", None) or {}).get("training") or {}
+        fit_space, mine = training.get("space"), getattr(self.space, "registry_name", None)
+        if fit_space and mine and fit_space != mine:
+            raise ConfigError(f"objective.model: {where} was fit on {fit_space!r} networks, the search space is "
+                              f"{mine!r}")
+
     def _store_predict(self) -> Callable[[list[Arch]], np.ndarray]:
         from hwnas.store import Store
 
         o = self.options
-        if not Path(o.store).is_file():  # type: ignore[arg-type]
+        if not assets.is_ref(o.store) and not Path(o.store).is_file():  # type: ignore[arg-type]
             raise ConfigError(f"objective.store: cost store not found: {o.store}")
         with Store(o.store, readonly=True) as st:  # type: ignore[arg-type]
             dev = st.find_device(o.device)

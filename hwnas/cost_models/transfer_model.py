@@ -1,0 +1,204 @@
+"""``transfer``: a cost model for a new device from k measured networks and a multi-device base.
+
+Why a cost model of its own (and not a script): the result of few-shot transfer must be
+usable wherever a fitted model is — ``hwnas predict``, a search objective, ``hwnas test
+--cost-model`` — so it is saved like any other model (JSON + ``state_dict``, sha256
+manifest, no pickle). The folder carries the base's weights with it, so it predicts
+standalone even if the base asset later changes; ``base`` records where it came from.
+:func:`fit_transfer` is the one library call behind ``hwnas fit-cost --transfer-from``:
+it adapts, measures the leave-one-out error on the k shots (the only honest estimate a
+user with k measurements can get) and writes the folder.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from hwnas.cost_models.adapt import MIN_SHOTS, adapt, loo_predictions
+from hwnas.cost_models.base import CostModel, check_xy
+from hwnas.cost_models.transfer import MultiDeviceModel
+from hwnas.errors import CostModelError
+from hwnas.primitives import NetworkSpec
+from hwnas.registry import register
+
+log = logging.getLogger(__name__)
+
+
+def load_base(ref: str | Path) -> tuple[MultiDeviceModel, dict[str, Any]]:
+    """A multi-device base from ``asset:NAME`` or a model folder, with its manifest."""
+    from hwnas.cost_models.persistence import load_model
+
+    model = load_model(ref)
+    if not isinstance(model, MultiDeviceModel):
+        raise CostModelError(f"{ref}: a {getattr(model, 'registry_name', type(model).__name__)!r} model, not a "
+                             "multi-device base (use e.g. asset:nb201-base or a multi_device model folder)")
+    return model, dict(getattr(model, "manifest_", {}) or {})
+
+
+@register("cost_model", "transfer")
+class TransferModel(CostModel):
+    """Few-shot transfer: a robust mix of a multi-device base's source devices, from k shots."""
+
+    report_order = 90
+    in_all = False  # needs a base: hwnas fit-cost --transfer-from
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """A base fit on two synthetic 'devices' (the table sum and a superlinear law of it,
+        on other networks than the suite's), saved under ``tmp_dir``."""
+        from hwnas.cost_models.persistence import save_model
+        from hwnas.cost_models.synthetic import synthetic_dataset
+
+        folder = Path(tmp_dir) / "transfer-example-base"
+        if not (folder / "manifest.json").is_file():
+            nets, y, _ = synthetic_dataset("mbv2", n=120, seed=7, resolution=32, width=0.5)
+            base = MultiDeviceModel(steps=300, hidden=32, members=2).fit(nets, np.stack([y, y ** 1.3], 1),
+                                                                          devices=["a", "b"])
+            save_model(base, folder)
+        return {"base": str(folder)}
+
+    def __init__(self, base: str | None = None) -> None:
+        self.base = base
+
+    @classmethod
+    def from_base(cls, base: MultiDeviceModel, ref: str | None = None) -> "TransferModel":
+        """An unfitted transfer model on an already loaded (or freshly fit) base."""
+        model = cls(base=ref)
+        model.base_ = base
+        return model
+
+    def _base(self) -> MultiDeviceModel:
+        if not hasattr(self, "base_"):
+            if self.base is None:
+                raise CostModelError("transfer needs a base: base='asset:NAME' or a multi_device model folder")
+            self.base_ = load_base(self.base)[0]
+        return self.base_
+
+    def fit(self, networks: Sequence[NetworkSpec], y: Any, table: Mapping[str, float] | None = None) -> "TransferModel":
+        """Adapt to the measured ``networks`` (the k shots); ``table`` is unused (table-free)."""
+        y = check_xy(networks, y)
+        if len(y) < MIN_SHOTS:
+            raise CostModelError(f"few-shot transfer needs at least {MIN_SHOTS} measured networks, got {len(y)}")
+        base = self._base()
+        base.check_networks(networks, "shot")
+        a = adapt(base.embed(networks), np.log(y), base.devices_)
+        self.w_, self.b_, self.weights_ = a.w, a.b, a.weights
+        self.n_train_ = len(y)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "w_"):
+            raise CostModelError("TransferModel is not fitted; call fit() or load_model()")
+
+    def predict(self, networks: Sequence[NetworkSpec]) -> np.ndarray:
+        self._check_fitted()
+        if not len(networks):
+            return np.zeros(0)
+        return np.exp(self.base_.embed(networks) @ self.w_ + self.b_)
+
+    def similar_devices(self, top: int = 3) -> list[tuple[str, float]]:
+        """Source devices the new one was found to behave like, with their weights."""
+        self._check_fitted()
+        like = [(k.split(":", 1)[1], v) for k, v in self.weights_.items() if k.startswith("like:")]
+        return sorted(like, key=lambda kv: -kv[1])[:top]
+
+    # -- persistence ----------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {"base_params": self.base_.get_params(), "base_state": self.base_.state(), "w": list(self.w_),
+                "b": self.b_, "weights": self.weights_, "n_train": self.n_train_}
+
+    def tensors(self) -> dict[str, Any]:
+        self._check_fitted()
+        return self.base_.tensors()
+
+    def restore(self, state: Mapping[str, Any], tensors: Mapping[str, Any] | None) -> None:
+        try:
+            base = MultiDeviceModel(**dict(state["base_params"]))
+        except TypeError as exc:
+            raise CostModelError(f"transfer: bad base parameters ({exc})") from None
+        base.restore(state["base_state"], tensors)
+        self.base_ = base
+        self.w_, self.b_ = np.asarray(state["w"], dtype=np.float64), float(state["b"])
+        if len(self.w_) != len(base.devices_):
+            raise CostModelError(f"transfer: {len(self.w_)} weights for {len(base.devices_)} source devices")
+        self.weights_ = {str(k): float(v) for k, v in dict(state.get("weights", {})).items()}
+        self.n_train_ = int(state["n_train"])
+
+
+def loo_report(model: TransferModel, networks: Sequence[NetworkSpec], y: np.ndarray) -> dict[str, Any]:
+    """Leave-one-out error of the whole adaptation on the k shots."""
+    from scipy.stats import kendalltau, spearmanr
+
+    base = model.base_
+    pred = np.exp(loo_predictions(base.embed(networks), np.log(y), base.devices_))
+    rel = pred / y - 1.0
+    out: dict[str, Any] = {"k": int(len(y)), "mape": float(np.mean(np.abs(rel))),
+                           "rel_rmse": float(np.sqrt(np.mean(rel ** 2))),
+                           "within_10": float(np.mean(np.abs(rel) <= 0.10)),
+                           "max_rel_error": float(np.max(np.abs(rel)))}
+    if len(y) >= 3 and np.ptp(y) > 0:
+        out["spearman"] = float(spearmanr(y, pred).statistic)
+        out["kendall_tau"] = float(kendalltau(y, pred).statistic)
+    return out
+
+
+def fit_transfer(base_ref: str | Path, networks: Sequence[NetworkSpec], y: Any, *, out: str | Path | None = None,
+                 space: str | None = None, summary: Mapping[str, Any] | None = None,
+                 device: Any = None, unit: str = "ms") -> dict[str, Any]:
+    """Adapt the base to k measured networks, report leave-one-out error, write the folder."""
+    from hwnas.cost_models.persistence import save_model
+
+    base, manifest = load_base(base_ref)
+    base_space = (manifest.get("training") or {}).get("space")
+    if space and base_space and space != base_space:
+        raise CostModelError(f"{base_ref}: the base was fit on the {base_space!r} space, the shots are {space!r} "
+                             "networks")
+    y = check_xy(networks, y)
+    model = TransferModel.from_base(base, str(base_ref)).fit(networks, y)
+    loo = loo_report(model, networks, y)
+    report: dict[str, Any] = {"base": str(base_ref), "space": space or base_space, "shots": int(len(y)),
+                              "unit": unit, "loo": loo, "similar_devices": model.similar_devices(),
+                              "data": dict(summary or {})}
+    if out is not None:
+        save_model(model, out, {"device": device, "training": {**dict(summary or {}), "space": space or base_space,
+                                                               "unit": unit, "transfer_from": str(base_ref),
+                                                               "shots": int(len(y)), "loo": loo}})
+        report["out"] = str(out)
+    log.info("transfer from %s: %d shots, LOO MAPE %.3f", base_ref, len(y), loo["mape"])
+    return report
+
+
+def transfer_from(base_ref: str | Path, *, dataset: str | Path | None = None, target: str | None = None,
+                  space: str | None = None, space_options: Mapping[str, Any] | None = None,
+                  min_value: float = 0.1, store: str | Path | None = None, device: str | None = None,
+                  backend: str | None = None, out: str | Path | None = None) -> dict[str, Any]:
+    """``hwnas fit-cost --transfer-from``: read the k shots (a whole-network CSV, whose
+    space defaults to the base's, or the network measurements of one device in a store)
+    and run :func:`fit_transfer`."""
+    from hwnas.cost_models import data as cdata
+    from hwnas.errors import ConfigError
+
+    if (dataset is None) == (store is None):
+        raise ConfigError("transfer: give the k measured networks as dataset (CSV) + target, or store + device "
+                          "+ backend")
+    if dataset is not None:
+        if not target:
+            raise ConfigError("transfer: a dataset needs the target column (e.g. my_device_ms)")
+        if space is None:
+            space = (load_base(base_ref)[1].get("training") or {}).get("space")
+            if not space:
+                raise ConfigError(f"transfer: {base_ref} does not record its search space; give the space")
+        d = cdata.from_csv(dataset, space, target, min_value=min_value, space_options=space_options)
+    else:
+        if not device or not backend:
+            raise ConfigError("transfer: a store needs device and backend")
+        from hwnas.store import Store
+
+        with Store(store, create=False) as st:
+            d = cdata.from_store(st, device, backend, target or "latency", with_table=False, min_networks=1)
+    return fit_transfer(base_ref, d.networks, d.y, out=out, space=space, summary=d.summary, device=d.device,
+                        unit=d.unit)

@@ -1,0 +1,104 @@
+"""The shipped assets: manifests and sha256, loading, asset: references, refusals."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from hwnas import assets
+from hwnas.cli import main
+from hwnas.config import build_space
+from hwnas.cost_models import load_model
+from hwnas.errors import AssetError, StoreError
+from hwnas.store import Store
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+REQUIRED = ("name", "version", "kind", "title", "provenance", "licence", "measured", "metrics", "built", "files")
+
+
+def test_every_manifest_is_complete_and_verifies():
+    shipped = assets.list_assets()
+    names = {a.name for a in shipped}
+    for ds in ("nb201", "fbnet"):
+        cols = [c[:-3] for c in pd.read_csv(DATA / f"{ds}_latency_head{60 if ds == 'nb201' else 40}.csv", nrows=1)
+                if c.endswith("_ms")]
+        assert {f"{ds}-{c}" for c in cols} | {f"{ds}-base", f"{ds}-latency"} <= names
+    assert {"zcu102-dpu-blocks"} <= names
+    for a in shipped:
+        missing = [k for k in REQUIRED if not a.meta.get(k)]
+        assert not missing, f"{a.name}: manifest lacks {missing}"
+        a.verify()
+    total = sum(a.size_bytes for a in shipped)
+    assert total < 20 * 2 ** 20, f"assets take {total / 2 ** 20:.1f} MiB"
+
+
+def test_device_model_asset_predicts_the_published_table():
+    """A shipped per-device model ranks 60 real NB201 cells like the measured latencies."""
+    df = pd.read_csv(DATA / "nb201_latency_head60.csv")
+    df = df[df["pixel3_ms"] >= 0.1]
+    sp = build_space("nb201")
+    model = load_model("asset:nb201-pixel3")
+    pred = model.predict([sp.to_network(sp.from_str(s)) for s in df["arch_str"]])
+    assert np.all(pred > 0)
+    assert spearmanr(df["pixel3_ms"], pred).statistic > 0.9
+
+
+def test_store_asset_is_read_only_and_readable():
+    with Store("asset:zcu102-dpu-blocks", create=False) as st:
+        dev = st.find_device("zcu102-dpu-b4096")
+        lat = st.table(dev["id"], "awnas")
+        energy = st.table(dev["id"], "awnas", metric="energy_mj")
+    assert len(lat) == assets.get("zcu102-dpu-blocks").meta["metrics"]["primitives"] and len(energy) >= 1
+    with pytest.raises(StoreError, match="read-only"):
+        Store("asset:zcu102-dpu-blocks")
+
+
+def test_unknown_asset_suggests_close_names(capsys):
+    with pytest.raises(AssetError, match="did you mean nb201-pixel3"):
+        assets.get("asset:nb201-pixle3")
+    assert main(["predict", "--model", "asset:nb201-pixle3", "--space", "nb201", "--arch", "x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "did you mean nb201-pixel3" in err
+    with pytest.raises(AssetError, match="is a store, not a cost_model"):
+        assets.resolve("asset:zcu102-dpu-blocks", "cost_model")
+
+
+def test_tampered_asset_is_refused(tmp_path, monkeypatch, capsys):
+    shutil.copytree(assets.DATA_DIR / "nb201-pixel3", tmp_path / "nb201-pixel3")
+    w = tmp_path / "nb201-pixel3" / "weights.pt"
+    raw = bytearray(w.read_bytes())
+    raw[-100] ^= 0xFF
+    w.write_bytes(bytes(raw))
+    monkeypatch.setattr(assets, "DATA_DIR", tmp_path)
+    assert main(["assets", "show", "nb201-pixel3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "weights.pt does not match its sha256" in err
+
+
+def test_assets_commands(capsys):
+    assert main(["assets", "ls", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"nb201-base", "zcu102-dpu-blocks"} <= {r["name"] for r in rows}
+    assert main(["assets", "show", "nb201-base", "--json"]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["verified"] and meta["kind"] == "cost_model" and "licence" in meta
+    assert main(["assets", "path", "zcu102-dpu-blocks"]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path.suffix == ".sqlite" and path.is_file()
+    assert main(["store", "ls", "--store", "asset:zcu102-dpu-blocks", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["primitives"] == len(json.loads(
+        (assets.DATA_DIR / "zcu102-dpu-blocks" / "store.json").read_text())["primitives"])
+
+
+def test_config_rejects_a_wrong_asset_kind(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    text = (Path(__file__).resolve().parents[2] / "configs" / "search-nb201-asset.yaml").read_text()
+    cfg.write_text(text.replace("asset:nb201-pixel3", "asset:zcu102-dpu-blocks"))
+    assert main(["search", str(cfg), "--steps", "1", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "model: asset zcu102-dpu-blocks is a store, not a cost_model" in err
