@@ -1,6 +1,6 @@
 """Latency of any model: kernel predictors vs measured, on the zoo, on this CPU.
 
-Phases (each resumable; run the timing ones under /work/bin/cpu-quiet, in pieces):
+Phases (each resumable; run the timing ones alone on the machine, in pieces):
 
   python bench/any_model.py kernels --networks 1600 --time-limit 840   # repeat until complete
   python bench/any_model.py export                                     # zoo -> ONNX files (untimed)

@@ -5,7 +5,7 @@ Two cases: an image folder read lazily (each JPEG decoded with Pillow per item, 
 resized crop + flip + cutout + normalisation in torch: the ImageNet-style path), and
 digits held in memory (padded random crop + flip + cutout: the CIFAR-style path). The
 folder is generated (seeded random JPEGs) into a temporary directory, or given with
---folder. Run quietly: /work/bin/cpu-quiet .venv/bin/python bench/data_pipeline.py
+--folder. Run alone on the machine: .venv/bin/python bench/data_pipeline.py
 Prints a table, writes bench/results/data_pipeline.json.
 """
 from __future__ import annotations

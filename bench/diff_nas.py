@@ -13,7 +13,7 @@ Every method runs in a fresh process, so its memory is its own: *peak memory* is
 process's resident-set high-water mark (VmHWM, reset through /proc/self/clear_refs just
 before the timed steps) minus its resident set at that moment, i.e. what the steps add
 (activations, gradients, optimiser state). Data are synthetic (timing does not depend on
-them). Run under ``/work/bin/cpu-quiet``:
+them). Run it alone on the machine (timing-sensitive):
 
     .venv/bin/python bench/diff_nas.py [--cells 5 --channels 16 --batch 32 --steps 3 --threads 1]
 """

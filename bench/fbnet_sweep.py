@@ -6,8 +6,8 @@ the device shows. The loss uses a cost model (the naive per-block lookup table f
 from this machine's ONNX Runtime measurements); the check measures each derived network
 end to end with ONNX Runtime, which the search never saw.
 
-Phases (each resumable; run the timing phases under ``/work/bin/cpu-quiet`` and the
-training phases under ``/work/bin/cpu-shared``):
+Phases (each resumable; run the timing phases alone on the machine; the
+training phases may share it):
 
 * ``profile``  (quiet)  profile the space's blocks (+ a few networks) with ONNX Runtime and fit
   the ``lut`` cost model into ``bench/results/fbnet-cpu-lut`` (what fbnet-latency-cpu.yaml reads);
@@ -16,10 +16,10 @@ training phases under ``/work/bin/cpu-shared``):
 * ``train``    (shared) train each derived network (run.train) and test it;
 * ``report``   table, JSON (bench/results/fbnet_sweep.json) and PNG (bench/results/fbnet_sweep.png).
 
-    /work/bin/cpu-quiet  .venv/bin/python bench/fbnet_sweep.py --phase profile
-    /work/bin/cpu-shared .venv/bin/python bench/fbnet_sweep.py --phase search
-    /work/bin/cpu-quiet  .venv/bin/python bench/fbnet_sweep.py --phase measure
-    /work/bin/cpu-shared .venv/bin/python bench/fbnet_sweep.py --phase train
+    .venv/bin/python bench/fbnet_sweep.py --phase profile
+    .venv/bin/python bench/fbnet_sweep.py --phase search
+    .venv/bin/python bench/fbnet_sweep.py --phase measure
+    .venv/bin/python bench/fbnet_sweep.py --phase train
     .venv/bin/python bench/fbnet_sweep.py --phase report
 """
 from __future__ import annotations

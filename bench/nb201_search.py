@@ -18,7 +18,7 @@ architectures looked up (the evaluator's ``queries``), equal for every controlle
    device, the reference point is the worst of both (accuracy 10 %, slowest cell); a
    stricter ratio with the true front's own nadir as reference is reported beside it.
 
-    /work/bin/cpu-shared .venv/bin/python bench/nb201_search.py [--seeds 20] [--budget 1000]
+    .venv/bin/python bench/nb201_search.py [--seeds 20] [--budget 1000]
         [--mo-seeds 5] [--devices all] [--controllers all]
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ check that the search completes with every rollout and nothing lost.
 Each task reserves 1 CPU and trains with 1 torch thread, so 2 workers use the 2 cores.
 A warm-up search starts the worker processes first (imports, dataset load), so the clock
 measures evaluation, not Ray's process start. Goal: >= 1.6x speedup.
-Run quietly: /work/bin/cpu-quiet .venv/bin/python bench/parallel_eval.py
+Run alone on the machine: .venv/bin/python bench/parallel_eval.py
 Prints a table, writes bench/results/parallel_eval.json.
 """
 from __future__ import annotations

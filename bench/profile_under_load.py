@@ -17,7 +17,7 @@ measurement of every primitive under each setting. Reports, per setting:
 
 Optionally (``--idle``) the same protected run without competitors, for reference.
 
-Timing-sensitive: run it alone (``/work/bin/cpu-quiet`` here; its own competitors are
+Timing-sensitive: run it alone (alone on the machine; its own competitors are
 the experiment). Resumable: every phase profiles into a store under ``--work``, and each
 invocation stops after ``--max-minutes``; run the same command again until it prints the
 table and writes the JSON (default bench/results/profile_under_load.json).

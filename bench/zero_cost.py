@@ -12,7 +12,7 @@ proxies, the same cells' one-shot and few-shot supernet accuracies from the tabl
 
 Scores are appended to ``--scores`` as they are computed, so a killed run resumes.
 
-    /work/bin/cpu-shared .venv/bin/python bench/zero_cost.py [--cells 1000] [--batch-size 32]
+    .venv/bin/python bench/zero_cost.py [--cells 1000] [--batch-size 32]
 
 Published for synflow (Abdelfattah et al., ICLR 2021, all cells, CIFAR-10 inputs): 0.74.
 """

@@ -71,6 +71,7 @@ class KernelCostModel(CostModel):
 
     #: Fitted from kernel measurements (``hwnas profile --kernels``), not from networks.
     fits_on = "kernels"
+    in_all = False  # `--model all` fits on networks; this model needs a kernel job's data
 
     def __init__(self, n_estimators: int = 400, max_depth: int = 5, learning_rate: float = 0.05,
                  min_samples: int = 15, seed: int = 0) -> None:
