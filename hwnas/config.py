@@ -22,7 +22,8 @@ from typing import Any, Literal, Mapping, Union, get_args, get_origin, get_type_
 
 from hwnas import registry
 from hwnas.errors import ConfigError, HwnasError
-from hwnas.inputs import read_text, short
+from hwnas.inputs import short
+from hwnas.yamlio import read_yaml
 
 #: Config sections that name a component, in iteration order, and their registry roles.
 SECTIONS: dict[str, str] = {
@@ -152,6 +153,11 @@ def _coerce(value: Any, tp: Any, path: str, base: Path | None) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{path}: expected a mapping, got {short(value)}")
         return dict(value)
+    return _coerce_scalar(value, tp, path, base)
+
+
+def _coerce_scalar(value: Any, tp: Any, path: str, base: Path | None) -> Any:
+    """bool, int, float (finite), str and Path (relative to the YAML file; ``asset:`` kept)."""
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: expected true or false, got {short(value)}")
@@ -327,70 +333,6 @@ def build_space(name: str, options: Mapping[str, Any] | None = None, path: str |
     return build_named("search_space", name, options, path or f"space {name}")
 
 
-#: Most YAML aliases a file may use, and most nodes it may expand to: real configs use a
-#: few aliases; an "alias bomb" nests them so a 1 KB file expands to gigabytes once read.
-MAX_YAML_ALIASES = 64
-MAX_YAML_NODES = 200_000
-
-
-def _expanded_size(node: Any, memo: dict[int, int]) -> int:
-    """Nodes a composed YAML node becomes once aliases are expanded (memoised, so cheap)."""
-    key = id(node)
-    if key not in memo:
-        memo[key] = 1  # guards recursive structures
-        value = node.value if isinstance(node.value, list) else []
-        memo[key] = 1 + sum(_expanded_size(c, memo) for item in value
-                            for c in (item if isinstance(item, tuple) else (item,)))
-    return memo[key]
-
-
-def limited_loader(path: Path) -> Any:
-    """A SafeLoader that refuses more than MAX_YAML_ALIASES alias uses and documents
-    that would expand to more than MAX_YAML_NODES nodes."""
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        aliases = 0
-
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(yaml.AliasEvent):
-                Loader.aliases += 1
-                if Loader.aliases > MAX_YAML_ALIASES:
-                    mark = self.peek_event().start_mark
-                    raise ConfigError(f"{path}:{mark.line + 1}: more than {MAX_YAML_ALIASES} YAML aliases; "
-                                      "refusing to expand them")
-            return super().compose_node(parent, index)
-
-        def compose_document(self) -> Any:
-            node = super().compose_document()
-            if Loader.aliases and node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
-                raise ConfigError(f"{path}: YAML aliases expand to more than {MAX_YAML_NODES} values; "
-                                  "refusing to expand them")
-            return node
-
-    return Loader
-
-
-def read_yaml(path: str | Path, what: str = "config") -> Any:
-    """Safe YAML of a file; unreadable files, non-UTF-8 bytes, syntax errors and alias
-    bombs become one-line ConfigErrors naming the file (and line, where YAML says)."""
-    import yaml
-
-    p = Path(path)
-    text = read_text(p, what)
-    loader = None
-    try:
-        loader = limited_loader(p)(text)
-        return loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{where}: not valid YAML ({short(getattr(exc, 'problem', None) or exc, 120)})") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-
-
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a YAML run config; relative paths resolve against its folder."""
     p = Path(path)
@@ -401,5 +343,6 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"{p}: {exc}") from None
 
 
-__all__ = ["ComponentConfig", "NoOptions", "RunConfig", "load_config", "opt", "options_to_dict",
-           "build_named", "build_space", "parse_component", "parse_config", "parse_kv", "parse_options", "read_yaml", "SECTIONS", "typing"]
+__all__ = ["ComponentConfig", "NoOptions", "RunConfig", "load_config", "opt", "options_to_dict", "build_named",
+           "build_space", "parse_component", "parse_config", "parse_kv", "parse_options", "read_yaml", "SECTIONS",
+           "typing"]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_device, add_parser, names, non_negative, positive
+from hwnas.cli.common import add_device, add_parser, finite, names, non_negative, positive
 from hwnas.ui import emit, format_table
 
 
@@ -96,7 +96,7 @@ def add_commands(sub: Any) -> None:
                            "hwnas search configs/search-nb201-table.yaml --run-dir runs/nb201 --steps 50")
     s.add_argument("config", help="run config (YAML)")
     s.add_argument("--objective", choices=("latency", "energy"), help="hardware metric (overrides the config)")
-    s.add_argument("--budget-ms", type=float, help="hardware budget: the hardware objective becomes a constraint")
+    s.add_argument("--budget-ms", type=finite, help="hardware budget: the hardware objective becomes a constraint")
     s.add_argument("--run-dir", help="output / checkpoint folder (default: run.dir of the config, or runs/NAME)")
     s.add_argument("--steps", type=positive, help="controller steps (overrides trainer.steps)")
     s.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in the run dir")
@@ -106,7 +106,12 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--ray-address", metavar="HOST:PORT",
                    help="trainer async: join this Ray cluster instead of starting a local instance")
     s.set_defaults(func=_cmd_search)
+    _add_sampling(sub)
+    _add_derive(sub)
+    _add_gen_config(sub)
 
+
+def _add_sampling(sub: Any) -> None:
     p = add_parser(sub, "sample", help="sample architectures from a config's controller, a trained run or a space",
                    example="hwnas sample --space nb201 -n 5\nhwnas sample configs/search-mbv2-digits.yaml -n 3 --json\n"
                            "hwnas sample runs/nb201-predictor -n 5   # the trained controller of a search run")
@@ -134,6 +139,8 @@ def add_commands(sub: Any) -> None:
     add_device(e)
     e.set_defaults(func=_cmd_eval_arch)
 
+
+def _add_derive(sub: Any) -> None:
     d = add_parser(sub, "derive", help="best feasible architectures of a search run, as YAML",
                    example="hwnas derive runs/search-mbv2-digits --top 3 --out best.yaml\n"
                            "hwnas derive runs/darts    # a differentiable search: its derived genotype\n"
@@ -150,6 +157,8 @@ def add_commands(sub: Any) -> None:
     d.add_argument("--out", help="YAML file (default: RUN_DIR/best.yaml)")
     d.set_defaults(func=_cmd_derive)
 
+
+def _add_gen_config(sub: Any) -> None:
     g = add_parser(sub, "gen-config", help="write a complete, commented default config for chosen components",
                    example="hwnas gen-config --dataset digits --search-space mbv2 --controller evolution "
                            "--out my-search.yaml")

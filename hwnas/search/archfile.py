@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from hwnas.config import read_yaml
 from hwnas.errors import ConfigError
 from hwnas.search.spaces.base import Arch, SearchSpace
+from hwnas.yamlio import read_yaml
 
 __all__ = ["ArchFile", "read_arch_file"]
 

@@ -13,7 +13,6 @@ from typing import Any, Mapping
 
 from hwnas import registry
 from hwnas.config import ComponentConfig, RunConfig, parse_component, parse_config
-from hwnas.config import read_yaml as config_read_yaml
 from hwnas.errors import ConfigError
 from hwnas.search.controllers.base import Controller
 from hwnas.search.datasets.base import Dataset
@@ -22,6 +21,7 @@ from hwnas.search.objectives.base import Objective
 from hwnas.search.runtime import Runtime, runtime_for
 from hwnas.search.spaces.base import SearchSpace
 from hwnas.search.weights.base import WeightsManager
+from hwnas.yamlio import read_yaml as config_read_yaml
 
 
 @dataclass

@@ -11,7 +11,6 @@ switch a file to WAL, so a wrong path cannot damage a foreign SQLite file or an 
 """
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
 import time
@@ -20,15 +19,15 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from hwnas.errors import HwnasError, StoreError
-from hwnas.inputs import output_file
 from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.store.export import Exports
 from hwnas.store.records import Device, Measurement, canonical_json, now, settings_hash
 from hwnas.store.rows import decode_json, decode_measurement
 from hwnas.store.schema import SCHEMA_VERSION, check_readable, init_schema, tables
 
 DEFAULT_STORE = "hwnas-store.sqlite"
 
-class Store:
+class Store(Exports):
     """A cost store on disk. Use as a context manager or call :meth:`close`.
 
     ``Store(path)`` creates the file if missing; ``Store(path, create=False)`` refuses
@@ -376,38 +375,6 @@ class Store:
             "groups": [{"device": r[0], "fingerprint": r[1], "backend": r[2], "kind": r[3], "count": r[4],
                         "failed": r[5], "flagged": r[6] or 0} for r in by],
         }
-
-    # -- export -------------------------------------------------------------------
-    EXPORT_COLUMNS = ("id", "kind", "target", "network", "position", "device_name", "device_fp", "backend",
-                      "settings", "n", "median_ms", "mean_ms", "std_ms", "latency_ms", "flagged", "energy_mj",
-                      "power_w", "error", "source", "created", "samples", "evidence")
-
-    def export_rows(self, **filters: Any) -> list[dict[str, Any]]:
-        rows = self.query(**filters)
-        out = []
-        for r in rows:
-            out.append({k: (canonical_json(r[k]) if isinstance(r[k], (dict, list)) else r[k])
-                        for k in self.EXPORT_COLUMNS})
-        return out
-
-    def export_csv(self, dest: str | Path | Any, **filters: Any) -> int:
-        if isinstance(dest, (str, Path)):
-            output_file(dest, "CSV file")
-        rows = self.export_rows(**filters)  # read everything first: a damaged store writes no file
-        fh = open(dest, "w", newline="") if isinstance(dest, (str, Path)) else dest
-        try:
-            w = csv.DictWriter(fh, fieldnames=list(self.EXPORT_COLUMNS))
-            w.writeheader()
-            w.writerows(rows)
-        finally:
-            if isinstance(dest, (str, Path)):
-                fh.close()
-        return len(rows)
-
-    def to_dataframe(self, **filters: Any) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame(self.query(**filters))
 
 
 #: What :meth:`Store.table` can tabulate.

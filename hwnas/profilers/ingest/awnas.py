@@ -22,13 +22,13 @@ from typing import Any
 
 import yaml
 
-from hwnas.config import limited_loader
 from hwnas.errors import ConfigError, HwnasError
 from hwnas.inputs import first_line, short
 from hwnas.primitives import Primitive
 from hwnas.profilers.ingest.base import LatencyFormat, Parsed, Record, Skipped, fail, read_lines
 from hwnas.registry import register
 from hwnas.store import Store
+from hwnas.yamlio import limited_loader
 
 #: aw_nas prim_type -> (hwnas op, fixed fields).
 PRIM_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -88,63 +88,14 @@ class AwnasYamlFormat(LatencyFormat):
 
     def parse(self, path: Path) -> Parsed:
         path = Path(path)
-        text = "\n".join(read_lines(path))
-        loader = None
-        try:
-            loader = limited_loader(path)(text)
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise fail(path, mark.line + 1 if mark else None,
-                       f"expected valid YAML ({short(getattr(exc, 'problem', None) or first_line(exc))})") from None
-        except ConfigError as exc:  # too many aliases
-            raise fail(path, None, str(exc).split(": ", 1)[-1]) from None
-        finally:
-            if loader is not None:
-                loader.dispose()
+        data, node = _load(path)
         if not isinstance(data, list) or not data:
             raise fail(path, 1, f"expected a YAML list of aw_nas entries, got {type(data).__name__}")
-        lines = [item.start_mark.line + 1 for item in node.value]  # type: ignore[union-attr]
+        lines = [item.start_mark.line + 1 for item in node.value]
         out = Parsed(path, "awnas-yaml", notes={"entries": len(data)})
         by_key: dict[str, Record] = {}
         for entry, line in zip(data, lines):
-            def fail_at(msg: str, _line: int = line) -> Exception:
-                return fail(path, _line, msg)
-
-            if not isinstance(entry, dict):
-                raise fail_at(f"expected a mapping with prim_type, C, C_out, ..., got {short(entry)}")
-            ptype = entry.get("prim_type")
-            perf = entry.get("performances")
-            if not isinstance(ptype, str):
-                raise fail_at(f"expected a prim_type string, got {ptype!r}")
-            if not isinstance(perf, dict) or "latency" not in perf:
-                raise fail_at("expected performances: {latency: ms, ...}")
-            latency = _num(perf["latency"], "performances.latency (ms)", fail_at)
-            power_uw = perf.get("power")
-            power_w = None if power_uw is None else _num(power_uw, "performances.power (µW)", fail_at) * 1e-6
-            where = f"{path.name}:{line}"
-            if ptype not in PRIM_TYPES:
-                _int(entry, "C", fail_at)
-                out.skipped.append(Skipped(where, ptype, f"prim_type {ptype!r} has no hwnas equivalent "
-                                                         f"(known: {', '.join(PRIM_TYPES)})"))
-                continue
-            if entry.get("spatial_size", 0) is None:
-                _int(entry, "C", fail_at), _int(entry, "C_out", fail_at)
-                out.skipped.append(Skipped(where, f"{ptype} C{entry['C']}>{entry['C_out']}",
-                                           "spatial_size is null: input size unknown, no primitive key"))
-                continue
-            prim = entry_primitive(entry, fail_at)
-            rec = by_key.get(prim.key)
-            if rec is None:
-                rec = by_key[prim.key] = Record(name=prim.key, samples_ms=[], where=where, primitive=prim,
-                                                settings={"format": "awnas"}, extra={"entries": 0, "lines": []})
-            rec.samples_ms.append(latency)
-            rec.extra["entries"] += 1
-            rec.extra["lines"].append(line)
-            if power_w is not None:
-                rec.extra.setdefault("_power", []).append(power_w)
-                rec.extra.setdefault("_energy", []).append(power_w * latency)
+            _add_entry(path, entry, line, out, by_key)
         for rec in by_key.values():
             powers, energies = rec.extra.pop("_power", []), rec.extra.pop("_energy", [])
             if powers:
@@ -154,6 +105,65 @@ class AwnasYamlFormat(LatencyFormat):
                                   "power_entries": len(powers)})
             out.records.append(rec)
         return out
+
+
+def _load(path: Path) -> tuple[Any, Any]:
+    """(data, root node) of the YAML file; the node keeps each entry's line."""
+    text = "\n".join(read_lines(path))
+    loader = None
+    try:
+        loader = limited_loader(path)(text)
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise fail(path, mark.line + 1 if mark else None,
+                   f"expected valid YAML ({short(getattr(exc, 'problem', None) or first_line(exc))})") from None
+    except ConfigError as exc:  # too many aliases
+        raise fail(path, None, str(exc).split(": ", 1)[-1]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _add_entry(path: Path, entry: Any, line: int, out: Parsed, by_key: dict[str, Record]) -> None:
+    """One aw_nas entry: merged into its primitive's record, or skipped with the reason."""
+    def fail_at(msg: str, _line: int = line) -> Exception:
+        return fail(path, _line, msg)
+
+    if not isinstance(entry, dict):
+        raise fail_at(f"expected a mapping with prim_type, C, C_out, ..., got {short(entry)}")
+    ptype = entry.get("prim_type")
+    perf = entry.get("performances")
+    if not isinstance(ptype, str):
+        raise fail_at(f"expected a prim_type string, got {ptype!r}")
+    if not isinstance(perf, dict) or "latency" not in perf:
+        raise fail_at("expected performances: {latency: ms, ...}")
+    latency = _num(perf["latency"], "performances.latency (ms)", fail_at)
+    power_uw = perf.get("power")
+    power_w = None if power_uw is None else _num(power_uw, "performances.power (µW)", fail_at) * 1e-6
+    where = f"{path.name}:{line}"
+    if ptype not in PRIM_TYPES:
+        _int(entry, "C", fail_at)
+        out.skipped.append(Skipped(where, ptype, f"prim_type {ptype!r} has no hwnas equivalent "
+                                                 f"(known: {', '.join(PRIM_TYPES)})"))
+        return
+    if entry.get("spatial_size", 0) is None:
+        _int(entry, "C", fail_at), _int(entry, "C_out", fail_at)
+        out.skipped.append(Skipped(where, f"{ptype} C{entry['C']}>{entry['C_out']}",
+                                   "spatial_size is null: input size unknown, no primitive key"))
+        return
+    prim = entry_primitive(entry, fail_at)
+    rec = by_key.get(prim.key)
+    if rec is None:
+        rec = by_key[prim.key] = Record(name=prim.key, samples_ms=[], where=where, primitive=prim,
+                                        settings={"format": "awnas"}, extra={"entries": 0, "lines": []})
+    rec.samples_ms.append(latency)
+    rec.extra["entries"] += 1
+    rec.extra["lines"].append(line)
+    if power_w is not None:
+        rec.extra.setdefault("_power", []).append(power_w)
+        rec.extra.setdefault("_energy", []).append(power_w * latency)
 
 
 def to_awnas_entry(prim: Primitive, latency_ms: float, power_w: float | None) -> dict[str, Any] | None:

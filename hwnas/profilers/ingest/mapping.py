@@ -18,10 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hwnas.config import read_yaml
 from hwnas.errors import HwnasError, IngestError
 from hwnas.inputs import read_json
 from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.yamlio import read_yaml
 
 #: Op of a layer that no mapping names: stored as its own opaque primitive.
 LAYER_OP = "dpu_layer"
