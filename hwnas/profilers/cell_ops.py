@@ -137,6 +137,14 @@ def build_factorized_reduce(p: Primitive) -> nn.Module:
     return FactorizedReduce(p.c_in, p.c_out)
 
 
+def _factorized_reduce_example(tmp_dir: object) -> list[Primitive]:
+    """The contract suite's cases: it exists only strided (even and odd inputs)."""
+    return [Primitive("factorized_reduce", 8, 8, 6, 6, stride=2), Primitive("factorized_reduce", 8, 16, 7, 7, stride=2)]
+
+
+build_factorized_reduce.example = _factorized_reduce_example  # type: ignore[attr-defined]
+
+
 @registry.register("op", "concat")
 def build_concat(p: Primitive) -> nn.Module:
     """Channel concatenation of a node's inputs (identity on a single input)."""

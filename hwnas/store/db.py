@@ -304,6 +304,13 @@ class Store(Exports):
             (device_id, backend, settings_hash(settings), kind))
         return {str(r[0]) for r in rows if r[1] or include_failed}
 
+    def measured_blocks(self, device_id: int, backend: str, settings: Mapping[str, Any]) -> set[str]:
+        """Networks with block-by-block rows for these settings (a network's rows are
+        written in one transaction, so any block means all of them)."""
+        rows = self._read("SELECT DISTINCT network FROM measurements WHERE device_id=? AND backend=? AND "
+                          "settings_hash=? AND kind='block'", (device_id, backend, settings_hash(settings)))
+        return {str(r[0]) for r in rows}
+
     def query(self, *, device_id: int | None = None, backend: str | None = None, kind: str | None = None,
               target: str | None = None, network: str | None = None, ok_only: bool = False,
               latest: bool = False, exclude_flagged: bool = False) -> list[dict[str, Any]]:

@@ -28,6 +28,9 @@ TINY_NB201: dict[str, Any] = {"type": "nb201", "channels": 4, "cells_per_stage":
                               "num_classes": 4}
 TINY_DATA: dict[str, Any] = {"type": "synthetic", "resolution": 8, "samples": 80, "num_classes": 4}
 TINY_TOY: dict[str, Any] = {"type": "toy", "n": 4, "k": 3}
+#: A darts space of seconds: 3 cells x 4 channels, 2 nodes, 8x8 grey inputs (digits-sized).
+TINY_DARTS: dict[str, Any] = {"type": "darts", "cells": 3, "channels": 4, "nodes": 2, "resolution": 8,
+                              "in_channels": 1}
 
 
 @register("search_space", "toy")

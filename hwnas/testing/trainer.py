@@ -2,7 +2,8 @@
 
 The promise users rely on: a search killed and started again in its run directory
 ends exactly where an uninterrupted one ends. The suite runs the example config for
-its full ``steps`` in one directory, and for half the steps then the full steps in
+its full ``steps`` (or the option named by the class attribute ``steps_option``,
+e.g. ``epochs``) in one directory, and for half the steps then the full steps in
 another (fresh components each time, as a new process would build them), and compares
 the summaries and, where the trainer keeps one, the rollout history.
 """
@@ -14,7 +15,7 @@ from typing import Any
 from hwnas.config import RunConfig
 from hwnas.errors import HwnasError
 from hwnas.search.trainers.base import Trainer
-from hwnas.testing._common import ContractError, expect
+from hwnas.testing._common import ContractError, component, expect
 from hwnas.testing._search import example_config
 
 ROLE = "trainer"
@@ -44,13 +45,15 @@ def check(name: str, tmp_dir: Path | Any) -> None:
     """Full run vs. half run + resume: the same summary and history."""
     tmp_dir = Path(tmp_dir)
     cfg = example_config(ROLE, name, tmp_dir)
-    steps = getattr(cfg[ROLE].options, "steps", None)
+    key = getattr(component(ROLE, name), "steps_option", "steps")  # e.g. epochs of a differentiable search
+    steps = getattr(cfg[ROLE].options, key, None)
     expect(isinstance(steps, int) and steps >= 2, ROLE, name,
-           f"its options must include steps (>= 2 in the example), got {steps!r}")
+           f"its options must include {key} (>= 2 in the example), got {steps!r}")
     full, full_history = run(name, cfg, tmp_dir / "unbroken")
-    expect(full["steps"] == steps, ROLE, name, f"a run of steps={steps} reports {full['steps']} steps")
+    expect(full["steps"] == steps, ROLE, name, f"a run of {key}={steps} reports {full['steps']} steps")
     expect(full["rollouts"] > 0 and full["best"] is not None, ROLE, name, "a run must evaluate rollouts")
-    half = example_config(ROLE, name, tmp_dir, steps=steps // 2)
+    stop = getattr(component(ROLE, name), "interrupt_option", None)  # stops a run without changing it
+    half = example_config(ROLE, name, tmp_dir, **{stop or key: steps // 2})
     run(name, half, tmp_dir / "resumed")
     resumed, resumed_history = run(name, cfg, tmp_dir / "resumed")
     same = {k: v for k, v in full.items() if k not in VOLATILE} == \

@@ -107,6 +107,17 @@ class CostTable:
 class DiffHardwareObjective(Objective):
     """Expected latency/energy of the architecture distribution (store table or cost model), as a loss."""
 
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Expected latency over a tiny darts space from a fake ``lut`` cost model under ``tmp_dir``."""
+        from hwnas import registry
+        from hwnas.testing.fakes import TINY_DARTS, fake_cost_model
+
+        space = registry.build("search_space", "darts", **{k: v for k, v in TINY_DARTS.items() if k != "type"})
+        model, _ = fake_cost_model(tmp_dir / "diff-hardware-model", space)
+        return {"search_space": TINY_DARTS, "objective": {"type": "diff_hardware", "model": str(model)}}
+
+
     @dataclass(frozen=True)
     class Options:
         metric: Literal["latency", "energy"] = opt("latency", help="latency (ms) or energy (mJ)")

@@ -65,7 +65,25 @@ log = logging.getLogger(__name__)
 class DifferentiableTrainer(Trainer):
     """Alternate architecture and weight steps over epochs (DARTS and relatives), then derive."""
 
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Two epochs of two DARTS steps on digits at 8x8 with a tiny darts space."""
+        from hwnas.testing.fakes import TINY_DARTS
+
+        return {"seed": 1, "search_space": TINY_DARTS,
+                "dataset": {"type": "digits", "resolution": 8, "channels": 1, "valid_fraction": 0.4,
+                            "max_train": 128},
+                "controller": {"type": "darts", "lr": 0.1}, "weights_manager": {"type": "diff_supernet"},
+                "objective": {"type": "classification"},
+                "trainer": {"type": "differentiable", "epochs": 2, "steps_per_epoch": 2, "batch_size": 32,
+                            "eval_batches": 1, "calib_batches": 1}}
+
+
     needs_evaluator = False
+    #: What the summary's ``steps`` counts, and the option that interrupts a run part-way
+    #: (the trainer contract suite stops half-way and resumes).
+    steps_option = "epochs"
+    interrupt_option = "stop_after"
 
     @dataclass(frozen=True)
     class Options(OptimOptions):
@@ -82,6 +100,8 @@ class DifferentiableTrainer(Trainer):
         eval_batches: int = opt(2, min=0, help="valid batches the derived subnet is scored on after each epoch")
         calib_batches: int = opt(2, min=0, help="train batches that recalibrate BN before that scoring")
         checkpoint_every: int = opt(1, min=0, help="checkpoint every N epochs (0 = only at the end)")
+        stop_after: int = opt(0, min=0, help="end this invocation after N epochs (0 = run to the end); the run "
+                                             "stays resumable, so time-boxed jobs continue where they stopped")
 
     def __init__(self, options: Any, *, components: SearchComponents, run_dir: Path | None = None, seed: int = 0,
                  **_: Any) -> None:
@@ -138,6 +158,7 @@ class DifferentiableTrainer(Trainer):
     def run_epoch(self) -> Rollout:
         o, ctrl = self.options, self.c.controller
         ctrl.on_epoch(self.epoch, o.epochs)  # type: ignore[union-attr]
+        self.module.train()  # scoring the last epoch's subnet left shared modules in eval mode
         torch.manual_seed(self.seed * 100_003 + self.epoch)
         train = self.dataset.loader("train", batch_size=o.batch_size, shuffle=True,
                                     seed=self.seed * 1_000_003 + self.epoch)
@@ -238,8 +259,9 @@ class DifferentiableTrainer(Trainer):
             if state is not None:
                 self.load_state_dict(state)
                 resumed_at = self.epoch
-        every = self.options.checkpoint_every
-        while self.epoch < self.options.epochs:
+        every, stop = self.options.checkpoint_every, self.options.stop_after
+        end = self.options.epochs if not stop else min(self.options.epochs, self.epoch + stop)
+        while self.epoch < end:
             self.run_epoch()
             if every and self.epoch % every == 0:
                 self.checkpoint()

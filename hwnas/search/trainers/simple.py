@@ -36,7 +36,8 @@ def config_hash(cfg: RunConfig) -> str:
     """Identity of a run's config, ignoring how long it runs (so a search can be extended)."""
     d = cfg.to_dict()
     d.pop("run", None)
-    d.get("trainer", {}).pop("steps", None)
+    for key in ("steps", "stop_after"):  # how long it runs, not what it computes
+        d.get("trainer", {}).pop(key, None)
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
