@@ -10,9 +10,10 @@ first-order architecture step on a held-out batch, then one weight step on a tra
 batch. The *plain step* is a forward + backward + SGD step of the derived architecture
 as a builders network with the same cells and channels (the trainers' ``train_pass``).
 Every method runs in a fresh process, so its memory is its own: *peak memory* is the
-process's resident-set high-water mark (VmHWM, reset through /proc/self/clear_refs just
-before the timed steps) minus its resident set at that moment, i.e. what the steps add
-(activations, gradients, optimiser state). Data are synthetic (timing does not depend on
+process's resident-set high-water mark (VmHWM, reset through /proc/self/clear_refs after
+the model and data are built, before the first step) minus its resident set at that
+moment, i.e. what the steps add (activations, gradients, optimiser state). Measured after
+a warm-up step instead, it would miss them: the allocator keeps and reuses that memory. Data are synthetic (timing does not depend on
 them). Run it alone on the machine (timing-sensitive):
 
     .venv/bin/python bench/diff_nas.py [--cells 5 --channels 16 --batch 32 --steps 3 --threads 1]
@@ -57,9 +58,12 @@ def _config(args: argparse.Namespace, method: str) -> dict[str, Any]:
 
 
 def _measure(step: Any, steps: int) -> dict[str, Any]:
-    step()  # warm-up (allocator, first-call overheads)
-    base = _status("VmRSS")
+    import gc
+
+    gc.collect()
+    base = _status("VmRSS")  # model, data and interpreter, before any step ran
     Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to the current RSS
+    step()  # warm-up: the first step allocates activations, gradients and optimiser state
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
