@@ -25,6 +25,13 @@ DEFAULT_CHOICES: dict[str, str] = {"dataset": "digits", "search_space": "mbv2", 
 #: table the user points at their own data, e.g. the NAS-Bench-201 latency table.
 HARDWARE_EXAMPLE: dict[str, Any] = {"table": "latency.csv", "column": "latency_ms"}
 
+#: Placeholders for sections that need the user's own data (no default exists): the
+#: generated config names the file to supply, and loading it says which one is missing.
+DATA_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    ("evaluator", "table"): {"table": "nb201_cifar10_accuracy.csv"},
+    ("objective", "diff_hardware"): {"model": "models/lut"},
+}
+
 #: Example children for a composite objective (its default list is empty).
 COMPOSITE_EXAMPLE: list[dict[str, Any]] = [
     {"type": "classification", "weight": 1.0},
@@ -67,6 +74,8 @@ def section_yaml(section: str, type_name: str, overrides: dict[str, Any] | None 
             value = overrides[f.name]
         elif section == "objective" and type_name == "hardware" and f.name in HARDWARE_EXAMPLE:
             value = HARDWARE_EXAMPLE[f.name]
+        elif f.name in DATA_EXAMPLES.get((section, type_name), {}):
+            value = DATA_EXAMPLES[(section, type_name)][f.name]
         meta = f.metadata
         limits = ", ".join(f"{k} {meta[k]}" for k in ("min", "gt", "max", "lt") if k in meta)
         help_ = meta.get("help", "")
@@ -130,6 +139,15 @@ def resolve_choices(chosen: dict[str, str | None]) -> dict[str, str]:
         sup = default_supernet(space)
         if sup is not None:
             out["weights_manager"] = sup
+    ctrl = out.get("controller")
+    if ctrl and getattr(registry.get("controller", ctrl), "needs_gradients", False):
+        # a differentiable controller: a manager that passes gradients, a trainer without evaluator
+        out.setdefault("weights_manager", next(e.name for e in registry.list("weights_manager")
+                                               if getattr(e.obj, "gives_gradients", False)))
+        out.setdefault("trainer", next(e.name for e in registry.list("trainer")
+                                       if not getattr(e.obj, "needs_evaluator", True)))
+    if out.get("evaluator") == "table" and "search_space" not in out:
+        out["search_space"] = "nb201"  # the table the placeholder names is NAS-Bench-201's
     return {**DEFAULT_CHOICES, **out}
 
 
