@@ -126,7 +126,8 @@ def run_dataset(name: str, args, cache: dict) -> dict:
     Y = df[devices].to_numpy(dtype=float)
     args.dataset = name
     res = cache.setdefault(name, {})
-    for d in devices:
+    chosen = [d for d in (args.devices.split(",") if args.devices else devices) if d in devices]
+    for d in chosen:
         if d in res and all(str(seed) in res[d]["seeds"] for seed in args.seeds):
             continue
         r = res[d] = one_device(nets, Y, devices, d, args)
@@ -151,6 +152,8 @@ def main() -> int:
     ap.add_argument("--members", type=int, default=3, help="ensemble members of the base")
     ap.add_argument("--steps", type=int, default=3000, help="optimizer steps per member")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--devices", default="", help="left-out devices to run (comma list; default all): split the "
+                                                  "work over processes with separate --cache files, then merge")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "transfer.json"))
     ap.add_argument("--cache", default=None, help="resume file (default: OUT with .partial.json)")
     ap.add_argument("--zdir", default=str(ROOT / "build" / "transfer-bench"),

@@ -58,6 +58,8 @@ class CostModel:
     report_order: int = 100
     #: Whether ``--model all`` fits this model (special-purpose models opt out).
     in_all: bool = True
+    #: What ``fit`` learns from: measured ``networks``, or other data (``kernels``: a kernel job).
+    fits_on: str = "networks"
     registry_name: str = "cost_model"
 
     @classmethod

@@ -3,7 +3,9 @@
 Every model is fit on the same synthetic networks (a known non-additive latency law
 over a cost table, :mod:`hwnas.cost_models.synthetic`) and judged on networks it did
 not see: that is what ``hwnas fit-cost`` reports, so the contract is the property the
-report relies on, plus scikit-learn's conventions and exact persistence.
+report relies on, plus scikit-learn's conventions and exact persistence. A model fitted
+from other measurements (class attribute ``fits_on`` other than ``"networks"``) is held
+to the rules that apply without its data: parameters, refusals, staying out of ``all``.
 """
 from __future__ import annotations
 
@@ -81,6 +83,21 @@ def check_refusals(name: str, params: dict[str, Any]) -> None:
         raise ContractError(f"{ROLE} {name!r}: needs_table is set but fit() without a table did not raise")
 
 
+def check_other_data(name: str, params: dict[str, Any]) -> None:
+    """A model fitted from other measurements (``fits_on``, e.g. the kernel model from a
+    kernel job) stays out of ``--model all`` and refuses a network fit in one line that
+    says what it needs; its own fit is tested on real data by its tests."""
+    tr, ytr, _, _, table = data()
+    cls = component(ROLE, name)
+    expect(not cls.in_all, ROLE, name, f"fits on {cls.fits_on}, so it cannot be in `--model all` (in_all=False)")
+    try:
+        build(name, params).fit(tr, ytr, table)
+    except HwnasError as exc:
+        expect("\n" not in str(exc) and str(exc), ROLE, name, "the refusal must be one line")
+        return
+    raise ContractError(f"{ROLE} {name!r}: fits_on={cls.fits_on!r}, but fit() on networks did not refuse")
+
+
 def check_fit(name: str, params: dict[str, Any]) -> tuple[CostModel, np.ndarray]:
     """fit returns self, learns only ``*_`` attributes, keeps params; predict is an ndarray."""
     tr, ytr, te, _, table = data()
@@ -143,6 +160,9 @@ def check(name: str, tmp_dir: Path) -> None:
     params = example(ROLE, name, cls, tmp_dir)
     check_class(name, cls, params)
     check_refusals(name, params)
+    if getattr(cls, "fits_on", "networks") != "networks":
+        check_other_data(name, params)
+        return
     model, p = check_fit(name, params)
     check_quality(name, params, p)
     check_reproducible(name, params, p)
