@@ -66,6 +66,7 @@ def cpu_assets(stores: Mapping[str, Path], out: Path, only: Sequence[str]) -> li
             doc = dump_store(st, dev["id"], "onnxruntime")
             metrics = _metrics(st, dev)
         created = sorted(m["created"] for m in doc["measurements"])
+        flagged = sum(1 for m in doc["measurements"] if m.get("flagged"))
         info = dev["info"]
         opts = CPU_TABLES[name]
         setting = "default options (224x224, width 1.0)" if not opts else ", ".join(f"{k}={v}" for k, v in opts.items())
@@ -87,7 +88,9 @@ def cpu_assets(stores: Mapping[str, Path], out: Path, only: Sequence[str]) -> li
                          "what": "median latency per primitive (and sampled networks) with hwnas profile; the "
                                  "timing protocol is stored with each measurement"},
             "provenance": "measured by the hwnas developers with `make assets-cpu` (hwnas profile, ONNX Runtime "
-                          "CPU execution provider, 1 thread, batch 1) on a quiet machine",
+                          "CPU execution provider, 1 thread, batch 1, the default timing protocol: thread CPU "
+                          f"time per call); {flagged} of {len(doc['measurements'])} measurements were flagged as "
+                          "disturbed by other load on the machine",
             "licence": "MIT, as hwnas", "metrics": metrics, "built": R.built_info({"store": Path(path)})})
         done.append(name)
     return done

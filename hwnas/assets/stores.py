@@ -21,7 +21,8 @@ from hwnas.errors import AssetError, HwnasError
 
 FORMAT = 1
 _MEASUREMENT_FIELDS = ("kind", "target", "network", "position", "backend", "settings", "samples", "median_ms",
-                       "energy_mj", "power_w", "error", "versions", "source", "extra", "created")
+                       "energy_mj", "power_w", "error", "versions", "source", "extra", "created", "latency_ms",
+                       "flagged", "evidence")
 
 
 def dump_store(store: Any, device: str | int | None = None, backend: str | None = None) -> dict[str, Any]:
@@ -65,7 +66,9 @@ def load_store(doc: Mapping[str, Any], path: str | Path) -> Path:
                 kind=m["kind"], target=m["target"], backend=m["backend"], settings=m["settings"],
                 samples_ms=samples, error=m["error"], energy_mj=m["energy_mj"], power_w=m["power_w"],
                 network=m["network"], position=m["position"], versions=m["versions"] or {}, source=m["source"],
-                extra=m["extra"] or {}, median_override=None if samples or m["error"] else m["median_ms"])))
+                extra=m["extra"] or {}, median_override=None if samples or m["error"] else m["median_ms"],
+                estimate_ms=m.get("latency_ms") if samples else None, flagged=m.get("flagged"),
+                evidence=m.get("evidence") or {})))
         with st.transaction() as c:
             for dev_id, created, meas in items:
                 mid = st.add_measurement(dev_id, meas)
