@@ -153,7 +153,8 @@ def base_model(dataset: str, columns: list[str], nets: list[Any], Y: np.ndarray,
             "title": f"multi-device base for few-shot transfer on the {space} space",
             "headline": (f"transfer k=10: mean Spearman {bench['k=10']['mean']:.3f} on unseen devices" if bench
                          else f"held-out mean Spearman {metrics['mean_spearman_per_device']:.3f}"),
-            "description": f"multi_device model (ensemble of {m.members} MLPs, one output per device) fit on "
+            "description": f"multi_device model (ensemble of {m.members} {m.encoder.upper()} encoders, one output "
+                           f"per device) fit on "
                            f"{len(tr)} networks x {len(columns)} devices; use with `hwnas fit-cost --transfer-from "
                            f"asset:{out.name}` and k >= 3 measured networks of a new device.",
             "metrics": metrics, "built": built_info({"table": source}, params=dict(params))}
