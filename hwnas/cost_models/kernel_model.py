@@ -117,13 +117,22 @@ class KernelCostModel(CostModel):
 
     @staticmethod
     def _fit_overhead(nets: Sequence[Any]) -> tuple[float, float, float]:
-        """e2e ~ a + b * (sum of kernel times) + c * (kernels), relative least squares."""
+        """e2e ~ a + b * (sum of kernel times) + c * (kernels), relative least squares. A
+        negative per-kernel term is allowed (profiled kernel times include a per-node cost
+        the model does not pay), but a and b must not be: refit with all three >= 0 when
+        they come out negative, which would predict negative latencies for small models."""
+        from scipy.optimize import nnls
+
         if len(nets) < 3:
             return (0.0, 1.0, 0.0)
         y = np.asarray([n.e2e_ms for n in nets])
-        x = np.asarray([[1.0, sum(n.kernel_ms), len(n.kernels)] for n in nets])
-        coef, *_ = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)
-        return (float(coef[0]), float(max(coef[1], 0.0)), float(coef[2]))
+        x = np.asarray([[1.0, sum(n.kernel_ms), len(n.kernels)] for n in nets]) / y[:, None]
+        coef, *_ = np.linalg.lstsq(x, np.ones_like(y), rcond=None)
+        if coef[0] < 0 or coef[1] <= 0:
+            coef, _ = nnls(x, np.ones_like(y))
+        if coef[1] <= 0:  # degenerate data: the plain sum
+            return (0.0, 1.0, 0.0)
+        return (float(coef[0]), float(coef[1]), float(coef[2]))
 
     def fit(self, networks: Sequence[NetworkSpec], y: Any, table: Mapping[str, float] | None = None) -> "KernelCostModel":
         raise CostModelError("the kernel model is fitted from kernel measurements: run `hwnas profile --kernels`, "
@@ -156,9 +165,10 @@ class KernelCostModel(CostModel):
         return out
 
     def compose(self, kernel_ms: np.ndarray) -> float:
-        """Whole-model latency from its kernels' predictions."""
+        """Whole-model latency from its kernels' predictions: a + sum(max(b * t + c, 0)),
+        so no kernel counts negatively and the total is never below a >= 0."""
         a, b, c = self.overhead_
-        return float(a + b * float(np.sum(kernel_ms)) + c * len(kernel_ms))
+        return float(a + np.sum(np.maximum(b * np.asarray(kernel_ms, dtype=float) + c, 0.0)))
 
     def predict_graph(self, kg: Any, *, fallback: bool = False) -> tuple[float, np.ndarray]:
         """(total ms, per-kernel ms) of a detected KernelGraph."""
