@@ -3,8 +3,8 @@
 Why: the flow (search -> derive -> train -> test with a measured latency) must finish in
 under 10 minutes on a 2-core CPU, so anyone can check the whole toolchain before renting
 GPUs for the paper-scale configs. It runs exactly the four commands the README shows, each
-as its own ``hwnas`` process, and records their wall times and results. Run under
-alone on the machine:
+as its own ``hwnas`` process, and records their wall times and results. Run it alone
+on the machine:
 
     .venv/bin/python bench/darts_cpu_flow.py [--config configs/darts-cifar10-cpu.yaml]
 """

@@ -140,7 +140,7 @@ def main() -> None:
            "step": "search: one first-order architecture step (valid batch) + one weight step (train batch), "
                    "as the differentiable trainer; plain: forward + backward + SGD step of the derived "
                    "architecture as a builders network with the same cells and channels",
-           "memory": "peak resident set (VmHWM, reset via /proc/self/clear_refs before the timed steps) minus the "
+           "memory": "peak resident set (VmHWM, reset via /proc/self/clear_refs after building, before the first step) minus the "
                      "resident set at that moment, each method in a fresh process",
            "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
            "wall_s": round(time.perf_counter() - t0, 1), "methods": rows}
