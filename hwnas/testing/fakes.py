@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -168,3 +168,15 @@ def fake_cost_model(folder: Path, space: SearchSpace, samples: int = 8, seed: in
     model = LUTModel().fit(nets, None, table)
     save_model(model, folder, meta={"device": "fake", "training": {"source": "hwnas.testing.fakes"}})
     return folder, float(np.median(model.predict(nets)))
+
+
+def cost_model_example(tmp_dir: Path, space_config: Mapping[str, Any], objective: str) -> dict[str, Any]:
+    """A run config whose ``objective`` (``hardware``, ``diff_hardware``) reads a fake ``lut``
+    cost model of ``space_config``'s space, written under ``tmp_dir``: the examples of the
+    hardware objectives."""
+    from hwnas import registry
+
+    space = registry.build("search_space", space_config["type"],
+                           **{k: v for k, v in space_config.items() if k != "type"})
+    model, _ = fake_cost_model(tmp_dir / f"{objective}-model", space)
+    return {"search_space": dict(space_config), "objective": {"type": objective, "model": str(model)}}

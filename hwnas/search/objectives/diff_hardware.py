@@ -110,13 +110,9 @@ class DiffHardwareObjective(Objective):
     @classmethod
     def example(cls, tmp_dir: Path) -> dict[str, Any]:
         """Expected latency over a tiny darts space from a fake ``lut`` cost model under ``tmp_dir``."""
-        from hwnas import registry
-        from hwnas.testing.fakes import TINY_DARTS, fake_cost_model
+        from hwnas.testing.fakes import TINY_DARTS, cost_model_example
 
-        space = registry.build("search_space", "darts", **{k: v for k, v in TINY_DARTS.items() if k != "type"})
-        model, _ = fake_cost_model(tmp_dir / "diff-hardware-model", space)
-        return {"search_space": TINY_DARTS, "objective": {"type": "diff_hardware", "model": str(model)}}
-
+        return cost_model_example(tmp_dir, TINY_DARTS, "diff_hardware")
 
     @dataclass(frozen=True)
     class Options:

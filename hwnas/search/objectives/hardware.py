@@ -65,12 +65,9 @@ class HardwareObjective(Objective):
     @classmethod
     def example(cls, tmp_dir: Path) -> dict[str, Any]:
         """Latency of toy architectures from a fake ``lut`` cost model written under ``tmp_dir``."""
-        from hwnas import registry
-        from hwnas.testing.fakes import TINY_TOY, fake_cost_model
+        from hwnas.testing.fakes import TINY_TOY, cost_model_example
 
-        space = registry.build("search_space", "toy", **{k: v for k, v in TINY_TOY.items() if k != "type"})
-        model, _ = fake_cost_model(tmp_dir / "hardware-model", space)
-        return {"search_space": TINY_TOY, "objective": {"type": "hardware", "model": str(model)}}
+        return cost_model_example(tmp_dir, TINY_TOY, "hardware")
 
     @dataclass(frozen=True)
     class Options:
