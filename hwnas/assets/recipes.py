@@ -145,18 +145,27 @@ def base_model(dataset: str, columns: list[str], nets: list[Any], Y: np.ndarray,
     save_model(m, out, {"training": {"source": source.name, "space": space, "target": "latency", "unit": "ms",
                                      "devices": columns, "train_networks": len(tr), "test_networks": len(te),
                                      "test_spearman": rho}})
-    metrics: dict[str, Any] = {"held_out_networks": len(te), "mean_spearman_per_device": round(float(np.mean(
-        list(rho.values()))), 4), "spearman_per_device": rho}
+    return base_manifest(dataset, out, source, m, rho, (len(tr), len(te), len(columns)), params, bench)
+
+
+def base_manifest(dataset: str, out: Path, source: Path, m: Any, rho: Mapping[str, float],
+                  sizes: tuple[int, int, int], params: Mapping[str, Any],
+                  bench: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The manifest of a transfer base saved in ``out``: held-out Spearman per device ``rho``,
+    ``sizes`` = (train networks, held-out networks, devices)."""
+    space = TABLES[dataset][2]
+    n_train, n_test, n_devices = sizes
+    metrics: dict[str, Any] = {"held_out_networks": n_test, "mean_spearman_per_device": round(
+        float(np.mean(list(rho.values()))), 4), "spearman_per_device": dict(rho)}
     if bench:
         metrics["few_shot_transfer"] = bench
     meta = {**latency_meta(dataset, None, source), "kind": "cost_model",
             "title": f"multi-device base for few-shot transfer on the {space} space",
-            "headline": (f"transfer k=10: mean Spearman {bench['k=10']['mean']:.3f} on unseen devices" if bench
+            "headline": (f"transfer k=10: mean Spearman {bench['new']['k=10']['mean']:.3f} on unseen devices" if bench
                          else f"held-out mean Spearman {metrics['mean_spearman_per_device']:.3f}"),
             "description": f"multi_device model (ensemble of {m.members} {m.encoder.upper()} encoders, one output "
-                           f"per device) fit on "
-                           f"{len(tr)} networks x {len(columns)} devices; use with `hwnas fit-cost --transfer-from "
-                           f"asset:{out.name}` and k >= 3 measured networks of a new device.",
+                           f"per device) fit on {n_train} networks x {n_devices} devices; use with `hwnas fit-cost "
+                           f"--transfer-from asset:{out.name}` and k >= 3 measured networks of a new device.",
             "metrics": metrics, "built": built_info({"table": source}, params=dict(params))}
     return write_manifest(out, meta)
 
@@ -171,15 +180,17 @@ def latency_table(dataset: str, source: Path, out: Path) -> dict[str, Any]:
     (out / PAYLOAD["table"]).write_bytes(buf.getvalue())
     import pandas as pd
 
-    df = pd.read_csv(source, nrows=1)
+    df = pd.read_csv(source)
     key, space = TABLES[dataset][1], TABLES[dataset][2]
     columns = [c for c in df.columns if c.endswith("_ms")]
+    metrics = {"rows": int(len(df)), "devices": len(columns),
+               "median_ms_per_device": {c: round(float(df[c].median()), 4) for c in columns}}
     meta = {**latency_meta(dataset, None, source), "kind": "table",
             "title": f"published whole-network latencies of every {space} network row on 12 devices",
             "headline": f"{len(columns)} device columns, key column {key}",
             "description": f"{source.name} as published (ms); use as objective table: asset:{out.name} with "
                            f"column: <device>_ms and key: {key}.",
-            "columns": columns, "key": key, "built": built_info({"table": source})}
+            "columns": columns, "key": key, "metrics": metrics, "built": built_info({"table": source})}
     return write_manifest(out, meta)
 
 
