@@ -7,6 +7,7 @@ into one short line that names the place — never a traceback, never a 2 GB mes
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -178,3 +179,12 @@ def first_line(exc: BaseException, limit: int = 160) -> str:
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (model manifests and shipped assets)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

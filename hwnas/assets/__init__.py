@@ -19,13 +19,13 @@ asset reference.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hwnas.errors import AssetError
+from hwnas.inputs import file_sha256 as sha256
 
 PREFIX = "asset:"
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -38,14 +38,6 @@ PAYLOAD = {"store": "store.json", "table": "table.csv.gz"}
 def is_ref(value: Any) -> bool:
     """True for ``asset:NAME`` (a str or a Path made from one)."""
     return str(value).startswith(PREFIX)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

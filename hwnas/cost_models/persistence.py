@@ -16,7 +16,6 @@ Layout::
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -24,20 +23,12 @@ from typing import Any, Mapping
 
 from hwnas import registry
 from hwnas.errors import CostModelError, HwnasError
-from hwnas.inputs import first_line
+from hwnas.inputs import file_sha256, first_line
 
 FORMAT = 1
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.pt"
 MANIFEST_FILE = "manifest.json"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _jsonable(obj: Any) -> Any:
@@ -80,7 +71,7 @@ def save_model(model: Any, directory: str | Path, meta: Mapping[str, Any] | None
     manifest = {
         "format": FORMAT,
         "model": name,
-        "files": {f: _sha256(out / f) for f in files},
+        "files": {f: file_sha256(out / f) for f in files},
         "device": _jsonable(meta.pop("device", None)),
         "training": _jsonable(meta.pop("training", {"networks": getattr(model, "n_train_", None)})),
         "meta": _jsonable(meta),
@@ -111,7 +102,7 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
             raise CostModelError(f"{mpath}: bad file name {name!r} in manifest")
         if not f.is_file():
             raise CostModelError(f"{d}: {name} is missing")
-        if _sha256(f) != digest:
+        if file_sha256(f) != digest:
             raise CostModelError(f"{f}: sha256 does not match the manifest; the file was modified or truncated")
     return manifest
 

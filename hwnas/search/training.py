@@ -189,16 +189,22 @@ def _reduce_stats(stats: PassStats, rt: Runtime | None) -> PassStats:
 def evaluate(model: nn.Module, batches: Iterable[Batch], *, device: torch.device | str | None = None,
              split: str = "valid", runtime: Runtime | None = None) -> dict[str, float]:
     """Accuracy and mean cross-entropy of ``model`` in eval mode over ``batches`` (each
-    rank's shard under DDP: the sums are all-reduced)."""
+    rank's shard under DDP: the sums are all-reduced). The modules' train/eval modes are
+    restored afterwards: a candidate shares modules with a supernet that keeps training."""
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     correct, loss, n = 0, 0.0, 0
-    for batch in batches:
-        x, y = runtime.batch(batch) if runtime is not None else to_device(batch, device)
-        with runtime.autocast() if runtime is not None else contextlib.nullcontext():
-            logits = model(x)
-        loss += float(F.cross_entropy(logits.float(), y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-        n += len(y)
+    try:
+        for batch in batches:
+            x, y = runtime.batch(batch) if runtime is not None else to_device(batch, device)
+            with runtime.autocast() if runtime is not None else contextlib.nullcontext():
+                logits = model(x)
+            loss += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            n += len(y)
+    finally:
+        for m, mode in modes:
+            m.training = mode
     correct, loss, n = all_reduce_sum([correct, loss, n], runtime)
     if n == 0:
         raise ConfigError(f"dataset: the {split} split is empty")

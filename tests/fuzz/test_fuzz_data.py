@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwnas.cost_models.persistence import _sha256
+from hwnas.inputs import file_sha256 as _sha256
 
 from .conftest import DATA, EXAMPLES, FUZZ, check, fresh, mutated, run
 

@@ -82,7 +82,7 @@ def test_train_resume_checkpoint_without_model(search_run: Path, tmp_path: Path)
 
 
 def test_model_folder_resigned_with_a_key_missing(search_run: Path, tmp_path: Path) -> None:
-    from hwnas.cost_models.persistence import _sha256
+    from hwnas.inputs import file_sha256 as _sha256
 
     m = tmp_path / "m"
     shutil.copytree(_model(search_run), m)
@@ -150,7 +150,7 @@ def test_nan_timing_and_clock_options(tmp_path: Path, flag: str) -> None:
 
 
 def test_cost_model_with_nan_weights_is_refused(search_run: Path, tmp_path: Path) -> None:
-    from hwnas.cost_models.persistence import _sha256
+    from hwnas.inputs import file_sha256 as _sha256
 
     m = tmp_path / "m"
     shutil.copytree(_model(search_run), m)

@@ -158,7 +158,6 @@ class DifferentiableTrainer(Trainer):
     def run_epoch(self) -> Rollout:
         o, ctrl = self.options, self.c.controller
         ctrl.on_epoch(self.epoch, o.epochs)  # type: ignore[union-attr]
-        self.module.train()  # scoring the last epoch's subnet left shared modules in eval mode
         torch.manual_seed(self.seed * 100_003 + self.epoch)
         train = self.dataset.loader("train", batch_size=o.batch_size, shuffle=True,
                                     seed=self.seed * 1_000_003 + self.epoch)
