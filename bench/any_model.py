@@ -38,11 +38,12 @@ def _store(args: argparse.Namespace):  # noqa: ANN202
 
 
 def cmd_kernels(args: argparse.Namespace) -> None:
+    from hwnas.cost_models.kernel_fit import advise_weights
     from hwnas.profilers.kernel_job import profile_kernels
 
     with _store(args) as st:
         s = profile_kernels(st, networks=args.networks, rounds=args.rounds, seed=args.seed,
-                            time_limit_s=args.time_limit, show_progress=True)
+                            time_limit_s=args.time_limit, advisor=advise_weights, show_progress=True)
     log = RESULTS / "any_model_kernel_job.json"
     runs = json.loads(log.read_text()) if log.exists() else []
     runs.append({k: v for k, v in s.to_dict().items() if k != "errors"})
@@ -53,7 +54,7 @@ def cmd_kernels(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     from hwnas import registry
-    from hwnas.profilers.torch_import import export_module
+    from hwnas.nn.torch_import import export_module
 
     out = Path(args.zoo_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +144,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from hwnas.cost_models.kernel_data import load_kernel_data
     from hwnas.cost_models.kernel_model import KernelCostModel
     from hwnas.cost_models.kernel_predict import naive_sum, predict_onnx
-    from hwnas.profilers.onnx_graph import import_onnx, to_network
+    from hwnas.nn.onnx_graph import import_onnx, to_network
 
     with _store(args) as st:
         t0 = time.perf_counter()

@@ -77,7 +77,7 @@ def worker(method: str, args: argparse.Namespace, queue: Any) -> None:
 
     from hwnas import registry
     from hwnas.config import parse_config
-    from hwnas.profilers.builders import build_network
+    from hwnas.nn.builders import build_network
     from hwnas.search.build import build_components, trainer_config
     from hwnas.search.training import make_optimizer, train_pass
 

@@ -67,7 +67,7 @@ class Primitive:
     extras: Extras = field(default=())
 
     def __post_init__(self) -> None:
-        # Hyphens join the ops of a fused kernel (``conv-bn-relu``), see profilers/kernels.
+        # Hyphens join the ops of a fused kernel (``conv-bn-relu``), see nn/kernels.
         if not isinstance(self.op, str) or not self.op or not self.op.replace("_", "a").replace("-", "a").isalnum() \
                 or self.op != self.op.lower() or self.op[0] == "-":
             raise ValidationError(f"Primitive.op: expected a lower-case identifier, got {self.op!r}")

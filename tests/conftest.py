@@ -62,7 +62,7 @@ def small_torch_model():  # noqa: ANN201
 
 @pytest.fixture(scope="session")
 def small_onnx(tmp_path_factory) -> Path:
-    from hwnas.profilers.torch_import import export_module
+    from hwnas.nn.torch_import import export_module
 
     m = small_torch_model()
     path = tmp_path_factory.mktemp("onnx") / "small.onnx"
@@ -73,10 +73,10 @@ def small_onnx(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def measured_rules():
     """Layout probes and a small set of timed pairs, measured on this machine (~3 s)."""
+    from hwnas.nn.kernels.rules import FusionRules
     from hwnas.profilers.backends.onnxruntime import OnnxRuntimeBackend
-    from hwnas.profilers.kernels.fusion import measure_pairs
-    from hwnas.profilers.kernels.layout import measure_layout
-    from hwnas.profilers.kernels.rules import FusionRules
+    from hwnas.profilers.fusion import measure_pairs
+    from hwnas.profilers.layout import measure_layout
 
     be = OnnxRuntimeBackend()
     lay = measure_layout(be)
@@ -94,9 +94,9 @@ def measured_rules():
 @pytest.fixture(scope="session")
 def kernel_store(tmp_path_factory, measured_rules) -> Path:
     """A store with this machine's rules and a tiny kernel job (small random networks)."""
+    from hwnas.nn.kernels.rules import KIND
     from hwnas.profilers.fingerprint import device_fingerprint
     from hwnas.profilers.kernel_job import KernelJob
-    from hwnas.profilers.kernels.rules import KIND
     from hwnas.store import Store
 
     path = tmp_path_factory.mktemp("kernels") / "k.sqlite"

@@ -38,7 +38,7 @@ def predict_model(predictor: str, source: Any) -> Any:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from hwnas.profilers.onnx_graph import parse_input_shapes
+    from hwnas.nn.onnx_graph import parse_input_shapes
     from hwnas.profilers.onnx_job import ModelSource
 
     predictor = args.predictor or args.model

@@ -69,6 +69,7 @@ def _rules(args: argparse.Namespace, store: Any) -> int:
 def _kernels(args: argparse.Namespace, store: Any, protocol: Any) -> int:
     from dataclasses import replace
 
+    from hwnas.cost_models.kernel_fit import advise_weights
     from hwnas.profilers.kernel_job import KERNEL_PROTOCOL, profile_kernels
     from hwnas.profilers.timing import TimingProtocol
 
@@ -77,7 +78,7 @@ def _kernels(args: argparse.Namespace, store: Any, protocol: Any) -> int:
     proto = replace(KERNEL_PROTOCOL, threads=protocol.threads) if protocol == defaults else protocol
     s = profile_kernels(store, networks=args.kernels, rounds=args.rounds, seed=args.seed, device=args.device,
                         protocol=proto, timeout_s=args.timeout, time_limit_s=args.time_limit,
-                        adaptive=not args.no_adaptive)
+                        advisor=None if args.no_adaptive else advise_weights)
     state = "complete" if s.complete else "stopped at the time limit; rerun to resume"
     emit(s.to_dict(), as_json=args.json,
          table=f"kernel job on {s.device} ({s.device_fingerprint}): {s.measured} networks measured "
@@ -87,8 +88,8 @@ def _kernels(args: argparse.Namespace, store: Any, protocol: Any) -> int:
 
 
 def _model(args: argparse.Namespace, protocol: Any) -> int:
+    from hwnas.nn.onnx_graph import parse_input_shapes
     from hwnas.profilers.api import expand_backends
-    from hwnas.profilers.onnx_graph import parse_input_shapes
     from hwnas.profilers.onnx_job import ModelSource, profile_model
     from hwnas.store import Store
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import CostModelError
+from hwnas.nn.kernels.rules import KIND as RULES_KIND
+from hwnas.nn.kernels.rules import FusionRules
 from hwnas.primitives import Primitive
-from hwnas.profilers.kernels.rules import KIND as RULES_KIND
-from hwnas.profilers.kernels.rules import FusionRules
 
 log = logging.getLogger(__name__)
 

@@ -181,7 +181,7 @@ class KernelCostModel(CostModel):
         return self.compose(per), per
 
     def rules(self) -> Any:
-        from hwnas.profilers.kernels.rules import FusionRules
+        from hwnas.nn.kernels.rules import FusionRules
 
         self._check()
         return FusionRules.from_dict(self.rules_)

@@ -13,9 +13,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hwnas.nn.kernels import FusionRules, detect
+from hwnas.nn.onnx_graph import OnnxModel, import_onnx
 from hwnas.primitives import NetworkSpec
-from hwnas.profilers.kernels import FusionRules, detect
-from hwnas.profilers.onnx_graph import OnnxModel, import_onnx
 
 
 @dataclass
@@ -54,7 +54,7 @@ def naive_sum(model: Any, onnx_model: OnnxModel) -> float:
 
 
 def _network_onnx(net: NetworkSpec) -> OnnxModel:
-    from hwnas.profilers.export import export_bytes
+    from hwnas.nn.export import export_bytes
 
     return import_onnx(export_bytes(net), name=f"network {net.hash}")
 

@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hwnas import __version__, registry
+from hwnas.nn.kernels import FusionRules, detect
+from hwnas.nn.kernels.attribution import kernel_samples
+from hwnas.nn.kernels.rules import KIND as RULES_KIND
+from hwnas.nn.kernels.synthetic import MAX_MACS, RESOLUTIONS, describe, sample_network
+from hwnas.nn.onnx_graph import import_onnx, to_network
 from hwnas.profilers.backends.base import OnnxTarget
 from hwnas.profilers.client import WorkerClient
 from hwnas.profilers.fingerprint import device_fingerprint, runtime_versions
-from hwnas.profilers.kernels import FusionRules, detect
-from hwnas.profilers.kernels.attribution import kernel_samples
-from hwnas.profilers.kernels.rules import KIND as RULES_KIND
-from hwnas.profilers.kernels.synthetic import MAX_MACS, RESOLUTIONS, describe, sample_network
-from hwnas.profilers.onnx_graph import import_onnx, to_network
 from hwnas.profilers.timing import TimingProtocol
 from hwnas.store import Measurement, Store
 from hwnas.ui import progress
@@ -73,7 +73,7 @@ def ensure_rules(store: Store, dev_id: int, backend: Any, *, share: float = 0.5,
     rec = None if force else store.rules(dev_id, backend.name, RULES_KIND)
     if rec is not None:
         return FusionRules.from_dict(rec["data"]), False
-    from hwnas.profilers.kernels.fusion import measure_rules
+    from hwnas.profilers.fusion import measure_rules
 
     rules = measure_rules(backend, share=share)
     store.add_rules(dev_id, backend.name, RULES_KIND, rules.to_dict(), {"share": share, **rules.meta},
@@ -200,15 +200,12 @@ class KernelJob:
 
 def profile_kernels(store: Store, *, networks: int = 400, rounds: int = 4, seed: int = 0, device: str = "cpu",
                     protocol: TimingProtocol | None = None, timeout_s: float = 120.0,
-                    time_limit_s: float | None = None, adaptive: bool = True,
+                    time_limit_s: float | None = None, advisor: Advisor | None = None,
                     show_progress: bool | None = None, **size: Any) -> KernelJobSummary:
-    """Run (or resume) the kernel job; ``adaptive`` draws later rounds where the kernel
-    predictors fitted on earlier rounds err most."""
-    advisor = None
-    if adaptive:
-        from hwnas.cost_models.kernel_fit import advise_weights
-
-        advisor = advise_weights
+    """Run (or resume) the kernel job; an ``advisor`` (the caller passes
+    :func:`hwnas.cost_models.kernel_fit.advise_weights`: profilers sit below cost models and
+    never import them) draws later rounds where the predictors fitted on earlier rounds err
+    most; without one, every round draws block families evenly."""
     return KernelJob(store, networks=networks, rounds=rounds, seed=seed, device=device, protocol=protocol,
                      timeout_s=timeout_s, time_limit_s=time_limit_s, advisor=advisor,
                      show_progress=show_progress, **size).run()

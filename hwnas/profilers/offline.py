@@ -16,7 +16,7 @@ from typing import Any
 
 from hwnas.errors import ProfilingError
 from hwnas.inputs import output_dir
-from hwnas.profilers.export import export_onnx
+from hwnas.nn.export import export_onnx
 from hwnas.profilers.runner import sample_networks
 from hwnas.profilers.timing import TimingProtocol
 

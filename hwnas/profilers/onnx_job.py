@@ -18,13 +18,13 @@ from typing import Any, Mapping, Sequence
 
 from hwnas import __version__, registry
 from hwnas.errors import ConfigError
+from hwnas.nn.kernels import detect
+from hwnas.nn.kernels.attribution import kernel_samples
+from hwnas.nn.onnx_graph import OnnxModel, import_onnx, to_network
 from hwnas.profilers.backends.base import OnnxTarget, TorchTarget
 from hwnas.profilers.client import WorkerClient
 from hwnas.profilers.fingerprint import device_fingerprint, runtime_versions
 from hwnas.profilers.kernel_job import ensure_rules
-from hwnas.profilers.kernels import detect
-from hwnas.profilers.kernels.attribution import kernel_samples
-from hwnas.profilers.onnx_graph import OnnxModel, import_onnx, to_network
 from hwnas.profilers.timing import TimingProtocol
 from hwnas.store import Measurement, Store
 
@@ -48,7 +48,7 @@ class ModelSource:
             raise ConfigError("give one of --onnx FILE or --torch MODULE:FACTORY")
         if self.onnx:
             return import_onnx(self.onnx, input_shapes=self.input_shapes)
-        from hwnas.profilers.torch_import import export_module, input_shape_of, load_factory
+        from hwnas.nn.torch_import import export_module, input_shape_of, load_factory
 
         module = load_factory(str(self.torch), self.torch_options)
         given = next(iter(self.input_shapes.values()), None) if self.input_shapes else None

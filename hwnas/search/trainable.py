@@ -5,7 +5,7 @@ recipe, Liu et al., 2019): *drop-path*, which zeroes whole operation outputs per
 with a probability that grows over training, and an *auxiliary head* after two thirds
 of the cells whose loss joins the main loss. Both act in training only, so the trained
 module is still the network the profilers time: :class:`TrainableNetwork` is the
-builders' :class:`~hwnas.profilers.builders.Network` (same node modules, same state-dict
+builders' :class:`~hwnas.nn.builders.Network` (same node modules, same state-dict
 keys) with the extras beside it, and the auxiliary head's weights are simply dropped when
 a checkpoint is loaded for testing. Spaces say where the extras go through their
 network's meta: ``drop_path_nodes`` and ``aux_node``.
@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from hwnas.errors import ConfigError
+from hwnas.nn.builders import Network, build_network
 from hwnas.primitives import NetworkSpec
-from hwnas.profilers.builders import Network, build_network
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 AUX_PREFIX = "aux_head."

@@ -76,8 +76,8 @@ def reference(target: Target) -> np.ndarray:
     """Eager torch output of the target on the profilers' deterministic input."""
     import torch
 
-    from hwnas.profilers.builders import build as build_module
-    from hwnas.profilers.builders import example_input
+    from hwnas.nn.builders import build as build_module
+    from hwnas.nn.builders import example_input
 
     with torch.inference_mode():
         return build_module(target)(example_input(target, 1)).numpy()

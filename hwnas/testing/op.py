@@ -1,4 +1,4 @@
-"""Contract suite of the ``op`` role: the profilers' block builders (hwnas/profilers/builders.py).
+"""Contract suite of the ``op`` role: the profilers' block builders (hwnas/nn/builders.py).
 
 Every backend times the module a builder makes, and a network is the chain of them, so
 a builder must honour the shape its Primitive announces: ``(N, c_out, *out_hw)``, or
@@ -35,7 +35,7 @@ def check_primitive(name: str, p: Primitive) -> None:
     """Seeded, deterministic module of the announced output shape; global RNG untouched."""
     import torch
 
-    from hwnas.profilers.builders import build_primitive, example_input
+    from hwnas.nn.builders import build_primitive, example_input
 
     state = torch.get_rng_state()
     module = build_primitive(p)

@@ -11,8 +11,8 @@ from hwnas.cost_models.kernel_data import KernelData, KernelNet, load_kernel_dat
 from hwnas.cost_models.kernel_model import KernelCostModel
 from hwnas.cost_models.trees import TreeEnsemble
 from hwnas.errors import CostModelError
+from hwnas.nn.kernels import FusionRules
 from hwnas.primitives import Primitive
-from hwnas.profilers.kernels import FusionRules
 
 
 @pytest.mark.parametrize("kind", ["gb", "rf"])
@@ -81,7 +81,7 @@ def test_fit_beats_naive_baseline_and_round_trips(tmp_path) -> None:
 def test_fit_from_a_real_kernel_job(kernel_store, small_onnx, tmp_path) -> None:
     from hwnas.cost_models.kernel_fit import fit_kernel_model
     from hwnas.cost_models.kernel_predict import predict_onnx
-    from hwnas.profilers.onnx_graph import import_onnx
+    from hwnas.nn.onnx_graph import import_onnx
     from hwnas.store import Store
 
     with Store(kernel_store, create=False) as st:

@@ -12,8 +12,8 @@ import pytest
 
 from hwnas import registry
 from hwnas.errors import DependencyError
+from hwnas.nn.export import export_bytes, export_onnx
 from hwnas.primitives import Primitive
-from hwnas.profilers.export import export_bytes, export_onnx
 from hwnas.profilers.timing import TimingProtocol
 
 TINY_MBV2 = {"resolution": 32, "width": 0.25}

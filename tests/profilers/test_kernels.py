@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwnas.nn.kernels import FusionRules, detect
+from hwnas.nn.kernels.attribution import kernel_samples
+from hwnas.nn.kernels.probes import ProbeGraph
+from hwnas.nn.onnx_graph import import_onnx
 from hwnas.profilers.backends.base import OnnxTarget
 from hwnas.profilers.backends.onnxruntime import OnnxRuntimeBackend
-from hwnas.profilers.kernels import FusionRules, detect
-from hwnas.profilers.kernels.attribution import kernel_samples
-from hwnas.profilers.kernels.probes import ProbeGraph
-from hwnas.profilers.onnx_graph import import_onnx
 from hwnas.profilers.ort_profile import profile_nodes
 from hwnas.profilers.timing import TimingProtocol
 

@@ -7,7 +7,7 @@ import torch
 
 from hwnas.config import build_space
 from hwnas.errors import ConfigError, ValidationError
-from hwnas.profilers.builders import build_network, build_primitive
+from hwnas.nn.builders import build_network, build_primitive
 from hwnas.search.spaces.differentiable import weights_from_jsonable, weights_to_jsonable
 
 TINY = {"cells": 3, "channels": 4, "nodes": 3, "resolution": 8, "in_channels": 1}

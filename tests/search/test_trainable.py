@@ -7,7 +7,7 @@ import torch
 
 from hwnas.config import build_space
 from hwnas.errors import ConfigError
-from hwnas.profilers.builders import build_network
+from hwnas.nn.builders import build_network
 from hwnas.search.trainable import TrainableNetwork, build_model, inference_state
 
 TINY = {"cells": 3, "channels": 4, "nodes": 2, "resolution": 8, "in_channels": 1}

@@ -77,8 +77,8 @@ class OnnxRuntimeBackend(Backend):
         return ort.InferenceSession(onnx_bytes, sess_options=so, providers=self.providers)
 
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
-        from hwnas.profilers.builders import example_input  # torch: imported when first needed
-        from hwnas.profilers.export import INPUT_NAME, export_bytes
+        from hwnas.nn.builders import example_input  # torch: imported when first needed
+        from hwnas.nn.export import INPUT_NAME, export_bytes
 
         t0 = time.perf_counter()
         model = target.data if isinstance(target, OnnxTarget) else export_bytes(target, batch)

@@ -46,7 +46,7 @@ class TorchBackend(Backend):
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
         import torch
 
-        from hwnas.profilers.builders import build, example_input
+        from hwnas.nn.builders import build, example_input
 
         torch.set_num_threads(self.threads)
         t0 = time.perf_counter()
@@ -55,7 +55,7 @@ class TorchBackend(Backend):
             raise ProfilingError(f"{target.label}: the torch backend runs torch modules, not ONNX files "
                                  "(give --torch MODULE:FACTORY)")
         if isinstance(target, TorchTarget):
-            from hwnas.profilers.torch_import import load_factory
+            from hwnas.nn.torch_import import load_factory
 
             mod = load_factory(target.factory, dict(target.options)).eval().to(dev)
             x = torch.randn(target.input_shape, generator=torch.Generator().manual_seed(0)).to(dev)

@@ -136,8 +136,8 @@ class TvmBackend(Backend):
         tvm = self._tvm()
         from tvm import relax
 
-        from hwnas.profilers.builders import example_input
-        from hwnas.profilers.export import export_bytes
+        from hwnas.nn.builders import example_input
+        from hwnas.nn.export import export_bytes
 
         onnx_model = isinstance(target, OnnxTarget)
         ident = target.key if isinstance(target, Primitive) else target.ident if onnx_model else target.hash

@@ -48,7 +48,7 @@ def init_network(space: SearchSpace, arch: Any, seed: int) -> Any:
     """The network of ``arch`` with PyTorch default initialisation drawn from ``seed``."""
     import torch
 
-    from hwnas.profilers.builders import build_network
+    from hwnas.nn.builders import build_network
 
     model = build_network(space.to_network(arch))
     with torch.random.fork_rng(devices=[]):

@@ -22,7 +22,7 @@ from torch import nn
 from hwnas import registry
 from hwnas.config import opt
 from hwnas.errors import ConfigError
-from hwnas.profilers.cell_ops import FactorizedReduce, make_cell_op, relu_conv_bn
+from hwnas.nn.cell_ops import FactorizedReduce, make_cell_op, relu_conv_bn
 from hwnas.registry import register
 from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from hwnas.profilers.builders import build_primitive
+from hwnas.nn.builders import build_primitive
 from hwnas.search.spaces.darts import CellShape, DartsSpace
 from hwnas.search.spaces.differentiable import MixedLayer
 

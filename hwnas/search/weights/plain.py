@@ -45,7 +45,7 @@ class PlainWeightsManager(WeightsManager):
     def assemble_candidate(self, rollout: Rollout) -> Any:
         import torch
 
-        from hwnas.profilers.builders import build_network
+        from hwnas.nn.builders import build_network
 
         spec = self.space.to_network(rollout.arch)
         with torch.random.fork_rng():

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import ConfigError
-from hwnas.profilers.builders import build_primitive
+from hwnas.nn.builders import build_primitive
 from hwnas.registry import register
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.spaces.darts import CellShape, DartsSpace, op_primitive

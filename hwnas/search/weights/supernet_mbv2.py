@@ -15,7 +15,7 @@ thousands of subnets after training one network:
   the subnet that produced them, so evaluators recalibrate BN per subnet.
 
 Fixed parts of the network (stem, first block, last block, head, classifier) are the
-very modules :func:`hwnas.profilers.builders.build_primitive` makes for the space's
+very modules :func:`hwnas.nn.builders.build_primitive` makes for the space's
 primitives, so exporting a subnet (:meth:`MBV2Supernet.export_subnet`) is a state-dict
 copy for them and a slice for the elastic blocks, and the exported module is exactly
 the network the profilers time and the cost models predict.
@@ -32,7 +32,7 @@ from torch import nn
 
 from hwnas.config import opt
 from hwnas.errors import ConfigError
-from hwnas.profilers.builders import build_network, build_primitive, make_act
+from hwnas.nn.builders import build_network, build_primitive, make_act
 from hwnas.registry import register
 from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace

@@ -1,7 +1,7 @@
 """Weight-sharing supernet for the ``nb201`` space (weights manager ``nb201_supernet``).
 
 Every cell keeps one module per (edge, op) - the five NAS-Bench-201 ops, built by
-:func:`hwnas.profilers.builders.build_primitive` from the space's own primitives - and
+:func:`hwnas.nn.builders.build_primitive` from the space's own primitives - and
 a subnet picks one op per edge, the same choice in every cell (the space's cell is
 shared by all cells). Because the modules are the builders' modules, a subnet runs as
 the graph of ``space.to_network(arch)`` over shared modules: the candidate is
@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from hwnas.errors import ConfigError
+from hwnas.nn.builders import build_primitive
 from hwnas.primitives import Primitive
-from hwnas.profilers.builders import build_primitive
 from hwnas.registry import register
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.spaces.nb201 import EDGES, OPS, NB201Space

@@ -31,7 +31,7 @@ class TorchScriptBackend(Backend):
     def prepare(self, target: Target, batch: int = 1) -> Prepared:
         import torch
 
-        from hwnas.profilers.builders import build, example_input
+        from hwnas.nn.builders import build, example_input
 
         torch.set_num_threads(self.threads)
         t0 = time.perf_counter()

@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hwnas.nn.kernels.catalog import ACTS, CONVS, category, chw, kernel_primitive, reorder_primitive
+from hwnas.nn.kernels.patterns import find_composites
+from hwnas.nn.kernels.rules import FusionRules
+from hwnas.nn.onnx_graph import OpGraph
 from hwnas.primitives import NetworkSpec, Primitive
-from hwnas.profilers.kernels.catalog import ACTS, CONVS, category, chw, kernel_primitive, reorder_primitive
-from hwnas.profilers.kernels.patterns import find_composites
-from hwnas.profilers.kernels.rules import FusionRules
-from hwnas.profilers.onnx_graph import OpGraph
 
 BLOCKED, PLAIN = "nchwc", "nchw"
 

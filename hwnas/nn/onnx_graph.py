@@ -23,8 +23,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from hwnas.errors import ConfigError, ModelImportError
+from hwnas.nn.onnx_fold import NO_FOLD, dims_of, fold, infer, skeleton, static_shapes
 from hwnas.primitives import NetworkSpec, Primitive
-from hwnas.profilers.onnx_fold import NO_FOLD, dims_of, fold, infer, skeleton, static_shapes
 
 log = logging.getLogger(__name__)
 

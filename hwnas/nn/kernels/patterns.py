@@ -6,15 +6,15 @@ only make sense together (the gate of an SE block is worthless without the multi
 feeds), and on CPUs their cost is dominated by what happens around the multiply or the
 transpose (layout reorders, a pass over the whole tensor), which a predictor learns best
 from the group as a unit. Whether a *producer* absorbs its neighbour (convolution +
-activation) is a property of the runtime and is measured instead (fusion.py).
+activation) is a property of the runtime and is measured instead (hwnas/profilers/fusion.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwnas.profilers.kernels.catalog import category, chw
-from hwnas.profilers.onnx_graph import OpGraph
+from hwnas.nn.kernels.catalog import category, chw
+from hwnas.nn.onnx_graph import OpGraph
 
 MAX_SE_NODES = 12
 

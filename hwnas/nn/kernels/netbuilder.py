@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hwnas.profilers.kernels.probes import ProbeGraph
+from hwnas.nn.kernels.probes import ProbeGraph
 
 
 class NetBuilder(ProbeGraph):

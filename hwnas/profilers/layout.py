@@ -1,4 +1,4 @@
-"""Probe which operators a runtime runs in its blocked channel layout (see rules.py).
+"""Probe which operators a runtime runs in its blocked channel layout (see hwnas/nn/kernels/rules.py).
 
 Nothing is timed here: each probe is compiled once and the graph the runtime executes
 is read back (its optimised-model file). Deterministic for a given runtime build and CPU,
@@ -10,9 +10,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hwnas.profilers.kernels.attribution import trace_nodes
-from hwnas.profilers.kernels.probes import ProbeGraph, apply
-from hwnas.profilers.onnx_graph import import_onnx
+from hwnas.nn.kernels.attribution import trace_nodes
+from hwnas.nn.kernels.probes import ProbeGraph, apply
+from hwnas.nn.onnx_graph import import_onnx
 from hwnas.profilers.ort_profile import read_executed_graph
 
 NCHWC_DOMAIN = "com.microsoft.nchwc"

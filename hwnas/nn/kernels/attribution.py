@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwnas.profilers.kernels.detect import KernelGraph
-from hwnas.profilers.onnx_graph import OpGraph
+from hwnas.nn.kernels.detect import KernelGraph
+from hwnas.nn.onnx_graph import OpGraph
 
 REORDERS = {"ReorderInput": "in", "ReorderOutput": "out"}
 

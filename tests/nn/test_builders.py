@@ -8,8 +8,8 @@ import torch
 
 from hwnas import registry
 from hwnas.errors import HwnasError
+from hwnas.nn.builders import build_network, build_primitive, example_input
 from hwnas.primitives import NetworkSpec, Primitive
-from hwnas.profilers.builders import build_network, build_primitive, example_input
 
 SPACES = {
     "mbv2": {"resolution": 32, "width": 0.25},

@@ -23,11 +23,11 @@ import logging
 import statistics
 from typing import Any, Callable
 
+from hwnas.nn.kernels.attribution import trace_nodes
+from hwnas.nn.kernels.probes import PREFIX_NODES, ProbeGraph, apply
+from hwnas.nn.kernels.rules import FusionRules
+from hwnas.nn.onnx_graph import import_onnx
 from hwnas.profilers.backends.base import OnnxTarget
-from hwnas.profilers.kernels.attribution import trace_nodes
-from hwnas.profilers.kernels.probes import PREFIX_NODES, ProbeGraph, apply
-from hwnas.profilers.kernels.rules import FusionRules
-from hwnas.profilers.onnx_graph import import_onnx
 from hwnas.profilers.ort_profile import profile_nodes
 from hwnas.profilers.timing import TimingProtocol
 
@@ -126,7 +126,7 @@ def measure_rules(backend: Any, *, share: float = 0.5, pairs: tuple[tuple[str, s
                   protocol: TimingProtocol = RULES_PROTOCOL,
                   progress: Callable[[str], None] | None = None) -> FusionRules:
     """Layout probes, then timed pairs: the complete rules of this device and backend."""
-    from hwnas.profilers.kernels.layout import measure_layout
+    from hwnas.profilers.layout import measure_layout
 
     lay = measure_layout(backend)
     timed = measure_pairs(backend, pairs, share=share, protocol=protocol, progress=progress)

@@ -16,10 +16,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hwnas.nn.onnx_graph import OpGraph, OpNode
 from hwnas.primitives import ACTIVATIONS, Primitive
-from hwnas.profilers.onnx_graph import OpGraph, OpNode
 
-#: Unary activations a producer may absorb (fusion is measured, see fusion.py).
+#: Unary activations a producer may absorb (fusion is measured, see hwnas/profilers/fusion.py).
 ACTS: tuple[str, ...] = ("relu", "relu6", "clip", "sigmoid", "hsigmoid", "hswish", "tanh", "leakyrelu")
 #: Anchors of fused groups: what an activation / bn / add can be fused into.
 CONVS: tuple[str, ...] = ("conv", "dwconv", "gconv")

@@ -3,7 +3,7 @@
 Why a factory string and not a pickled module: a string names code the user already
 trusts and installed; loading a pickled module would run whatever the file contains.
 The export uses the same exporter settings as primitives (see
-:mod:`hwnas.profilers.export`), so a zoo model and a search-space block are measured
+:mod:`hwnas.nn.export`), so a zoo model and a search-space block are measured
 through the same path.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import warnings
 from typing import Any, Mapping, Sequence
 
 from hwnas.errors import ModelImportError
-from hwnas.profilers.export import INPUT_NAME, OPSET, OUTPUT_NAME
+from hwnas.nn.export import INPUT_NAME, OPSET, OUTPUT_NAME
 
 
 def load_factory(spec: str, options: Mapping[str, Any] | None = None) -> Any:

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from hwnas.errors import ProfilingError
+from hwnas.nn.builders import build, example_input
 from hwnas.primitives import NetworkSpec, Primitive
-from hwnas.profilers.builders import build, example_input
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from hwnas.errors import ConfigError, ModelImportError
-from hwnas.profilers.onnx_graph import import_onnx, parse_input_shapes, to_network
-from hwnas.profilers.torch_import import export_module, load_factory
+from hwnas.nn.onnx_graph import import_onnx, parse_input_shapes, to_network
+from hwnas.nn.torch_import import export_module, load_factory
 
 
 def _export(model: nn.Module, shape=(1, 3, 16, 16), dynamic: bool = False) -> bytes:

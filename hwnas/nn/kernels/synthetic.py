@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from hwnas.profilers.kernels.netbuilder import NetBuilder
+from hwnas.nn.kernels.netbuilder import NetBuilder
 
 BLOCKS: tuple[str, ...] = ("plain", "dwsep", "mbconv", "mbconv_se", "basic", "bottleneck", "shuffle", "dense",
                            "fire", "nb201", "pools")

@@ -4,7 +4,7 @@ operators run in the runtime's blocked channel layout.
 Why they are data, not code: which neighbours a runtime fuses and where it changes the
 memory layout differs between runtimes, versions and CPUs (ONNX Runtime picks a channel
 block of 8 on AVX2 and 16 on AVX-512, and fuses ``Clip`` into a convolution but not a
-``LeakyRelu``). :mod:`hwnas.profilers.kernels.fusion` measures them on the device; they
+``LeakyRelu``). :mod:`hwnas.profilers.fusion` measures them on the device; they
 are stored with the device in the cost store (table ``rules``, kind ``fusion``) and
 travel inside every kernel predictor fitted from that store.
 
