@@ -12,6 +12,11 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 from hwnas.primitives import NetworkSpec, Primitive  # noqa: E402
 from hwnas.store import Device  # noqa: E402
+from hwnas.testing import register_fakes  # noqa: E402
+
+# The toy space and the fake backend are test components: registered here, never by hwnas
+# itself (subprocess tests run `python -m hwnas.testing.cli`, the hwnas command with them).
+register_fakes()
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -21,7 +21,6 @@ It is an ordinary cost model too: ``predict`` gives one source device's latency
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -79,11 +78,6 @@ class MultiDeviceModel(CostModel):
 
     report_order = 80
     in_all = False  # a base for transfer, fit on many devices at once (make assets, bench/transfer.py)
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """A small, quick ensemble for the contract suite."""
-        return {"steps": 200, "hidden": 32, "members": 2}
 
     def __init__(self, encoder: str = "mlp", hidden: int | None = None, layers: int = 3, steps: int = 3000,
                  batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 1e-3, members: int = 3, seed: int = 0,

@@ -45,21 +45,6 @@ class TransferModel(CostModel):
     report_order = 90
     in_all = False  # needs a base: hwnas fit-cost --transfer-from
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """A base fit on two synthetic 'devices' (the table sum and a superlinear law of it,
-        on other networks than the suite's), saved under ``tmp_dir``."""
-        from hwnas.cost_models.persistence import save_model
-        from hwnas.cost_models.synthetic import synthetic_dataset
-
-        folder = Path(tmp_dir) / "transfer-example-base"
-        if not (folder / "manifest.json").is_file():
-            nets, y, _ = synthetic_dataset("mbv2", n=120, seed=7, resolution=32, width=0.5)
-            base = MultiDeviceModel(steps=300, hidden=32, members=2).fit(nets, np.stack([y, y ** 1.3], 1),
-                                                                          devices=["a", "b"])
-            save_model(base, folder)
-        return {"base": str(folder)}
-
     def __init__(self, base: str | None = None) -> None:
         self.base = base
 

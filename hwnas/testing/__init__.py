@@ -1,5 +1,8 @@
 """Contract suites and fakes for every component role, for our tests and plugin authors.
 
+This package sits above every other one and nothing in production imports it (the import
+contracts in ``make lint`` check that), so its fakes never show up in a user's ``hwnas``.
+
 :mod:`hwnas.testing.suites` lists the cases, ``(role, name)`` for every registered
 implementation (:func:`~hwnas.testing.suites.cases`), and checks one
 (:func:`~hwnas.testing.suites.check`), raising
@@ -7,9 +10,10 @@ implementation (:func:`~hwnas.testing.suites.cases`), and checks one
 component and the rule it breaks. Each role's suite is the module
 ``hwnas.testing.<role>`` (``backend``, ``cost_model``, ``controller``, ...) with
 ``check(name, tmp_dir)``; the contract it asserts is stated in the docstring of the
-role's base class. A component gives the suite a small instance of itself through its
-role's classmethod ``example(tmp_dir)`` (options, a run config, or a generated input
-file, depending on the role; see the base class).
+role's base class. The suite builds a small instance of each component from its example:
+the built-ins' examples are a table, :mod:`hwnas.testing.examples` (options, a run
+config, or a generated input file, depending on the role); a plugin's component gives
+its own through its role's classmethod ``example(tmp_dir)`` (see the base class).
 
 Plugin authors run the suites over their own components in their test suite::
 
@@ -22,8 +26,20 @@ Plugin authors run the suites over their own components in their test suite::
 
 :mod:`hwnas.testing.fakes` holds a toy search space with a known optimum (``toy``), a
 deterministic fake backend (``fake``), a fake cost model writer and the small config
-sections the built-ins' examples share; :mod:`hwnas.testing.data_files` and
-:mod:`hwnas.testing.log_files` generate tiny inputs in the formats the built-in
+sections the examples share. They are registered only on request: :func:`register_fakes`
+(our tests/conftest.py calls it), or ``python -m hwnas.testing.cli`` (the ``hwnas``
+command with them, for subprocess tests and dry runs). :mod:`hwnas.testing.data_files`
+and :mod:`hwnas.testing.log_files` generate tiny inputs in the formats the built-in
 datasets and ingest/power parsers read.
 """
 from __future__ import annotations
+
+
+def register_fakes() -> None:
+    """Register the toy search space (``toy``) and the fake backend (``fake``); idempotent."""
+    from hwnas.testing.fakes import register_all
+
+    register_all()
+
+
+__all__ = ["register_fakes"]

@@ -36,7 +36,14 @@ def component(role: str, name: str) -> Any:
 
 
 def example(role: str, name: str, cls: Any, tmp_dir: Path) -> Any:
-    """``cls.example(tmp_dir)``; a missing hook fails with what to implement and where."""
+    """The example of ``name``: its row in :mod:`hwnas.testing.examples` (every built-in),
+    else the class's ``example(tmp_dir)`` hook (a plugin's component); a missing one fails
+    with what to implement and where."""
+    from hwnas.testing.examples import lookup
+
+    row = lookup(role, name)
+    if row is not None:
+        return row(Path(tmp_dir))
     hook = getattr(cls, "example", None)
     where = f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', cls)}"
     if not callable(hook):

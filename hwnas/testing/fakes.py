@@ -3,8 +3,12 @@
 Why ship them in the package: the contract suites (and plugin authors' tests) need a
 space whose best architecture is known and a backend whose "measurements" are the same
 on every machine, so the whole profile -> fit -> search loop can be tested without
-hardware and without timing noise. Both are registered like any component (``toy``,
-``fake``), so ``hwnas profile --space toy --backend fake`` is a dry run of the toolflow.
+hardware and without timing noise. They are registered (as ``toy`` and ``fake``) only when
+a test suite asks: :func:`hwnas.testing.register_fakes` in-process, or
+``python -m hwnas.testing.cli ...`` — the ``hwnas`` command with the fakes — for a
+subprocess or a dry run of the toolflow
+(``python -m hwnas.testing.cli profile --space toy --backend fake``).
+Production code never imports this package, so a user's ``hwnas`` never lists them.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import numpy as np
 from hwnas.config import opt
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.profilers.backends.base import Backend, Prepared, Target
-from hwnas.registry import register
+from hwnas.registry import register as registry_register
 from hwnas.search.spaces.base import Arch, Decision, SearchSpace
 
 #: Small config sections the built-in components' ``example`` hooks share: a search on
@@ -33,7 +37,6 @@ TINY_DARTS: dict[str, Any] = {"type": "darts", "cells": 3, "channels": 4, "nodes
                               "in_channels": 1}
 
 
-@register("search_space", "toy")
 class ToySpace(SearchSpace):
     """Toy chain of fully connected layers: `n` decisions of `k` widths (known optimum)."""
 
@@ -117,7 +120,6 @@ def output_shape(target: Target, batch: int = 1) -> tuple[int, ...]:
     return (batch, last.c_out) if last.op == "fc" else (batch, last.c_out, *last.out_hw)
 
 
-@register("backend", "fake")
 class FakeBackend(Backend):
     """Deterministic fake timings from MACs (tests and dry runs; measures nothing real)."""
 
@@ -180,3 +182,9 @@ def cost_model_example(tmp_dir: Path, space_config: Mapping[str, Any], objective
                            **{k: v for k, v in space_config.items() if k != "type"})
     model, _ = fake_cost_model(tmp_dir / f"{objective}-model", space)
     return {"search_space": dict(space_config), "objective": {"type": objective, "model": str(model)}}
+
+
+def register_all() -> None:
+    """Register the toy space (``toy``) and the fake backend (``fake``); idempotent."""
+    registry_register("search_space", "toy")(ToySpace)
+    registry_register("backend", "fake")(FakeBackend)

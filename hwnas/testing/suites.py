@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from hwnas import registry
+from hwnas.testing import register_fakes
 from hwnas.testing._common import ContractError
 
 __all__ = ["ContractError", "cases", "check", "is_plugin", "suite_roles"]
@@ -41,6 +42,7 @@ def is_plugin(entry: registry.Entry) -> bool:
 def cases(roles: list[str] | tuple[str, ...] | None = None, only_plugins: bool = False) -> list[tuple[str, str]]:
     """``(role, name)`` of every registered implementation of ``roles`` (default: all
     roles with a suite); ``only_plugins`` keeps the components plugins registered."""
+    register_fakes()  # the suites run search components on the toy space
     wanted = list(roles) if roles is not None else suite_roles()
     out: list[tuple[str, str]] = []
     for role in wanted:
@@ -56,6 +58,7 @@ def check(role: str, name: str, tmp_dir: str | Path | None = None) -> None:
     Files the suite writes (example inputs, saved models, run directories) go under
     ``tmp_dir``, or a temporary folder removed afterwards.
     """
+    register_fakes()
     suite = _suite(role)
     if suite is None:
         raise ContractError(f"role {role!r} has no contract suite (hwnas.testing.{role})")

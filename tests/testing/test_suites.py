@@ -16,6 +16,7 @@ from hwnas.profilers.ingest.results import ResultsCsvFormat
 from hwnas.search.controllers.simple import RandomController
 from hwnas.search.datasets.builtin import SyntheticDataset
 from hwnas.testing import suites
+from hwnas.testing.examples import lookup
 from hwnas.testing.fakes import FakeBackend, ToySpace
 
 
@@ -121,7 +122,7 @@ def test_dataset_with_labels_out_of_range(broken: Any, tmp_path: Path) -> None:
     class Shifted(SyntheticDataset):
         @classmethod
         def example(cls, tmp_dir: Path) -> dict[str, Any]:
-            return {"dataset": {**SyntheticDataset.example(tmp_dir)["dataset"], "type": "_broken"}}
+            return {"dataset": {**lookup("dataset", "synthetic")(tmp_dir)["dataset"], "type": "_broken"}}
 
         def load_arrays(self) -> Any:
             x, y, sx, sy, n = super().load_arrays()

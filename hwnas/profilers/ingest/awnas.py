@@ -75,13 +75,6 @@ def entry_primitive(entry: dict[str, Any], fail_at: Any) -> Primitive:
 class AwnasYamlFormat(LatencyFormat):
     """aw_nas profiled_blocks.yaml: per-primitive DPU latency (ms) and power (µW)."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> Path:
-        """A short generated file of this format (hwnas.testing.log_files)."""
-        from hwnas.testing.log_files import write_awnas_yaml
-
-        return write_awnas_yaml(tmp_dir / "profiled_blocks.yaml")
-
     backend = "awnas"
     precision = "int8"
     needs_mapping = False

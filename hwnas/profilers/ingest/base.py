@@ -95,7 +95,8 @@ class LatencyFormat:
     @classmethod
     def example(cls, tmp_dir: Path) -> Path:
         """Write a short valid file of this format under ``tmp_dir`` and return its path
-        (the contract suite parses and plans it). Every format must provide one."""
+        (the contract suite parses and plans it). Every format must provide one: the built-ins
+        in :mod:`hwnas.testing.examples`, a plugin's format here."""
         raise NotImplementedError(f"{cls.__name__} writes no example file; define the classmethod "
                                   "example(tmp_dir) -> Path (see hwnas.profilers.ingest.base.LatencyFormat)")
 

@@ -126,13 +126,6 @@ def _is_number(tok: str) -> bool:
 class DnndkFormat(LatencyFormat):
     """DNNDK/N2Cube per-layer profile logs; tables of one kernel are averaged."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> Path:
-        """A short generated file of this format (hwnas.testing.log_files)."""
-        from hwnas.testing.log_files import write_dnndk
-
-        return write_dnndk(tmp_dir / "dnndk.log")
-
     backend = "dnndk"
     precision = "int8"
 

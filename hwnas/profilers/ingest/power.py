@@ -198,13 +198,6 @@ class PowerFormat:
 class PatFormat(PowerFormat):
     """Xilinx Power Advantage Tool CSV (rails NAME=COLUMN, 1-based; default VCCINT=1)."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> tuple[Path, str | None]:
-        """A short generated log (hwnas.testing.log_files)."""
-        from hwnas.testing.log_files import write_pat
-
-        return write_pat(tmp_dir / "pat.csv"), "VCCINT=1,VCCAUX=2"
-
     @staticmethod
     def parse(path: Path, rails: str | None) -> PowerLog:
         spec: dict[str, int] = {}
@@ -226,13 +219,6 @@ def _columns(rails: str | None) -> list[str] | None:
 class HwmonFormat(PowerFormat):
     """Linux hwmon log in µW: timestamp,power1_input[,...] (columns summed)."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> tuple[Path, str | None]:
-        """A short generated log (hwnas.testing.log_files)."""
-        from hwnas.testing.log_files import write_hwmon
-
-        return write_hwmon(tmp_dir / "hwmon.csv"), None
-
     @staticmethod
     def parse(path: Path, rails: str | None) -> PowerLog:
         return parse_hwmon(path, _columns(rails))
@@ -241,13 +227,6 @@ class HwmonFormat(PowerFormat):
 @register("power_format", "watts")
 class WattsFormat(PowerFormat):
     """timestamp,watts CSV (header optional)."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> tuple[Path, str | None]:
-        """A short generated log (hwnas.testing.log_files)."""
-        from hwnas.testing.log_files import write_watts
-
-        return write_watts(tmp_dir / "watts.csv"), None
 
     @staticmethod
     def parse(path: Path, rails: str | None) -> PowerLog:

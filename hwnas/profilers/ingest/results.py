@@ -71,13 +71,6 @@ class _ResultsBase(LatencyFormat):
 class ResultsCsvFormat(_ResultsBase):
     """hwnas-results v1, CSV form (docs/offline-results.md)."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> Path:
-        """A short generated file of this format (hwnas.testing.log_files)."""
-        from hwnas.testing.log_files import write_results_csv
-
-        return write_results_csv(tmp_dir / "results.csv")
-
     def parse(self, path: Path) -> Parsed:
         path = Path(path)
         lines = read_lines(path)
@@ -119,13 +112,6 @@ class ResultsCsvFormat(_ResultsBase):
 @register("ingest_format", "json")
 class ResultsJsonFormat(_ResultsBase):
     """hwnas-results v1, JSON form (docs/offline-results.md)."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> Path:
-        """A short generated file of this format (hwnas.testing.log_files)."""
-        from hwnas.testing.log_files import write_results_json
-
-        return write_results_json(tmp_dir / "results.json")
 
     def parse(self, path: Path) -> Parsed:
         path = Path(path)

@@ -51,13 +51,6 @@ def _time_order(path: Path, line: int, header: list[str]) -> tuple[str, bool]:
 class VaitraceCsvFormat(LatencyFormat):
     """vaitrace profile_summary.csv (DPU Summary block; CPU-function rows skipped)."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> Path:
-        """A short generated file of this format (hwnas.testing.log_files)."""
-        from hwnas.testing.log_files import write_vaitrace_csv
-
-        return write_vaitrace_csv(tmp_dir / "profile_summary.csv")
-
     backend = "vaitrace"
     precision = "int8"
 

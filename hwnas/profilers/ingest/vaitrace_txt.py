@@ -78,13 +78,6 @@ def _table(path: Path, lines: list[str], start: int) -> tuple[list[str], list[tu
 class VaitraceTxtFormat(LatencyFormat):
     """`vaitrace --txt` summaries: DPU subgraph table (any release) plus CPU functions."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> Path:
-        """A short generated file of this format (hwnas.testing.log_files)."""
-        from hwnas.testing.log_files import write_vaitrace_txt
-
-        return write_vaitrace_txt(tmp_dir / "vaitrace_summary.txt")
-
     backend = "vaitrace"
     precision = "int8"
 

@@ -8,7 +8,6 @@ helpers are public because reports compute the final Pareto set the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -104,11 +103,6 @@ def pareto_indices(perfs: Sequence[Mapping[str, float]], directions: Mapping[str
 @register("controller", "pareto")
 class ParetoController(Controller):
     """NSGA-II: binary tournaments on (front, crowding), crossover, mutation, elitist survival."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """A population of 4 so the suite's few rounds reach selection and variation."""
-        return {"controller": {"type": "pareto", "population": 4}}
 
     @dataclass(frozen=True)
     class Options:

@@ -10,7 +10,6 @@ Generator, so a resumed search draws exactly what an uninterrupted one would.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -84,11 +83,6 @@ def _policy_class() -> type:
 @register("controller", "rl")
 class RLController(Controller):
     """REINFORCE with an LSTM policy over the decisions and a moving-average baseline."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """A small policy (the suite checks behaviour, not learning speed)."""
-        return {"controller": {"type": "rl", "hidden": 16}}
 
     @dataclass(frozen=True)
     class Options:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from hwnas.config import opt
@@ -48,11 +47,6 @@ class RandomController(Controller):
 @register("controller", "evolution")
 class EvolutionController(Controller):
     """Regularized (aging) evolution: tournament selection, mutation, the oldest dies."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """A population of 4 so the suite's few rounds reach tournaments, mutation and crossover."""
-        return {"controller": {"type": "evolution", "population": 4, "sample_size": 2, "crossover": 0.5}}
 
     @dataclass(frozen=True)
     class Options:

@@ -7,8 +7,6 @@ train-from-scratch search runs anywhere. ``synthetic`` is for tests of the plumb
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -21,11 +19,6 @@ from hwnas.search.datasets.sourced import ArrayDataset
 @register("dataset", "digits")
 class DigitsDataset(ArrayDataset):
     """scikit-learn's 8x8 handwritten digits (10 classes), upsampled to ``resolution``."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """8x8 digits at their own resolution, 200 training images (see Component.example)."""
-        return {"dataset": {"type": "digits", "resolution": 8, "max_train": 200}}
 
     known_classes = 10
 
@@ -44,11 +37,6 @@ class DigitsDataset(ArrayDataset):
 @register("dataset", "synthetic")
 class SyntheticDataset(ArrayDataset):
     """Noisy copies of random class prototypes: a learnable task of any shape, no files."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """80 small images of 4 classes (see Component.example)."""
-        return {"dataset": {"type": "synthetic", "resolution": 8, "samples": 80, "num_classes": 4}}
 
     @dataclass(frozen=True)
     class Options(SplitOptions):

@@ -77,13 +77,6 @@ class _RootOptions(SplitOptions):
 class Cifar10Dataset(ArrayDataset):  # sources are memory maps: in_memory false reads per item
     """CIFAR-10 from the binary archive: root/data_batch_{1..5}.bin and root/test_batch.bin."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Tiny generated CIFAR-10 binaries (4 images per batch file) under ``tmp_dir``."""
-        from hwnas.testing.data_files import write_cifar10
-
-        return {"dataset": {"type": "cifar10", "root": str(write_cifar10(tmp_dir / "cifar10")), "resolution": 8}}
-
     known_classes = 10
 
     LAYOUT = "CIFAR-10 binary version: data_batch_1.bin .. data_batch_5.bin, test_batch.bin"
@@ -114,13 +107,6 @@ class Cifar10Dataset(ArrayDataset):  # sources are memory maps: in_memory false 
 class Cifar100Dataset(ArrayDataset):
     """CIFAR-100 from the binary archive: root/train.bin and root/test.bin (coarse + fine labels)."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Tiny generated CIFAR-100 binaries under ``tmp_dir`` (fine labels)."""
-        from hwnas.testing.data_files import write_cifar100
-
-        return {"dataset": {"type": "cifar100", "root": str(write_cifar100(tmp_dir / "cifar100")), "resolution": 8}}
-
     known_classes = 100
 
     LAYOUT = "CIFAR-100 binary version: train.bin, test.bin"
@@ -147,13 +133,6 @@ class Cifar100Dataset(ArrayDataset):
 @register("dataset", "svhn")
 class SVHNDataset(ArrayDataset):
     """SVHN cropped digits: root/train_32x32.mat and root/test_32x32.mat (scipy.io.loadmat)."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Tiny generated SVHN .mat files under ``tmp_dir`` (label 10 stands for digit 0)."""
-        from hwnas.testing.data_files import write_svhn
-
-        return {"dataset": {"type": "svhn", "root": str(write_svhn(tmp_dir / "svhn")), "resolution": 8}}
 
     known_classes = 10
 
@@ -205,13 +184,6 @@ class ImageFolderDataset(SourceDataset):
     into root/train/<class> and root/test/<class>; Tiny-ImageNet's layout (class folders
     holding images/, and val/images + val/val_annotations.txt as the labelled test split)
     is understood. Images are decoded with Pillow, one at a time unless in_memory."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Three class folders of small generated PNGs under ``tmp_dir``."""
-        from hwnas.testing.data_files import write_imagefolder
-
-        return {"dataset": {"type": "imagefolder", "root": str(write_imagefolder(tmp_dir / "images")), "resolution": 8}}
 
     LAYOUT = ("root/<class>/*.png|jpg, or root/train/<class>/... with root/test/<class>/... or "
               "root/val/images + root/val/val_annotations.txt (Tiny-ImageNet)")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
@@ -91,15 +90,6 @@ class MepaEvaluator(Evaluator):
     """Shared weights: trains a supernet on sampled subnets, scores rollouts with it."""
 
     needs_shared_weights = True
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """The supernet of a small nb201 space, two steps per update, scored on one batch."""
-        from hwnas.search.objectives.classification import ClassificationObjective
-
-        return {**ClassificationObjective.example(tmp_dir), "weights_manager": {"type": "nb201_supernet"},
-                "evaluator": {"type": "mepa", "steps": 2, "batch_size": 16, "eval_batches": 1, "eval_batch_size": 16,
-                              "calib_batches": 1}}
 
     @dataclass(frozen=True)
     class Options(OptimOptions):

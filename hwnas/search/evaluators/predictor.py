@@ -7,7 +7,6 @@ tests, benchmarks and hardware-only searches (e.g. "fastest cell on this device"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 from hwnas.registry import register
@@ -26,13 +25,6 @@ def fill(objective: Objective, rollouts: Sequence[Rollout], candidates: Sequence
 @register("evaluator", "predictor")
 class PredictorEvaluator(Evaluator):
     """Perfs straight from the objective (cost models, tables), no candidates, no training."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """The hardware objective's example (a fake cost model on the toy space), predicted."""
-        from hwnas.search.objectives.hardware import HardwareObjective
-
-        return {**HardwareObjective.example(tmp_dir), "evaluator": {"type": "predictor"}}
 
     needs_candidates = False
 

@@ -74,24 +74,6 @@ class TableEvaluator(Evaluator):
 
     needs_candidates = False
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Every architecture of a tiny toy space in a table (accuracy, latency), read by this
-        evaluator and by a hardware objective in constraint mode (reward: table accuracy)."""
-        import itertools
-
-        from hwnas.testing.fakes import TINY_TOY
-
-        path = Path(tmp_dir) / "table-example.csv"
-        rows = ["arch_str,acc,lat_ms"]
-        for arch in itertools.product(range(TINY_TOY["k"]), repeat=TINY_TOY["n"]):
-            rows.append(f"{'-'.join(map(str, arch))},{50 + 10 * sum(arch) / len(arch):.3f},{1 + sum(arch)}")
-        path.write_text("\n".join(rows) + "\n")
-        return {"search_space": TINY_TOY,
-                "evaluator": {"type": "table", "table": str(path), "perfs": {"accuracy": "acc"}},
-                "objective": {"type": "hardware", "table": str(path), "column": "lat_ms", "mode": "constraint",
-                              "budget": 5.0}}
-
     @dataclass(frozen=True)
     class Options:
         table: Path | None = opt(None, help="CSV (or .csv.gz) with one row per architecture")

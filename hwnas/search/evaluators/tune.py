@@ -11,7 +11,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 from hwnas.config import opt
@@ -45,14 +44,6 @@ log = logging.getLogger(__name__)
 @register("evaluator", "tune")
 class TuneEvaluator(Evaluator):
     """Train each candidate from scratch for a few epochs, then ask the objectives."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Two SGD steps per candidate of a small nb201 space on a small synthetic task."""
-        from hwnas.search.objectives.classification import ClassificationObjective
-
-        return {**ClassificationObjective.example(tmp_dir), "weights_manager": {"type": "plain"},
-                "evaluator": {"type": "tune", "batch_size": 16, "max_steps": 2, "bn_recalibrate": 1}}
 
     needs_candidates = True
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 from hwnas.config import opt
@@ -42,13 +41,6 @@ def evaluate_module(model: Any, loader: Any, max_batches: int = 0, runtime: Any 
 @register("objective", "classification")
 class ClassificationObjective(Objective):
     """Accuracy (the reward) and cross-entropy loss of each candidate on a dataset split."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Scores candidates of a small nb201 space on a small synthetic task."""
-        from hwnas.testing.fakes import TINY_DATA, TINY_NB201
-
-        return {"search_space": TINY_NB201, "dataset": TINY_DATA, "objective": {"type": "classification", "batch_size": 16}}
 
     perf_names = ("accuracy", "loss")
 

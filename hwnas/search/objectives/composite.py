@@ -35,18 +35,6 @@ def _split_child(i: int, item: Any) -> tuple[str, float, dict[str, Any]]:
 class CompositeObjective(Objective):
     """Several objectives with named weights; constraint / penalty children modify the sum."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Accuracy under a latency budget (median of a fake cost model) on a small nb201 space."""
-        from hwnas import registry
-        from hwnas.testing.fakes import TINY_DATA, TINY_NB201, fake_cost_model
-
-        space = registry.build("search_space", "nb201", **{k: v for k, v in TINY_NB201.items() if k != "type"})
-        model, median = fake_cost_model(tmp_dir / "composite-model", space)
-        children = [{"type": "classification", "batch_size": 16},
-                    {"type": "hardware", "model": str(model), "mode": "constraint", "budget": median}]
-        return {"search_space": TINY_NB201, "dataset": TINY_DATA, "objective": {"type": "composite", "objectives": children}}
-
     @dataclass(frozen=True)
     class Options:
         objectives: list[Any] = opt([], help="children: [{type: classification, weight: 1.0}, "

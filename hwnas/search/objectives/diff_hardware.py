@@ -107,13 +107,6 @@ class CostTable:
 class DiffHardwareObjective(Objective):
     """Expected latency/energy of the architecture distribution (store table or cost model), as a loss."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Expected latency over a tiny darts space from a fake ``lut`` cost model under ``tmp_dir``."""
-        from hwnas.testing.fakes import TINY_DARTS, cost_model_example
-
-        return cost_model_example(tmp_dir, TINY_DARTS, "diff_hardware")
-
     @dataclass(frozen=True)
     class Options:
         metric: Literal["latency", "energy"] = opt("latency", help="latency (ms) or energy (mJ)")

@@ -62,13 +62,6 @@ def read_table(path: Path, column: str, key: str) -> dict[str, float]:
 class HardwareObjective(Objective):
     """Latency or energy from a cost model, a store's primitive table or a whole-network table."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Latency of toy architectures from a fake ``lut`` cost model written under ``tmp_dir``."""
-        from hwnas.testing.fakes import TINY_TOY, cost_model_example
-
-        return cost_model_example(tmp_dir, TINY_TOY, "hardware")
-
     @dataclass(frozen=True)
     class Options:
         metric: Literal["latency", "energy"] = opt("latency", help="perf to predict: latency (ms) or energy (mJ)")

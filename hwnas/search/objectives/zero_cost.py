@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
@@ -78,14 +77,6 @@ class ZeroCostObjective(Objective):
     zero_cost = True
     #: Whether the proxy reads the batch (synflow does not).
     needs_batch = True
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Scores of small nb201 networks on a batch of a small synthetic task."""
-        from hwnas.testing.fakes import TINY_DATA, TINY_NB201
-
-        return {"search_space": TINY_NB201, "dataset": TINY_DATA, "objective": {"type": cls.registry_name,
-                                                                               "batch_size": 8}}
 
     @dataclass(frozen=True)
     class Options:

@@ -72,21 +72,6 @@ def evaluate_task(cfg_data: dict[str, Any], base: str, arch: list[int], step: in
 class AsyncTrainer(SimpleTrainer):
     """Parallel asynchronous evaluation on Ray (local instance by default, a cluster by address)."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Four predicted rollouts of evolution on a local Ray instance, one in flight (so the
-        order, and a resumed run, is deterministic); skipped without the ray extra."""
-        import importlib.util
-        import unittest
-
-        from hwnas.search.evaluators.predictor import PredictorEvaluator
-
-        if importlib.util.find_spec("ray") is None:
-            raise unittest.SkipTest("trainer 'async' needs the ray extra: pip install 'hwnas[ray]'")
-        return {**PredictorEvaluator.example(tmp_dir), "seed": 1,
-                "controller": {"type": "evolution", "population": 4, "sample_size": 2},
-                "trainer": {"type": "async", "steps": 4, "workers": 1, "checkpoint_every": 1, "plot": False}}
-
     @dataclass(frozen=True)
     class Options:
         steps: int = opt(20, min=1, max=10_000_000, help="rollouts to evaluate (one controller step each)")

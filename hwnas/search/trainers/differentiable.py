@@ -65,19 +65,6 @@ log = logging.getLogger(__name__)
 class DifferentiableTrainer(Trainer):
     """Alternate architecture and weight steps over epochs (DARTS and relatives), then derive."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Two epochs of two DARTS steps on digits at 8x8 with a tiny darts space."""
-        from hwnas.testing.fakes import TINY_DARTS
-
-        return {"seed": 1, "search_space": TINY_DARTS,
-                "dataset": {"type": "digits", "resolution": 8, "channels": 1, "valid_fraction": 0.4,
-                            "max_train": 128},
-                "controller": {"type": "darts", "lr": 0.1}, "weights_manager": {"type": "diff_supernet"},
-                "objective": {"type": "classification"},
-                "trainer": {"type": "differentiable", "epochs": 2, "steps_per_epoch": 2, "batch_size": 32,
-                            "eval_batches": 1, "calib_batches": 1}}
-
 
     needs_evaluator = False
     #: What the summary's ``steps`` counts, and the option that interrupts a run part-way

@@ -45,16 +45,6 @@ def config_hash(cfg: RunConfig) -> str:
 class SimpleTrainer(Trainer):
     """Sample -> assemble -> evaluate -> step, with checkpoints, CSV, Pareto YAML and PNG."""
 
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Four steps of evolution with a training supernet (mepa's example): the hardest resume."""
-        from hwnas.search.evaluators.mepa import MepaEvaluator
-
-        return {**MepaEvaluator.example(tmp_dir), "seed": 1,
-                "controller": {"type": "evolution", "population": 4, "sample_size": 2},
-                "trainer": {"type": "simple", "steps": 4, "rollouts_per_step": 2, "checkpoint_every": 1,
-                            "evaluator_updates": 1, "plot": False}}
-
     @dataclass(frozen=True)
     class Options:
         steps: int = opt(20, min=1, max=10_000_000, help="controller steps (search iterations)")

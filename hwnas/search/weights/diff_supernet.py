@@ -13,7 +13,6 @@ hard one-hot rollout (GDAS) runs only the sampled operation of each edge
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -47,13 +46,6 @@ def _served() -> str:
 @register("weights_manager", "diff_supernet")
 class DiffSupernet(SupernetBase):
     """Mixed-op supernet (DARTS; PC-DARTS partial channels + edge normalisation; GDAS hard paths; FBNet)."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Mixed ops of a tiny darts space (3 cells x 4 channels, 8x8 inputs)."""
-        from hwnas.testing.fakes import TINY_DARTS
-
-        return {"search_space": TINY_DARTS, "weights_manager": {"type": "diff_supernet"}}
 
 
     #: Rollouts' architecture weights get gradients through this manager's candidates.

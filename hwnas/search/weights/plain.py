@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hwnas.registry import register
@@ -26,12 +25,6 @@ def arch_seed(seed: int, space: SearchSpace, arch: Arch) -> int:
 @register("weights_manager", "plain")
 class PlainWeightsManager(WeightsManager):
     """A new torch module per rollout (space.to_network -> build_network), seeded init."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """Fresh networks of a small nb201 space (any space the builders can build works)."""
-        return {"search_space": {"type": "nb201", "channels": 4, "cells_per_stage": 1, "resolution": 8},
-                "weights_manager": {"type": "plain"}}
 
     @dataclass(frozen=True)
     class Options:

@@ -11,7 +11,6 @@ network the profilers time, and ``hwnas train --from-supernet`` starts from it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,13 +38,6 @@ def builder_ops(space: DartsSpace, shape: CellShape, j: int) -> list[nn.Module]:
 @register("weights_manager", "darts_supernet")
 class DartsSupernet(SupernetBase):
     """ENAS-style shared weights for darts cells: one module per (cell, edge, op)."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """ENAS-style shared cells of a tiny darts space (3 cells x 4 channels, 8x8 inputs)."""
-        from hwnas.testing.fakes import TINY_DARTS
-
-        return {"search_space": TINY_DARTS, "weights_manager": {"type": "darts_supernet"}}
 
 
     supernet_for = ("darts",)

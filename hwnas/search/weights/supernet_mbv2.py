@@ -23,7 +23,6 @@ the network the profilers time and the cost models predict.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -219,12 +218,6 @@ class SupernetBase(WeightsManager):
 @register("weights_manager", "supernet")
 class MBV2Supernet(SupernetBase):
     """OFA-style elastic supernet for mbv2 (kernel, expansion, depth share weights)."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """The supernet of a narrow mbv2 space at 32x32."""
-        return {"search_space": {"type": "mbv2", "resolution": 32, "width": 0.25, "num_classes": 10},
-                "weights_manager": {"type": "supernet"}}
 
     supernet_for = ("mbv2",)
 

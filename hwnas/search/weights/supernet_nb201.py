@@ -13,7 +13,6 @@ N=1).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -106,12 +105,6 @@ class NB201SupernetModule(nn.Module):
 @register("weights_manager", "nb201_supernet")
 class NB201Supernet(SupernetBase):
     """NAS-Bench-201 supernet: shared weights per (cell, edge, op)."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """The supernet of a small nb201 space (C=4, N=1, 8x8 inputs)."""
-        return {"search_space": {"type": "nb201", "channels": 4, "cells_per_stage": 1, "resolution": 8},
-                "weights_manager": {"type": "nb201_supernet"}}
 
     supernet_for = ("nb201",)
 
