@@ -25,6 +25,9 @@ from hwnas.errors import ConfigError, HwnasError
 from hwnas.inputs import short
 from hwnas.yamlio import read_yaml
 
+if typing.TYPE_CHECKING:
+    from hwnas.run_section import RunOptions
+
 #: Config sections that name a component, in iteration order, and their registry roles.
 SECTIONS: dict[str, str] = {
     "dataset": "dataset",
@@ -64,13 +67,19 @@ class ComponentConfig:
         return cls(self.options, **extra) if hasattr(cls, "Options") else cls(**extra)
 
 
+def _default_run() -> RunOptions:
+    from hwnas.run_section import RunOptions  # it builds on opt() above: imported when first needed
+
+    return RunOptions()
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """A whole run: seed, run-level settings and the component sections present."""
+    """A whole run: seed, the typed ``run`` section and the component sections present."""
 
     components: Mapping[str, ComponentConfig]
     seed: int = 0
-    run: Mapping[str, Any] = field(default_factory=dict)
+    run: RunOptions = field(default_factory=_default_run)
     source: Path | None = None
 
     def __getitem__(self, section: str) -> ComponentConfig:
@@ -84,8 +93,8 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"seed": self.seed}
-        if self.run:
-            out["run"] = dict(self.run)
+        if self.run != _default_run():
+            out["run"] = options_to_dict(self.run)
         for name, comp in self.components.items():
             out[name] = {"type": comp.type, **options_to_dict(comp.options)}
         return out
@@ -291,11 +300,13 @@ def parse_config(data: Any, *, source: Path | None = None, base: Path | None = N
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed: expected an integer >= 0, got {short(seed)}")
+    from hwnas.run_section import RunOptions
+
     run = data.get("run") or {}
     if not isinstance(run, Mapping):
         raise ConfigError(f"run: expected a mapping, got {short(run)}")
     comps = {s: parse_component(s, data[s], base) for s in SECTIONS if s in data}
-    return RunConfig(comps, seed, dict(run), source)
+    return RunConfig(comps, seed, parse_options(RunOptions, run, "run", base), source)
 
 
 def parse_kv(items: list[str] | None, flag: str = "--space-opt") -> dict[str, Any]:

@@ -111,3 +111,24 @@ def test_safe_load_refuses_python_tags(tmp_path):
     p = write(tmp_path, "seed: !!python/object/apply:os.system ['echo hi']\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(p)
+
+
+def test_run_section_is_typed(tmp_path: Path) -> None:
+    """``run:`` is validated when the file is read, like any section: unknown keys with a
+    hint, wrong values with their YAML path, relative paths against the YAML file."""
+    cfg = load_config(write(tmp_path, "run: {device: cpu, amp: bf16, dir: out/x, train: {epochs: 3, lr: 0.1}}\n"))
+    assert (cfg.run.device, cfg.run.amp, cfg.run.train.epochs, cfg.run.train.lr) == ("cpu", "bf16", 3, 0.1)
+    assert cfg.run.dir == (tmp_path / "out" / "x").resolve()
+    assert cfg.run.train.batch_size == 64  # the recipe's default
+    assert parse_config({"run": cfg.to_dict()["run"]}).run == cfg.run  # round trip (Ray tasks re-parse it)
+    assert "run" not in parse_config({}).to_dict()
+    for text, expected in [
+        ("run: {trian: {epochs: 3}}\n", "run.trian: unknown option (did you mean 'train'?)"),
+        ("run: {train: {epochs: 0}}\n", "run.train.epochs: must be >= 1, got 0"),
+        ("run: {train: {epoch: 3}}\n", "run.train.epoch: unknown option (did you mean 'epochs'?)"),
+        ("run: {device: gpu}\n", "run.device: expected auto, cpu, cuda or cuda:N, got 'gpu'"),
+        ("run: {amp: fp8}\n", "run.amp: expected one of 'off', 'bf16', 'fp16', got 'fp8'"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            load_config(write(tmp_path, text))
+        assert expected in str(err.value), (text, str(err.value))

@@ -10,6 +10,7 @@ import math
 from typing import Any, NoReturn
 
 from hwnas import registry
+from hwnas.store import DEFAULT_STORE
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -69,6 +70,11 @@ def finite(text: str) -> float:
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return v
+
+
+def add_store(p: argparse.ArgumentParser, help: str = "cost store path") -> None:  # noqa: A002
+    """``--store PATH``, defaulting to the one default store path (:data:`hwnas.store.DEFAULT_STORE`)."""
+    p.add_argument("--store", default=DEFAULT_STORE, help=f"{help} (default: %(default)s)")
 
 
 def add_device(p: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ import argparse
 from collections import Counter
 from typing import Any
 
-from hwnas.cli.common import add_parser, finite, names, positive
+from hwnas.cli.common import add_parser, add_store, finite, names, positive
 from hwnas.ui import emit, format_table
 
 
@@ -84,13 +84,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--precision", help="device precision (default int8 for DPU formats, fp32 otherwise)")
     p.add_argument("--device-notes", help="free text stored in the device fingerprint")
     p.add_argument("--dry-run", action="store_true", help="parse and validate only; store nothing")
-    p.add_argument("--store", default="hwnas-store.sqlite", help="cost store path (default: %(default)s)")
+    add_store(p)
     p.set_defaults(func=_cmd_ingest)
 
     e = add_parser(sub, "export-awnas", help="write a store table as an aw_nas profiled_blocks.yaml",
                    example="hwnas export-awnas --store hwnas-store.sqlite --device zcu102-dpu-b4096 "
                            "--backend awnas --out profiled_blocks.yaml")
-    e.add_argument("--store", default="hwnas-store.sqlite", help="cost store path (default: %(default)s)")
+    add_store(e)
     e.add_argument("--device", required=True, help="device id, fingerprint or name")
     e.add_argument("--backend", required=True, help="backend of the table, e.g. awnas or dnndk")
     e.add_argument("--out", required=True, help="output YAML path")

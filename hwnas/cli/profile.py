@@ -9,15 +9,13 @@ import argparse
 import sys
 from typing import Any
 
-from hwnas.cli.common import add_parser, finite, names, non_negative, positive
+from hwnas.cli.common import add_parser, add_store, finite, names, non_negative, positive
 from hwnas.config import parse_kv
-from hwnas.profilers.timing import DEFAULT_ESTIMATOR
+from hwnas.profilers.timing import TimingProtocol
 from hwnas.ui import emit, format_table
 
 
 def _protocol(args: argparse.Namespace) -> Any:
-    from hwnas.profilers.timing import TimingProtocol
-
     return TimingProtocol(warmup=args.warmup, min_repeats=args.min_repeats, max_repeats=args.max_repeats,
                           min_time_ms=args.min_time_ms, threads=args.threads, batch=args.batch,
                           time_budget_s=args.time_budget, sessions=args.sessions, estimator=args.estimator)
@@ -78,7 +76,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--backend", action="append", metavar="NAME",
                    help=f"backend ({', '.join(names('backend'))} or all); repeatable; default onnxruntime")
     p.add_argument("--networks", type=non_negative, default=0, help="also measure N sampled networks (default: 0)")
-    p.add_argument("--store", default="hwnas-store.sqlite", help="cost store path (default: %(default)s)")
+    add_store(p)
     p.add_argument("--threads", type=positive, default=1, help="threads per inference (default: %(default)s)")
     p.add_argument("--batch", type=positive, default=1, help="batch size (default: %(default)s)")
     p.add_argument("--tune-trials", type=non_negative, default=0,
@@ -98,15 +96,18 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--device-resource", metavar="NAME",
                    help="custom Ray resource naming the farm's device; each item runs on a node that has it, "
                         "results stream back to this process (the store's only writer)")
-    t = p.add_argument_group("timing protocol")
-    t.add_argument("--warmup", type=non_negative, default=3)
-    t.add_argument("--min-repeats", type=positive, default=5)
-    t.add_argument("--max-repeats", type=positive, default=50)
-    t.add_argument("--min-time-ms", type=finite, default=2.0, help="minimum duration of one repeat")
-    t.add_argument("--time-budget", type=finite, default=5.0, help="seconds per item before stopping repeats")
-    t.add_argument("--sessions", type=positive, default=3,
-                   help="independent sessions per item, samples pooled; 3 (default) outvotes one bad session")
-    t.add_argument("--estimator", default=DEFAULT_ESTIMATOR,
+    t = p.add_argument_group("timing protocol (defaults: hwnas.profilers.timing.TimingProtocol)")
+    d = TimingProtocol()
+    t.add_argument("--warmup", type=non_negative, default=d.warmup, help="untimed runs first (default: %(default)s)")
+    t.add_argument("--min-repeats", type=positive, default=d.min_repeats, help="default: %(default)s")
+    t.add_argument("--max-repeats", type=positive, default=d.max_repeats, help="default: %(default)s")
+    t.add_argument("--min-time-ms", type=finite, default=d.min_time_ms,
+                   help="minimum duration of one repeat (default: %(default)s)")
+    t.add_argument("--time-budget", type=finite, default=d.time_budget_s,
+                   help="seconds per item before stopping repeats (default: %(default)s)")
+    t.add_argument("--sessions", type=positive, default=d.sessions,
+                   help="independent sessions per item, samples pooled; %(default)s (default) outvotes one bad session")
+    t.add_argument("--estimator", default=d.estimator,
                    help=f"how the stored latency is made from the samples ({', '.join(names('estimator'))}; "
                         "default %(default)s: thread CPU time, robust to other load)")
     from hwnas.cli import profile_any

@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Any
 
-from hwnas.cli.common import Formatter, add_parser, non_negative
+from hwnas.cli.common import Formatter, add_parser, add_store, non_negative
 from hwnas.ui import emit, format_table
 
 SHOW_COLUMNS = ("id", "kind", "target", "device_name", "backend", "n", "median_ms", "latency_ms", "std_ms", "flagged",
@@ -71,5 +71,5 @@ def add_commands(sub: Any) -> None:
     ex.add_argument("--backend")
     ex.add_argument("--kind", choices=("primitive", "network", "block"))
     for q in (ls, show, ex):
-        q.add_argument("--store", default="hwnas-store.sqlite", help="cost store path (default: %(default)s)")
+        add_store(q)
     s.set_defaults(func=_cmd_store)

@@ -8,7 +8,7 @@ offset (the log of the table sum when there is a table): a squared error in log 
 is a relative error, which is what "within ±10%" measures, and the offset lets the
 network learn only the correction to the naive sum.
 
-Contract (checked for every registered model by ``hwnas.testing.cost_model``):
+Contract (checked for every registered model by the suite in ``testing/cost_model.py``):
 ``cls(**params)`` with every ``__init__`` argument readable back by
 :meth:`CostModel.get_params` and left untouched by ``fit``; ``fit(networks, y, table)``
 returns ``self`` and stores what it learns only in attributes ending in ``_``;

@@ -161,7 +161,7 @@ class Featurizer:
     ``table`` is a dict primitive key -> value for one device and backend, or None for
     the table-free variants used on whole-network datasets.
 
-    Contract (checked by ``hwnas.testing.featurizer``): built as ``cls(table=...,
+    Contract (checked by the suite in ``testing/featurizer.py``): built as ``cls(table=...,
     **example)``, refusing ``table=None`` when ``needs_table``; ``fit`` returns self;
     ``transform`` before ``fit`` raises a CostModelError, after it encodes any networks
     (also unseen ones) with one entry per network (array rows, or graphs of a batch),

@@ -32,11 +32,11 @@ def run_search(config: str | Path, *, objective: str | None = None, budget: floa
 
     overrides = {"objective": objective, "budget": budget, "steps": steps, "ray_address": ray_address}
     cfg = load_run_config(config, **overrides)
-    rd = run_dir or cfg.run.get("dir")
+    rd = run_dir or cfg.run.dir
     if rd is None:
         rd = Path("runs") / Path(config).stem
     rd = Path(rd)
-    if not rd.is_absolute() and run_dir is None and cfg.source is not None and cfg.run.get("dir"):
+    if not rd.is_absolute() and run_dir is None and cfg.source is not None and cfg.run.dir:
         rd = cfg.source.resolve().parent / rd
     if restart and rd.exists():
         for name in ("checkpoint.json", "rollouts.csv", "pareto.yaml", "pareto.png", "summary.yaml"):

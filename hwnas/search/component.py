@@ -31,7 +31,7 @@ class Component(ABC):
         Its section of this component's role names this component; absent sections get
         ``search_space: toy`` and ``weights_manager: plain``. Roles whose components need
         inputs the suite cannot guess (datasets, evaluators, ...) have no default.
-        The built-ins' examples are rows of :mod:`hwnas.testing.examples` (they use the
+        The built-ins' examples are rows of ``testing/examples.py`` (they use the
         test fakes, which production code never imports); this hook is a plugin's way.
         """
         raise NotImplementedError(f"{cls.__name__} gives no example run config; define the classmethod "

@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterator
 import torch
 
 from hwnas.errors import ConfigError, HwnasError
-from hwnas.search.runtime import ExecOptions, Runtime, resolve_device
+from hwnas.run_section import ExecOptions
+from hwnas.search.runtime import Runtime, resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -23,15 +23,16 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 
 from hwnas import registry
-from hwnas.config import ComponentConfig, RunConfig, load_config, opt, options_to_dict, parse_options
+from hwnas.config import ComponentConfig, RunConfig, load_config, options_to_dict, parse_options
 from hwnas.errors import ConfigError
 from hwnas.inputs import first_line, output_dir
+from hwnas.run_section import TrainOptions
 from hwnas.search.archfile import ArchFile, read_arch_file
 from hwnas.search.build import check_shapes
 from hwnas.search.datasets.base import Dataset
@@ -39,42 +40,20 @@ from hwnas.search.distributed import barrier, run_distributed, unwrap, wrap
 from hwnas.search.runtime import Runtime, exec_options, runtime_for
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.trainable import build_model, inference_state
-from hwnas.search.training import OptimOptions, evaluate, make_optimizer, make_scheduler, train_pass
+from hwnas.search.training import evaluate, make_optimizer, make_scheduler, train_pass
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "hwnas-final/2"
 
-__all__ = ["ArchFile", "TrainOptions", "build_dataset", "resolve_space", "evaluate_model", "load_trained",
+__all__ = ["ArchFile", "build_dataset", "resolve_space", "evaluate_model", "load_trained",
            "read_arch_file", "test", "test_files", "train", "train_files"]
-
-
-@dataclass(frozen=True)
-class TrainOptions(OptimOptions):
-    """The final-training recipe (YAML section ``run.train``; CLI flags override)."""
-
-    weight_decay: float = opt(5e-4, min=0, help="L2 weight decay")
-    label_smoothing: float = opt(0.1, min=0, lt=1, help="label smoothing of the cross-entropy loss")
-    grad_clip: float = opt(5.0, min=0, help="gradient-norm clip (0 = off)")
-    schedule: Literal["cosine", "constant"] = opt("cosine", help="cosine decay to 0 per step, or constant")
-    epochs: int = opt(30, min=1, help="training epochs")
-    batch_size: int = opt(64, min=1, help="training batch size")
-    warmup_epochs: int = opt(0, min=0, help="linear warm-up epochs before the cosine decay")
-    eval_batch_size: int = opt(256, min=1, help="batch size for validation and test")
-    auxiliary_weight: float = opt(0.0, min=0, help="weight of the auxiliary head's loss (DARTS: 0.4; 0 = no head; "
-                                                   "cell spaces)")
-    drop_path: float = opt(0.0, min=0, lt=1, help="drop-path probability reached at the last epoch, rising "
-                                                  "linearly from 0 (DARTS: 0.2; cell spaces)")
-    space: dict[str, Any] = opt({}, help="search-space options that differ for the final network, e.g. "
-                                         "{cells: 20, channels: 36} after a DARTS search at 8 x 16")
-    dataset: dict[str, Any] = opt({}, help="dataset options that differ for final training, e.g. "
-                                           "{valid_fraction: 0} to train on the whole training split")
 
 
 def train_options(config: RunConfig, **overrides: Any) -> TrainOptions:
     """``run.train`` of the config, validated, with non-None CLI overrides applied."""
-    data = dict((config.run or {}).get("train") or {})
+    data = options_to_dict(config.run.train)
     data.update({k: v for k, v in overrides.items() if v is not None})
     return parse_options(TrainOptions, data, "run.train")
 

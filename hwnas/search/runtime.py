@@ -15,41 +15,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from dataclasses import dataclass, fields
-from typing import Any, Iterator, Literal, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 
-from hwnas.config import opt, parse_options
+from hwnas.config import options_to_dict, parse_options
 from hwnas.errors import ConfigError
-
-DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
-
-@dataclass(frozen=True)
-class ExecOptions:
-    """Run-level execution settings (keys of the ``run`` section)."""
-
-    device: str = opt("auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    amp: Literal["off", "bf16", "fp16"] = opt("off", help="mixed precision: bf16 autocast (CPU or CUDA), or fp16 "
-                                                          "autocast with a gradient scaler (CUDA)")
-    channels_last: bool = opt(False, help="NHWC memory format for models and batches (faster convs on GPUs)")
-    cudnn_benchmark: bool = opt(False, help="let cuDNN pick the fastest kernels per shape (not bitwise repeatable)")
-    deterministic: bool = opt(False, help="deterministic algorithms only (bitwise repeatable on GPU, slower)")
-
-    def check(self) -> None:
-        if not DEVICE_RE.match(self.device):
-            raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {self.device!r}")
-        if self.deterministic and self.cudnn_benchmark:
-            raise ConfigError("cudnn_benchmark: cannot be on with deterministic: true")
+from hwnas.run_section import DEVICE_RE, ExecOptions
 
 
-def exec_options(run: Mapping[str, Any] | None, device: str | None = None) -> ExecOptions:
-    """The execution settings of a ``run`` section (other keys belong to other readers),
-    with a command-line ``--device`` applied."""
+def exec_options(run: ExecOptions | Mapping[str, Any] | None, device: str | None = None) -> ExecOptions:
+    """The execution settings of a config's ``run`` section (a validated
+    :class:`~hwnas.run_section.RunOptions`, or a plain mapping of them), with a
+    command-line ``--device`` applied."""
     names = {f.name for f in fields(ExecOptions)}
-    data = {k: v for k, v in dict(run or {}).items() if k in names}
+    given = options_to_dict(run) if isinstance(run, ExecOptions) else dict(run or {})
+    data = {k: v for k, v in given.items() if k in names}
     if device is not None:
         data["device"] = device
     return parse_options(ExecOptions, data, "run")
@@ -155,6 +137,6 @@ def no_flags() -> Iterator[None]:
         torch.use_deterministic_algorithms(det)
 
 
-def runtime_for(run: Mapping[str, Any] | None, device: str | None = None, **kwargs: Any) -> Runtime:
+def runtime_for(run: ExecOptions | Mapping[str, Any] | None, device: str | None = None, **kwargs: Any) -> Runtime:
     """The Runtime of a config's ``run`` section and an optional ``--device``."""
     return Runtime.from_options(exec_options(run, device), **kwargs)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.config import opt
 from hwnas.errors import ConfigError, HwnasError
+from hwnas.run_section import OptimOptions
 from hwnas.search.runtime import Runtime
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -27,21 +27,6 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 class TrainingDiverged(HwnasError):
     """The loss became NaN or infinite (learning rate too high, no gradient clipping)."""
-
-
-@dataclass(frozen=True)
-class OptimOptions:
-    """Optimiser and schedule options shared by every training loop (YAML fields)."""
-
-    optimizer: Literal["sgd", "adam"] = opt("sgd", help="sgd (Nesterov momentum when momentum > 0) or adam")
-    lr: float = opt(0.05, gt=0, help="peak learning rate")
-    momentum: float = opt(0.9, min=0.0, lt=1.0, help="SGD momentum")
-    weight_decay: float = opt(4e-5, min=0.0, help="L2 weight decay")
-    schedule: Literal["cosine", "constant"] = opt("cosine", help="cosine decay to 0 over the run, or constant")
-    warmup_steps: int = opt(0, min=0, help="linear warm-up steps before the schedule")
-    grad_clip: float = opt(0.0, min=0.0, help="gradient-norm clip (0 = off)")
-    label_smoothing: float = opt(0.0, min=0.0, lt=1.0, help="label smoothing of the cross-entropy loss")
-    lr_min: float = opt(0.0, min=0.0, help="learning rate the cosine schedule ends at (DARTS: 0.001)")
 
 
 def make_optimizer(params: Iterable[nn.Parameter], o: OptimOptions) -> torch.optim.Optimizer:

@@ -16,9 +16,10 @@ def bn_free_losses(rt: Any, batch_size: int, epochs: int = 2, seed: int = 0) -> 
     import torch
     from torch import nn
 
+    from hwnas.run_section import OptimOptions
     from hwnas.search.datasets.builtin import SyntheticDataset
     from hwnas.search.distributed import wrap
-    from hwnas.search.training import OptimOptions, make_optimizer, train_pass
+    from hwnas.search.training import make_optimizer, train_pass
 
     data = SyntheticDataset(SyntheticDataset.Options(resolution=8, channels=1, samples=300, num_classes=4,
                                                      valid_fraction=0.0, test_fraction=0.0, max_train=256),

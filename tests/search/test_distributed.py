@@ -42,8 +42,9 @@ def test_rank_batches_partition_the_global_batch() -> None:
 
 @pytest.mark.slow
 def test_ddp_gloo_loss_curve_equals_double_batch_without_bn() -> None:
+    from hwnas.run_section import ExecOptions
     from hwnas.search.distributed import spawn
-    from hwnas.search.runtime import ExecOptions, Runtime
+    from hwnas.search.runtime import Runtime
     from hwnas.testing.ddp import bn_free_losses
 
     one = bn_free_losses(Runtime.cpu(), 64)

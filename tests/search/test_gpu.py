@@ -14,8 +14,9 @@ pytestmark = [pytest.mark.gpu,
 
 @pytest.mark.parametrize("amp", ["off", "bf16", "fp16"])
 def test_train_step_on_cuda(amp: str) -> None:
-    from hwnas.search.runtime import ExecOptions, Runtime
-    from hwnas.search.training import OptimOptions, make_optimizer, train_pass
+    from hwnas.run_section import ExecOptions, OptimOptions
+    from hwnas.search.runtime import Runtime
+    from hwnas.search.training import make_optimizer, train_pass
 
     rt = Runtime.from_options(ExecOptions(device="cuda", amp=amp, channels_last=True))
     model = rt.model(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
@@ -30,10 +31,11 @@ def test_train_step_on_cuda(amp: str) -> None:
 
 
 def test_supernet_step_on_cuda_and_checkpoint_to_cpu(tmp_path: Path) -> None:
+    from hwnas.run_section import ExecOptions
     from hwnas.search.datasets.builtin import DigitsDataset
     from hwnas.search.evaluators.mepa import MepaEvaluator
     from hwnas.search.rollout import Rollout
-    from hwnas.search.runtime import ExecOptions, Runtime
+    from hwnas.search.runtime import Runtime
     from hwnas.search.spaces.nb201 import NB201Space
     from hwnas.search.trainers.checkpoint import load_checkpoint, save_checkpoint
     from hwnas.search.weights.supernet_nb201 import NB201Supernet

@@ -12,8 +12,9 @@ from torch import nn
 
 from hwnas.cli import main
 from hwnas.errors import ConfigError
-from hwnas.search.runtime import ExecOptions, Runtime, exec_options, no_flags, resolve_device
-from hwnas.search.training import OptimOptions, make_optimizer, train_pass
+from hwnas.run_section import ExecOptions, OptimOptions
+from hwnas.search.runtime import Runtime, exec_options, no_flags, resolve_device
+from hwnas.search.training import make_optimizer, train_pass
 
 NO_CUDA = not torch.cuda.is_available()
 

@@ -8,7 +8,7 @@ energy meters. Everything that makes two measurements comparable goes into
 :meth:`Backend.settings`, which is stored with every row so resume and table lookups
 never mix, say, tuned and untuned TVM.
 
-Contract (checked for every registered backend by ``hwnas.testing.backend``):
+Contract (checked for every registered backend by the suite in ``testing/backend.py``):
 
 * built as ``cls(device="cpu", threads=1, **options)``; ``name`` equals the registry
   name (it is what the store files rows under);

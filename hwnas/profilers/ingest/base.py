@@ -74,7 +74,7 @@ class LatencyFormat:
     (what the device computes in; the DPU formats are int8) and implement
     :meth:`parse` and :meth:`example`.
 
-    Contract (checked by ``hwnas.testing.ingest_format``): built with no arguments;
+    Contract (checked by the suite in ``testing/ingest_format.py``): built with no arguments;
     :meth:`parse` of the :meth:`example` file returns :class:`Parsed` with at least one
     record, each with a name, a ``where`` naming the file, and finite samples >= 0 (or
     an error); ``hwnas ingest`` plans measurements from it; an empty or garbage file
@@ -96,7 +96,7 @@ class LatencyFormat:
     def example(cls, tmp_dir: Path) -> Path:
         """Write a short valid file of this format under ``tmp_dir`` and return its path
         (the contract suite parses and plans it). Every format must provide one: the built-ins
-        in :mod:`hwnas.testing.examples`, a plugin's format here."""
+        in ``testing/examples.py``, a plugin's format here."""
         raise NotImplementedError(f"{cls.__name__} writes no example file; define the classmethod "
                                   "example(tmp_dir) -> Path (see hwnas.profilers.ingest.base.LatencyFormat)")
 

@@ -176,7 +176,7 @@ def parse_watts(path: Path, rails: list[str] | None = None) -> PowerLog:
 class PowerFormat:
     """Base of the registered power-log parsers (role ``power_format``).
 
-    Contract (checked by ``hwnas.testing.power_format``): :meth:`parse` (``rails`` is the
+    Contract (checked by the suite in ``testing/power_format.py``): :meth:`parse` (``rails`` is the
     format's column selection, None for its default) returns a :class:`PowerLog` of at
     least two samples with non-decreasing times and finite watts >= 0; an empty or
     garbage file raises an :class:`~hwnas.errors.IngestError` naming the file;

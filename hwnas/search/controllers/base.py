@@ -1,6 +1,6 @@
 """The controller role: proposes architectures and learns from how they scored.
 
-Contract (checked for every registered controller by ``hwnas.testing.controller``):
+Contract (checked for every registered controller by the suite in ``testing/controller.py``):
 
 * built as ``cls(options, space=..., seed=...)``; all randomness comes from ``self.rng``
   (seeded) or from state saved in :meth:`state_dict`, so a controller restored from its

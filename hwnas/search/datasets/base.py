@@ -1,6 +1,6 @@
 """The dataset role, and array-backed datasets with seeded train / valid / test splits.
 
-Contract of a dataset (checked by ``hwnas.testing.dataset``): built as
+Contract of a dataset (checked by the suite in ``testing/dataset.py``): built as
 ``cls(options, seed=...)``; after :meth:`Dataset.prepare` it knows ``num_classes``,
 ``in_channels`` and ``resolution``; :meth:`Dataset.loader` yields ``(x, y)`` batches
 (float images ``B x C x H x W``, int64 labels in ``[0, num_classes)``) for the splits

@@ -1,6 +1,6 @@
 """The evaluator role: fills rollouts' perfs and reward, possibly training shared weights.
 
-Contract (checked by ``hwnas.testing.evaluator``):
+Contract (checked by the suite in ``testing/evaluator.py``):
 
 * built with keyword arguments it declares among ``space``, ``objective``,
   ``dataset``, ``weights_manager``, ``seed``, ``base_dir``;

@@ -37,6 +37,7 @@ from torch import nn
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
+from hwnas.run_section import OptimOptions
 from hwnas.search.controllers.base import Controller
 from hwnas.search.datasets.base import Dataset
 from hwnas.search.evaluators.base import Evaluator
@@ -45,7 +46,6 @@ from hwnas.search.rollout import Rollout
 from hwnas.search.runtime import Runtime
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.training import (
-    OptimOptions,
     backward,
     clip_and_step,
     evaluate,

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
+from hwnas.run_section import OptimOptions
 from hwnas.search.datasets.base import Dataset
 from hwnas.search.evaluators.base import Evaluator
 from hwnas.search.evaluators.predictor import fill
@@ -25,7 +26,6 @@ from hwnas.search.rollout import Rollout
 from hwnas.search.runtime import Runtime
 from hwnas.search.spaces.base import SearchSpace
 from hwnas.search.training import (
-    OptimOptions,
     PassStats,
     TrainingDiverged,
     first_batches,

@@ -1,6 +1,6 @@
 """The objective role: what is measured about an architecture, and the reward.
 
-Contract (checked by ``hwnas.testing.objective``):
+Contract (checked by the suite in ``testing/objective.py``):
 
 * built with keyword arguments it declares among ``space``, ``dataset``, ``seed``,
   ``base_dir``;

@@ -6,7 +6,7 @@ controller (random, evolution, RL all see a vector of categorical choices) while
 space alone knows what the choices mean (:meth:`SearchSpace.to_network`) and how to
 write them for people (:meth:`SearchSpace.to_jsonable`).
 
-Contract (checked for every registered space by ``hwnas.testing.search_space``):
+Contract (checked for every registered space by the suite in ``testing/search_space.py``):
 ``cls(options)`` builds it; :meth:`SearchSpace.sample` gives valid archs and
 :meth:`SearchSpace.validate` refuses invalid ones with a ValidationError;
 :meth:`SearchSpace.to_str` / :meth:`SearchSpace.from_str` and

@@ -1,6 +1,6 @@
 """The trainer role: the search loop that joins the other roles.
 
-Contract (checked by ``hwnas.testing.trainer``):
+Contract (checked by the suite in ``testing/trainer.py``):
 
 * built as ``cls(options, components=..., run_dir=..., seed=...)``;
 * :meth:`run` repeats ``controller.sample`` -> ``weights_manager.assemble_candidate``

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
+from hwnas.run_section import OptimOptions
 from hwnas.search import report
 from hwnas.search.archweights import ArchWeights
 from hwnas.search.build import SearchComponents
@@ -49,7 +50,6 @@ from hwnas.search.trainers.checkpoint import load_checkpoint, save_checkpoint
 from hwnas.search.trainers.simple import config_hash
 from hwnas.search.training import (
     Batch,
-    OptimOptions,
     evaluate,
     first_batches,
     inputs_of,

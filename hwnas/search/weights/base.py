@@ -1,6 +1,6 @@
 """The weights-manager role: turns a rollout into a runnable candidate network.
 
-Contract (checked by ``hwnas.testing.weights_manager``):
+Contract (checked by the suite in ``testing/weights_manager.py``):
 
 * built as ``cls(options, space=..., seed=...)`` (plus ``dataset`` where it matters);
 * :meth:`assemble_candidate` returns a ``torch.nn.Module`` computing the rollout's
