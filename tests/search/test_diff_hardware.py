@@ -83,7 +83,8 @@ def test_a_source_missing_an_op_of_the_space_is_named(tmp_path: Path) -> None:
     store = fake_store(tmp_path / "s.sqlite", build_space("darts", {**DARTS, "ops": ["skip_connect", "sep_conv_3x3"]}))
     obj = objective("darts", DARTS, store)
     with pytest.raises(ConfigError, match=r"objective.store: .*s.sqlite has no latency of primitive "
-                                          r"'.*' \(op (none|pool|dil_conv|sep_conv)\) of space darts") as info:
+                                          r"'.*' \(op (none|pool|dil_conv|sep_conv)\) for device 'fake-cpu' / "
+                                          r"backend 'torch' of space darts") as info:
         obj.table()
     assert "\n" not in str(info.value)
     with pytest.raises(ConfigError, match="give exactly one per-primitive cost source"):

@@ -64,9 +64,12 @@ def test_constraint_and_penalty_modes(tmp_path: Path) -> None:
 
 def test_composite_weights_and_modifiers(tmp_path: Path) -> None:
     hw = {"type": "hardware", "table": str(NB201_TABLE), "column": "gold_6226_ms"}
+    energy = tmp_path / "energy.csv"  # a made-up energy column (mJ) beside the latency table
+    df = pd.read_csv(NB201_TABLE)
+    pd.DataFrame({"arch_str": df.arch_str, "made_up_mj": df.silver_4114_ms}).to_csv(energy, index=False)
     obj = objective_from(tmp_path, {"type": "composite", "objectives": [
         {"type": "hardware", "name": "gold", **{k: v for k, v in hw.items() if k != "type"}, "weight": 0.01},
-        {"type": "hardware", "name": "silver", "table": str(NB201_TABLE), "column": "silver_4114_ms",
+        {"type": "hardware", "name": "silver", "table": str(energy), "column": "made_up_mj",
          "metric": "energy", "mode": "constraint", "budget": 8.0}]})
     arch = NB201Space().from_str(pd.read_csv(NB201_TABLE).arch_str[1])
     p = obj.perfs([Rollout(arch)])[0]
