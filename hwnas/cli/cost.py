@@ -70,8 +70,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     res = api.predict(args.model, space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"),
                       archs=args.arch or (), networks=args.networks)
     unit = res["unit"]
-    emit(res, as_json=args.json, table=format_table(res["predictions"], ["network", "prediction"],
-                                                     {"prediction": f"prediction ({unit or '?'})"}))
+    head = f"{res['model']}: {res['target']} in {unit} of {res['device']} ({res['estimator']})\n"
+    emit(res, as_json=args.json, table=head + format_table(res["predictions"], ["network", "prediction"],
+                                                            {"prediction": f"prediction ({unit or '?'})"}))
     return 0
 
 

@@ -26,15 +26,17 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def predict_model(predictor: str, source: Any) -> Any:
-    """Load a kernel predictor and predict one model (the library call behind the command)."""
-    from hwnas.cost_models import load_model
-    from hwnas.cost_models.kernel_predict import predict_onnx
+    """The kernel predictor's cost source prices one model (the library call behind the command)."""
+    from hwnas.cost_models.source import SourceRequest, open_source
+    from hwnas.cost_models.source_models import KernelSource
 
-    model = load_model(predictor)
-    if getattr(model, "registry_name", "") != "kernel":
-        raise CostModelError(f"{predictor}: a {model.registry_name!r} cost model predicts search-space networks; "
+    src = open_source(SourceRequest(model=predictor, option="--predictor"), check_metric=False)
+    src = getattr(src, "inner", src)  # an asset: the source of its kind
+    if not isinstance(src, KernelSource):
+        name = getattr(getattr(src, "model", None), "registry_name", "?")
+        raise CostModelError(f"{predictor}: a {name!r} cost model predicts search-space networks; "
                              "--onnx/--torch need a kernel predictor (hwnas fit-cost --model kernel)")
-    return predict_onnx(model, source.load())
+    return src.predict_onnx(source.load())
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

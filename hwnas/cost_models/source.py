@@ -37,7 +37,7 @@ from typing import Any, Sequence, overload
 
 import numpy as np
 
-from hwnas.errors import ConfigError, CostModelError
+from hwnas.errors import ConfigError, CostModelError, HwnasError
 from hwnas.primitives import NetworkSpec, Primitive
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ def open_source(req: SourceRequest, *, check_metric: bool = True) -> CostSource:
 
     given = req.given()
     if len(given) != 1:
-        raise ConfigError(f"{req.option}.model: give exactly one cost source: model (cost model folder), store "
+        raise ConfigError(f"{_where(req, 'model')}: give exactly one cost source: model (cost model folder), store "
                           f"(+ device, backend) or table (+ column); got {', '.join(given) or 'none'}")
     name = given[0]
     ref = getattr(req, name)
@@ -195,16 +195,26 @@ def open_source(req: SourceRequest, *, check_metric: bool = True) -> CostSource:
         if assets.is_ref(ref):
             from hwnas.cost_models.source_models import AssetSource
 
+            try:
+                assets.check_ref(str(ref), {"model": "cost_model"}.get(name, name))
+            except HwnasError as exc:
+                raise ConfigError(f"{_where(req, name)}: {exc}") from None
+
             src: CostSource = AssetSource(str(ref), req)
         else:
             src = _open_path(name, Path(ref), req)
     except ConfigError as exc:
         if not re.match(r"[a-z_]+: ", str(exc)):  # already says where (a file line, or prefixed)
             raise
-        raise ConfigError(f"{req.option}.{exc}") from None
+        raise ConfigError(f"{req.option}: {exc}" if req.option.startswith("-") else f"{req.option}.{exc}") from None
     if check_metric:
         src.require(req.metric, f"{req.option}.metric")
     return src
+
+
+def _where(req: SourceRequest, name: str) -> str:
+    """``objective.store`` for a YAML section, ``--model`` for a command-line option."""
+    return req.option if req.option.startswith("-") else f"{req.option}.{name}"
 
 
 def _open_path(name: str, path: Path, req: SourceRequest) -> CostSource:
@@ -213,7 +223,7 @@ def _open_path(name: str, path: Path, req: SourceRequest) -> CostSource:
 
     if name == "store":
         if not path.is_file():
-            raise ConfigError(f"{req.option}.store: cost store not found: {path}")
+            raise ConfigError(f"{_where(req, 'store')}: cost store not found: {path}")
         return StoreSource(path, req.device, req.backend, target=req.metric, estimator=req.estimator or None)
     if name == "table":
         if not req.column:
