@@ -3,7 +3,9 @@
 Each component class declares its options as a frozen dataclass in a nested class
 ``Options``. Fields carry their type in the annotation and their limits in
 ``field(metadata=...)``: ``min``/``max`` (inclusive), ``gt``/``lt`` (exclusive),
-``choices``, and ``help`` (used by ``hwnas gen-config``). An ``Options.check()``
+``choices``, ``asset`` (the kind of shipped ``asset:NAME`` a path option accepts; checked
+here, resolved by the cost-source factory) and ``help`` (used by ``hwnas gen-config``).
+The ``run:`` section is typed the same way (:mod:`hwnas.run_section`). An ``Options.check()``
 method may enforce cross-field rules by raising :class:`ConfigError` with the field
 name(s). Every error is one line that starts with the YAML path::
 
@@ -217,6 +219,22 @@ def _check_limits(value: Any, meta: Mapping[str, Any], path: str) -> None:
                               + _suggest(str(v), [str(c) for c in meta["choices"]]))
 
 
+def _check_asset(value: Any, meta: Mapping[str, Any], path: str) -> None:
+    """``asset:NAME`` only where the option says which kind it takes (``opt(asset=KIND)``),
+    and only naming a shipped asset of that kind. The reference stays as written: the
+    cost-source factory resolves it to a path when the run opens it."""
+    if value is None or not str(value).startswith("asset:"):
+        return
+    if "asset" not in meta:
+        raise ConfigError(f"{path}: takes a file path, not a shipped asset ({value})")
+    from hwnas import assets
+
+    try:
+        assets.check_ref(str(value), meta["asset"])
+    except HwnasError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
 def parse_options(cls: type, data: Mapping[str, Any] | None, path: str, base: Path | None = None) -> Any:
     """Build the frozen options dataclass ``cls`` from a mapping, naming ``path`` in errors."""
     data = dict(data or {})
@@ -232,6 +250,7 @@ def parse_options(cls: type, data: Mapping[str, Any] | None, path: str, base: Pa
         if name in data:
             value = _coerce(data[name], hints.get(name, Any), fpath, base)
             _check_limits(value, f.metadata, fpath)
+            _check_asset(value, f.metadata, fpath)
             kwargs[name] = value
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
             raise ConfigError(f"{fpath}: required option missing ({_type_name(hints.get(name, Any))})")

@@ -30,6 +30,7 @@ BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "power_format": ("hwnas.profilers.ingest.power",),
     "featurizer": ("hwnas.cost_models",),
     "cost_model": ("hwnas.cost_models",),
+    "cost_source": ("hwnas.cost_models.source_tables", "hwnas.cost_models.source_models"),
     "search_space": ("hwnas.search.spaces",),
     "dataset": ("hwnas.search.datasets",),
     "controller": ("hwnas.search.controllers",),

@@ -13,8 +13,10 @@ because the store writes to its file and the installed asset must stay untouched
 ``table`` (a whole-network CSV, as the hardware objective's ``table`` reads). Every use
 re-checks the sha256 of the files, so a modified asset is refused, not trusted.
 
-This module stays free of heavy imports: config loading asks it whether a path is an
-asset reference.
+This module stays free of heavy imports: config loading asks it whether a reference names
+an asset of the right kind (:func:`check_ref`). Layers below the edge never import it: they
+receive the path :func:`resolve_path` gives (the import contracts in ``make lint`` hold
+that).
 """
 from __future__ import annotations
 
@@ -128,9 +130,15 @@ def check_ref(ref: str | Path, kind: str) -> Asset:
     return asset
 
 
-def resolve(ref: str | Path, kind: str | None = None) -> Path:
+def resolve_path(ref: str | Path, kind: str | None = None) -> Path:
     """The local path behind ``asset:NAME`` after its sha256 check: the model folder,
-    the table file, or a private SQLite copy of a store. A plain path is returned as is."""
+    the table file, or a private SQLite copy of a store. A plain path is returned as is.
+
+    The one function the edge calls — where user input is read: the command line
+    (:mod:`hwnas.cli`), and the cost-source factory
+    (:func:`hwnas.cost_models.source.open_source`) for config sections; config loading
+    only checks that a reference names an asset of the right kind. Everything below takes
+    the path this returns (``Store(path)``, ``load_model(path)``), never a reference."""
     if not is_ref(ref):
         return Path(ref)
     asset = check_ref(ref, kind) if kind is not None else get(str(ref))

@@ -53,7 +53,7 @@ def load_store(doc: Mapping[str, Any], path: str | Path) -> Path:
     if doc.get("format") != FORMAT:
         raise AssetError(f"store dump format {doc.get('format')!r}, this hwnas reads {FORMAT}")
     with Store(path) as st:
-        ids = [st.add_device(Device.from_dict(d["info"])) for d in doc["devices"]]
+        ids = [st.add_device(Device.from_dict(d["info"]), created=d["created"]) for d in doc["devices"]]
         for p in doc["primitives"]:
             st.add_primitive(Primitive.from_dict(p))
         for n in doc["networks"]:
@@ -69,12 +69,9 @@ def load_store(doc: Mapping[str, Any], path: str | Path) -> Path:
                 extra=m["extra"] or {}, median_override=None if samples or m["error"] else m["median_ms"],
                 estimate_ms=m.get("latency_ms") if samples else None, flagged=m.get("flagged"),
                 evidence=m.get("evidence") or {})))
-        with st.transaction() as c:
+        with st.transaction():  # all rows or none; each keeps when it was measured
             for dev_id, created, meas in items:
-                mid = st.add_measurement(dev_id, meas)
-                c.execute("UPDATE measurements SET created=? WHERE id=?", (created, mid))  # keep when measured
-            for dev_id, d in zip(ids, doc["devices"]):
-                c.execute("UPDATE devices SET created=? WHERE id=?", (d["created"], dev_id))
+                st.add_measurement(dev_id, meas, created=created)
     return Path(path)
 
 

@@ -19,7 +19,7 @@ def _cmd_assets(args: argparse.Namespace) -> int:
         meta = assets.describe(args.name)
         emit(meta, as_json=args.json, table=assets.render(meta))
     else:
-        path = assets.resolve(args.name if assets.is_ref(args.name) else assets.PREFIX + args.name)
+        path = assets.resolve_path(args.name if assets.is_ref(args.name) else assets.PREFIX + args.name)
         emit({"name": args.name, "path": str(path)}, as_json=args.json, table=str(path))
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any, NoReturn
 
 from hwnas import registry
@@ -70,6 +71,17 @@ def finite(text: str) -> float:
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return v
+
+
+def local_path(text: str | Path | None, kind: str) -> Path | None:
+    """What the user typed for a file option, as a local path: ``asset:NAME`` becomes the
+    verified path of a shipped asset of ``kind`` (:func:`hwnas.assets.resolve_path`: the
+    command line is an edge where references are resolved; the library takes paths)."""
+    if text is None:
+        return None
+    from hwnas.assets import resolve_path
+
+    return resolve_path(text, kind)
 
 
 def add_store(p: argparse.ArgumentParser, help: str = "cost store path") -> None:  # noqa: A002

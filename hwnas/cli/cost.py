@@ -7,18 +7,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import add_parser, finite, names, non_negative, positive
+from hwnas.cli.common import add_parser, finite, local_path, names, non_negative, positive
 from hwnas.config import parse_kv
 from hwnas.ui import emit, format_table
 
 
 def _cmd_fit_transfer(args: argparse.Namespace) -> int:
     """``fit-cost --transfer-from``: few-shot transfer to a new device (one library call)."""
-    from hwnas.cost_models.transfer_model import transfer_from
+    from hwnas.cost_models.transfer_model import BaseRef, transfer_from
 
-    rep = transfer_from(args.transfer_from, dataset=args.dataset, target=args.target, space=args.space,
+    base = BaseRef(local_path(args.transfer_from, "cost_model"), args.transfer_from)  # type: ignore[arg-type]
+    rep = transfer_from(base, dataset=args.dataset, target=args.target, space=args.space,
                         space_options=parse_kv(args.space_opt, "--space-opt"), min_value=args.min_value,
-                        store=args.store, device=args.device, backend=args.backend, out=args.out)
+                        store=local_path(args.store, "store"), device=args.device, backend=args.backend,
+                        out=args.out)
     loo = rep["loo"]
     like = ", ".join(f"{d} {w:.2f}" for d, w in rep["similar_devices"] if w >= 0.01) or "a mix of all sources"
     lines = [f"transfer from {rep['base']} ({rep['space']}): {rep['shots']} measured networks; behaves like: {like}",
@@ -42,7 +44,7 @@ def _cmd_fit_cost(args: argparse.Namespace) -> int:
     if args.transfer_from:
         return _cmd_fit_transfer(args)
 
-    d = api.load_data(store=args.store, device=args.device, backend=args.backend, dataset=args.dataset,
+    d = api.load_data(store=local_path(args.store, "store"), device=args.device, backend=args.backend, dataset=args.dataset,
                       space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"), target=args.target,
                       unit=args.unit, min_value=args.min_value, exclude_flagged=args.exclude_flagged)
     rep = api.fit_cost(d, args.model, unit=args.unit, test_frac=args.test_frac, seed=args.seed, out=args.out,
@@ -70,8 +72,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     res = api.predict(args.model, space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"),
                       archs=args.arch or (), networks=args.networks)
     unit = res["unit"]
-    emit(res, as_json=args.json, table=format_table(res["predictions"], ["network", "prediction"],
-                                                     {"prediction": f"prediction ({unit or '?'})"}))
+    head = f"{res['model']}: {res['target']} in {unit} of {res['device']} ({res['estimator']})\n"
+    emit(res, as_json=args.json, table=head + format_table(res["predictions"], ["network", "prediction"],
+                                                            {"prediction": f"prediction ({unit or '?'})"}))
     return 0
 
 

@@ -42,12 +42,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from hwnas.profilers.api import measure_network
     from hwnas.search import final
 
-    res = final.test_files(args.config, args.arch, args.checkpoint, rank=args.rank, profile=args.profile,
-                           backend=args.backend, threads=args.threads, cost_model=args.cost_model,
-                           device=args.device)
-    cols = [c for c in ("test_accuracy", "test_loss", "latency_ms", "predicted_latency_ms") if c in res]
+    measure = partial(measure_network, backend=args.backend, threads=args.threads) if args.profile else None
+    res = final.test_files(args.config, args.arch, args.checkpoint, rank=args.rank, measure=measure,
+                           cost_model=args.cost_model, device=args.device)
+    cols = [c for c in ("test_accuracy", "test_loss", "latency_ms", "predicted_latency_ms", "predicted_energy_mj")
+            if c in res]
     table = f"{res['space']} {res['arch']} (network {res['network_hash']})\n" + format_table([res], cols)
     emit(res, as_json=args.json, table=table)
     return 0

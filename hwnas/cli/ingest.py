@@ -5,7 +5,7 @@ import argparse
 from collections import Counter
 from typing import Any
 
-from hwnas.cli.common import add_parser, add_store, finite, names, positive
+from hwnas.cli.common import add_parser, add_store, finite, local_path, names, positive
 from hwnas.ui import emit, format_table
 
 
@@ -45,7 +45,7 @@ def _cmd_export_awnas(args: argparse.Namespace) -> int:
     from hwnas.profilers.ingest.awnas import export_awnas
     from hwnas.store import Store
 
-    with Store(args.store, readonly=True) as st:
+    with Store(local_path(args.store, "store"), readonly=True) as st:
         res = export_awnas(st, args.device, args.backend, args.out)
     text = (f"wrote {res['written']} aw_nas entries ({res['with_power']} with power) to {res['path']}; "
             f"{len(res['skipped'])} primitive(s) have no aw_nas form")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import non_negative
+from hwnas.cli.common import local_path, non_negative
 from hwnas.config import parse_kv
 from hwnas.errors import ConfigError, CostModelError
 from hwnas.ui import emit, format_table
@@ -26,15 +26,17 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def predict_model(predictor: str, source: Any) -> Any:
-    """Load a kernel predictor and predict one model (the library call behind the command)."""
-    from hwnas.cost_models import load_model
-    from hwnas.cost_models.kernel_predict import predict_onnx
+    """The kernel predictor's cost source prices one model (the library call behind the command)."""
+    from hwnas.cost_models.source import SourceRequest, open_source
+    from hwnas.cost_models.source_models import KernelSource
 
-    model = load_model(predictor)
-    if getattr(model, "registry_name", "") != "kernel":
-        raise CostModelError(f"{predictor}: a {model.registry_name!r} cost model predicts search-space networks; "
+    src = open_source(SourceRequest(model=predictor, option="--predictor"), check_metric=False)
+    src = getattr(src, "inner", src)  # an asset: the source of its kind
+    if not isinstance(src, KernelSource):
+        name = getattr(getattr(src, "model", None), "registry_name", "?")
+        raise CostModelError(f"{predictor}: a {name!r} cost model predicts search-space networks; "
                              "--onnx/--torch need a kernel predictor (hwnas fit-cost --model kernel)")
-    return predict_onnx(model, source.load())
+    return src.predict_onnx(source.load())
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -62,7 +64,7 @@ def cmd_fit_kernel(args: argparse.Namespace) -> int:
 
     if not args.store or not args.device:
         raise ConfigError("--model kernel needs --store (with `hwnas profile --kernels` results) and --device")
-    with Store(args.store, readonly=True) as st:
+    with Store(local_path(args.store, "store"), readonly=True) as st:
         rep = fit_kernel_model(st, args.device, args.backend or "onnxruntime", test_frac=args.test_frac,
                                seed=args.seed, out=args.out)
     rows = [{"family": f, "train_kernels": n, **{k: (rep.get("held_out_kernels") or {}).get(f, {}).get(k)

@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Any
 
-from hwnas.cli.common import Formatter, add_parser, add_store, non_negative
+from hwnas.cli.common import Formatter, add_parser, add_store, local_path, non_negative
 from hwnas.ui import emit, format_table
 
 SHOW_COLUMNS = ("id", "kind", "target", "device_name", "backend", "n", "median_ms", "latency_ms", "std_ms", "flagged",
@@ -42,7 +42,7 @@ def _export(st: Any, args: argparse.Namespace) -> None:
 def _cmd_store(args: argparse.Namespace) -> int:
     from hwnas.store import Store
 
-    with Store(args.store, readonly=True) as st:
+    with Store(local_path(args.store, "store"), readonly=True) as st:
         {"ls": _ls, "show": _show, "export": _export}[args.store_cmd](st, args)
     return 0
 

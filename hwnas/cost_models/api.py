@@ -104,12 +104,15 @@ def read_networks(path: str | Path, space: Any) -> list[tuple[str, NetworkSpec]]
 
 def predict(model: str | Path, *, space: str | None = None, space_options: Mapping[str, Any] | None = None,
             archs: Sequence[str] = (), networks: str | Path | None = None) -> dict[str, Any]:
-    """Predictions of a saved model for architecture strings of a space and/or a file of networks."""
+    """Costs of architecture strings of a space and/or a file of networks, from the cost
+    source of a saved model (a folder or ``asset:NAME``), which says what it predicts."""
     from hwnas.config import build_space
-    from hwnas.cost_models import load_model
+    from hwnas.cost_models.source import SourceRequest, open_source
 
-    m = load_model(model)
+    src = open_source(SourceRequest(model=model, option="--model"), check_metric=False)
     sp = build_space(space, space_options) if space else None
+    if sp is not None:
+        src.check_space(sp)
     items: list[tuple[str, NetworkSpec]] = read_networks(networks, sp) if networks else []
     for a in archs:
         if sp is None:
@@ -118,9 +121,9 @@ def predict(model: str | Path, *, space: str | None = None, space_options: Mappi
     if not items:
         raise ConfigError("give architecture strings with a space, or a networks file")
     try:
-        preds = m.predict([n for _, n in items])
+        preds = src.cost([n for _, n in items])
     except HwnasError as exc:
         raise CostModelError(f"{model}: {exc}") from None
-    unit = (m.manifest_.get("training") or {}).get("unit", "")
     rows = [{"network": label, "hash": n.hash, "prediction": float(p)} for (label, n), p in zip(items, preds)]
-    return {"model": str(model), "unit": unit, "predictions": rows}
+    return {"model": str(model), "unit": src.unit, "target": src.target, "device": src.device,
+            "estimator": src.estimator, "predictions": rows}

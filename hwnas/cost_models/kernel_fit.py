@@ -20,6 +20,7 @@ from hwnas.cost_models.kernel_features import family
 from hwnas.cost_models.kernel_model import KernelCostModel
 from hwnas.cost_models.metrics import regression_metrics
 from hwnas.cost_models.persistence import save_model
+from hwnas.cost_models.source_models import KernelSource
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,10 @@ def advise_weights(store: Any, dev_id: int, backend: str, settings: Mapping[str,
                    folds: int = 3) -> dict[str, float]:
     """Block-family weights for round ``rnd`` of the kernel job: each family of random
     blocks is weighted by the cross-validated error of the kernels in the networks that
-    contained it (rounds before ``rnd``), so poorly predicted regions get sampled more."""
+    contained it (rounds before ``rnd``), so poorly predicted regions get sampled more.
+    Each fold's predictor prices kernels through a
+    :class:`~hwnas.cost_models.source_models.KernelSource` (a family it has no predictor
+    for is priced as a copy of its data)."""
     data = load_kernel_data(store, dev_id, backend, max_round=rnd - 1)
     n = len(data.nets)
     if n < 2 * folds:
@@ -86,9 +90,10 @@ def advise_weights(store: Any, dev_id: int, backend: str, settings: Mapping[str,
         te = np.sort(order[f::folds])
         tr = np.setdiff1d(np.arange(n), te)
         model = KernelCostModel(n_estimators=100, seed=rnd).fit_kernels(data, tr)
+        source = KernelSource(model, where=f"kernel predictor of round {rnd} fold {f}", items="kernels")
         for i in te:
             net = data.nets[i]
-            pred = model.predict_kernels(net.kernels, fallback=True)
+            pred = source.cost(list(net.kernels))
             err[i] = float(np.mean(np.abs(pred - np.asarray(net.kernel_ms)) / np.asarray(net.kernel_ms)))
     score: dict[str, list[float]] = {}
     for i, net in enumerate(data.nets):

@@ -108,13 +108,14 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
 
 
 def load_model(directory: str | Path) -> Any:
-    """Load a model saved by :func:`save_model` (or a shipped ``asset:NAME``); refuses any
+    """Load a model saved by :func:`save_model` from its folder (a shipped ``asset:NAME`` is
+    resolved to its folder by the caller, :func:`hwnas.assets.resolve_path`); refuses any
     file that fails its check."""
     import torch
 
-    from hwnas.assets import is_ref, resolve
-
-    d = resolve(directory, "cost_model") if is_ref(directory) else Path(directory)
+    if str(directory).startswith("asset:"):  # resolved where it was read (hwnas.assets.resolve_path), never here
+        raise CostModelError(f"{directory}: an asset reference; load the path hwnas.assets.resolve_path gives")
+    d = Path(directory)
     manifest = read_manifest(d)
     try:
         doc = json.loads((d / MODEL_FILE).read_text())

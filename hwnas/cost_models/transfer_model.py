@@ -12,6 +12,7 @@ user with k measurements can get) and writes the folder.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -27,13 +28,28 @@ from hwnas.registry import register
 log = logging.getLogger(__name__)
 
 
-def load_base(ref: str | Path) -> tuple[MultiDeviceModel, dict[str, Any]]:
-    """A multi-device base from ``asset:NAME`` or a model folder, with its manifest."""
+@dataclass(frozen=True)
+class BaseRef:
+    """A multi-device base: the folder to load it from, and the name it is recorded under
+    (what the user gave, e.g. ``asset:nb201-base``, which the command line resolved to
+    ``path``: this layer takes paths, never asset references)."""
+
+    path: Path
+    name: str
+
+    @classmethod
+    def of(cls, ref: BaseRef | str | Path) -> BaseRef:
+        return ref if isinstance(ref, BaseRef) else cls(Path(ref), str(ref))
+
+
+def load_base(ref: BaseRef | str | Path) -> tuple[MultiDeviceModel, dict[str, Any]]:
+    """A multi-device base from its model folder, with its manifest."""
     from hwnas.cost_models.persistence import load_model
 
-    model = load_model(ref)
+    ref = BaseRef.of(ref)
+    model = load_model(ref.path)
     if not isinstance(model, MultiDeviceModel):
-        raise CostModelError(f"{ref}: a {getattr(model, 'registry_name', type(model).__name__)!r} model, not a "
+        raise CostModelError(f"{ref.name}: a {getattr(model, 'registry_name', type(model).__name__)!r} model, not a "
                              "multi-device base (use e.g. asset:nb201-base or a multi_device model folder)")
     return model, dict(getattr(model, "manifest_", {}) or {})
 
@@ -58,7 +74,8 @@ class TransferModel(CostModel):
     def _base(self) -> MultiDeviceModel:
         if not hasattr(self, "base_"):
             if self.base is None:
-                raise CostModelError("transfer needs a base: base='asset:NAME' or a multi_device model folder")
+                raise CostModelError("transfer needs a base: a multi_device model folder (a shipped base's is "
+                                     "hwnas.assets.resolve_path('asset:nb201-base'))")
             self.base_ = load_base(self.base)[0]
         return self.base_
 
@@ -131,33 +148,34 @@ def loo_report(model: TransferModel, networks: Sequence[NetworkSpec], y: np.ndar
     return out
 
 
-def fit_transfer(base_ref: str | Path, networks: Sequence[NetworkSpec], y: Any, *, out: str | Path | None = None,
+def fit_transfer(base_ref: BaseRef | str | Path, networks: Sequence[NetworkSpec], y: Any, *, out: str | Path | None = None,
                  space: str | None = None, summary: Mapping[str, Any] | None = None,
                  device: Any = None, unit: str = "ms") -> dict[str, Any]:
     """Adapt the base to k measured networks, report leave-one-out error, write the folder."""
     from hwnas.cost_models.persistence import save_model
 
+    base_ref = BaseRef.of(base_ref)
     base, manifest = load_base(base_ref)
     base_space = (manifest.get("training") or {}).get("space")
     if space and base_space and space != base_space:
-        raise CostModelError(f"{base_ref}: the base was fit on the {base_space!r} space, the shots are {space!r} "
+        raise CostModelError(f"{base_ref.name}: the base was fit on the {base_space!r} space, the shots are {space!r} "
                              "networks")
     y = check_xy(networks, y)
-    model = TransferModel.from_base(base, str(base_ref)).fit(networks, y)
+    model = TransferModel.from_base(base, base_ref.name).fit(networks, y)
     loo = loo_report(model, networks, y)
-    report: dict[str, Any] = {"base": str(base_ref), "space": space or base_space, "shots": int(len(y)),
+    report: dict[str, Any] = {"base": base_ref.name, "space": space or base_space, "shots": int(len(y)),
                               "unit": unit, "loo": loo, "similar_devices": model.similar_devices(),
                               "data": dict(summary or {})}
     if out is not None:
         save_model(model, out, {"device": device, "training": {**dict(summary or {}), "space": space or base_space,
-                                                               "unit": unit, "transfer_from": str(base_ref),
+                                                               "unit": unit, "transfer_from": base_ref.name,
                                                                "shots": int(len(y)), "loo": loo}})
         report["out"] = str(out)
-    log.info("transfer from %s: %d shots, LOO MAPE %.3f", base_ref, len(y), loo["mape"])
+    log.info("transfer from %s: %d shots, LOO MAPE %.3f", base_ref.name, len(y), loo["mape"])
     return report
 
 
-def transfer_from(base_ref: str | Path, *, dataset: str | Path | None = None, target: str | None = None,
+def transfer_from(base_ref: BaseRef | str | Path, *, dataset: str | Path | None = None, target: str | None = None,
                   space: str | None = None, space_options: Mapping[str, Any] | None = None,
                   min_value: float = 0.1, store: str | Path | None = None, device: str | None = None,
                   backend: str | None = None, out: str | Path | None = None) -> dict[str, Any]:
@@ -176,7 +194,7 @@ def transfer_from(base_ref: str | Path, *, dataset: str | Path | None = None, ta
         if space is None:
             space = (load_base(base_ref)[1].get("training") or {}).get("space")
             if not space:
-                raise ConfigError(f"transfer: {base_ref} does not record its search space; give the space")
+                raise ConfigError(f"transfer: {BaseRef.of(base_ref).name} does not record its search space; give the space")
         d = cdata.from_csv(dataset, space, target, min_value=min_value, space_options=space_options)
     else:
         if not device or not backend:

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 from hwnas import registry
 from hwnas.config import build_space
 from hwnas.errors import ConfigError
+from hwnas.primitives import NetworkSpec
 from hwnas.profilers.timing import TimingProtocol
 
 DEFAULT_BACKEND = "onnxruntime"
@@ -104,3 +105,15 @@ def export_space_bundle(space: str, space_options: Mapping[str, Any] | None, out
 
     check_networks(networks)
     return export_bundle(build_space(space, space_options), out_dir, protocol=protocol, networks=networks, seed=seed)
+
+
+def measure_network(network: NetworkSpec, *, backend: str = DEFAULT_BACKEND, threads: int = 1) -> dict[str, Any]:
+    """One network's latency on this machine's CPU (median ms at batch 1, the default timing
+    protocol), as ``hwnas test --profile`` reports it beside the test accuracy."""
+    import statistics
+
+    be = registry.get("backend", backend)(device="cpu", threads=threads)
+    be.check_device()
+    result = be.measure(network, TimingProtocol(threads=threads), with_energy=False)
+    return {"backend": backend, "threads": threads, "latency_ms": statistics.median(result.samples_ms),
+            "latency_samples": len(result.samples_ms)}

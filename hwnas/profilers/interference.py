@@ -35,6 +35,13 @@ INFLATION = 0.05
 STEAL = 0.10
 #: Robust z-score above which a repeat is an outlier (median + 5 scaled MADs).
 OUTLIER_Z = 5.0
+#: A job's machine counts as busy only on evidence: the timed thread's median CPU share of
+#: the flagged rows' repeats below this (it was descheduled), ...
+BUSY_SHARE = 0.90
+#: ... or other processes using more than this share of the machine's CPU (median over rows),
+BUSY_OTHERS = 0.25
+#: ... or a load average above this many runnable tasks per core (median over rows).
+BUSY_LOAD_PER_CORE = 1.0
 
 
 @dataclass(frozen=True)
@@ -122,3 +129,24 @@ def evidence(wall: list[float], cpu: list[float], session_estimates: list[float]
         flags.append(f"steal ({system['steal']:.0%})")
     ev["flags"] = flags
     return ev
+
+
+def busy_evidence(flagged_shares: Sequence[float], others_cpu: Sequence[float], loads: Sequence[float],
+                  steal_flags: int, cores: int) -> list[str]:
+    """What says the machine was busy while a job ran (empty: nothing does).
+
+    Why: flagged rows alone do not make a busy machine: sessions of a runtime disagree by
+    several percent on an idle machine too (allocation, caches, frequency). Only a timed
+    thread that lost CPU (its CPU share of the flagged repeats), other processes' CPU
+    use, a high load average or hypervisor steal are evidence of competition.
+    """
+    out = []
+    if flagged_shares and statistics.median(flagged_shares) < BUSY_SHARE:
+        out.append(f"the timed thread got {statistics.median(flagged_shares):.0%} of the CPU in flagged repeats")
+    if others_cpu and statistics.median(others_cpu) > BUSY_OTHERS:
+        out.append(f"other processes used {statistics.median(others_cpu):.0%} of the machine's CPU")
+    if loads and cores > 0 and statistics.median(loads) > BUSY_LOAD_PER_CORE * cores:
+        out.append(f"load average {statistics.median(loads):.1f} on {cores} cores")
+    if steal_flags:
+        out.append(f"the hypervisor stole CPU time during {steal_flags} measurements")
+    return out

@@ -32,6 +32,7 @@ from hwnas import registry
 from hwnas.config import ComponentConfig, RunConfig, load_config, options_to_dict, parse_options
 from hwnas.errors import ConfigError
 from hwnas.inputs import first_line, output_dir
+from hwnas.primitives import NetworkSpec
 from hwnas.run_section import TrainOptions
 from hwnas.search.archfile import ArchFile, read_arch_file
 from hwnas.search.build import check_shapes
@@ -317,11 +318,13 @@ def test_files(config: str | Path, arch: str | Path, checkpoint: str | Path, *, 
     return test(load_config(config), read_arch_file(arch, rank), checkpoint, **kwargs)
 
 
-def test(config: RunConfig, arch_file: ArchFile, checkpoint: str | Path, *, profile: bool = False,
-         backend: str = "onnxruntime", threads: int = 1, cost_model: str | Path | None = None,
+def test(config: RunConfig, arch_file: ArchFile, checkpoint: str | Path, *,
+         measure: Callable[[NetworkSpec], Mapping[str, Any]] | None = None, cost_model: str | Path | None = None,
          batch_size: int = 256, device: str | None = None) -> dict[str, Any]:
-    """Test-split accuracy; with ``profile`` the measured latency (median ms, batch 1)
-    and, with ``cost_model``, the model's prediction beside it."""
+    """Test-split accuracy; with ``measure`` what it reports of the network (``hwnas test
+    --profile`` passes :func:`hwnas.profilers.api.measure_network`: the search engine never
+    imports the profilers, the edge hands it the measurement) and, with ``cost_model`` (a
+    folder or ``asset:NAME``), the cost source's prediction beside it."""
     o = train_options(config)
     space = resolve_space(config, arch_file, o.space)
     arch = arch_file.resolve(space)
@@ -334,19 +337,12 @@ def test(config: RunConfig, arch_file: ArchFile, checkpoint: str | Path, *, prof
                                                                         rt).items()}}
     spec = space.to_network(arch)
     res["network_hash"] = spec.hash
-    if profile:
-        import statistics
-
-        from hwnas.profilers.timing import TimingProtocol
-
-        be = registry.get("backend", backend)(device="cpu", threads=threads)
-        be.check_device()
-        result = be.measure(spec, TimingProtocol(threads=threads), with_energy=False)
-        res.update(backend=backend, threads=threads, latency_ms=statistics.median(result.samples_ms),
-                   latency_samples=len(result.samples_ms))
+    if measure is not None:
+        res.update(measure(spec))
     if cost_model is not None:
-        from hwnas.cost_models import load_model
+        from hwnas.cost_models.source import SourceRequest, open_source
 
-        res["predicted_latency_ms"] = float(load_model(cost_model).predict([spec])[0])
+        src = open_source(SourceRequest(model=cost_model, option="--cost-model"), check_metric=False)
+        res[f"predicted_{src.target}_{src.unit.lower()}"] = src.cost(spec)
         res["cost_model"] = str(cost_model)
     return res

@@ -37,12 +37,9 @@ class Store(Exports):
 
     def __init__(self, path: str | Path = DEFAULT_STORE, *, create: bool = True, readonly: bool = False,
                  timeout: float = 60.0) -> None:
-        if str(path).startswith("asset:"):
-            if create and not readonly:
-                raise StoreError(f"{path}: shipped assets are read-only; write to a store file of your own")
-            from hwnas.assets import resolve
-
-            path = resolve(str(path), "store")
+        if str(path).startswith("asset:"):  # resolved where it was read (hwnas.assets.resolve_path), never here
+            raise StoreError(f"{path}: shipped assets are read-only and opened by their path "
+                             "(hwnas.assets.resolve_path); write to a store file of your own")
         self.path = Path(path)
         self.readonly = readonly
         memory = str(path) == ":memory:"
@@ -156,7 +153,9 @@ class Store(Exports):
         return decode_json(self.path, text, what, expect)
 
     # -- writes -------------------------------------------------------------------
-    def add_device(self, device: Device) -> int:
+    def add_device(self, device: Device, *, created: float | None = None) -> int:
+        """The id of ``device``, added if new. ``created`` keeps the time it was first seen
+        when a store is rebuilt from a dump (a shipped store asset); default: now."""
         fp = device.fingerprint
         with self.transaction() as c:
             row = c.execute("SELECT id FROM devices WHERE fingerprint=?", (fp,)).fetchone()
@@ -164,7 +163,7 @@ class Store(Exports):
                 return int(row[0])
             cur = c.execute(
                 "INSERT INTO devices (name, fingerprint, info, created) VALUES (?, ?, ?, ?)",
-                (device.name, fp, canonical_json(device.to_dict()), now()),
+                (device.name, fp, canonical_json(device.to_dict()), now() if created is None else created),
             )
             return int(cur.lastrowid)  # type: ignore[arg-type]
 
@@ -187,11 +186,12 @@ class Store(Exports):
             )
         return net.hash
 
-    def add_measurement(self, device_id: int, m: Measurement) -> int:
-        return self.add_measurements(device_id, [m])[0]
+    def add_measurement(self, device_id: int, m: Measurement, *, created: float | None = None) -> int:
+        return self.add_measurements(device_id, [m], created=created)[0]
 
-    def add_measurements(self, device_id: int, items: Sequence[Measurement]) -> list[int]:
-        """Append measurements in one transaction: all land or none does."""
+    def add_measurements(self, device_id: int, items: Sequence[Measurement], *, created: float | None = None) -> list[int]:
+        """Append measurements in one transaction: all land or none does. ``created`` keeps
+        when they were measured when a store is rebuilt from a dump; default: now."""
         ids: list[int] = []
         with self.transaction() as c:
             for m in items:
@@ -205,7 +205,7 @@ class Store(Exports):
                      canonical_json(dict(m.settings)), settings_hash(m.settings), json.dumps(list(m.samples_ms)),
                      m.median_ms if ok else None, m.mean_ms if ok else None, m.std_ms if ok else None,
                      len(m.samples_ms), m.energy_mj, m.power_w, m.error, canonical_json(dict(m.versions)), m.source,
-                     canonical_json(dict(m.extra)), now(), m.latency_ms,
+                     canonical_json(dict(m.extra)), now() if created is None else created, m.latency_ms,
                      None if m.flagged is None else int(bool(m.flagged)),
                      canonical_json(dict(m.evidence)) if m.evidence else None),
                 )

@@ -263,3 +263,15 @@ def _differentiable(tmp_dir: Path) -> Config:
             "objective": {"type": "classification"},
             "trainer": {"type": "differentiable", "epochs": 2, "steps_per_epoch": 2, "batch_size": 32,
                         "eval_batches": 1, "calib_batches": 1}}
+
+
+# -- cost sources: each example is a whole fixture (files, expected costs), built in the suite --
+def _cost_sources() -> None:
+    from hwnas.testing import cost_source as cs
+
+    for name, fn in {"store": cs.store_example, "table": cs.table_example, "model": cs.model_example,
+                     "kernel": cs.kernel_example, "asset": cs.asset_example}.items():
+        EXAMPLES[("cost_source", name)] = fn
+
+
+_cost_sources()

@@ -168,7 +168,8 @@ def fake_cost_model(folder: Path, space: SearchSpace, samples: int = 8, seed: in
     nets = [space.to_network(space.sample(rng)) for _ in range(samples)]
     table = {p.key: fake_latency_ms(p) for p in space.primitives()}
     model = LUTModel().fit(nets, None, table)
-    save_model(model, folder, meta={"device": "fake", "training": {"source": "hwnas.testing.fakes"}})
+    save_model(model, folder, meta={"device": "fake", "training": {"source": "hwnas.testing.fakes", "target": "latency",
+                                                                   "unit": "ms"}})
     return folder, float(np.median(model.predict(nets)))
 
 

@@ -14,7 +14,7 @@ from hwnas import assets
 from hwnas.cli import main
 from hwnas.config import build_space
 from hwnas.cost_models import load_model
-from hwnas.errors import AssetError, StoreError
+from hwnas.errors import AssetError, CostModelError, StoreError
 from hwnas.store import Store
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -42,20 +42,27 @@ def test_device_model_asset_predicts_the_published_table():
     df = pd.read_csv(DATA / "nb201_latency_head60.csv")
     df = df[df["pixel3_ms"] >= 0.1]
     sp = build_space("nb201")
-    model = load_model("asset:nb201-pixel3")
+    model = load_model(assets.resolve_path("asset:nb201-pixel3", "cost_model"))
     pred = model.predict([sp.to_network(sp.from_str(s)) for s in df["arch_str"]])
     assert np.all(pred > 0)
     assert spearmanr(df["pixel3_ms"], pred).statistic > 0.9
 
 
-def test_store_asset_is_read_only_and_readable():
-    with Store("asset:zcu102-dpu-blocks", create=False) as st:
+def test_store_asset_is_read_only_and_readable(capsys):
+    """The edge resolves a store asset to a private SQLite copy; the store layer refuses a
+    reference (it never resolves one), and so does a command that would write to it."""
+    with Store(assets.resolve_path("asset:zcu102-dpu-blocks", "store"), create=False) as st:
         dev = st.find_device("zcu102-dpu-b4096")
         lat = st.table(dev["id"], "awnas")
         energy = st.table(dev["id"], "awnas", metric="energy_mj")
     assert len(lat) == assets.get("zcu102-dpu-blocks").meta["metrics"]["primitives"] and len(energy) >= 1
     with pytest.raises(StoreError, match="read-only"):
         Store("asset:zcu102-dpu-blocks")
+    with pytest.raises(CostModelError, match="asset reference"):
+        load_model("asset:nb201-pixel3")
+    assert main(["profile", "--space", "toy", "--backend", "fake", "--store", "asset:zcu102-dpu-blocks"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "read-only" in err
 
 
 def test_unknown_asset_suggests_close_names(capsys):
@@ -65,7 +72,7 @@ def test_unknown_asset_suggests_close_names(capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "did you mean nb201-pixel3" in err
     with pytest.raises(AssetError, match="is a store, not a cost_model"):
-        assets.resolve("asset:zcu102-dpu-blocks", "cost_model")
+        assets.resolve_path("asset:zcu102-dpu-blocks", "cost_model")
 
 
 def test_tampered_asset_is_refused(tmp_path, monkeypatch, capsys):

@@ -119,3 +119,18 @@ def test_hardware_objective_uses_kernel_predictor(kernel_store, tmp_path) -> Non
     values = objective.values(archs)
     assert values.shape == (2,) and np.all(values > 0) and np.all(np.isfinite(values))
     assert objective.values(archs[:1])[0] == values[0]  # cached per architecture
+
+
+def test_kernel_job_advice_prices_held_out_kernels_through_a_kernel_source(kernel_store) -> None:
+    """The kernel job's advice: cross-validated kernel predictors (as KernelSources) weight
+    the block families of the round-0 networks; the same store gives the same weights."""
+    from hwnas.cost_models.kernel_fit import advise_weights
+    from hwnas.store import Store
+
+    with Store(kernel_store, readonly=True) as st:
+        dev_id = st.find_device("cpu")["id"]
+        weights = advise_weights(st, dev_id, "onnxruntime", {}, 1, folds=2)
+        again = advise_weights(st, dev_id, "onnxruntime", {}, 1, folds=2)
+    assert weights and weights == again
+    assert all(np.isfinite(v) and v >= 0 for v in weights.values())
+    assert {"mbconv_se", "shuffle"} & set(weights)  # the families the fixture's job emphasised

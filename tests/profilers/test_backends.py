@@ -134,3 +134,51 @@ def test_export_bytes_unknown_op_fails_cleanly() -> None:
 
     with pytest.raises(HwnasError):
         export_bytes(Primitive("no_such_op", 2, 2, 4, 4))
+
+
+class _FakeTvm:
+    """Just enough of the ``tvm`` module to see which device and arch the backend picks:
+    two GPUs of different compute capability, so taking GPU 0's shows."""
+
+    def __init__(self) -> None:
+        from types import SimpleNamespace
+
+        self.versions = {0: "7.0", 1: "8.6"}
+        self.target = SimpleNamespace(Target=lambda spec, host=None: {"spec": spec, "host": host})
+
+    def cuda(self, i: int):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(kind="cuda", index=i, exist=i in self.versions,
+                               compute_version=self.versions.get(i, "-1"))
+
+    def cpu(self, i: int):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(kind="cpu", index=i, exist=True)
+
+
+def test_tvm_times_and_compiles_for_the_gpu_index_it_is_given(monkeypatch) -> None:
+    """`--gpu-index 1` reaches the TVM backend: its VM device and its compile arch are GPU 1's
+    (sm_86), not GPU 0's (sm_70); a GPU that is not there is one line naming it."""
+    from hwnas.errors import ConfigError
+    from hwnas.profilers.api import backend_options
+    from hwnas.profilers.backends.tvm import TvmBackend
+
+    fake = _FakeTvm()
+    monkeypatch.setattr(TvmBackend, "_tvm", lambda self: fake)
+    opts = backend_options(["tvm", "onnxruntime"], "s.sqlite", gpu_index=1)
+    assert opts["tvm"]["gpu_index"] == 1 and opts["onnxruntime"] == {"gpu_index": 1}
+    b = TvmBackend(device="gpu", **opts["tvm"])
+    b.check_device()
+    dev = b.runtime_device(fake)
+    assert (dev.kind, dev.index) == ("cuda", 1)
+    assert b._target() == {"spec": {"kind": "cuda", "arch": "sm_86"}, "host": "llvm"}
+    assert (TvmBackend(device="gpu").runtime_device(fake).index, TvmBackend(device="gpu")._target()["spec"]["arch"]) \
+        == (0, "sm_70")
+    cpu = TvmBackend(device="cpu", gpu_index=1).runtime_device(fake)
+    assert (cpu.kind, cpu.index) == ("cpu", 0)
+    with pytest.raises(DependencyError, match="^TVM cannot drive CUDA GPU 3 "):
+        TvmBackend(device="gpu", gpu_index=3).check_device()
+    with pytest.raises(ConfigError, match="gpu_index must be an integer >= 0, got -1"):
+        TvmBackend(device="gpu", gpu_index=-1)

@@ -83,8 +83,73 @@ def test_a_source_missing_an_op_of_the_space_is_named(tmp_path: Path) -> None:
     store = fake_store(tmp_path / "s.sqlite", build_space("darts", {**DARTS, "ops": ["skip_connect", "sep_conv_3x3"]}))
     obj = objective("darts", DARTS, store)
     with pytest.raises(ConfigError, match=r"objective.store: .*s.sqlite has no latency of primitive "
-                                          r"'.*' \(op (none|pool|dil_conv|sep_conv)\) of space darts") as info:
+                                          r"'.*' \(op (none|pool|dil_conv|sep_conv)\) for device 'fake-cpu' / "
+                                          r"backend 'torch' of space darts") as info:
         obj.table()
     assert "\n" not in str(info.value)
     with pytest.raises(ConfigError, match="give exactly one per-primitive cost source"):
         parse_options(DiffHardwareObjective.Options, {}, "objective")
+
+
+def robust_store(path: Path, space: object) -> Path:
+    """A store whose robust latency (``latency_ms``, 1.5x the median) differs from the median."""
+    from hwnas.store import Device, Measurement, Store
+
+    with Store(path) as st:
+        dev = st.add_device(Device(name="fake-cpu", kind="cpu", cpu_model="fake", cores=2, threads=1))
+        items = []
+        for i, p in enumerate(space.primitives()):  # type: ignore[attr-defined]
+            st.add_primitive(p)
+            median = 0.01 * (i + 1)
+            items.append(Measurement("primitive", p.key, "torch", {"batch": 1, "threads": 1},
+                                     samples_ms=(median * 0.9, median, median * 1.1), estimate_ms=1.5 * median))
+        st.add_measurements(dev, items)
+    return path
+
+
+def test_hardware_and_diff_hardware_price_items_alike(tmp_path: Path) -> None:
+    """Regression (issue 27, defect 2): diff_hardware read median_ms where hardware reads the
+    robust latency_ms, so the loss optimised another number than the report showed."""
+    from hwnas.search.objectives.hardware import HardwareObjective
+    from hwnas.store import Store
+
+    space = build_space("fbnet", FBNET)
+    store = robust_store(tmp_path / "s.sqlite", space)
+    diff = objective("fbnet", FBNET, store)
+    hw = HardwareObjective(parse_options(HardwareObjective.Options, {"store": str(store), "device": "fake-cpu",
+                                                                     "backend": "torch"}, "objective"), space=space)
+    prims = list({p.key: p for p in space.primitives()}.values())
+    with Store(store, readonly=True) as st:
+        robust = st.table(1, "torch", metric="latency_ms")
+        median = st.table(1, "torch", metric="median_ms")
+    assert all(robust[p.key] == pytest.approx(1.5 * median[p.key]) for p in prims)
+    for arch in (space.sample(np.random.default_rng(i)) for i in range(3)):
+        expected = float(diff.table().expected(from_numpy(space.arch_weights(arch)).weights))
+        assert expected == pytest.approx(hw.perfs([Rollout(arch)])[0]["latency_ms"], rel=1e-5)
+    assert diff._derived.source() is not hw.source()
+    assert list(diff._derived.source().cost(prims)) == list(hw.source().cost(prims)) == [robust[p.key] for p in prims]
+
+
+def _snapshot(path: Path) -> tuple[bytes, int]:
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def test_diff_hardware_reads_stores_read_only_and_accepts_assets(tmp_path: Path) -> None:
+    """Regression (issue 27, defect 2): diff_hardware opened the store writable (changing
+    its bytes) and refused asset: stores."""
+    from hwnas import assets
+
+    space = build_space("fbnet", FBNET)
+    store = robust_store(tmp_path / "s.sqlite", space)
+    before = _snapshot(store)
+    objective("fbnet", FBNET, store).table()
+    assert _snapshot(store) == before
+    files = {f: _snapshot(f) for f in assets.get("asset:mbv2-cpu-ort").dir.iterdir()}
+    copy = assets.resolve_path("asset:mbv2-cpu-ort", "store")
+    copy_before = _snapshot(copy)
+    opts = {"store": "asset:mbv2-cpu-ort", "device": "cpu", "backend": "onnxruntime"}
+    obj = DiffHardwareObjective(parse_options(DiffHardwareObjective.Options, opts, "objective"),
+                                space=build_space("mbv2", {}))
+    table = obj.table()
+    assert table.minimum > 0 and table.matrices
+    assert {f: _snapshot(f) for f in files} == files and _snapshot(copy) == copy_before

@@ -1,6 +1,7 @@
 """Final training and testing: exact resume, arch files, supernet initialisation, CLI."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 from hwnas.cli import main
 from hwnas.config import load_config
 from hwnas.errors import ConfigError
+from hwnas.profilers.api import measure_network
 from hwnas.search import final
 from hwnas.search.spaces.nb201 import NB201Space
 from hwnas.search.weights.supernet_nb201 import NB201Supernet
@@ -53,7 +55,8 @@ def test_resumed_run_has_the_same_loss_curve(files: dict[str, Path], tmp_path: P
 def test_test_reports_accuracy_and_latency(files: dict[str, Path], tmp_path: Path) -> None:
     config, arch = load_config(files["config"]), final.read_arch_file(files["arch"])
     final.train(config, arch, tmp_path / "run", stop_after=1)
-    res = final.test(config, arch, tmp_path / "run" / final.CHECKPOINT, profile=True, backend="torch")
+    res = final.test(config, arch, tmp_path / "run" / final.CHECKPOINT,
+                     measure=partial(measure_network, backend="torch"))
     assert 0.0 <= res["test_accuracy"] <= 1.0 and res["test_n"] > 0
     assert res["latency_ms"] > 0
     with pytest.raises(ConfigError, match="checkpoint holds"):

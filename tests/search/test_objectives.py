@@ -1,6 +1,7 @@
 """Objectives: hardware sources and modes, composite rewards, config errors with YAML paths."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,12 @@ def test_constraint_and_penalty_modes(tmp_path: Path) -> None:
 
 def test_composite_weights_and_modifiers(tmp_path: Path) -> None:
     hw = {"type": "hardware", "table": str(NB201_TABLE), "column": "gold_6226_ms"}
+    energy = tmp_path / "energy.csv"  # a made-up energy column (mJ) beside the latency table
+    df = pd.read_csv(NB201_TABLE)
+    pd.DataFrame({"arch_str": df.arch_str, "made_up_mj": df.silver_4114_ms}).to_csv(energy, index=False)
     obj = objective_from(tmp_path, {"type": "composite", "objectives": [
         {"type": "hardware", "name": "gold", **{k: v for k, v in hw.items() if k != "type"}, "weight": 0.01},
-        {"type": "hardware", "name": "silver", "table": str(NB201_TABLE), "column": "silver_4114_ms",
+        {"type": "hardware", "name": "silver", "table": str(energy), "column": "made_up_mj",
          "metric": "energy", "mode": "constraint", "budget": 8.0}]})
     arch = NB201Space().from_str(pd.read_csv(NB201_TABLE).arch_str[1])
     p = obj.perfs([Rollout(arch)])[0]
@@ -113,3 +117,19 @@ def test_search_config_errors(tmp_path: Path) -> None:
     comps = build_components(load_run_config(cfg), controller=False)
     with pytest.raises(ConfigError, match="missing.csv"):
         comps.evaluator.evaluate([Rollout((0,) * 6)])
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("config", ["search-nb201-table.yaml", "search-nb201-asset.yaml"])
+def test_energy_from_a_latency_source_is_refused(config: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Regression (issue 27, defect 1): `--objective energy` on a latency table or model
+    reported the latency numbers as energy_mj. A source says what it holds."""
+    from hwnas.cli import main
+
+    cfg = Path(__file__).resolve().parents[2] / "configs" / config
+    assert main(["search", str(cfg), "--objective", "energy", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert re.search(r"objective\.metric: .* holds latency \(ms\) of .*, not energy", err), err
+    assert not list((tmp_path / "run").glob("**/*.jsonl")) or "energy_mj" not in "".join(
+        f.read_text() for f in (tmp_path / "run").glob("**/*.jsonl"))

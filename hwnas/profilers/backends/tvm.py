@@ -27,23 +27,33 @@ from hwnas.registry import register
 log = logging.getLogger(__name__)
 
 
+def cuda_arch(compute_version: str) -> str:
+    """TVM's ``arch`` for a CUDA compute capability (``"8.6"`` -> ``"sm_86"``)."""
+    major, _, minor = str(compute_version).partition(".")
+    if not (major.isdigit() and minor.isdigit()):
+        raise DependencyError(f"TVM reports CUDA compute version {compute_version!r}, expected 'MAJOR.MINOR'")
+    return f"sm_{major}{minor}"
+
+
 @register("backend", "tvm")
 class TvmBackend(Backend):
     """Apache TVM Relax (ONNX frontend), target llvm or cuda, optional MetaSchedule tuning."""
 
     name = "tvm"
+    takes_gpu_index = True
 
     def parse_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(options) - {"tune_trials", "tuning_dir"}
+        unknown = set(options) - {"tune_trials", "tuning_dir", "gpu_index"}
         if unknown:
             raise ConfigError(f"backend tvm: unknown option(s) {', '.join(sorted(unknown))}")
+        gpu = self.parse_gpu_index({k: v for k, v in options.items() if k == "gpu_index"})
         trials = int(options.get("tune_trials") or 0)
         if trials < 0:
             raise ConfigError(f"backend tvm: tune_trials must be >= 0, got {trials}")
         tdir = options.get("tuning_dir")
         if trials and not tdir:
             raise ConfigError("backend tvm: tuning needs a tuning_dir for its database")
-        return {"tune_trials": trials, "tuning_dir": str(tdir) if tdir else None}
+        return {"tune_trials": trials, "tuning_dir": str(tdir) if tdir else None, **gpu}
 
     def _tvm(self) -> Any:
         # TVM's thread pool reads TVM_NUM_THREADS once, at first use.
@@ -54,12 +64,16 @@ class TvmBackend(Backend):
     def target_kind(self) -> str:
         return "cuda" if self.device == "gpu" else "llvm"
 
+    def runtime_device(self, tvm: Any) -> Any:
+        """The TVM device the VM runs on: CUDA GPU ``gpu_index`` (``--gpu-index``) or the CPU."""
+        return tvm.cuda(self.gpu_index) if self.target_kind == "cuda" else tvm.cpu(0)
+
     def check_device(self) -> None:
         tvm = self._tvm()
-        if self.device == "gpu" and not tvm.cuda(0).exist:
+        if self.device == "gpu" and not tvm.cuda(self.gpu_index).exist:
             raise DependencyError(
-                "TVM cannot drive a CUDA GPU (no GPU, or a TVM build without CUDA): "
-                "install a CUDA-enabled apache-tvm build on a machine with a GPU")
+                f"TVM cannot drive CUDA GPU {self.gpu_index} (no such GPU, or a TVM build without CUDA): "
+                "install a CUDA-enabled apache-tvm build on a machine with a GPU, or pick another --gpu-index")
 
     def backend_settings(self) -> dict[str, Any]:
         trials = self.options["tune_trials"]
@@ -72,7 +86,9 @@ class TvmBackend(Backend):
     def _target(self) -> Any:
         tvm = self._tvm()
         if self.target_kind == "cuda":
-            return tvm.target.Target("cuda", host="llvm")
+            # Compile for the GPU that runs it: a bare "cuda" target takes its arch from GPU 0.
+            return tvm.target.Target({"kind": "cuda", "arch": cuda_arch(self.runtime_device(tvm).compute_version)},
+                                     host="llvm")
         return tvm.target.Target({"kind": "llvm", "num-cores": self.threads})
 
     def _marker(self) -> Path:
@@ -145,7 +161,7 @@ class TvmBackend(Backend):
         model = target.data if onnx_model else export_bytes(target, batch)
         t1 = time.perf_counter()
         ex = self.compile(model, f"{ident} b{batch}")
-        dev = tvm.cuda(0) if self.target_kind == "cuda" else tvm.cpu(0)
+        dev = self.runtime_device(tvm)
         vm = relax.VirtualMachine(ex, dev)
         t2 = time.perf_counter()
         arrays = list(target.feeds().values()) if onnx_model else [example_input(target, batch).numpy()]

@@ -5,9 +5,12 @@ The expected cost is ``sum over the space's cost terms of weight * scale * cost(
 (:meth:`~hwnas.search.spaces.base.SearchSpace.cost_terms`): for a block-wise space the
 FBNet lookup-table latency ``sum_l sum_i w_li LAT(b_li)``, for a cell space the same over
 every edge of every cell. Per-primitive costs come from one source, as in the ``hardware``
-objective: a cost store's table (``store`` + ``device`` + ``backend``) or a fitted cost
-model folder (``model``; each primitive predicted as a one-node network). A space
-primitive the source lacks is refused when the objective is built, naming it.
+objective, through the one read-only :class:`~hwnas.cost_models.source.CostSource` the
+``hardware`` objective builds: a cost store's table (``store`` + ``device`` + ``backend``,
+``asset:NAME`` too; the same ``estimator`` column, by default the robust ``latency_ms``)
+or a fitted cost model folder (``model``; each primitive predicted as a one-node
+network). So the loss optimises the number the report shows. A space primitive the
+source lacks is refused when the objective is built, naming it.
 
 Losses (``loss``):
 
@@ -30,7 +33,7 @@ import torch
 
 from hwnas.config import opt
 from hwnas.errors import ConfigError, CostModelError
-from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.primitives import Primitive
 from hwnas.registry import register
 from hwnas.search.objectives.base import Objective
 from hwnas.search.objectives.hardware import PERF_NAMES, HardwareObjective
@@ -40,39 +43,15 @@ from hwnas.search.spaces.base import SearchSpace
 log = logging.getLogger(__name__)
 
 
-def store_costs(o: Any, prims: Sequence[Primitive], space: str) -> dict[str, float]:
-    """Per-primitive values of a store's table; a missing primitive is named."""
-    from hwnas.store import Store
-
-    if not Path(o.store).is_file():
-        raise ConfigError(f"objective.store: cost store not found: {o.store}")
-    with Store(o.store, create=False) as st:
-        dev = st.find_device(o.device)
-        table = st.table(dev["id"], o.backend, metric="median_ms" if o.metric == "latency" else "energy_mj")
-    for p in prims:
-        if p.key not in table:
-            raise ConfigError(f"objective.store: {o.store} has no {o.metric} of primitive {p.key!r} (op {p.op}) "
-                              f"of space {space} for device {o.device!r} / backend {o.backend!r}; profile the "
-                              f"space first (hwnas profile --space {space})")
-    return {p.key: float(table[p.key]) for p in prims}
-
-
-def model_costs(o: Any, prims: Sequence[Primitive], space: str) -> dict[str, float]:
-    """Per-primitive predictions of a fitted cost model (each primitive a one-node network)."""
-    from hwnas.cost_models import load_model
-
-    model = load_model(o.model)
-    nets = [NetworkSpec.chain((p.c_in, p.h, p.w), [p]) for p in prims]
+def item_costs(source: Any, prims: Sequence[Primitive], space: str, option: str) -> dict[str, float]:
+    """Per-primitive costs of every primitive of the space from ``source`` (the same
+    :class:`~hwnas.cost_models.source.CostSource`, estimator and numbers the ``hardware``
+    objective reports); a primitive the source lacks is named with the space."""
     try:
-        vals = np.asarray(model.predict(nets), dtype=float).reshape(-1)
-    except CostModelError:
-        for p, n in zip(prims, nets):
-            try:
-                model.predict([n])
-            except CostModelError as exc:
-                raise ConfigError(f"objective.model: {o.model} has no cost for primitive {p.key!r} (op {p.op}) of "
-                                  f"space {space} ({exc})") from None
-        raise
+        vals = source.cost(list(prims))
+    except CostModelError as exc:
+        raise ConfigError(f"objective.{option}: {exc} of space {space}; profile the space first "
+                          f"(hwnas profile --space {space})") from None
     return {p.key: float(v) for p, v in zip(prims, vals)}
 
 
@@ -110,10 +89,14 @@ class DiffHardwareObjective(Objective):
     @dataclass(frozen=True)
     class Options:
         metric: Literal["latency", "energy"] = opt("latency", help="latency (ms) or energy (mJ)")
-        model: Path | None = opt(None, help="fitted cost model folder: per-primitive predictions")
-        store: Path | None = opt(None, help="cost store: per-primitive measurements (with device, backend)")
+        model: Path | None = opt(None, asset="cost_model",
+                                 help="fitted cost model folder (or asset:NAME): per-primitive predictions")
+        store: Path | None = opt(None, asset="store", help="cost store (or asset:NAME): per-primitive measurements (with device, "
+                                            "backend)")
         device: str = opt("", help="device id, fingerprint or name in the store")
         backend: str = opt("", help="backend of the store measurements, e.g. onnxruntime")
+        estimator: str = opt("", help="store column: latency_ms (default: the robust estimate), median_ms, mean_ms; "
+                                      "energy_mj for energy")
         loss: Literal["fbnet", "lagrange"] = opt("fbnet", help="fbnet: CE*a*log(cost*scale)^b; lagrange: "
                                                               "CE + lam*max(0, cost/budget - 1)")
         a: float = opt(0.2, gt=0, help="fbnet loss: factor a")
@@ -140,15 +123,15 @@ class DiffHardwareObjective(Objective):
         self._table: CostTable | None = None
         self._derived = HardwareObjective(HardwareObjective.Options(
             metric=options.metric, model=options.model, store=options.store, device=options.device,
-            backend=options.backend), space=space)
+            backend=options.backend, estimator=options.estimator), space=space)
 
     def table(self) -> CostTable:
         """Per-primitive costs of every primitive the space uses (loaded once)."""
         if self._table is None:
             prims = {p.key: p for p in [*self.space.primitives(), *(t.primitive for t in self.space.cost_terms())]}
-            o = self.options
-            fetch = store_costs if o.store is not None else model_costs
-            self._table = CostTable(self.space, fetch(o, list(prims.values()), self.space.name))
+            option = "store" if self.options.store is not None else "model"
+            costs = item_costs(self._derived.source(), list(prims.values()), self.space.name, option)
+            self._table = CostTable(self.space, costs)
         return self._table
 
     def expected(self, rollout: Rollout) -> torch.Tensor:
