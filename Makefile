@@ -24,8 +24,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# ruff, then the import contracts (the floors of hwnas: tools/import_contracts.py)
 lint: $(STAMP)
-	$(PY) -m ruff check hwnas tests bench
+	$(PY) -m ruff check hwnas tests bench tools
+	$(PY) tools/import_contracts.py
 
 test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
