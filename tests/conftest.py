@@ -14,9 +14,13 @@ from hwnas.primitives import NetworkSpec, Primitive  # noqa: E402
 from hwnas.store import Device  # noqa: E402
 from hwnas.testing import register_fakes  # noqa: E402
 
-# The toy space and the fake backend are test components: registered here, never by hwnas
-# itself (subprocess tests run `python -m hwnas.testing.cli`, the hwnas command with them).
+# The toy space and the fake backend are test components, never registered by hwnas itself:
+# here in-process, and in every process a test starts (hwnas in a subprocess, profiling
+# workers, Ray tasks) through the plugin folder tests/fakes_plugin/ on PYTHONPATH.
 register_fakes()
+FAKES_PLUGIN = str(Path(__file__).resolve().parent / "fakes_plugin")
+os.environ["PYTHONPATH"] = os.pathsep.join([FAKES_PLUGIN, *filter(None, os.environ.get("PYTHONPATH", "").split(
+    os.pathsep))])
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -5,6 +5,10 @@ with ``add_commands(subparsers)``. Choices that name components (backends, forma
 models) come from the registry, so a plugin's components are choosable like built-ins.
 A :class:`~hwnas.errors.HwnasError` becomes a one-line message on stderr and exit
 status 2; anything else is a bug and keeps its traceback.
+
+Floor: the edge, the top of the house. Here user input is read, so ``asset:NAME`` in a
+file option becomes a local path (:func:`hwnas.cli.common.local_path`) before any library
+call; the library below takes paths.
 """
 from __future__ import annotations
 

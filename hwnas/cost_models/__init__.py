@@ -8,6 +8,12 @@ The search engine needs only::
 
     from hwnas.cost_models import load_model
     costs = load_model(path).predict(networks)
+
+or, for anything priced (store, table, model, kernel predictor, asset), a CostSource
+(:mod:`.source`). Floor: above :mod:`hwnas.profilers` and :mod:`hwnas.nn` (kernel
+predictors use nn's kernel detection), below the search engine, which it never imports.
+Its one door to ``asset:NAME`` is the cost-source factory
+(:func:`~hwnas.cost_models.source.open_source`); everything else takes paths.
 """
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """The cost store (SQLite): records in :mod:`.records`, schema and migrations in
-:mod:`.schema`, the database in :mod:`.db`."""
+:mod:`.schema`, the database in :mod:`.db`.
+
+Floor: records, above only the core utilities and :mod:`hwnas.errors`. A store is opened by
+its path: a shipped ``asset:NAME`` store is resolved to a private copy by the caller
+(:func:`hwnas.assets.resolve_path`), never here."""
 from __future__ import annotations
 
 from hwnas.store.db import DEFAULT_STORE, Store

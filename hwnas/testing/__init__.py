@@ -27,8 +27,9 @@ Plugin authors run the suites over their own components in their test suite::
 :mod:`hwnas.testing.fakes` holds a toy search space with a known optimum (``toy``), a
 deterministic fake backend (``fake``), a fake cost model writer and the small config
 sections the examples share. They are registered only on request: :func:`register_fakes`
-(our tests/conftest.py calls it), or ``python -m hwnas.testing.cli`` (the ``hwnas``
-command with them, for subprocess tests and dry runs). :mod:`hwnas.testing.data_files`
+in-process (our tests/conftest.py calls it), and in other processes through the plugin
+entry point :mod:`hwnas.testing.plugin` (``tests/fakes_plugin/`` on ``PYTHONPATH``: the
+profiling worker, Ray tasks and a subprocess ``hwnas`` load it like any plugin). :mod:`hwnas.testing.data_files`
 and :mod:`hwnas.testing.log_files` generate tiny inputs in the formats the built-in
 datasets and ingest/power parsers read.
 """

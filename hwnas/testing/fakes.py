@@ -4,10 +4,9 @@ Why ship them in the package: the contract suites (and plugin authors' tests) ne
 space whose best architecture is known and a backend whose "measurements" are the same
 on every machine, so the whole profile -> fit -> search loop can be tested without
 hardware and without timing noise. They are registered (as ``toy`` and ``fake``) only when
-a test suite asks: :func:`hwnas.testing.register_fakes` in-process, or
-``python -m hwnas.testing.cli ...`` — the ``hwnas`` command with the fakes — for a
-subprocess or a dry run of the toolflow
-(``python -m hwnas.testing.cli profile --space toy --backend fake``).
+a test suite asks: :func:`hwnas.testing.register_fakes` in-process, or the plugin entry
+point :mod:`hwnas.testing.plugin` in every process a harness starts (a dry run of the
+toolflow: ``PYTHONPATH=tests/fakes_plugin hwnas profile --space toy --backend fake``).
 Production code never imports this package, so a user's ``hwnas`` never lists them.
 """
 from __future__ import annotations

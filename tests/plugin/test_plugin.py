@@ -20,8 +20,7 @@ PLUGIN_DIR = Path(__file__).resolve().parent
 #: What the plugin registers (role, name).
 COMPONENTS = {("backend", "example-torchscript"), ("ingest_format", "example-tsv"), ("power_format", "example-mw"),
               ("cost_model", "example-scaled-sum"), ("controller", "example-hillclimb")}
-#: The hwnas command with the test fakes (the toy space) registered.
-CLI = "import sys; from hwnas.testing.cli import main; sys.exit(main(sys.argv[1:]))"
+CLI = "import sys; from hwnas.cli import main; sys.exit(main(sys.argv[1:]))"
 FAST_TIMING = ["--warmup", "1", "--min-repeats", "2", "--max-repeats", "3", "--sessions", "1", "--time-budget", "1",
                "--min-time-ms", "0.2"]
 

@@ -26,7 +26,7 @@ SLOW = ["--warmup", "0", "--min-repeats", "100", "--max-repeats", "100", "--min-
 
 
 def _profile_cmd(store: Path, networks: int = 40) -> list[str]:
-    return [sys.executable, "-m", "hwnas.testing.cli", "profile", "--space", "toy", "--backend", "fake", "--store", str(store),
+    return [sys.executable, "-m", "hwnas.cli", "profile", "--space", "toy", "--backend", "fake", "--store", str(store),
             "--networks", str(networks), "--json", *SLOW]
 
 
