@@ -21,6 +21,7 @@ training phases may share it):
     .venv/bin/python bench/fbnet_sweep.py --phase measure
     .venv/bin/python bench/fbnet_sweep.py --phase train
     .venv/bin/python bench/fbnet_sweep.py --phase report
+    .venv/bin/python bench/fbnet_sweep.py                  # every phase in turn (make bench)
 """
 from __future__ import annotations
 
@@ -168,7 +169,8 @@ def phase_report(state: dict[str, Any], png: Path) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--phase", choices=("profile", "search", "measure", "train", "report"), required=True)
+    ap.add_argument("--phase", choices=("all", "profile", "search", "measure", "train", "report"), default="all",
+                    help="which phase to run (default: %(default)s, every phase in turn)")
     ap.add_argument("--weights", default="0,1,2,4,8", help="latency-loss weights b (comma-separated)")
     ap.add_argument("--work", default=str(ROOT / "runs" / "fbnet_sweep"), help="run dirs, store, trained models")
     ap.add_argument("--sessions", type=int, default=3, help="measurement sessions per derived network")
@@ -177,18 +179,19 @@ def main() -> None:
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     state = load_state(out)
-    if args.phase == "profile":
-        phase_profile(work)
-        return
-    if args.phase == "search":
-        phase_search(work, [float(w) for w in args.weights.split(",")], state)
-    elif args.phase == "measure":
-        phase_measure(state, args.sessions)
-    elif args.phase == "train":
-        phase_train(work, state)
-    else:
-        phase_report(state, out.with_suffix(".png"))
-    save_state(out, state)
+    for phase in ("profile", "search", "measure", "train", "report") if args.phase == "all" else (args.phase,):
+        if phase == "profile":
+            phase_profile(work)
+        elif phase == "search":
+            phase_search(work, [float(w) for w in args.weights.split(",")], state)
+        elif phase == "measure":
+            phase_measure(state, args.sessions)
+        elif phase == "train":
+            phase_train(work, state)
+        else:
+            phase_report(state, out.with_suffix(".png"))
+        if phase != "profile":
+            save_state(out, state)
 
 
 if __name__ == "__main__":
