@@ -39,11 +39,12 @@ def _store(args: argparse.Namespace):  # noqa: ANN202
 
 
 def cmd_kernels(args: argparse.Namespace) -> None:
-    from hwnas.profilers.kernel_job import profile_kernels
+    from hwnas.profilers.kernel_job import KernelSampling, profile_kernels
+    from hwnas.profilers.request import ProfileRequest
 
     with _store(args) as st:
-        s = profile_kernels(st, networks=args.networks, rounds=args.rounds, seed=args.seed,
-                            time_limit_s=args.time_limit, show_progress=True)
+        s = profile_kernels(st, ProfileRequest(networks=args.networks, seed=args.seed, deadline_s=args.time_limit,
+                                               show_progress=True), KernelSampling(rounds=args.rounds))
     log = RESULTS / "any_model_kernel_job.json"
     runs = json.loads(log.read_text()) if log.exists() else []
     runs.append({k: v for k, v in s.to_dict().items() if k != "errors"})

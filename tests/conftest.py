@@ -95,8 +95,9 @@ def measured_rules():
 def kernel_store(tmp_path_factory, measured_rules) -> Path:
     """A store with this machine's rules and a tiny kernel job (small random networks)."""
     from hwnas.profilers.fingerprint import device_fingerprint
-    from hwnas.profilers.kernel_job import KernelJob
+    from hwnas.profilers.kernel_job import KernelJob, KernelSampling
     from hwnas.profilers.kernels.rules import KIND
+    from hwnas.profilers.request import ProfileRequest
     from hwnas.store import Store
 
     path = tmp_path_factory.mktemp("kernels") / "k.sqlite"
@@ -106,8 +107,9 @@ def kernel_store(tmp_path_factory, measured_rules) -> Path:
     with Store(path) as st:
         dev_id = st.add_device(device_fingerprint("cpu", 1))
         st.add_rules(dev_id, "onnxruntime", KIND, measured_rules.to_dict(), {"test": True})
-        KernelJob(st, networks=8, rounds=1, seed=1, protocol=proto, show_progress=False, max_macs=3e7,
-                  max_resolution=64, weights={"mbconv_se": 4.0, "shuffle": 4.0, "dense": 0.0, "nb201": 0.0}).run()
+        KernelJob(st, ProfileRequest(networks=8, seed=1, protocol=proto, show_progress=False),
+                  KernelSampling(rounds=1, max_macs=3e7, max_resolution=64,
+                                 weights={"mbconv_se": 4.0, "shuffle": 4.0, "dense": 0.0, "nb201": 0.0})).run()
     return path
 
 

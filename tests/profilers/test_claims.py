@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hwnas import registry
+from hwnas.profilers.request import ProfileRequest
 from hwnas.profilers.runner import ProfileJob
 from hwnas.profilers.timing import TimingProtocol
 from hwnas.store import Measurement, Store, settings_hash
@@ -104,8 +105,9 @@ def job_parts(store_path: Path):
     space = registry.build("search_space", "toy", n=2, k=2)
     proto = TimingProtocol(warmup=0, min_repeats=3, max_repeats=3, min_time_ms=0.1, time_budget_s=0.5, sessions=1)
 
-    def job(**kw) -> ProfileJob:
-        return ProfileJob(kw.pop("store"), space, backends=["fake"], protocol=proto, show_progress=False, **kw)
+    def job(store: Store, primitives=None, **kw) -> ProfileJob:
+        return ProfileJob(store, space, ProfileRequest(backends=("fake",), protocol=proto, show_progress=False, **kw),
+                          primitives=primitives)
     return space, proto, job
 
 
