@@ -14,7 +14,7 @@ from hwnas.config import opt
 from hwnas.errors import ValidationError
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.registry import register
-from hwnas.search.spaces.base import Arch, Decision, SearchSpace
+from hwnas.search.spaces.base import Arch, Decision, SearchSpace, ascii_int, ascii_text
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: Edges (from, to) in the order of the NAS-Bench-201 string.
@@ -48,6 +48,7 @@ class NB201Space(SearchSpace):
         return "+".join("|" + "|".join(n) + "|" for n in nodes)
 
     def from_str(self, text: str) -> Arch:
+        text = ascii_text("nb201", text)
         try:
             groups = [g.strip("|").split("|") for g in text.strip().split("+")]
             if [len(g) for g in groups] != [1, 2, 3]:
@@ -56,7 +57,7 @@ class NB201Space(SearchSpace):
             for j, g in enumerate(groups, start=1):
                 for i, item in enumerate(g):
                     op, src = item.split("~")
-                    if int(src) != i:
+                    if ascii_int(src) != i:
                         raise ValueError
                     out.append(OPS.index(op))
         except ValueError:
