@@ -39,6 +39,24 @@ log = logging.getLogger(__name__)
 ENCODERS: dict[str, int] = {"mlp": 128, "gnn": 48}
 
 
+def device_families(columns: Sequence[str]) -> dict[str, list[str]]:
+    """Group device columns into hardware families: columns that differ only in a trailing
+    batch size (``1080ti_1_ms`` and ``1080ti_32_ms``) are one device.
+
+    Why: a base that keeps ``1080ti_32`` while ``1080ti_1`` is "left out" has already seen
+    that GPU, so a leave-one-out transfer figure must leave out the whole family. A prefix
+    only one column has (``gold_6226_ms``) is no family: that column is its own.
+    """
+    import re
+
+    stems = {c: re.sub(r"_\d+$", "", re.sub(r"_(ms|mj|j)$", "", c)) for c in columns}
+    out: dict[str, list[str]] = {}
+    for c in columns:
+        shared = sum(1 for s in stems.values() if s == stems[c]) > 1
+        out.setdefault(stems[c] if shared else re.sub(r"_(ms|mj|j)$", "", c), []).append(c)
+    return out
+
+
 def _member(d_in: int, hidden: int, d_out: int) -> Any:
     import torch
     import torch.nn as nn
