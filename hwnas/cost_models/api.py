@@ -10,25 +10,24 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from hwnas.cost_models.data import TARGETS, CostData
+from hwnas.cost_models.data import TARGETS, CostData, DataRequest
 from hwnas.errors import ConfigError, CostModelError, HwnasError
 from hwnas.inputs import read_text
 from hwnas.primitives import NetworkSpec
 
 
-def load_data(*, store: str | Path | None = None, device: str | None = None, backend: str | None = None,
-              dataset: str | Path | None = None, space: str | None = None,
-              space_options: Mapping[str, Any] | None = None, target: str | None = None,
-              unit: str = "network", min_value: float = 0.1, exclude_flagged: bool = False) -> CostData:
+def load_data(request: DataRequest, *, unit: str = "network", exclude_flagged: bool = False) -> CostData:
     """Training data for cost models: measured networks (or primitives) of a store, or a
     whole-network table with one column per device."""
     from hwnas.cost_models import data as cdata
 
+    store, device, backend, dataset = request.store, request.device, request.backend, request.dataset
+    space, target = request.space, request.target
     if dataset:
         if not space or not target or target in TARGETS:
             raise ConfigError("--dataset needs --space and --target (a device column, e.g. gold_6226_ms); "
                               f"got --space {space or '(none)'}, --target {target or '(none)'}")
-        return cdata.from_csv(dataset, space, target, min_value=min_value, space_options=space_options)
+        return cdata.from_csv(dataset, space, target, min_value=request.min_value, space_options=request.space_options)
     if not store:
         raise ConfigError("give --store (with --device and --backend) or --dataset (with --space and --target)")
     if not device or not backend:

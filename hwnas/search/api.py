@@ -45,7 +45,19 @@ def run_search(config: str | Path, *, objective: str | None = None, budget: floa
             pt.unlink()
     if run_dir is not None:
         output_dir(rd, "run directory", create=False)
+    _check_nproc(cfg, nproc)
     return run_distributed(_search_rank, nproc, exec_options(cfg.run, device), str(config), overrides, str(rd))
+
+
+def _check_nproc(cfg: Any, nproc: int) -> None:
+    """Refuse ``--nproc`` before spawning for a trainer that runs in one process only."""
+    from hwnas import registry
+
+    tc = trainer_config(cfg)
+    if nproc > 1 and not getattr(registry.get("trainer", tc.type), "supports_nproc", True):
+        from hwnas.search.trainers.differentiable import nproc_refusal
+
+        raise ConfigError(nproc_refusal(nproc, tc.type))
 
 
 def _search_rank(rt: Any, config: str, overrides: dict[str, Any], run_dir: str) -> dict[str, Any]:

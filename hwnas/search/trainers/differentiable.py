@@ -61,6 +61,12 @@ from hwnas.search.training import (
 log = logging.getLogger(__name__)
 
 
+def nproc_refusal(nproc: int, trainer: str = "differentiable") -> str:
+    """The one-line refusal of a multi-process search by a one-process trainer (exit 2)."""
+    return (f"--nproc {nproc}: the {trainer} trainer runs in one process (its architecture steps and "
+            "run directory are not split over ranks); leave --nproc out and torchrun off")
+
+
 @register("trainer", "differentiable")
 class DifferentiableTrainer(Trainer):
     """Alternate architecture and weight steps over epochs (DARTS and relatives), then derive."""
@@ -80,6 +86,9 @@ class DifferentiableTrainer(Trainer):
 
 
     needs_evaluator = False
+    #: One process only (``hwnas search --nproc N`` and torchrun are refused): the
+    #: architecture steps, the Gumbel draws and the run directory are not split over ranks.
+    supports_nproc = False
     #: What the summary's ``steps`` counts, and the option that interrupts a run part-way
     #: (the trainer contract suite stops half-way and resumes).
     steps_option = "epochs"
@@ -114,6 +123,9 @@ class DifferentiableTrainer(Trainer):
                               f"{getattr(ctrl, 'registry_name', None)!r}")
         if components.dataset is None:
             raise ConfigError("dataset: a differentiable search trains a supernet and needs a dataset section")
+        rt = getattr(components, "runtime", None)
+        if rt is not None and rt.distributed:
+            raise ConfigError(nproc_refusal(rt.world))
         self.module = wm.module  # type: ignore[union-attr]
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.dataset = components.dataset.prepare()
