@@ -68,9 +68,13 @@ def _rules(args: argparse.Namespace, store: Any) -> int:
 
 
 def _kernels(args: argparse.Namespace, store: Any, request: Any) -> int:
+    from hwnas.cost_models.kernel_fit import advise_weights
     from hwnas.profilers.kernel_job import KernelSampling, profile_kernels
 
-    s = profile_kernels(store, request, KernelSampling(rounds=args.rounds, adaptive=not args.no_adaptive))
+    # The advice (kernel predictors fitted on earlier rounds, priced through a KernelSource)
+    # is a cost-model decision: the command passes it to the profiler, which never imports it.
+    s = profile_kernels(store, request, KernelSampling(rounds=args.rounds, adaptive=not args.no_adaptive),
+                        advisor=advise_weights)
     state = "complete" if s.complete else "stopped at the time limit; rerun to resume"
     emit(s.to_dict(), as_json=args.json,
          table=f"kernel job on {s.device} ({s.device_fingerprint}): {s.measured} networks measured "

@@ -271,17 +271,17 @@ def _tally(summary: KernelJobSummary, rows: list[Measurement]) -> None:
     summary.clean += int(bool(head.extra.get("detection", {}).get("clean")))
 
 
-def profile_kernels(store: Store, request: ProfileRequest | None = None,
-                    sampling: KernelSampling | None = None) -> KernelJobSummary:
+def profile_kernels(store: Store, request: ProfileRequest | None = None, sampling: KernelSampling | None = None,
+                    advisor: Advisor | None = None) -> KernelJobSummary:
     """Run (or resume) the kernel job; ``sampling.adaptive`` draws later rounds where the
-    kernel predictors fitted on earlier rounds err most."""
+    caller's ``advisor`` says the predictors err most. The advice is a cost-model decision,
+    so it is passed in from above (``hwnas.cost_models.kernel_fit.advise_weights``):
+    profilers never import cost models."""
     sampling = sampling or KernelSampling()
-    advisor = None
-    if sampling.adaptive:
-        from hwnas.cost_models.kernel_fit import advise_weights
-
-        advisor = advise_weights
-    return KernelJob(store, request, sampling, advisor=advisor).run()
+    if sampling.adaptive and advisor is None:
+        raise ConfigError("kernel job: adaptive sampling needs an advisor (e.g. "
+                          "hwnas.cost_models.kernel_fit.advise_weights), or KernelSampling(adaptive=False)")
+    return KernelJob(store, request, sampling, advisor=advisor if sampling.adaptive else None).run()
 
 
 def measure_fusion_rules(store: Store, *, device: str = "cpu", threads: int = 1, share: float = 0.5) -> dict[str, Any]:
