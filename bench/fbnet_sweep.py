@@ -66,12 +66,13 @@ def protocol(sessions: int = 1) -> Any:
 
 def phase_profile(work: Path) -> None:
     from hwnas.cost_models.api import fit_cost, load_data
+    from hwnas.cost_models.data import DataRequest
     from hwnas.profilers.api import ProfileRequest, profile_space
 
     store = work / "fbnet.sqlite"
     summary = profile_space("fbnet", space_options(), store, ProfileRequest(protocol=protocol(), networks=12, seed=0))
     print(f"profiled {summary.n_primitives} blocks, {summary.n_networks} networks in {summary.wall_s:.0f} s")
-    data = load_data(store=store, device=summary.device_fingerprint, backend="onnxruntime")
+    data = load_data(DataRequest(store=store, device=summary.device_fingerprint, backend="onnxruntime"))
     report = fit_cost(data, "lut", out=work / "models", test_frac=0.5)
     shutil.rmtree(MODEL, ignore_errors=True)
     shutil.copytree(work / "models" / "lut", MODEL)

@@ -73,7 +73,7 @@ def leave_out_sets(devices: list[str], protocol: str) -> list[tuple[list[str], l
 def base_outputs(nets, Y, devices, out_cols, base_idx, rest, args) -> tuple[np.ndarray, np.ndarray, float]:
     """The base (trained on the columns not in ``out_cols``) embedding every row of ``rest``;
     cached per left-out set, so the two protocols share the bases they have in common."""
-    from hwnas.cost_models.transfer import MultiDeviceModel
+    from hwnas.cost_models.transfer import FitSchedule, MultiDeviceModel
 
     tag = "+".join(sorted(c.removesuffix("_ms") for c in out_cols))
     zfile = Path(args.zdir) / f"{args.dataset}_{args.encoder}_{args.base_archs}_{args.members}_{args.steps}_{tag}.npz"
@@ -83,7 +83,7 @@ def base_outputs(nets, Y, devices, out_cols, base_idx, rest, args) -> tuple[np.n
     t0 = time.perf_counter()
     keep = [j for j, c in enumerate(devices) if c not in out_cols]
     Ysrc = Y[:, keep][base_idx]
-    base = MultiDeviceModel(encoder=args.encoder, members=args.members, steps=args.steps,
+    base = MultiDeviceModel(encoder=args.encoder, members=args.members, schedule=FitSchedule(steps=args.steps),
                             seed=args.split_seed).fit([nets[i] for i in base_idx],
                                                       np.where(Ysrc >= 0.1, Ysrc, np.nan),
                                                       devices=[devices[j] for j in keep])

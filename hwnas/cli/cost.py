@@ -12,13 +12,20 @@ from hwnas.config import parse_kv
 from hwnas.ui import emit, format_table
 
 
+def _data_request(args: argparse.Namespace) -> Any:
+    """Where ``fit-cost`` reads its data (a store, or a whole-network table), built once."""
+    from hwnas.cost_models.data import DataRequest
+
+    return DataRequest(store=args.store, device=args.device, backend=args.backend, dataset=args.dataset,
+                       space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"), target=args.target,
+                       min_value=args.min_value)
+
+
 def _cmd_fit_transfer(args: argparse.Namespace) -> int:
     """``fit-cost --transfer-from``: few-shot transfer to a new device (one library call)."""
     from hwnas.cost_models.transfer_model import transfer_from
 
-    rep = transfer_from(args.transfer_from, dataset=args.dataset, target=args.target, space=args.space,
-                        space_options=parse_kv(args.space_opt, "--space-opt"), min_value=args.min_value,
-                        store=args.store, device=args.device, backend=args.backend, out=args.out)
+    rep = transfer_from(args.transfer_from, _data_request(args), out=args.out)
     loo = rep["loo"]
     like = ", ".join(f"{d} {w:.2f}" for d, w in rep["similar_devices"] if w >= 0.01) or "a mix of all sources"
     lines = [f"transfer from {rep['base']} ({rep['space']}): {rep['shots']} measured networks; behaves like: {like}",
@@ -42,9 +49,7 @@ def _cmd_fit_cost(args: argparse.Namespace) -> int:
     if args.transfer_from:
         return _cmd_fit_transfer(args)
 
-    d = api.load_data(store=args.store, device=args.device, backend=args.backend, dataset=args.dataset,
-                      space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"), target=args.target,
-                      unit=args.unit, min_value=args.min_value, exclude_flagged=args.exclude_flagged)
+    d = api.load_data(_data_request(args), unit=args.unit, exclude_flagged=args.exclude_flagged)
     rep = api.fit_cost(d, args.model, unit=args.unit, test_frac=args.test_frac, seed=args.seed, out=args.out,
                        train=args.train)
     head = (f"{d.summary.get('source')}: {d.target} ({d.unit or 'as given'}), {rep['n_train']} train / "

@@ -26,6 +26,23 @@ TARGETS: dict[str, tuple[str, str]] = {"latency": ("latency_ms", "latency_ms"), 
 UNITS = {"latency": "ms", "energy": "mJ"}
 
 
+@dataclass(frozen=True)
+class DataRequest:
+    """Where a cost model's data come from: the measured networks (or primitives) of one
+    device and backend in a ``store``, or a whole-network ``dataset`` (CSV) of ``space``
+    with one column per device (``target`` names the column; rows below ``min_value``
+    are dropped). The flags of ``hwnas fit-cost``, one to one."""
+
+    store: str | Path | None = None
+    device: str | None = None
+    backend: str | None = None
+    dataset: str | Path | None = None
+    space: str | None = None
+    space_options: Mapping[str, Any] | None = None
+    target: str | None = None
+    min_value: float = 0.1
+
+
 @dataclass
 class CostData:
     """Networks, their measured targets, and the primitive table (None for CSV data)."""

@@ -19,7 +19,8 @@ import numpy as np
 
 from hwnas.cost_models.adapt import MIN_SHOTS, adapt, loo_predictions
 from hwnas.cost_models.base import CostModel, check_xy
-from hwnas.cost_models.transfer import MultiDeviceModel
+from hwnas.cost_models.data import DataRequest
+from hwnas.cost_models.transfer import FitSchedule, MultiDeviceModel
 from hwnas.errors import CostModelError
 from hwnas.primitives import NetworkSpec
 from hwnas.registry import register
@@ -55,7 +56,7 @@ class TransferModel(CostModel):
         folder = Path(tmp_dir) / "transfer-example-base"
         if not (folder / "manifest.json").is_file():
             nets, y, _ = synthetic_dataset("mbv2", n=120, seed=7, resolution=32, width=0.5)
-            base = MultiDeviceModel(steps=300, hidden=32, members=2).fit(nets, np.stack([y, y ** 1.3], 1),
+            base = MultiDeviceModel(hidden=32, members=2, schedule=FitSchedule(steps=300)).fit(nets, np.stack([y, y ** 1.3], 1),
                                                                           devices=["a", "b"])
             save_model(base, folder)
         return {"base": str(folder)}
@@ -117,7 +118,7 @@ class TransferModel(CostModel):
 
     def restore(self, state: Mapping[str, Any], tensors: Mapping[str, Any] | None) -> None:
         try:
-            base = MultiDeviceModel(**dict(state["base_params"]))
+            base = MultiDeviceModel.from_params(state["base_params"])
         except TypeError as exc:
             raise CostModelError(f"transfer: bad base parameters ({exc})") from None
         base.restore(state["base_state"], tensors)
@@ -172,16 +173,15 @@ def fit_transfer(base_ref: str | Path, networks: Sequence[NetworkSpec], y: Any, 
     return report
 
 
-def transfer_from(base_ref: str | Path, *, dataset: str | Path | None = None, target: str | None = None,
-                  space: str | None = None, space_options: Mapping[str, Any] | None = None,
-                  min_value: float = 0.1, store: str | Path | None = None, device: str | None = None,
-                  backend: str | None = None, out: str | Path | None = None) -> dict[str, Any]:
+def transfer_from(base_ref: str | Path, shots: DataRequest, *, out: str | Path | None = None) -> dict[str, Any]:
     """``hwnas fit-cost --transfer-from``: read the k shots (a whole-network CSV, whose
     space defaults to the base's, or the network measurements of one device in a store)
     and run :func:`fit_transfer`."""
     from hwnas.cost_models import data as cdata
     from hwnas.errors import ConfigError
 
+    dataset, target, space, store = shots.dataset, shots.target, shots.space, shots.store
+    device, backend = shots.device, shots.backend
     if (dataset is None) == (store is None):
         raise ConfigError("transfer: give the k measured networks as dataset (CSV) + target, or store + device "
                           "+ backend")
@@ -192,7 +192,7 @@ def transfer_from(base_ref: str | Path, *, dataset: str | Path | None = None, ta
             space = (load_base(base_ref)[1].get("training") or {}).get("space")
             if not space:
                 raise ConfigError(f"transfer: {base_ref} does not record its search space; give the space")
-        d = cdata.from_csv(dataset, space, target, min_value=min_value, space_options=space_options)
+        d = cdata.from_csv(dataset, space, target, min_value=shots.min_value, space_options=shots.space_options)
     else:
         if not device or not backend:
             raise ConfigError("transfer: a store needs device and backend")

@@ -13,7 +13,7 @@ from hwnas.cli import main
 from hwnas.config import build_space
 from hwnas.cost_models import load_model, save_model, synthetic
 from hwnas.cost_models.adapt import adapt, loo_predictions
-from hwnas.cost_models.transfer import MultiDeviceModel
+from hwnas.cost_models.transfer import FitSchedule, MultiDeviceModel
 from hwnas.cost_models.transfer_model import TransferModel
 from hwnas.errors import CostModelError
 
@@ -52,7 +52,7 @@ def test_new_device_from_few_shots_and_roundtrip(tmp_path):
     laws = np.stack([base, 0.2 + 0.05 * count], 1)
     src = laws @ np.array([[1.0, 0.05], [0.05, 1.0], [0.5, 0.5]]).T
     new = 3.0 * src[:, 1] ** 1.2
-    model = MultiDeviceModel(steps=300, hidden=64, members=2).fit(nets[:120], src[:120], devices=["a", "b", "c"])
+    model = MultiDeviceModel(hidden=64, members=2, schedule=FitSchedule(steps=300)).fit(nets[:120], src[:120], devices=["a", "b", "c"])
     source_rho = spearmanr(src[130:, 1], model.predict_device(nets[130:], "b")).statistic
     t = TransferModel.from_base(model).fit(nets[120:130], new[120:130])
     rho = spearmanr(new[130:], t.predict(nets[130:])).statistic
@@ -90,7 +90,7 @@ def unseen(tmp_path_factory):
     sp = build_space("nb201")
     nets = [sp.to_network(sp.from_str(s)) for s in df["arch_str"]]
     Y = df[src].to_numpy(float)[:BASE_ROWS]
-    base = MultiDeviceModel(steps=300, hidden=64, members=2).fit(nets[:BASE_ROWS], np.where(Y >= 0.1, Y, np.nan),
+    base = MultiDeviceModel(hidden=64, members=2, schedule=FitSchedule(steps=300)).fit(nets[:BASE_ROWS], np.where(Y >= 0.1, Y, np.nan),
                                                                 devices=src)
     assert not set(family) & set(base.devices_) and family == ["1080ti_1_ms", "1080ti_32_ms"]
     folder = tmp_path_factory.mktemp("base") / "nb201-no-1080ti"
@@ -213,3 +213,20 @@ def test_fit_cost_transfer_from_a_store(tmp_path, data_dir, capsys):
                  "--device", "newboard", "--backend", "csv", "--out", str(tmp_path / "m"), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["shots"] == 8 and load_model(tmp_path / "m").n_train_ == 8
+
+
+def test_the_fit_schedule_is_one_parameter_and_older_flat_files_load(tmp_path: Path) -> None:
+    legacy = {"encoder": "mlp", "hidden": 16, "layers": 3, "steps": 40, "batch_size": 8, "lr": 0.01,
+              "weight_decay": 0.0, "members": 1, "seed": 0, "device": None}
+    m = MultiDeviceModel.from_params(legacy)  # how the shipped bases' model.json spell it
+    assert m.get_params()["schedule"] == FitSchedule(steps=40, batch_size=8, lr=0.01, weight_decay=0.0)
+    nets, y, _ = synthetic.synthetic_dataset("mbv2", n=40, seed=3, resolution=32, width=0.5)
+    m.fit(nets, np.stack([y, 2 * y], 1), devices=["a", "b"])
+    again = load_model(save_model(m, tmp_path / "m"))
+    assert again.get_params() == m.get_params()
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["params"]["schedule"]["steps"] == 40
+    assert np.allclose(again.predict(nets[:5]), m.predict(nets[:5]))
+    with pytest.raises(CostModelError, match="schedule.steps"):
+        MultiDeviceModel(schedule={"steps": -1})
+    with pytest.raises(CostModelError, match="unknown key"):
+        MultiDeviceModel(schedule={"epochs": 3})
