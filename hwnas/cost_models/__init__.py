@@ -4,10 +4,12 @@ Importing this package registers the featurizers (role ``featurizer``) and the m
 (role ``cost_model``: ``lut``, ``linear1``, ``linear2``, ``mlp``, ``lstm``, ``gnn``; ``kernel``,
 which is fitted from kernel measurements instead of networks; and for few-shot transfer
 ``multi_device`` — the base — and ``transfer``).
-The search engine needs only::
+The search engine reaches hardware only through a cost source
+(:mod:`hwnas.cost_models.source`, role ``cost_source``: store, table, model, kernel,
+asset), which says what it prices::
 
-    from hwnas.cost_models import load_model
-    costs = load_model(path).predict(networks)
+    from hwnas.cost_models.source import SourceRequest, open_source
+    costs = open_source(SourceRequest(model=path)).cost(networks)
 """
 from __future__ import annotations
 

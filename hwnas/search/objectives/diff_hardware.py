@@ -31,8 +31,9 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 import torch
 
+from hwnas import assets
 from hwnas.config import opt
-from hwnas.errors import ConfigError, CostModelError
+from hwnas.errors import ConfigError, CostModelError, HwnasError
 from hwnas.primitives import Primitive
 from hwnas.registry import register
 from hwnas.search.objectives.base import Objective
@@ -120,6 +121,13 @@ class DiffHardwareObjective(Objective):
                 raise ConfigError("device: a store source needs device and backend")
             if self.loss == "lagrange" and self.budget <= 0:
                 raise ConfigError("budget: the lagrange loss needs a budget > 0")
+            for name, kind in (("model", "cost_model"), ("store", "store")):
+                ref = getattr(self, name)
+                if ref is not None and assets.is_ref(ref):
+                    try:
+                        assets.check_ref(str(ref), kind)
+                    except HwnasError as exc:
+                        raise ConfigError(f"{name}: {exc}") from None
 
     def __init__(self, options: Any, *, space: SearchSpace, **_: Any) -> None:
         self.options = options
