@@ -114,7 +114,10 @@ def predict(model: str | Path, *, space: str | None = None, space_options: Mappi
     src = open_source(SourceRequest(model=model, option="--model"), check_metric=False)
     sp = build_space(space, space_options) if space else None
     if sp is not None:
-        src.check_space(sp)
+        try:
+            src.check_space(sp)
+        except ConfigError as exc:
+            raise ConfigError(f"--{exc}") from None
     items: list[tuple[str, NetworkSpec]] = read_networks(networks, sp) if networks else []
     for a in archs:
         assert sp is not None  # checked above
