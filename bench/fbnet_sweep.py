@@ -124,8 +124,8 @@ def phase_train(work: Path, state: dict[str, Any]) -> None:
         cfg_path = run_config(work, rec["weight"])
         arch = Path(rec["run_dir"]) / "best.yaml"
         out = work / f"train-w{key}"
-        summary = final.train(load_config(cfg_path), final.read_arch_file(arch), out, resume=(out / final.CHECKPOINT)
-                              .exists())
+        summary = final.train(load_config(cfg_path), final.read_arch_file(arch), out,
+                              control=final.TrainControl(resume=(out / final.CHECKPOINT).exists()))
         res = final.test_files(cfg_path, arch, out / final.CHECKPOINT)
         rec.update(test_accuracy=res["test_accuracy"], epochs=summary["epochs_done"])
         print(f"w={rec['weight']:g}: test accuracy {res['test_accuracy']:.4f}")

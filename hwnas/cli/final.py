@@ -44,9 +44,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_test(args: argparse.Namespace) -> int:
     from hwnas.search import final
 
-    res = final.test_files(args.config, args.arch, args.checkpoint, rank=args.rank, profile=args.profile,
-                           backend=args.backend, threads=args.threads, cost_model=args.cost_model,
-                           device=args.device)
+    check = final.LatencyCheck(args.backend, args.threads) if args.profile else None
+    res = final.test_files(args.config, args.arch, args.checkpoint, rank=args.rank, profile=check,
+                           cost_model=args.cost_model, device=args.device)
     cols = [c for c in ("test_accuracy", "test_loss", "latency_ms", "predicted_latency_ms") if c in res]
     table = f"{res['space']} {res['arch']} (network {res['network_hash']})\n" + format_table([res], cols)
     emit(res, as_json=args.json, table=table)
