@@ -53,6 +53,21 @@ def test_ddp_gloo_loss_curve_equals_double_batch_without_bn() -> None:
     assert one[-1] < one[0]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_spawn_returns_a_result_larger_than_a_pipe_buffer() -> None:
+    """A reply of megabytes (a long run's per-step losses) must not deadlock the spawner:
+    a pipe holds 64 KiB, and a rank blocked in writing it never exits to be joined."""
+    from hwnas.search.distributed import spawn
+    from hwnas.search.runtime import ExecOptions
+    from hwnas.testing.ddp import rank_sum_range
+
+    n = 200_000  # about 2.6 MB of JSON
+    out = spawn(rank_sum_range, 2, ExecOptions(device="cpu"), n)
+    assert len(out) == n
+    assert out[:3] == [0.0, 3.0, 6.0] and out[-1] == 3.0 * (n - 1)  # rank 0 x1 + rank 1 x2
+
+
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     def cfg(batch: int) -> Path:
