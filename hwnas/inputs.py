@@ -173,7 +173,13 @@ def finite(value: Any, what: str) -> float:
     return v
 
 
-def numeric_column(df: Any, column: str, path: str | Path, *, allow_zero: bool = True) -> tuple[Any, int]:
+#: Largest cost value a table may hold (in its unit, ms or mJ): beyond it a value is a unit
+#: or export error, and squares of it overflow float64 inside the metrics.
+MAX_COST_VALUE = 1e9
+
+
+def numeric_column(df: Any, column: str, path: str | Path, *, allow_zero: bool = True,
+                   max_value: float = MAX_COST_VALUE) -> tuple[Any, int]:
     """``df[column]`` as floats with missing values dropped; returns (values, number dropped).
 
     A value that is not a number, infinite or negative is an error naming the CSV line
@@ -189,10 +195,11 @@ def numeric_column(df: Any, column: str, path: str | Path, *, allow_zero: bool =
         raise InputError(f"{path}:{i + 2}: column {column!r}: expected a number, got {short(raw.iloc[i])}")
     arr = vals.to_numpy(dtype=float)
     finite_or_nan = ~(arr == float("inf")) & ~(arr == float("-inf"))
-    bad = ~finite_or_nan | (arr < 0) | ((arr == 0) if not allow_zero else False)
+    bad = ~finite_or_nan | (arr < 0) | ((arr == 0) if not allow_zero else False) | (arr > max_value)
     if bad.any():
         i = int(bad.nonzero()[0][0])
-        raise InputError(f"{path}:{i + 2}: column {column!r}: expected a finite value >= 0, got {arr[i]}")
+        raise InputError(f"{path}:{i + 2}: column {column!r}: expected a finite value in [0, {max_value:g}], "
+                         f"got {arr[i]}")
     missing = int(vals.isna().sum())
     return vals.dropna(), missing
 

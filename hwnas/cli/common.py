@@ -71,6 +71,29 @@ def finite(text: str) -> float:
     return v
 
 
+def comma_list(text: str) -> str:
+    """A comma-separated list of names with no empty item: ``''``, ``a,,b`` and ``a,`` are
+    refused, because an empty list would silently mean the default."""
+    if not text.strip() or not all(t.strip() for t in text.split(",")):
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of names with no empty item, got {text!r}")
+    return text
+
+
+def non_empty(text: str) -> str:
+    """A string that is not empty or blank (a name, an architecture)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a non-empty value, got {text!r}")
+    return text
+
+
+def positive_finite(text: str) -> float:
+    """A finite number > 0."""
+    v = finite(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return v
+
+
 def add_device(p: argparse.ArgumentParser) -> None:
     """``--device auto|cpu|cuda|cuda:N`` (overrides the config's run.device)."""
     p.add_argument("--device", metavar="DEV",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import add_parser, finite, names, non_negative, positive
+from hwnas.cli.common import add_parser, comma_list, finite, names, non_empty, non_negative, positive, positive_finite
 from hwnas.config import parse_kv
 from hwnas.ui import emit, format_table
 
@@ -103,14 +103,15 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--space", help="search space of the dataset's architectures (nb201, fbnet)")
     f.add_argument("--space-opt", action="append", metavar="K=V", help="search-space option (repeatable)")
     f.add_argument("--target", help="latency|energy with --store (default latency); a column with --dataset")
-    f.add_argument("--model", default=None,
+    f.add_argument("--model", default=None, type=comma_list,
                    help=f"all, or a comma list of {','.join(names('cost_model'))} (default: all; mlp for --dataset); "
                         "kernel: kernel predictors from `hwnas profile --kernels` data (any model, no networks)")
     f.add_argument("--out", help="folder for one model folder per model, report.json and PNGs")
     f.add_argument("--test-frac", type=finite, default=0.3, help="held-out share (default %(default)s)")
-    f.add_argument("--train", type=positive, help="train on N random networks, test on all others (overrides --test-frac)")
-    f.add_argument("--min-value", type=finite, default=0.1,
-                   help="--dataset: drop rows whose target is below this (default %(default)s)")
+    f.add_argument("--train", type=positive, help="train on N random networks, test on all others (overrides "
+                   "--test-frac); fitting needs at least 2 networks to train on and 2 held out")
+    f.add_argument("--min-value", type=positive_finite, default=0.1,
+                   help="--dataset: drop rows whose target is below this, > 0 (default %(default)s)")
     f.add_argument("--seed", type=non_negative, default=0, help="split and model seed (default %(default)s)")
     f.add_argument("--unit", choices=("network", "primitive"), default="network",
                    help="--store: fit on measured networks (default) or on single primitives, for stores "
@@ -126,7 +127,7 @@ def add_commands(sub: Any) -> None:
                            "hwnas predict --model runs/costmodels/gnn --networks nets.jsonl --json\n"
                            "hwnas predict --onnx model.onnx --predictor runs/kernel --top 10")
     p.add_argument("--model", help="a model folder written by fit-cost, or asset:NAME")
-    p.add_argument("--arch", action="append", help="architecture string of --space (repeatable)")
+    p.add_argument("--arch", action="append", type=non_empty, help="architecture string of --space (repeatable)")
     p.add_argument("--space", help="search space of --arch / arch-string files")
     p.add_argument("--space-opt", action="append", metavar="K=V", help="search-space option (repeatable)")
     p.add_argument("--networks", help="JSON list / JSON lines of NetworkSpec dicts, or a text file of arch strings")

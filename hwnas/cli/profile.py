@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from hwnas.cli.common import add_parser, finite, names, non_negative, positive
+from hwnas.cli.common import add_parser, comma_list, finite, names, non_negative, positive
 from hwnas.config import parse_kv
 from hwnas.profilers.timing import DEFAULT_ESTIMATOR
 from hwnas.ui import emit, format_table
@@ -84,7 +84,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--space", help=f"search space ({', '.join(names('search_space'))})")
     p.add_argument("--space-opt", action="append", metavar="KEY=VALUE", help="space option (repeatable)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to run (default: %(default)s)")
-    p.add_argument("--backend", action="append", metavar="NAME",
+    p.add_argument("--backend", action="append", metavar="NAME", type=comma_list,
                    help=f"backend ({', '.join(names('backend'))} or all); repeatable; default onnxruntime")
     p.add_argument("--networks", type=non_negative, default=0, help="also measure N sampled networks (default: 0)")
     p.add_argument("--store", default="hwnas-store.sqlite", help="cost store path (default: %(default)s)")

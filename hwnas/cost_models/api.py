@@ -54,7 +54,7 @@ def fit_cost(data: CostData, model: str | None = None, *, unit: str = "network",
     """Fit the named (or default) models on ``data``; the held-out report (see fitting)."""
     from hwnas.cost_models.fitting import fit_and_report
 
-    models = model or default_models(unit, data.table is not None)
+    models = default_models(unit, data.table is not None) if model is None else model
     return fit_and_report(data, models, test_frac=test_frac, seed=seed, out=out, train=train)
 
 
