@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from hwnas.search import final
-from hwnas.search.api import run_search
+from hwnas.search.api import SearchOverrides, run_search
 from hwnas.search.datasets.pipeline import RankBatchSampler
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|"
@@ -120,5 +120,5 @@ def test_supernet_search_under_ddp(tmp_path: Path) -> None:
     assert out["world"] == 2 and out["rollouts"] == 6 and out["rank"] == 0
     assert (tmp_path / "run" / "checkpoint.json").is_file()
     assert all(0.0 <= r["perfs"]["accuracy"] <= 1.0 for r in out["pareto"])
-    again = run_search(cfg, run_dir=tmp_path / "run", steps=4)  # resumed by a single process
+    again = run_search(cfg, SearchOverrides(steps=4), run_dir=tmp_path / "run")  # resumed by a single process
     assert again["resumed_at"] == 3 and again["rollouts"] == 8
