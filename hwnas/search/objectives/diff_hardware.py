@@ -119,6 +119,8 @@ class DiffHardwareObjective(Objective):
                                   f"store (+ device, backend); got {', '.join(sources) or 'none'}")
             if self.store is not None and not (self.device and self.backend):
                 raise ConfigError("device: a store source needs device and backend")
+            if self.estimator and self.store is None:
+                raise ConfigError("estimator: chooses a store's column; a model or table has its own estimate")
             if self.loss == "lagrange" and self.budget <= 0:
                 raise ConfigError("budget: the lagrange loss needs a budget > 0")
             for name, kind in (("model", "cost_model"), ("store", "store")):
