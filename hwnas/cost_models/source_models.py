@@ -131,9 +131,10 @@ def model_source(path: str | Path, *, where: str | None = None, assume: str = "l
 
 @register("cost_source", "asset")
 class AssetSource(CostSource):
-    """A shipped ``asset:NAME`` (store, table or cost model), checked against its sha256
-    manifest and priced by the source of its kind; target, unit and device come from the
-    asset's manifest."""
+    """A shipped ``asset:NAME`` (store, table or cost model), priced by the source of its kind.
+
+    The asset's files are checked against its sha256 manifest first; what it holds (target,
+    unit, device) comes from its manifest."""
 
     def __init__(self, ref: str, request: SourceRequest | None = None) -> None:
         from hwnas import assets
