@@ -34,6 +34,7 @@ from hwnas.errors import ConfigError
 from hwnas.inputs import first_line, output_dir
 from hwnas.search.archfile import ArchFile, read_arch_file
 from hwnas.search.build import check_shapes
+from hwnas.search.ckpt_schema import check_train_checkpoint
 from hwnas.search.datasets.base import Dataset
 from hwnas.search.distributed import barrier, run_distributed, unwrap, wrap
 from hwnas.search.runtime import Runtime, exec_options, runtime_for
@@ -231,11 +232,7 @@ def _start(config: RunConfig, space: SearchSpace, arch: Arch, o: TrainOptions, s
     if not control.resume:
         raise ConfigError(f"{ckpt_path}: a checkpoint exists; resume it or choose another output folder")
     state = _load(ckpt_path, rt.map_location())
-    if state.get("format") != CHECKPOINT_FORMAT or list(state.get("arch", [])) != list(arch):
-        raise ConfigError(f"{ckpt_path}: checkpoint is of another architecture or format; choose another output folder")
-    for key in ("model", "optimizer", "scheduler", "epoch", "losses", "history"):
-        if key not in state:
-            raise ConfigError(f"{ckpt_path}: damaged checkpoint (no {key!r}); choose another output folder")
+    check_train_checkpoint(state, ckpt_path, CHECKPOINT_FORMAT, arch)
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
