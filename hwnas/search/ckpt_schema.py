@@ -9,7 +9,6 @@ built on garbage.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -71,9 +70,10 @@ def check_perfs(perfs: Any, where: str) -> dict[str, float]:
 
 
 def check_reward(reward: Any, where: str) -> float | None:
-    """A rollout's reward: null (not evaluated) or a number that is not NaN."""
+    """A rollout's reward: null (not evaluated) or a number (NaN too: a diverged run's
+    reward is saved as it was)."""
     if reward is None:
         return None
-    if not _is_number(reward) or math.isnan(reward):
+    if not _is_number(reward):
         raise ConfigError(f"{where}.reward: expected a number or null, got {short(reward, 40)}")
     return float(reward)
