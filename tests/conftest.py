@@ -15,6 +15,16 @@ from hwnas.store import Device  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
+#: The per-test timeout of tests marked slow (pyproject's ``timeout`` is every other test's):
+#: they train or spawn processes, and on a busy 2-core machine take minutes.
+SLOW_TIMEOUT_S = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests get the generous timeout unless they name their own."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
 
 
 @pytest.fixture
