@@ -33,6 +33,13 @@ from hwnas.search.spaces.differentiable import CostTerm, ParamGroup, check_weigh
 
 Arch = tuple[int, ...]
 
+#: Documented domains of the options every space shares (stated in the error when
+#: exceeded): past these a network is a typo, not a design, and would take hours to
+#: build or overflow a profiler's memory.
+MAX_RESOLUTION = 2048
+MAX_CHANNELS = 4096
+MAX_CLASSES = 100_000
+
 
 def ascii_text(space: str, text: Any) -> str:
     """``text`` if it is an ASCII string, else a one-line ValidationError naming the first

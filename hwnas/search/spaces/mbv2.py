@@ -17,7 +17,7 @@ import numpy as np
 from hwnas.config import opt
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.registry import register
-from hwnas.search.spaces.base import Arch, Decision, SearchSpace, ascii_text
+from hwnas.search.spaces.base import MAX_CHANNELS, MAX_CLASSES, MAX_RESOLUTION, Arch, Decision, SearchSpace, ascii_text
 from hwnas.search.spaces.differentiable import (
     CostTerm,
     MixedLayer,
@@ -45,13 +45,13 @@ class MBV2Space(SearchSpace):
 
     @dataclass(frozen=True)
     class Options:
-        resolution: int = opt(224, min=8, help="input height and width in pixels")
+        resolution: int = opt(224, min=8, max=MAX_RESOLUTION, help="input height and width in pixels")
         width: float = opt(1.0, gt=0, max=4, help="channel width multiplier")
-        in_channels: int = opt(3, min=1, help="input channels (3 for RGB)")
-        num_classes: int = opt(1000, min=2, help="classifier outputs")
-        depths: list[int] = opt([2, 3, 4], min=1, max=8, min_items=1, help="depth choices per stage")
-        expansions: list[int] = opt([3, 4, 6], min=1, max=8, min_items=1, help="expansion choices per block")
-        kernels: list[int] = opt([3, 5, 7], min=1, max=9, min_items=1, help="depthwise kernel choices (odd)")
+        in_channels: int = opt(3, min=1, max=MAX_CHANNELS, help="input channels (3 for RGB)")
+        num_classes: int = opt(1000, min=2, max=MAX_CLASSES, help="classifier outputs")
+        depths: list[int] = opt([2, 3, 4], min=1, max=8, min_items=1, unique=True, help="depth choices per stage")
+        expansions: list[int] = opt([3, 4, 6], min=1, max=8, min_items=1, unique=True, help="expansion choices per block")
+        kernels: list[int] = opt([3, 5, 7], min=1, max=9, min_items=1, unique=True, odd=True, help="depthwise kernel choices (odd)")
         act: Literal["relu", "relu6", "hswish"] = opt("relu6", help="activation in every block")
 
     def __init__(self, options: "MBV2Space.Options | None" = None, **kw: object) -> None:
