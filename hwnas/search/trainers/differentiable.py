@@ -39,7 +39,6 @@ from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
 from hwnas.search import report
-from hwnas.search.archweights import ArchWeights
 from hwnas.search.build import SearchComponents
 from hwnas.search.controllers.differentiable import ArchStep
 from hwnas.search.evaluators.mepa import score_with_recalibrated_bn
@@ -50,7 +49,6 @@ from hwnas.search.trainers.simple import config_hash
 from hwnas.search.training import (
     Batch,
     OptimOptions,
-    evaluate,
     first_batches,
     inputs_of,
     make_optimizer,
@@ -214,13 +212,16 @@ class DifferentiableTrainer(Trainer):
         return r
 
     def _score(self, arch: Any, held: list[Batch], calib: list[torch.Tensor]) -> dict[str, float]:
-        """Accuracy of the supernet under the current distribution (``supernet_accuracy``,
-        what DARTS logs) and of the derived subnet with the shared weights, BN recalibrated
-        (``accuracy``; the gap between the two is the discretisation gap)."""
+        """Accuracy of the supernet under the current distribution (``supernet_accuracy``:
+        the mixture DARTS trains; GDAS' most likely path) and of the derived subnet with the
+        shared weights (``accuracy``; the gap between the two is the discretisation gap),
+        each with BN statistics recalibrated on its own forward: the running averages mix
+        every path and mixture the search ran."""
         wm, ctrl = self.c.weights_manager, self.c.controller
         with torch.no_grad():
-            mixed = Rollout(arch, arch_weights=ArchWeights(ctrl.probabilities()).detached())  # type: ignore[union-attr]
-        out = {"supernet_accuracy": evaluate(wm.assemble_candidate(mixed), held)["accuracy"]}  # type: ignore[union-attr]
+            mixed = Rollout(arch, arch_weights=ctrl.eval_weights().detached())  # type: ignore[union-attr]
+        sup = score_with_recalibrated_bn(wm.assemble_candidate(mixed), self.module, calib, held)  # type: ignore
+        out = {"supernet_accuracy": sup["accuracy"]}
         cand = wm.assemble_candidate(Rollout(arch))  # type: ignore[union-attr]
         out.update(score_with_recalibrated_bn(cand, self.module, calib, held))
         return out
