@@ -6,6 +6,7 @@ Phases (each resumable; run the timing ones alone on the machine, in pieces):
   python bench/any_model.py export                                     # zoo -> ONNX files (untimed)
   python bench/any_model.py zoo --time-limit 840                       # measure every zoo model
   python bench/any_model.py report                                     # fit, predict, table, JSON, PNG
+  python bench/any_model.py                                            # all four in turn (make bench)
 
 ``kernels`` runs the kernel job (random networks only, never zoo models) and logs each
 piece's wall time, so the report can say how long building a predictor for a new device
@@ -39,11 +40,13 @@ def _store(args: argparse.Namespace):  # noqa: ANN202
 
 def cmd_kernels(args: argparse.Namespace) -> None:
     from hwnas.cost_models.kernel_fit import advise_weights
-    from hwnas.profilers.kernel_job import profile_kernels
+    from hwnas.profilers.kernel_job import KernelSampling, profile_kernels
+    from hwnas.profilers.request import ProfileRequest
 
     with _store(args) as st:
-        s = profile_kernels(st, networks=args.networks, rounds=args.rounds, seed=args.seed,
-                            time_limit_s=args.time_limit, advisor=advise_weights, show_progress=True)
+        s = profile_kernels(st, ProfileRequest(networks=args.networks, seed=args.seed, deadline_s=args.time_limit,
+                                               show_progress=True), KernelSampling(rounds=args.rounds),
+                            advisor=advise_weights)
     log = RESULTS / "any_model_kernel_job.json"
     runs = json.loads(log.read_text()) if log.exists() else []
     runs.append({k: v for k, v in s.to_dict().items() if k != "errors"})
@@ -146,6 +149,10 @@ def cmd_report(args: argparse.Namespace) -> None:
     from hwnas.cost_models.kernel_predict import naive_sum, predict_onnx
     from hwnas.nn.onnx_graph import import_onnx, to_network
 
+    missing = [str(p) for p in (Path(args.store), Path(args.zoo_dir)) if not p.exists()]
+    if missing:
+        print(f"skipped: {' and '.join(missing)} not found (run the kernels, export and zoo phases first)")
+        return
     with _store(args) as st:
         t0 = time.perf_counter()
         data = load_kernel_data(st, args.device)
@@ -202,7 +209,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("phase", choices=("kernels", "export", "zoo", "report"))
+    p.add_argument("phase", nargs="?", default="all", choices=("all", "kernels", "export", "zoo", "report"),
+                   help="which phase to run (default: %(default)s, every phase in turn)")
     p.add_argument("--store", default=str(ROOT / "runs" / "any-model" / "store.sqlite"))
     p.add_argument("--zoo-dir", default=str(ROOT / "runs" / "any-model" / "zoo"))
     p.add_argument("--device", default="cpu")
@@ -211,7 +219,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-limit", type=float, default=None)
     args = p.parse_args(argv)
-    {"kernels": cmd_kernels, "export": cmd_export, "zoo": cmd_zoo, "report": cmd_report}[args.phase](args)
+    phases = {"kernels": cmd_kernels, "export": cmd_export, "zoo": cmd_zoo, "report": cmd_report}
+    for name in phases if args.phase == "all" else [args.phase]:
+        phases[name](args)
 
 
 if __name__ == "__main__":

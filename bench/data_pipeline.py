@@ -64,6 +64,9 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=2000, help="generated images (default: %(default)s)")
     ap.add_argument("--epochs", type=int, default=2)
     args = ap.parse_args()
+    if args.folder is not None and not args.folder.is_dir():
+        print(f"skipped: no image folder at {args.folder}")
+        return 0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.folder or make_folder(Path(tmp) / "folder", 10, args.images // 10, 64)

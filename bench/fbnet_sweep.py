@@ -21,6 +21,7 @@ training phases may share it):
     .venv/bin/python bench/fbnet_sweep.py --phase measure
     .venv/bin/python bench/fbnet_sweep.py --phase train
     .venv/bin/python bench/fbnet_sweep.py --phase report
+    .venv/bin/python bench/fbnet_sweep.py                  # every phase in turn (make bench)
 """
 from __future__ import annotations
 
@@ -65,13 +66,13 @@ def protocol(sessions: int = 1) -> Any:
 
 def phase_profile(work: Path) -> None:
     from hwnas.cost_models.api import fit_cost, load_data
-    from hwnas.profilers.api import profile_space
+    from hwnas.cost_models.data import DataRequest
+    from hwnas.profilers.api import ProfileRequest, profile_space
 
     store = work / "fbnet.sqlite"
-    summary = profile_space("fbnet", space_options(), store=store, backends=["onnxruntime"], protocol=protocol(),
-                            networks=12, seed=0)
+    summary = profile_space("fbnet", space_options(), store, ProfileRequest(protocol=protocol(), networks=12, seed=0))
     print(f"profiled {summary.n_primitives} blocks, {summary.n_networks} networks in {summary.wall_s:.0f} s")
-    data = load_data(store=store, device=summary.device_fingerprint, backend="onnxruntime")
+    data = load_data(DataRequest(store=store, device=summary.device_fingerprint, backend="onnxruntime"))
     report = fit_cost(data, "lut", out=work / "models", test_frac=0.5)
     shutil.rmtree(MODEL, ignore_errors=True)
     shutil.copytree(work / "models" / "lut", MODEL)
@@ -123,8 +124,8 @@ def phase_train(work: Path, state: dict[str, Any]) -> None:
         cfg_path = run_config(work, rec["weight"])
         arch = Path(rec["run_dir"]) / "best.yaml"
         out = work / f"train-w{key}"
-        summary = final.train(load_config(cfg_path), final.read_arch_file(arch), out, resume=(out / final.CHECKPOINT)
-                              .exists())
+        summary = final.train(load_config(cfg_path), final.read_arch_file(arch), out,
+                              control=final.TrainControl(resume=(out / final.CHECKPOINT).exists()))
         res = final.test_files(cfg_path, arch, out / final.CHECKPOINT)
         rec.update(test_accuracy=res["test_accuracy"], epochs=summary["epochs_done"])
         print(f"w={rec['weight']:g}: test accuracy {res['test_accuracy']:.4f}")
@@ -168,7 +169,8 @@ def phase_report(state: dict[str, Any], png: Path) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--phase", choices=("profile", "search", "measure", "train", "report"), required=True)
+    ap.add_argument("--phase", choices=("all", "profile", "search", "measure", "train", "report"), default="all",
+                    help="which phase to run (default: %(default)s, every phase in turn)")
     ap.add_argument("--weights", default="0,1,2,4,8", help="latency-loss weights b (comma-separated)")
     ap.add_argument("--work", default=str(ROOT / "runs" / "fbnet_sweep"), help="run dirs, store, trained models")
     ap.add_argument("--sessions", type=int, default=3, help="measurement sessions per derived network")
@@ -177,18 +179,19 @@ def main() -> None:
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     state = load_state(out)
-    if args.phase == "profile":
-        phase_profile(work)
-        return
-    if args.phase == "search":
-        phase_search(work, [float(w) for w in args.weights.split(",")], state)
-    elif args.phase == "measure":
-        phase_measure(state, args.sessions)
-    elif args.phase == "train":
-        phase_train(work, state)
-    else:
-        phase_report(state, out.with_suffix(".png"))
-    save_state(out, state)
+    for phase in ("profile", "search", "measure", "train", "report") if args.phase == "all" else (args.phase,):
+        if phase == "profile":
+            phase_profile(work)
+        elif phase == "search":
+            phase_search(work, [float(w) for w in args.weights.split(",")], state)
+        elif phase == "measure":
+            phase_measure(state, args.sessions)
+        elif phase == "train":
+            phase_train(work, state)
+        else:
+            phase_report(state, out.with_suffix(".png"))
+        if phase != "profile":
+            save_state(out, state)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import Any
 
 from hwnas.config import build_space, parse_kv
 from hwnas.profilers.api import expand_backends
+from hwnas.profilers.request import ProfileRequest
 from hwnas.profilers.runner import ProfileJob
 from hwnas.profilers.timing import TimingProtocol
 from hwnas.store import Store
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in stores:
             t0 = time.perf_counter()
             with Store(path) as st:
-                ProfileJob(st, space, backends=backends, protocol=proto).run()
+                ProfileJob(st, space, ProfileRequest(backends=tuple(backends), protocol=proto)).run()
             walls.append(time.perf_counter() - t0)
         results["wall_s"] = walls
         rows = []

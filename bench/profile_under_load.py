@@ -44,6 +44,7 @@ from hwnas.config import build_space, parse_kv
 from hwnas.cost_models.data import CostData, from_store
 from hwnas.cost_models.fitting import fit_and_report
 from hwnas.errors import HwnasError
+from hwnas.profilers.request import ProfileRequest
 from hwnas.profilers.runner import ProfileJob
 from hwnas.profilers.timing import TimingProtocol
 from hwnas.store import Store
@@ -98,9 +99,9 @@ def run_phases(args: argparse.Namespace, work: Path, state: dict[str, Any]) -> b
                          f"competitor(s), estimator {protocol(estimator).estimator}, up to {left / 60:.1f} min\n")
         t0 = time.perf_counter()
         with competitors(args.competitors if loaded else 0), Store(work / f"{name}.sqlite") as st:
-            s = ProfileJob(st, space, backends=[args.backend], protocol=protocol(estimator),
-                           networks=args.networks if with_nets else 0, seed=args.seed, deadline_s=left,
-                           show_progress=False).run()
+            s = ProfileJob(st, space, ProfileRequest(backends=(args.backend,), protocol=protocol(estimator),
+                                                     networks=args.networks if with_nets else 0, seed=args.seed,
+                                                     deadline_s=left, show_progress=False)).run()
         b = s.backends[0]
         info = state["phases"].setdefault(name, {"wall_s": 0.0, "warnings": []})
         info["wall_s"] += time.perf_counter() - t0

@@ -6,6 +6,7 @@ Goal: >= 1,000 rollouts/s for evolution. Prints a table, writes bench/results/se
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -60,6 +61,9 @@ def measure(space: dict, objective: dict, controller: dict, rollouts: int, per_s
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_speed.json"))
+    args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         mb_space, mb_obj = mbv2_store(Path(tmp))
@@ -75,7 +79,7 @@ def main() -> int:
                               "best_latency_ms"]))
     evo = [r["rollouts_per_s"] for r in rows if r["controller"] == "evolution"]
     print(f"evolution: min {min(evo):.0f} rollouts/s (goal >= 1000): {'met' if min(evo) >= 1000 else 'NOT met'}")
-    out = ROOT / "bench" / "results" / "search_speed.json"
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "python": platform.python_version(), "machine": platform.machine(),
                                "cpus": os.cpu_count(), "goal_rollouts_per_s": 1000}, indent=2))

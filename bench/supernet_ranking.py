@@ -23,6 +23,7 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from hwnas.config import parse_config
+from hwnas.run_section import TrainOptions
 from hwnas.search import final
 from hwnas.search.datasets.builtin import DigitsDataset
 from hwnas.search.evaluators.mepa import MepaEvaluator
@@ -77,7 +78,7 @@ def main() -> int:
 
     config = parse_config({"seed": args.seed, "dataset": {"type": "digits", **data_opts},
                            "search_space": {"type": "nb201", **space_opts}})
-    opts = final.TrainOptions(epochs=args.epochs, batch_size=64, lr=0.1, label_smoothing=0.0)
+    opts = TrainOptions(epochs=args.epochs, batch_size=64, lr=0.1, label_smoothing=0.0)
     rows: list[dict[str, Any]] = []
     t1 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

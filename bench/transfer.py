@@ -1,9 +1,11 @@
 """Few-shot transfer to an unseen device: leave-one-device-out on the NB201 and FBNet tables.
 
-Protocol, per dataset, per device d left out:
+Protocol, per dataset, per device family F left out (``--protocols family``, the default:
+every column of one device, e.g. 1080ti_1 and 1080ti_32 together; ``device`` is the earlier
+one-column-at-a-time protocol, which keeps a left-out GPU's other batch size in the base):
   * a seeded permutation of all architectures; the first ``--base-archs`` train the
-    multi-device base on the OTHER devices' columns only (d is not among its outputs, so
-    nothing of d leaks into the base), once per left-out device;
+    multi-device base on the columns of the OTHER families only (nothing of F leaks into
+    the base), once per left-out family; each column d of F is then a new device;
   * the rest (rows of d >= 0.1 ms) is d's pool; per seed s it is permuted, the k shots are
     its first k and the evaluation set is the pool minus its first max(k) — the same for
     every k, disjoint from every shot set and from the base's training architectures;
@@ -15,6 +17,7 @@ Published reference points (their own device splits): HELP 0.932 at k=10 on NB20
 at k=10 on FBNet; NASFLAT 0.959 at k=20 on NB201.
 
     .venv/bin/python bench/transfer.py [--datasets nb201,fbnet] [--seeds 0,1,2] [--k 5,10,20,50]
+        [--protocols family,device] [--rows N] [--base-archs N] [--encoder mlp|gnn] [--members M] [--steps S]
 
 Resumable: every (dataset, device) result is cached in ``--cache`` and skipped on rerun.
 """
@@ -52,37 +55,59 @@ def ridge_loo(Z: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
     return best[1], float(tm - zm @ best[1])
 
 
-def one_device(nets, Y, devices, d, args) -> dict:
-    """Base on the other devices (once per left-out device), then every seed's shots."""
+def leave_out_sets(devices: list[str], protocol: str) -> list[tuple[list[str], list[str]]]:
+    """(columns the base does not see, columns evaluated as the new device) per base.
+
+    ``family`` (default): every column of a hardware family at once (all batch sizes of a
+    GPU), so the base has seen nothing of the device it is evaluated on. ``device``: the
+    earlier protocol, one column at a time, which keeps sibling columns (1080ti_32 while
+    1080ti_1 is "unseen") in the base and so flatters the figure.
+    """
+    from hwnas.cost_models.transfer import device_families
+
+    if protocol == "device":
+        return [([d], [d]) for d in devices]
+    return [(cols, cols) for cols in device_families(devices).values()]
+
+
+def base_outputs(nets, Y, devices, out_cols, base_idx, rest, args) -> tuple[np.ndarray, np.ndarray, float]:
+    """The base (trained on the columns not in ``out_cols``) embedding every row of ``rest``;
+    cached per left-out set, so the two protocols share the bases they have in common."""
+    from hwnas.cost_models.transfer import FitSchedule, MultiDeviceModel
+
+    tag = "+".join(sorted(c.removesuffix("_ms") for c in out_cols))
+    zfile = Path(args.zdir) / f"{args.dataset}_{args.encoder}_{args.base_archs}_{args.members}_{args.steps}_{tag}.npz"
+    if zfile.is_file():
+        z = np.load(zfile)
+        return z["Z"], z["Z0"], float(z["base_s"])
+    t0 = time.perf_counter()
+    keep = [j for j, c in enumerate(devices) if c not in out_cols]
+    Ysrc = Y[:, keep][base_idx]
+    base = MultiDeviceModel(encoder=args.encoder, members=args.members, schedule=FitSchedule(steps=args.steps),
+                            seed=args.split_seed).fit([nets[i] for i in base_idx],
+                                                      np.where(Ysrc >= 0.1, Ysrc, np.nan),
+                                                      devices=[devices[j] for j in keep])
+    assert not set(out_cols) & set(base.devices_)
+    Z = base.embed([nets[i] for i in rest])
+    Z0 = base.embed([nets[i] for i in rest], members=[0])
+    secs = round(time.perf_counter() - t0, 1)
+    zfile.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(zfile, Z=Z, Z0=Z0, base_s=secs)
+    return Z, Z0, secs
+
+
+def one_device(Z, Z0, Y, devices, d, src, base_idx, rest, args) -> dict:
+    """Every seed's shots of device ``d`` adapted on the base's outputs ``Z`` (rows of ``rest``)."""
     from scipy.stats import spearmanr
 
     from hwnas.cost_models.adapt import adapt
-    from hwnas.cost_models.transfer import MultiDeviceModel
 
-    j = devices.index(d)
-    src = [c for c in devices if c != d]
-    perm = np.random.default_rng(args.split_seed).permutation(len(nets))
-    base_idx, rest = perm[:args.base_archs], perm[args.base_archs:]
-    y = Y[:, j]
-    pool = rest[y[rest] >= 0.1]
-    t0 = time.perf_counter()
-    zfile = Path(args.zdir) / f"{args.dataset}_{args.encoder}_{args.base_archs}_{args.members}_{d}.npz"
-    if zfile.is_file():  # the base's outputs on d's pool, from an earlier run with these settings
-        z = np.load(zfile)
-        Z, Z0 = z["Z"], z["Z0"]
-    else:
-        Ysrc = np.delete(Y, j, axis=1)[base_idx]
-        base = MultiDeviceModel(encoder=args.encoder, members=args.members, steps=args.steps,
-                                seed=args.split_seed).fit([nets[i] for i in base_idx],
-                                                          np.where(Ysrc >= 0.1, Ysrc, np.nan), devices=src)
-        assert d not in base.devices_
-        Z = base.embed([nets[i] for i in pool])
-        Z0 = base.embed([nets[i] for i in pool], members=[0])
-        zfile.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(zfile, Z=Z, Z0=Z0, pool=pool)
-    out: dict = {"base_s": round(time.perf_counter() - t0, 1), "seeds": {}}
+    y = Y[:, devices.index(d)]
+    keep = np.flatnonzero(y[rest] >= 0.1)  # positions in rest (and in Z)
+    pool = rest[keep]
+    out: dict = {"seeds": {}}
     for seed in args.seeds:
-        order = np.random.default_rng(10_000 + seed).permutation(len(pool))  # rows of Z / pool
+        order = np.random.default_rng(10_000 + seed).permutation(len(pool))
         ev = order[max(args.k):]
         r: dict = {"new": {}, "baseline": {}, "n_eval": int(len(ev))}
         for k in args.k:
@@ -90,10 +115,10 @@ def one_device(nets, Y, devices, d, args) -> dict:
             assert not set(shots.tolist()) & set(ev.tolist())
             assert not set(pool[shots].tolist()) & set(base_idx.tolist())
             t = np.log(y[pool[shots]])
-            a = adapt(Z[shots], t, src)
-            r["new"][str(k)] = float(spearmanr(y[pool[ev]], a.predict_log(Z[ev])).statistic)
-            w, b = ridge_loo(Z0[shots], t)
-            r["baseline"][str(k)] = float(spearmanr(y[pool[ev]], Z0[ev] @ w + b).statistic)
+            a = adapt(Z[keep[shots]], t, src)
+            r["new"][str(k)] = float(spearmanr(y[pool[ev]], a.predict_log(Z[keep[ev]])).statistic)
+            w, b = ridge_loo(Z0[keep[shots]], t)
+            r["baseline"][str(k)] = float(spearmanr(y[pool[ev]], Z0[keep[ev]] @ w + b).statistic)
         out["seeds"][str(seed)] = r
     return out
 
@@ -120,24 +145,37 @@ def run_dataset(name: str, args, cache: dict) -> dict:
 
     fname, col = FILES[name]
     df = pd.read_csv(Path(args.shared) / fname)
+    if args.rows:
+        df = df.sample(n=min(args.rows, len(df)), random_state=args.split_seed).reset_index(drop=True)
     devices = [c for c in df.columns if c.endswith("_ms")]
     sp = build_space(name)
     nets = [sp.to_network(sp.from_str(s)) for s in df[col].astype(str)]
     Y = df[devices].to_numpy(dtype=float)
     args.dataset = name
-    res = cache.setdefault(name, {})
-    chosen = [d for d in (args.devices.split(",") if args.devices else devices) if d in devices]
-    for d in chosen:
-        if d in res and all(str(seed) in res[d]["seeds"] for seed in args.seeds):
-            continue
-        r = res[d] = one_device(nets, Y, devices, d, args)
-        Path(args.cache).write_text(json.dumps(cache))
-        k10 = [v for v in r["seeds"].values()]
-        print(f"{name} {d}: " + "  ".join(f"k={k} {np.mean([v['new'][str(k)] for v in k10]):.3f} (was "
-                                        f"{np.mean([v['baseline'][str(k)] for v in k10]):.3f})" for k in args.k)
-              + f"  [{r['base_s']}s]", flush=True)
-    return {"devices": devices, "runs": res, "summary": summarise(res, devices, args.k),
-            "published": PUBLISHED[name], "base_archs": args.base_archs}
+    perm = np.random.default_rng(args.split_seed).permutation(len(nets))
+    base_idx, rest = perm[:args.base_archs], perm[args.base_archs:]
+    wanted = set(args.devices.split(",")) if args.devices else set(devices)
+    out: dict = {"devices": devices, "base_archs": args.base_archs, "rows": len(nets), "published": PUBLISHED[name]}
+    for protocol in args.protocols:
+        res = cache.setdefault(name, {}).setdefault(protocol, {})
+        for out_cols, evaluated in leave_out_sets(devices, protocol):
+            todo = [d for d in evaluated if d in wanted and not (
+                d in res and all(str(seed) in res[d]["seeds"] for seed in args.seeds))]
+            if not todo:
+                continue
+            Z, Z0, secs = base_outputs(nets, Y, devices, out_cols, base_idx, rest, args)
+            src = [c for c in devices if c not in out_cols]
+            for d in todo:
+                r = res[d] = {"left_out": out_cols, "base_s": secs,
+                              **one_device(Z, Z0, Y, devices, d, src, base_idx, rest, args)}
+                Path(args.cache).write_text(json.dumps(cache))
+                runs = list(r["seeds"].values())
+                print(f"{name} [{protocol}] {d} (base without {','.join(out_cols)}): " + "  ".join(
+                    f"k={k} {np.mean([v['new'][str(k)] for v in runs]):.3f} (was "
+                    f"{np.mean([v['baseline'][str(k)] for v in runs]):.3f})" for k in args.k)
+                    + f"  [{secs}s]", flush=True)
+        out[protocol] = {"runs": res, "summary": summarise(res, devices, args.k)}
+    return out
 
 
 def main() -> int:
@@ -152,6 +190,10 @@ def main() -> int:
     ap.add_argument("--members", type=int, default=3, help="ensemble members of the base")
     ap.add_argument("--steps", type=int, default=3000, help="optimizer steps per member")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--protocols", default="family",
+                    help="family (leave out every column of a device: all batch sizes of a GPU), device (one "
+                         "column at a time, siblings stay in the base), or both: family,device (default: %(default)s)")
+    ap.add_argument("--rows", type=int, default=0, help="use a seeded sample of this many table rows (0: all)")
     ap.add_argument("--devices", default="", help="left-out devices to run (comma list; default all): split the "
                                                   "work over processes with separate --cache files, then merge")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "transfer.json"))
@@ -161,9 +203,13 @@ def main() -> int:
     args = ap.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.k = [int(k) for k in args.k.split(",")]
+    args.protocols = [p for p in args.protocols.split(",") if p]
+    if not set(args.protocols) <= {"family", "device"}:
+        ap.error(f"--protocols: expected family and/or device, got {','.join(args.protocols)}")
     args.cache = args.cache or str(Path(args.out).with_suffix(".partial.json"))
-    if not (Path(args.shared) / FILES["nb201"][0]).is_file():
-        print(f"skipped: no dataset at {args.shared}")
+    missing = [FILES[n][0] for n in args.datasets.split(",") if not (Path(args.shared) / FILES[n][0]).is_file()]
+    if missing:
+        print(f"skipped: {', '.join(missing)} not in {args.shared}")
         return 0
     import torch
 
@@ -171,16 +217,20 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     cache = json.loads(Path(args.cache).read_text()) if Path(args.cache).is_file() else {}
-    result = {"protocol": "leave-one-device-out; base on other devices only; shots and evaluation disjoint",
-              "seeds": args.seeds, "k": args.k, "encoder": args.encoder, "members": args.members, "steps": args.steps,
+    result = {"protocols": {"family": "leave one device family out (every batch-size column of it); base on the "
+                                      "other families only; shots and evaluation disjoint",
+                            "device": "leave one column out; sibling columns of the same device stay in the base"},
+              "rows": args.rows or "all", "base_archs": args.base_archs, "seeds": args.seeds, "k": args.k, "encoder": args.encoder, "members": args.members, "steps": args.steps,
               "split_seed": args.split_seed, "datasets": {}}
     rows = []
     for name in args.datasets.split(","):
         r = result["datasets"][name] = run_dataset(name, args, cache)
-        for method, label in (("new", "hwnas (ensemble + robust mix)"), ("baseline", "previous (1 MLP + ridge)")):
-            s = r["summary"][method]
-            rows.append({"dataset": name, "method": label, **{f"k={k}": s[f"k={k}"]["mean"] for k in args.k},
-                         **{f"worst k={k}": s[f"k={k}"]["worst"] for k in (10,) if k in args.k}})
+        for protocol in args.protocols:
+            for method, label in (("new", "hwnas (ensemble + robust mix)"), ("baseline", "previous (1 MLP + ridge)")):
+                s = r[protocol]["summary"][method]
+                rows.append({"dataset": name, "leave out": protocol, "method": label,
+                             **{f"k={k}": s[f"k={k}"]["mean"] for k in args.k},
+                             **{f"worst k={k}": s[f"k={k}"]["worst"] for k in (10,) if k in args.k}})
     print("mean Spearman over unseen devices (each device averaged over seeds)")
     print(format_table(rows))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

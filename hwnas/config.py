@@ -3,9 +3,10 @@
 Each component class declares its options as a frozen dataclass in a nested class
 ``Options``. Fields carry their type in the annotation and their limits in
 ``field(metadata=...)``: ``min``/``max`` (inclusive), ``gt``/``lt`` (exclusive),
-``choices``, ``asset`` (the kind of shipped ``asset:NAME`` a path option accepts; checked
-here, resolved by the cost-source factory) and ``help`` (used by ``hwnas gen-config``).
-The ``run:`` section is typed the same way (:mod:`hwnas.run_section`). An ``Options.check()``
+``choices``, ``odd`` (integers), ``unique`` (lists), ``asset`` (the kind of shipped
+``asset:NAME`` a path option accepts; checked here, resolved by the cost-source factory)
+and ``help`` (used by ``hwnas gen-config``). The ``run:`` section is typed the same way
+(:mod:`hwnas.run_section`). An ``Options.check()``
 method may enforce cross-field rules by raising :class:`ConfigError` with the field
 name(s). Every error is one line that starts with the YAML path::
 
@@ -199,21 +200,38 @@ def _coerce_scalar(value: Any, tp: Any, path: str, base: Path | None) -> Any:
     return value
 
 
+def _domain(meta: Mapping[str, Any]) -> str:
+    """The documented domain of an option, e.g. ``odd, distinct, in [1, 9]``, stated in its
+    errors; empty when its only limit is the one-sided bound an error already states."""
+    lo = f"[{meta['min']}" if "min" in meta else f"({meta['gt']}" if "gt" in meta else ""
+    hi = f"{meta['max']}]" if "max" in meta else f"{meta['lt']})" if "lt" in meta else ""
+    parts = (["odd"] if meta.get("odd") else []) + (["distinct"] if meta.get("unique") else [])
+    if lo and hi:
+        parts.append(f"in {lo}, {hi}")
+    return ", ".join(parts)
+
+
 def _check_limits(value: Any, meta: Mapping[str, Any], path: str) -> None:
     if value is None:
         return
+    domain = _domain(meta)
+    tail = f" (expected {domain})" if domain else ""
     if isinstance(value, tuple) and len(value) < meta.get("min_items", 0):
-        raise ConfigError(f"{path}: needs at least {meta['min_items']} item(s), got {len(value)}")
+        raise ConfigError(f"{path}: needs at least {meta['min_items']} item(s), got {len(value)}{tail}")
+    if meta.get("unique") and isinstance(value, tuple) and len(set(value)) != len(value):
+        raise ConfigError(f"{path}: items must be distinct, got {short(list(value))}{tail}")
     items = value if isinstance(value, tuple) else (value,)
     for v in items:
+        if meta.get("odd") and isinstance(v, int) and v % 2 == 0:
+            raise ConfigError(f"{path}: must be odd, got {v}{tail}")
         if "gt" in meta and not v > meta["gt"]:
-            raise ConfigError(f"{path}: must be > {meta['gt']}, got {v}")
+            raise ConfigError(f"{path}: must be > {meta['gt']}, got {v}{tail}")
         if "min" in meta and not v >= meta["min"]:
-            raise ConfigError(f"{path}: must be >= {meta['min']}, got {v}")
+            raise ConfigError(f"{path}: must be >= {meta['min']}, got {v}{tail}")
         if "lt" in meta and not v < meta["lt"]:
-            raise ConfigError(f"{path}: must be < {meta['lt']}, got {v}")
+            raise ConfigError(f"{path}: must be < {meta['lt']}, got {v}{tail}")
         if "max" in meta and not v <= meta["max"]:
-            raise ConfigError(f"{path}: must be <= {meta['max']}, got {v}")
+            raise ConfigError(f"{path}: must be <= {meta['max']}, got {v}{tail}")
         if "choices" in meta and v not in meta["choices"]:
             raise ConfigError(f"{path}: expected one of {', '.join(map(repr, meta['choices']))}, got {short(v)}"
                               + _suggest(str(v), [str(c) for c in meta["choices"]]))

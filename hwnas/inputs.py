@@ -92,15 +92,38 @@ def read_csv(path: str | Path, what: str = "CSV table", **kwargs: Any) -> Any:
         raise InputError(f"{p}: expected a {what}, got a directory")
     if not p.exists():
         raise InputError(f"{p}: {what} not found")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: {what} is an empty file (expected a header line and rows)")
     try:
         return pd.read_csv(p, encoding="utf-8", **kwargs)
+    except (*_DECOMPRESSION_ERRORS, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, _DECOMPRESSION_ERRORS) \
+                and p.suffix.lower() not in COMPRESSED_SUFFIXES:
+            raise InputError(f"{p}: cannot read {what} ({describe_os_error(exc)})") from None
+        # .gz/.bz2/.xz/.zip/.zst are decompressed by extension: a cut or damaged archive
+        raise InputError(f"{p}: compressed {what} is truncated or corrupt ({type(exc).__name__}: "
+                         f"{first_line(exc, 100)})") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{p}: {what} is not UTF-8 text (undecodable byte at offset {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read {what} ({describe_os_error(exc)})") from None
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{p}: not a readable {what} ({short(first, 120)})") from None
+
+
+def _decompression_errors() -> tuple[type[BaseException], ...]:
+    """What the standard decompressors raise on damaged input (gzip's BadGzipFile and
+    bz2's are OSErrors, caught after these)."""
+    import lzma
+    import zipfile
+    import zlib
+
+    return (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+
+
+_DECOMPRESSION_ERRORS = _decompression_errors()
+
+#: Suffixes pandas decompresses by (a damaged one raises OSError with bz2 and gzip).
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst", ".tar")
 
 
 def output_file(path: str | Path, what: str = "output file") -> Path:
@@ -150,7 +173,13 @@ def finite(value: Any, what: str) -> float:
     return v
 
 
-def numeric_column(df: Any, column: str, path: str | Path, *, allow_zero: bool = True) -> tuple[Any, int]:
+#: Largest cost value a table may hold (in its unit, ms or mJ): beyond it a value is a unit
+#: or export error, and squares of it overflow float64 inside the metrics.
+MAX_COST_VALUE = 1e9
+
+
+def numeric_column(df: Any, column: str, path: str | Path, *, allow_zero: bool = True,
+                   max_value: float = MAX_COST_VALUE) -> tuple[Any, int]:
     """``df[column]`` as floats with missing values dropped; returns (values, number dropped).
 
     A value that is not a number, infinite or negative is an error naming the CSV line
@@ -166,10 +195,11 @@ def numeric_column(df: Any, column: str, path: str | Path, *, allow_zero: bool =
         raise InputError(f"{path}:{i + 2}: column {column!r}: expected a number, got {short(raw.iloc[i])}")
     arr = vals.to_numpy(dtype=float)
     finite_or_nan = ~(arr == float("inf")) & ~(arr == float("-inf"))
-    bad = ~finite_or_nan | (arr < 0) | ((arr == 0) if not allow_zero else False)
+    bad = ~finite_or_nan | (arr < 0) | ((arr == 0) if not allow_zero else False) | (arr > max_value)
     if bad.any():
         i = int(bad.nonzero()[0][0])
-        raise InputError(f"{path}:{i + 2}: column {column!r}: expected a finite value >= 0, got {arr[i]}")
+        raise InputError(f"{path}:{i + 2}: column {column!r}: expected a finite value in [0, {max_value:g}], "
+                         f"got {arr[i]}")
     missing = int(vals.isna().sum())
     return vals.dropna(), missing
 

@@ -164,7 +164,11 @@ class Primitive:
         if missing:
             raise ValidationError(f"Primitive: missing field(s) {', '.join(sorted(missing))}")
         kw = dict(data)
-        kw["extras"] = tuple(dict(kw.get("extras") or {}).items())
+        extras = kw.get("extras") or {}
+        if not isinstance(extras, Mapping):
+            raise ValidationError(f"Primitive.extras: expected a mapping of name: scalar value, got "
+                                  f"{type(extras).__name__} {str(extras)[:40]}")
+        kw["extras"] = tuple(extras.items())
         return cls(**kw)
 
 

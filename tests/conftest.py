@@ -24,6 +24,16 @@ os.environ["PYTHONPATH"] = os.pathsep.join([FAKES_PLUGIN, *filter(None, os.envir
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
+#: The per-test timeout of tests marked slow (pyproject's ``timeout`` is every other test's):
+#: they train or spawn processes, and on a busy 2-core machine take minutes.
+SLOW_TIMEOUT_S = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests get the generous timeout unless they name their own."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
 
 
 @pytest.fixture
@@ -105,7 +115,8 @@ def kernel_store(tmp_path_factory, measured_rules) -> Path:
     """A store with this machine's rules and a tiny kernel job (small random networks)."""
     from hwnas.nn.kernels.rules import KIND
     from hwnas.profilers.fingerprint import device_fingerprint
-    from hwnas.profilers.kernel_job import KernelJob
+    from hwnas.profilers.kernel_job import KernelJob, KernelSampling
+    from hwnas.profilers.request import ProfileRequest
     from hwnas.store import Store
 
     path = tmp_path_factory.mktemp("kernels") / "k.sqlite"
@@ -115,8 +126,9 @@ def kernel_store(tmp_path_factory, measured_rules) -> Path:
     with Store(path) as st:
         dev_id = st.add_device(device_fingerprint("cpu", 1))
         st.add_rules(dev_id, "onnxruntime", KIND, measured_rules.to_dict(), {"test": True})
-        KernelJob(st, networks=8, rounds=1, seed=1, protocol=proto, show_progress=False, max_macs=3e7,
-                  max_resolution=64, weights={"mbconv_se": 4.0, "shuffle": 4.0, "dense": 0.0, "nb201": 0.0}).run()
+        KernelJob(st, ProfileRequest(networks=8, seed=1, protocol=proto, show_progress=False),
+                  KernelSampling(rounds=1, max_macs=3e7, max_resolution=64,
+                                 weights={"mbconv_se": 4.0, "shuffle": 4.0, "dense": 0.0, "nb201": 0.0})).run()
     return path
 
 

@@ -6,7 +6,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -121,6 +120,7 @@ WRITER = textwrap.dedent("""
     import sys, time
     from hwnas.store import Store, Device, Measurement
     path, tag, batches, size, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+    hold = int(sys.argv[6]) if len(sys.argv) > 6 else -1  # this batch stops half written, until killed
     st = Store(path)
     dev = st.add_device(Device(name="w", cores=2))
     for b in range(batches):
@@ -129,6 +129,9 @@ WRITER = textwrap.dedent("""
                 st.add_measurement(dev, Measurement("primitive", f"{tag}-{b}-{i}", "fake", {"t": 1}, (1.0 + i,)))
                 if pause:
                     time.sleep(pause)
+                if b == hold and i == size // 2:
+                    print(f"holding {b}", flush=True)
+                    sys.stdin.read()  # the test kills us here, inside the transaction
         print(f"committed {b}", flush=True)
 """)
 
@@ -136,17 +139,15 @@ WRITER = textwrap.dedent("""
 def test_sigkill_mid_batch_keeps_committed_rows(store_path, tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    # 50 rows per batch, 20 ms per row: a batch takes ~1 s; kill in the middle of batch 2+.
-    proc = subprocess.Popen([sys.executable, str(script), str(store_path), "k", "100", "50", "0.02"],
-                            stdout=subprocess.PIPE, text=True)
-    committed = -1
-    while committed < 1:
-        line = proc.stdout.readline()
-        assert line, "writer died early"
-        committed = int(line.split()[1])
-    time.sleep(0.5)  # now inside a later batch
+    # 50 rows per batch; the writer stops half-way through batch 2 and says so: kill it there.
+    proc = subprocess.Popen([sys.executable, str(script), str(store_path), "k", "100", "50", "0", "2"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    lines = [proc.stdout.readline() for _ in range(3)]
+    assert lines == ["committed 0\n", "committed 1\n", "holding 2\n"], lines
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stdin.close()
+    proc.stdout.close()
     with Store(store_path) as st:
         assert st.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         targets = [r["target"] for r in st.query()]
@@ -155,8 +156,7 @@ def test_sigkill_mid_batch_keeps_committed_rows(store_path, tmp_path):
         _, b, _ = t.split("-")
         batches[int(b)] = batches.get(int(b), 0) + 1
     # every batch in the store is complete (50 rows); at least the acknowledged ones are there
-    assert all(n == 50 for n in batches.values()), batches
-    assert set(range(committed + 1)) <= set(batches)
+    assert batches == {0: 50, 1: 50}  # both committed batches whole, nothing of the half-written one
 
 
 def test_two_writers_at_once(store_path, tmp_path):

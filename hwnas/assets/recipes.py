@@ -137,7 +137,7 @@ def base_model(dataset: str, columns: list[str], nets: list[Any], Y: np.ndarray,
 
     Y = np.where(Y >= 0.1, Y, np.nan)
     tr, te = split(len(nets))
-    m = MultiDeviceModel(**dict(params)).fit([nets[i] for i in tr], Y[tr], devices=columns)
+    m = MultiDeviceModel.from_params(params).fit([nets[i] for i in tr], Y[tr], devices=columns)
     pred = m.embed([nets[i] for i in te])
     rho = {c: round(float(spearmanr(Y[te, j][ok], pred[ok, j]).statistic), 4)
            for j, c in enumerate(columns) for ok in [~np.isnan(Y[te, j])]}

@@ -87,6 +87,27 @@ def local_path(text: str | Path | None, kind: str) -> Path | None:
 def add_store(p: argparse.ArgumentParser, help: str = "cost store path") -> None:  # noqa: A002
     """``--store PATH``, defaulting to the one default store path (:data:`hwnas.store.DEFAULT_STORE`)."""
     p.add_argument("--store", default=DEFAULT_STORE, help=f"{help} (default: %(default)s)")
+def comma_list(text: str) -> str:
+    """A comma-separated list of names with no empty item: ``''``, ``a,,b`` and ``a,`` are
+    refused, because an empty list would silently mean the default."""
+    if not text.strip() or not all(t.strip() for t in text.split(",")):
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of names with no empty item, got {text!r}")
+    return text
+
+
+def non_empty(text: str) -> str:
+    """A string that is not empty or blank (a name, an architecture)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a non-empty value, got {text!r}")
+    return text
+
+
+def positive_finite(text: str) -> float:
+    """A finite number > 0."""
+    v = finite(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return v
 
 
 def add_device(p: argparse.ArgumentParser) -> None:

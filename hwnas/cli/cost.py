@@ -7,9 +7,28 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import add_parser, finite, local_path, names, non_negative, positive
+from hwnas.cli.common import (
+    add_parser,
+    comma_list,
+    finite,
+    local_path,
+    names,
+    non_empty,
+    non_negative,
+    positive,
+    positive_finite,
+)
 from hwnas.config import parse_kv
 from hwnas.ui import emit, format_table
+
+
+def _data_request(args: argparse.Namespace) -> Any:
+    """Where ``fit-cost`` reads its data (a store, or a whole-network table), built once."""
+    from hwnas.cost_models.data import DataRequest
+
+    return DataRequest(store=local_path(args.store, "store"), device=args.device, backend=args.backend, dataset=args.dataset,
+                       space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"), target=args.target,
+                       min_value=args.min_value)
 
 
 def _cmd_fit_transfer(args: argparse.Namespace) -> int:
@@ -17,10 +36,7 @@ def _cmd_fit_transfer(args: argparse.Namespace) -> int:
     from hwnas.cost_models.transfer_model import BaseRef, transfer_from
 
     base = BaseRef(local_path(args.transfer_from, "cost_model"), args.transfer_from)  # type: ignore[arg-type]
-    rep = transfer_from(base, dataset=args.dataset, target=args.target, space=args.space,
-                        space_options=parse_kv(args.space_opt, "--space-opt"), min_value=args.min_value,
-                        store=local_path(args.store, "store"), device=args.device, backend=args.backend,
-                        out=args.out)
+    rep = transfer_from(base, _data_request(args), out=args.out)
     loo = rep["loo"]
     like = ", ".join(f"{d} {w:.2f}" for d, w in rep["similar_devices"] if w >= 0.01) or "a mix of all sources"
     lines = [f"transfer from {rep['base']} ({rep['space']}): {rep['shots']} measured networks; behaves like: {like}",
@@ -44,9 +60,7 @@ def _cmd_fit_cost(args: argparse.Namespace) -> int:
     if args.transfer_from:
         return _cmd_fit_transfer(args)
 
-    d = api.load_data(store=local_path(args.store, "store"), device=args.device, backend=args.backend, dataset=args.dataset,
-                      space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"), target=args.target,
-                      unit=args.unit, min_value=args.min_value, exclude_flagged=args.exclude_flagged)
+    d = api.load_data(_data_request(args), unit=args.unit, exclude_flagged=args.exclude_flagged)
     rep = api.fit_cost(d, args.model, unit=args.unit, test_frac=args.test_frac, seed=args.seed, out=args.out,
                        train=args.train)
     head = (f"{d.summary.get('source')}: {d.target} ({d.unit or 'as given'}), {rep['n_train']} train / "
@@ -100,14 +114,15 @@ def add_commands(sub: Any) -> None:
     f.add_argument("--space", help="search space of the dataset's architectures (nb201, fbnet)")
     f.add_argument("--space-opt", action="append", metavar="K=V", help="search-space option (repeatable)")
     f.add_argument("--target", help="latency|energy with --store (default latency); a column with --dataset")
-    f.add_argument("--model", default=None,
+    f.add_argument("--model", default=None, type=comma_list,
                    help=f"all, or a comma list of {','.join(names('cost_model'))} (default: all; mlp for --dataset); "
                         "kernel: kernel predictors from `hwnas profile --kernels` data (any model, no networks)")
     f.add_argument("--out", help="folder for one model folder per model, report.json and PNGs")
     f.add_argument("--test-frac", type=finite, default=0.3, help="held-out share (default %(default)s)")
-    f.add_argument("--train", type=positive, help="train on N random networks, test on all others (overrides --test-frac)")
-    f.add_argument("--min-value", type=finite, default=0.1,
-                   help="--dataset: drop rows whose target is below this (default %(default)s)")
+    f.add_argument("--train", type=positive, help="train on N random networks, test on all others (overrides "
+                   "--test-frac); fitting needs at least 2 networks to train on and 2 held out")
+    f.add_argument("--min-value", type=positive_finite, default=0.1,
+                   help="--dataset: drop rows whose target is below this, > 0 (default %(default)s)")
     f.add_argument("--seed", type=non_negative, default=0, help="split and model seed (default %(default)s)")
     f.add_argument("--unit", choices=("network", "primitive"), default="network",
                    help="--store: fit on measured networks (default) or on single primitives, for stores "
@@ -123,7 +138,7 @@ def add_commands(sub: Any) -> None:
                            "hwnas predict --model runs/costmodels/gnn --networks nets.jsonl --json\n"
                            "hwnas predict --onnx model.onnx --predictor runs/kernel --top 10")
     p.add_argument("--model", help="a model folder written by fit-cost, or asset:NAME")
-    p.add_argument("--arch", action="append", help="architecture string of --space (repeatable)")
+    p.add_argument("--arch", action="append", type=non_empty, help="architecture string of --space (repeatable)")
     p.add_argument("--space", help="search space of --arch / arch-string files")
     p.add_argument("--space-opt", action="append", metavar="K=V", help="search-space option (repeatable)")
     p.add_argument("--networks", help="JSON list / JSON lines of NetworkSpec dicts, or a text file of arch strings")

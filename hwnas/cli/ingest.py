@@ -5,7 +5,7 @@ import argparse
 from collections import Counter
 from typing import Any
 
-from hwnas.cli.common import add_parser, add_store, finite, local_path, names, positive
+from hwnas.cli.common import add_parser, add_store, comma_list, finite, local_path, names, positive
 from hwnas.ui import emit, format_table
 
 
@@ -76,7 +76,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--power", help="power log to compute energy from")
     p.add_argument("--power-format", choices=names("power_format"), default="pat",
                    help="power log format (default: %(default)s)")
-    p.add_argument("--rails", help="pat: NAME=COLUMN[,...] summed (default VCCINT=1); hwmon/watts: column names")
+    p.add_argument("--rails", type=comma_list, help="pat: NAME=COLUMN[,...] summed (default VCCINT=1); hwmon/watts: column names")
     p.add_argument("--segments", help="run segmentation file: NAME START END [INFERENCES] per line")
     p.add_argument("--clock-offset", type=finite, default=0.0, metavar="H",
                    help="hours added to segment times to reach the power logger's clock (default 0)")

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from hwnas.cli.common import add_parser, add_store, finite, names, non_negative, positive
+from hwnas.cli.common import add_parser, add_store, comma_list, finite, names, non_negative, positive
 from hwnas.config import parse_kv
 from hwnas.profilers.timing import TimingProtocol
 from hwnas.ui import emit, format_table
@@ -21,29 +21,38 @@ def _protocol(args: argparse.Namespace) -> Any:
                           time_budget_s=args.time_budget, sessions=args.sessions, estimator=args.estimator)
 
 
+def _request(args: argparse.Namespace) -> Any:
+    """The one typed request every profiling job reads (see hwnas.profilers.request)."""
+    from hwnas.profilers.api import expand_backends
+    from hwnas.profilers.request import ProfileRequest
+
+    return ProfileRequest(backends=tuple(expand_backends(args.backend)), device=args.device, protocol=_protocol(args),
+                          timeout_s=args.timeout, networks=args.kernels or args.networks, seed=args.seed,
+                          retry_failed=args.retry_failed, retry_flagged=args.retry_flagged,
+                          deadline_s=args.time_limit, tune_trials=args.tune_trials, gpu_index=args.gpu_index,
+                          ray_address=args.ray_address, device_resource=args.device_resource)
+
+
 def _cmd_profile(args: argparse.Namespace) -> int:
     from hwnas.cli import profile_any
     from hwnas.errors import ConfigError
     from hwnas.profilers import api
 
+    request = _request(args)
     if profile_any.wants(args):
-        return profile_any.run(args, _protocol(args))
+        return profile_any.run(args, request)
     if not args.space:
         raise ConfigError("give --space NAME (a search space), --onnx FILE, --torch MODULE:FACTORY, --kernels N "
                           "or --fusion-rules")
     space_opts = parse_kv(args.space_opt, "--space-opt")
     if args.export_only:
-        res = api.export_space_bundle(args.space, space_opts, args.export_only, protocol=_protocol(args),
-                                      networks=args.networks, seed=args.seed)
+        res = api.export_space_bundle(args.space, space_opts, args.export_only, protocol=request.protocol,
+                                      networks=request.networks, seed=request.seed)
         emit(res, as_json=args.json, table=f"wrote {res['items']} items ({res['primitives']} primitives, "
                                            f"{res['networks']} networks) to {res['dir']}\n"
                                            f"run there: python run_bundle.py --device NAME")
         return 0
-    summary = api.profile_space(args.space, space_opts, store=args.store, backends=args.backend, device=args.device,
-                                protocol=_protocol(args), networks=args.networks, seed=args.seed,
-                                timeout_s=args.timeout, tune_trials=args.tune_trials, retry_failed=args.retry_failed,
-                                retry_flagged=args.retry_flagged, gpu_index=args.gpu_index,
-                                ray_address=args.ray_address, device_resource=args.device_resource)
+    summary = api.profile_space(args.space, space_opts, args.store, request)
     head = (f"{summary.space}: {summary.n_primitives} primitives, {summary.n_networks} networks on "
             f"{summary.device} ({summary.device_fingerprint}) in {summary.wall_s:.1f} s -> {summary.store}")
     emit(summary.to_dict(), as_json=args.json, table=head + "\n" + format_table(
@@ -73,7 +82,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--space", help=f"search space ({', '.join(names('search_space'))})")
     p.add_argument("--space-opt", action="append", metavar="KEY=VALUE", help="space option (repeatable)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to run (default: %(default)s)")
-    p.add_argument("--backend", action="append", metavar="NAME",
+    p.add_argument("--backend", action="append", metavar="NAME", type=comma_list,
                    help=f"backend ({', '.join(names('backend'))} or all); repeatable; default onnxruntime")
     p.add_argument("--networks", type=non_negative, default=0, help="also measure N sampled networks (default: 0)")
     add_store(p)

@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kernels", type=positive, metavar="N",
                    help="kernel job: time the kernels of N random networks (resumable; see --rounds, --time-limit)")
     g.add_argument("--rounds", type=positive, default=4, help="--kernels: adaptive sampling rounds (default %(default)s)")
-    g.add_argument("--time-limit", type=finite, metavar="S", help="--kernels: stop after S seconds; rerun resumes")
+    g.add_argument("--time-limit", type=finite, metavar="S",
+                   help="stop after S seconds, between two items (any job; a rerun resumes)")
     g.add_argument("--no-adaptive", action="store_true", help="--kernels: draw all rounds evenly")
     g.add_argument("--fusion-rules", action="store_true",
                    help="measure this device's fusion and layout rules again (the kernel job does it once)")
@@ -38,7 +39,7 @@ def wants(args: argparse.Namespace) -> bool:
     return bool(args.onnx or args.torch or args.kernels or args.fusion_rules)
 
 
-def run(args: argparse.Namespace, protocol: Any) -> int:
+def run(args: argparse.Namespace, request: Any) -> int:
     """Dispatch one of the any-model actions (exactly one may be given)."""
     from hwnas.store import Store
 
@@ -47,11 +48,11 @@ def run(args: argparse.Namespace, protocol: Any) -> int:
         raise ConfigError(f"give only one of --space, --onnx/--torch, --kernels, --fusion-rules (got "
                           f"{', '.join('--' + c.replace('_', '-') for c in chosen)})")
     if args.onnx or args.torch:
-        return _model(args, protocol)
+        return _model(args, request)
     with Store(args.store) as store:
         if args.fusion_rules:
             return _rules(args, store)
-        return _kernels(args, store, protocol)
+        return _kernels(args, store, request)
 
 
 def _rules(args: argparse.Namespace, store: Any) -> int:
@@ -66,19 +67,14 @@ def _rules(args: argparse.Namespace, store: Any) -> int:
     return 0
 
 
-def _kernels(args: argparse.Namespace, store: Any, protocol: Any) -> int:
-    from dataclasses import replace
-
+def _kernels(args: argparse.Namespace, store: Any, request: Any) -> int:
     from hwnas.cost_models.kernel_fit import advise_weights
-    from hwnas.profilers.kernel_job import KERNEL_PROTOCOL, profile_kernels
-    from hwnas.profilers.timing import TimingProtocol
+    from hwnas.profilers.kernel_job import KernelSampling, profile_kernels
 
-    # The kernel job's own protocol unless timing options were changed on the command line.
-    defaults = replace(TimingProtocol(), threads=protocol.threads, batch=protocol.batch)
-    proto = replace(KERNEL_PROTOCOL, threads=protocol.threads) if protocol == defaults else protocol
-    s = profile_kernels(store, networks=args.kernels, rounds=args.rounds, seed=args.seed, device=args.device,
-                        protocol=proto, timeout_s=args.timeout, time_limit_s=args.time_limit,
-                        advisor=None if args.no_adaptive else advise_weights)
+    # The advice (kernel predictors fitted on earlier rounds, priced through a KernelSource)
+    # is a cost-model decision: the command passes it to the profiler, which never imports it.
+    s = profile_kernels(store, request, KernelSampling(rounds=args.rounds, adaptive=not args.no_adaptive),
+                        advisor=advise_weights)
     state = "complete" if s.complete else "stopped at the time limit; rerun to resume"
     emit(s.to_dict(), as_json=args.json,
          table=f"kernel job on {s.device} ({s.device_fingerprint}): {s.measured} networks measured "
@@ -87,9 +83,8 @@ def _kernels(args: argparse.Namespace, store: Any, protocol: Any) -> int:
     return 0
 
 
-def _model(args: argparse.Namespace, protocol: Any) -> int:
+def _model(args: argparse.Namespace, request: Any) -> int:
     from hwnas.nn.onnx_graph import parse_input_shapes
-    from hwnas.profilers.api import expand_backends
     from hwnas.profilers.onnx_job import ModelSource, profile_model
     from hwnas.store import Store
 
@@ -97,8 +92,7 @@ def _model(args: argparse.Namespace, protocol: Any) -> int:
                       parse_kv(args.torch_opt, "--torch-opt"))
     model = src.load()  # a bad file is refused before any store is created
     with Store(args.store) as store:
-        res = profile_model(store, src, backends=expand_backends(args.backend), device=args.device, protocol=protocol,
-                            timeout_s=args.timeout, per_node=not args.no_per_node, model=model)
+        res = profile_model(store, src, request, per_node=not args.no_per_node, model=model)
     rows = [{k: b.get(k) for k in ("backend", "median_ms", "std_ms", "kernels", "kernel_sum_ms", "skipped", "error")}
             for b in res["backends"]]
     emit(res, as_json=args.json, table=f"{res['model']}: graph {res['hash']} ({res['nodes']} nodes) on "

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_device, add_parser, finite, names, non_negative, positive
+from hwnas.cli.common import add_device, add_parser, finite, names, non_empty, non_negative, positive
 from hwnas.ui import emit, format_table
 
 
@@ -18,11 +18,12 @@ def _perf_rows(rows: list[dict[str, Any]]) -> str:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from hwnas.search.api import run_search
+    from hwnas.search.api import SearchOverrides, run_search
 
-    out = run_search(args.config, objective=args.objective, budget=args.budget_ms, run_dir=args.run_dir,
-                     steps=args.steps, restart=args.restart, device=args.device, nproc=args.nproc,
-                     ray_address=args.ray_address)
+    overrides = SearchOverrides(objective=args.objective, budget=args.budget_ms, steps=args.steps,
+                                ray_address=args.ray_address)
+    out = run_search(args.config, overrides, run_dir=args.run_dir, restart=args.restart, device=args.device,
+                     nproc=args.nproc)
     if out.get("rank", 0):
         return 0  # torchrun: rank 0 reports
     lines = [f"{out['rollouts']} rollouts in {out['steps']} steps, {out['seconds']:.1f}s; "
@@ -134,7 +135,7 @@ def _add_sampling(sub: Any) -> None:
                            "'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_1x1~2|'\n"
                            "hwnas eval-arch my-mepa.yaml --load runs/my-mepa --arch ARCH   # trained supernet weights")
     e.add_argument("config", help="run config (YAML)")
-    e.add_argument("--arch", action="append", required=True, help="architecture string (repeatable)")
+    e.add_argument("--arch", action="append", required=True, type=non_empty, help="architecture string (repeatable)")
     e.add_argument("--load", metavar="RUN_DIR", help="score with the trained shared weights (supernet) of a search run")
     add_device(e)
     e.set_defaults(func=_cmd_eval_arch)

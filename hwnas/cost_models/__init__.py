@@ -4,13 +4,15 @@ Importing this package registers the featurizers (role ``featurizer``) and the m
 (role ``cost_model``: ``lut``, ``linear1``, ``linear2``, ``mlp``, ``lstm``, ``gnn``; ``kernel``,
 which is fitted from kernel measurements instead of networks; and for few-shot transfer
 ``multi_device`` — the base — and ``transfer``).
-The search engine needs only::
+The search engine reaches hardware only through a cost source
+(:mod:`hwnas.cost_models.source`, role ``cost_source``: store, table, model, kernel,
+asset), which says what it prices::
 
-    from hwnas.cost_models import load_model
-    costs = load_model(path).predict(networks)
+    from hwnas.cost_models.source import SourceRequest, open_source
+    costs = open_source(SourceRequest(model=path)).cost(networks)
 
-or, for anything priced (store, table, model, kernel predictor, asset), a CostSource
-(:mod:`.source`). Floor: above :mod:`hwnas.profilers` and :mod:`hwnas.nn` (kernel
+(a CostSource, :mod:`.source`, prices anything: a store, table, fitted model, kernel
+predictor or asset). Floor: above :mod:`hwnas.profilers` and :mod:`hwnas.nn` (kernel
 predictors use nn's kernel detection), below the search engine, which it never imports.
 Its one door to ``asset:NAME`` is the cost-source factory
 (:func:`~hwnas.cost_models.source.open_source`); everything else takes paths.

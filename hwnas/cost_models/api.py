@@ -10,29 +10,28 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from hwnas.cost_models.data import TARGETS, CostData
+from hwnas.cost_models.data import TARGETS, CostData, DataRequest
 from hwnas.errors import ConfigError, CostModelError, HwnasError
 from hwnas.inputs import read_text
 from hwnas.primitives import NetworkSpec
 
 
-def load_data(*, store: str | Path | None = None, device: str | None = None, backend: str | None = None,
-              dataset: str | Path | None = None, space: str | None = None,
-              space_options: Mapping[str, Any] | None = None, target: str | None = None,
-              unit: str = "network", min_value: float = 0.1, exclude_flagged: bool = False) -> CostData:
+def load_data(request: DataRequest, *, unit: str = "network", exclude_flagged: bool = False) -> CostData:
     """Training data for cost models: measured networks (or primitives) of a store, or a
     whole-network table with one column per device."""
     from hwnas.cost_models import data as cdata
 
+    store, device, backend, dataset = request.store, request.device, request.backend, request.dataset
+    space, target = request.space, request.target
     if dataset:
         if not space or not target or target in TARGETS:
-            raise ConfigError("dataset: a whole-network table needs space and target (a device column, "
-                              "e.g. gold_6226_ms)")
-        return cdata.from_csv(dataset, space, target, min_value=min_value, space_options=space_options)
+            raise ConfigError("--dataset needs --space and --target (a device column, e.g. gold_6226_ms); "
+                              f"got --space {space or '(none)'}, --target {target or '(none)'}")
+        return cdata.from_csv(dataset, space, target, min_value=request.min_value, space_options=request.space_options)
     if not store:
-        raise ConfigError("give a store (with device and backend) or a dataset (with space and target)")
+        raise ConfigError("give --store (with --device and --backend) or --dataset (with --space and --target)")
     if not device or not backend:
-        raise ConfigError("store: fitting on a store needs device and backend")
+        raise ConfigError("--store needs --device and --backend (which measurements to fit on)")
     from hwnas.store import Store
 
     with Store(store, readonly=True) as st:
@@ -55,7 +54,7 @@ def fit_cost(data: CostData, model: str | None = None, *, unit: str = "network",
     """Fit the named (or default) models on ``data``; the held-out report (see fitting)."""
     from hwnas.cost_models.fitting import fit_and_report
 
-    models = model or default_models(unit, data.table is not None)
+    models = default_models(unit, data.table is not None) if model is None else model
     return fit_and_report(data, models, test_frac=test_frac, seed=seed, out=out, train=train)
 
 
@@ -92,7 +91,7 @@ def read_networks(path: str | Path, space: Any) -> list[tuple[str, NetworkSpec]]
             out.append((n.get_meta("arch") or n.hash, n))
         else:
             if space is None:
-                raise ConfigError(f"{path}:{i}: an architecture string needs a space")
+                raise ConfigError(f"{path}:{i}: an architecture string needs --space (the search space it is of)")
             try:
                 out.append((line, space.to_network(space.from_str(line))))
             except HwnasError as exc:
@@ -109,17 +108,22 @@ def predict(model: str | Path, *, space: str | None = None, space_options: Mappi
     from hwnas.config import build_space
     from hwnas.cost_models.source import SourceRequest, open_source
 
+    if archs and not space:
+        raise ConfigError("--arch needs --space: an architecture string is read by its search space "
+                          "(e.g. --space nb201)")
     src = open_source(SourceRequest(model=model, option="--model"), check_metric=False)
     sp = build_space(space, space_options) if space else None
     if sp is not None:
-        src.check_space(sp)
+        try:
+            src.check_space(sp)
+        except ConfigError as exc:
+            raise ConfigError(f"--{exc}") from None
     items: list[tuple[str, NetworkSpec]] = read_networks(networks, sp) if networks else []
     for a in archs:
-        if sp is None:
-            raise ConfigError("arch: architecture strings need a space")
+        assert sp is not None  # checked above
         items.append((a, sp.to_network(sp.from_str(a))))
     if not items:
-        raise ConfigError("give architecture strings with a space, or a networks file")
+        raise ConfigError("give --arch (with --space) or --networks FILE")
     try:
         preds = src.cost([n for _, n in items])
     except HwnasError as exc:

@@ -68,6 +68,12 @@ class CostModel:
         synthetic networks on two cores). Default: the model's defaults."""
         return {}
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "CostModel":
+        """Rebuild from :meth:`get_params` as saved (a model whose parameters changed
+        shape overrides this to read its older files)."""
+        return cls(**dict(params))
+
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters, read back from the attributes named like ``__init__``'s arguments."""
         sig = inspect.signature(type(self).__init__)

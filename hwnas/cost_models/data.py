@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -24,6 +25,23 @@ log = logging.getLogger(__name__)
 #: target name -> (network row column, primitive table metric)
 TARGETS: dict[str, tuple[str, str]] = {"latency": ("latency_ms", "latency_ms"), "energy": ("energy_mj", "energy_mj")}
 UNITS = {"latency": "ms", "energy": "mJ"}
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """Where a cost model's data come from: the measured networks (or primitives) of one
+    device and backend in a ``store``, or a whole-network ``dataset`` (CSV) of ``space``
+    with one column per device (``target`` names the column; rows below ``min_value``
+    are dropped). The flags of ``hwnas fit-cost``, one to one."""
+
+    store: str | Path | None = None
+    device: str | None = None
+    backend: str | None = None
+    dataset: str | Path | None = None
+    space: str | None = None
+    space_options: Mapping[str, Any] | None = None
+    target: str | None = None
+    min_value: float = 0.1
 
 
 @dataclass
@@ -163,10 +181,14 @@ def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | No
     from hwnas.config import build_space
 
     sp = build_space(space, space_options)
+    if not (math.isfinite(min_value) and min_value > 0):
+        raise CostModelError(f"--min-value: must be > 0 (relative errors divide by the target), got {min_value}")
     values, missing = numeric_column(df, target, p)
     if missing:
         log.warning("%s: %d row(s) without a %s value dropped", p, missing, target)
     keep = values >= min_value
+    if (~keep).any():
+        log.warning("%s: %d row(s) with %s below --min-value %g dropped", p, int((~keep).sum()), target, min_value)
     values = values[keep]
     by_hash: dict[str, tuple[NetworkSpec, list[float]]] = {}
     for i, v in zip(values.index, values.to_numpy(dtype=np.float64)):

@@ -29,8 +29,11 @@ def resolve_models(spec: str | Sequence[str], has_table: bool) -> list[str]:
     """``all`` or a comma list -> model names; table-only models are skipped without a table."""
     from hwnas.cost_models import model_names
 
-    names = model_names(all_only=True) if spec == "all" or spec == ["all"] else \
-        [n for s in ([spec] if isinstance(spec, str) else spec) for n in s.split(",") if n]
+    parts = [n.strip() for s in ([spec] if isinstance(spec, str) else spec) for n in s.split(",")]
+    if not parts or not all(parts):
+        raise CostModelError(f"--model: expected all or a comma list of {', '.join(model_names())} with no empty "
+                             f"name, got {spec!r}")
+    names = model_names(all_only=True) if parts == ["all"] else parts
     out = []
     for n in names:
         cls = registry.get("cost_model", n)
@@ -54,6 +57,33 @@ def build_model(name: str, seed: int = 0, params: Mapping[str, Any] | None = Non
     return cls(**kw)
 
 
+#: Fewest networks on each side of the split: rank metrics (Kendall's tau, Spearman) need
+#: a pair of held-out networks, and a model needs a pair to learn any slope from.
+MIN_TRAIN = 2
+MIN_HELD_OUT = 2
+
+
+def _split_checked(data: CostData, test_frac: float, seed: int, train: int | None) -> tuple[Any, Any]:
+    """The train/held-out split, refused (one line naming the source and the option) when
+    either side is below its minimum: held-out metrics of one network are not metrics."""
+    n = len(data.networks)
+    source = data.summary.get("source", "data")
+    least = MIN_TRAIN + MIN_HELD_OUT
+    if n < least:
+        raise CostModelError(f"{source}: {n} usable network(s); fitting needs at least {least} "
+                             f"({MIN_TRAIN} to train on, {MIN_HELD_OUT} held out)")
+    if train is not None:
+        if not MIN_TRAIN <= train <= n - MIN_HELD_OUT:
+            raise CostModelError(f"--train: must be between {MIN_TRAIN} and {n - MIN_HELD_OUT} of the {n} networks "
+                                 f"(at least {MIN_HELD_OUT} held out), got {train}")
+        return split(n, 1.0 - train / n, seed)
+    tr, te = split(n, test_frac, seed)
+    if len(te) < MIN_HELD_OUT or len(tr) < MIN_TRAIN:
+        raise CostModelError(f"--test-frac: {test_frac} splits {n} networks into {len(tr)} train / {len(te)} held "
+                             f"out; need at least {MIN_TRAIN} / {MIN_HELD_OUT}")
+    return tr, te
+
+
 def fit_and_report(data: CostData, models: str | Sequence[str] = "all", *, test_frac: float = 0.3,
                    seed: int = 0, out: str | Path | None = None, train: int | None = None,
                    params: Mapping[str, Mapping[str, Any]] | None = None, plots: bool = True) -> dict[str, Any]:
@@ -64,13 +94,7 @@ def fit_and_report(data: CostData, models: str | Sequence[str] = "all", *, test_
     (the NAS-Bench-201 protocol); otherwise ``test_frac`` of the networks are held out.
     """
     names = resolve_models(models, data.table is not None)
-    n = len(data.networks)
-    if train is not None:
-        if not 1 < train < n:
-            raise CostModelError(f"train: must be between 2 and {n - 1} networks, got {train}")
-        tr, te = split(n, 1.0 - train / n, seed)
-    else:
-        tr, te = split(n, test_frac, seed)
+    tr, te = _split_checked(data, test_frac, seed, train)
     x_tr, y_tr = select(data, tr)
     x_te, y_te = select(data, te)
     results: dict[str, dict[str, Any]] = {}
@@ -83,7 +107,10 @@ def fit_and_report(data: CostData, models: str | Sequence[str] = "all", *, test_
         t1 = time.perf_counter()
         p = model.predict(x_te)
         t2 = time.perf_counter()
-        m = regression_metrics(y_te, p)
+        try:
+            m = regression_metrics(y_te, p)
+        except CostModelError as exc:
+            raise CostModelError(f"model {name}: {exc} (held-out targets {y_te.min():g} to {y_te.max():g})") from None
         m.update(fit_s=round(t1 - t0, 3), predict_per_s=round(len(x_te) / max(t2 - t1, 1e-9), 1))
         results[name] = m
         preds[name] = p

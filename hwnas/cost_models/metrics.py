@@ -32,11 +32,13 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
         raise CostModelError(f"metrics need equal, non-empty arrays; got {y.shape} and {p.shape}")
     if np.any(y <= 0):
         raise CostModelError("metrics need measured values > 0 (relative errors divide by them)")
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(p))):
+        raise CostModelError("metrics need finite measured and predicted values")
     rel = (p - y) / y
     out = {
         "n": int(len(y)),
-        "rmse": float(np.sqrt(np.mean((p - y) ** 2))),
-        "rel_rmse": float(np.sqrt(np.mean(rel ** 2))),
+        "rmse": _rms(p - y),
+        "rel_rmse": _rms(rel),
         "mape": float(np.mean(np.abs(rel))),
         # The epsilon keeps exact boundary cases (1.1 vs 1.0) inside despite rounding.
         "within_5": float(np.mean(np.abs(rel) <= 0.05 + 1e-9)),
@@ -48,6 +50,18 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     else:  # a constant prediction (or target) has no rank order
         out["kendall_tau"] = out["spearman"] = 0.0
     return out
+
+
+def _rms(x: np.ndarray) -> float:
+    """Root mean square computed on ``x / max|x|``, so values near the float64 limit (a
+    1e300 error) give their true RMS instead of overflowing to inf in the square."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = float(np.max(np.abs(x))) if len(x) else 0.0
+        if not np.isfinite(scale):
+            return float("inf")
+        if scale == 0.0:
+            return 0.0
+        return float(scale * np.sqrt(np.mean((x / scale) ** 2)))
 
 
 def report_rows(results: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:

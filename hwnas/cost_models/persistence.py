@@ -15,6 +15,7 @@ Layout::
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -33,6 +34,8 @@ MANIFEST_FILE = "manifest.json"
 
 def _jsonable(obj: Any) -> Any:
     """Plain JSON values (NumPy scalars and tuples converted, NaN refused)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):  # a typed option group (e.g. FitSchedule)
+        obj = dataclasses.asdict(obj)
     if isinstance(obj, Mapping):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -124,7 +127,7 @@ def load_model(directory: str | Path) -> Any:
         raise CostModelError(f"{d / MODEL_FILE}: unreadable model file ({exc})") from None
     try:
         cls = registry.get("cost_model", name)
-        model = cls(**params)
+        model = cls.from_params(params)
     except (HwnasError, TypeError) as exc:
         raise CostModelError(f"{d}: cannot rebuild cost model {name!r} ({exc})") from None
     tensors = None

@@ -21,6 +21,7 @@ It is an ordinary cost model too: ``predict`` gives one source device's latency
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -36,6 +37,46 @@ log = logging.getLogger(__name__)
 
 #: Encoders of the base and their default width.
 ENCODERS: dict[str, int] = {"mlp": 128, "gnn": 48}
+
+
+def device_families(columns: Sequence[str]) -> dict[str, list[str]]:
+    """Group device columns into hardware families: columns that differ only in a trailing
+    batch size (``1080ti_1_ms`` and ``1080ti_32_ms``) are one device.
+
+    Why: a base that keeps ``1080ti_32`` while ``1080ti_1`` is "left out" has already seen
+    that GPU, so a leave-one-out transfer figure must leave out the whole family. A prefix
+    only one column has (``gold_6226_ms``) is no family: that column is its own.
+    """
+    import re
+
+    stems = {c: re.sub(r"_\d+$", "", re.sub(r"_(ms|mj|j)$", "", c)) for c in columns}
+    out: dict[str, list[str]] = {}
+    for c in columns:
+        shared = sum(1 for s in stems.values() if s == stems[c]) > 1
+        out.setdefault(stems[c] if shared else re.sub(r"_(ms|mj|j)$", "", c), []).append(c)
+    return out
+
+
+@dataclass(frozen=True)
+class FitSchedule:
+    """How each member of the base is trained: AdamW for ``steps`` minibatches of
+    ``batch_size`` under a cosine schedule from ``lr``. One parameter of the model, since
+    these four only ever travel together."""
+
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+
+    def __post_init__(self) -> None:
+        for name, low in (("steps", 0), ("batch_size", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise CostModelError(f"multi_device: schedule.{name} must be an integer >= {low}, got {v!r}")
+        for name in ("lr", "weight_decay"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise CostModelError(f"multi_device: schedule.{name} must be a number >= 0, got {v!r}")
 
 
 def _member(d_in: int, hidden: int, d_out: int) -> Any:
@@ -79,15 +120,37 @@ class MultiDeviceModel(CostModel):
     report_order = 80
     in_all = False  # a base for transfer, fit on many devices at once (make assets, bench/transfer.py)
 
-    def __init__(self, encoder: str = "mlp", hidden: int | None = None, layers: int = 3, steps: int = 3000,
-                 batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 1e-3, members: int = 3, seed: int = 0,
-                 device: str | None = None) -> None:
+    def __init__(self, encoder: str = "mlp", hidden: int | None = None, layers: int = 3, members: int = 3,
+                 seed: int = 0, device: str | None = None, schedule: FitSchedule | Mapping[str, Any] | None = None) -> None:
         if encoder not in ENCODERS:
             raise CostModelError(f"multi_device: encoder must be one of {', '.join(ENCODERS)}, got {encoder!r}")
-        self.encoder, self.hidden, self.layers, self.steps = encoder, hidden, layers, steps
-        self.batch_size, self.lr, self.weight_decay = batch_size, lr, weight_decay
+        self.encoder, self.hidden, self.layers = encoder, hidden, layers
         self.members, self.seed = members, seed
         self.device = device
+        self.schedule = schedule
+        self._fit_schedule()  # a bad schedule is refused here, not at fit time
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "MultiDeviceModel":
+        """Rebuild from saved parameters; models saved before the schedule was one
+        parameter (flat ``steps``, ``batch_size``, ``lr``, ``weight_decay``) load too."""
+        params = dict(params)
+        flat = {k: params.pop(k) for k in FitSchedule.__dataclass_fields__ if k in params}
+        saved = params.get("schedule")
+        if flat or isinstance(saved, Mapping):
+            params["schedule"] = cls(schedule={**dict(saved or {}), **flat})._fit_schedule()
+        return cls(**params)
+
+    def _fit_schedule(self) -> FitSchedule:
+        s = self.schedule
+        if s is None or isinstance(s, FitSchedule):
+            return s or FitSchedule()
+        if not isinstance(s, Mapping):
+            raise CostModelError(f"multi_device: schedule must be a FitSchedule or a mapping, got {s!r}")
+        unknown = sorted(set(s) - set(FitSchedule.__dataclass_fields__))
+        if unknown:
+            raise CostModelError(f"multi_device: schedule: unknown key(s) {', '.join(unknown)}")
+        return FitSchedule(**dict(s))
 
     # -- encoders ---------------------------------------------------------------------------
     def _width(self) -> int:
@@ -168,12 +231,13 @@ class MultiDeviceModel(CostModel):
         rng = np.random.default_rng(seed)
         mod = self._new_member(t.shape[1])
         self._normalise(mod, prep)
-        opt = torch.optim.AdamW(mod.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(self.steps, 1))
+        fs = self._fit_schedule()
+        opt = torch.optim.AdamW(mod.parameters(), lr=fs.lr, weight_decay=fs.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(fs.steps, 1))
         n = t.shape[0]
-        bs = min(self.batch_size, n)
+        bs = min(fs.batch_size, n)
         mod.train()
-        for step in range(self.steps):
+        for step in range(fs.steps):
             idx = np.sort(rng.choice(n, bs, replace=False))
             m = mask[idx]
             loss = (((mod(*self._take(prep, idx)) - t[idx]) ** 2) * m).sum() / m.sum().clamp_min(1.0)

@@ -20,6 +20,7 @@ import numpy as np
 
 from hwnas.cost_models.adapt import MIN_SHOTS, adapt, loo_predictions
 from hwnas.cost_models.base import CostModel, check_xy
+from hwnas.cost_models.data import DataRequest
 from hwnas.cost_models.transfer import MultiDeviceModel
 from hwnas.errors import CostModelError
 from hwnas.primitives import NetworkSpec
@@ -119,7 +120,7 @@ class TransferModel(CostModel):
 
     def restore(self, state: Mapping[str, Any], tensors: Mapping[str, Any] | None) -> None:
         try:
-            base = MultiDeviceModel(**dict(state["base_params"]))
+            base = MultiDeviceModel.from_params(state["base_params"])
         except TypeError as exc:
             raise CostModelError(f"transfer: bad base parameters ({exc})") from None
         base.restore(state["base_state"], tensors)
@@ -175,16 +176,15 @@ def fit_transfer(base_ref: BaseRef | str | Path, networks: Sequence[NetworkSpec]
     return report
 
 
-def transfer_from(base_ref: BaseRef | str | Path, *, dataset: str | Path | None = None, target: str | None = None,
-                  space: str | None = None, space_options: Mapping[str, Any] | None = None,
-                  min_value: float = 0.1, store: str | Path | None = None, device: str | None = None,
-                  backend: str | None = None, out: str | Path | None = None) -> dict[str, Any]:
+def transfer_from(base_ref: BaseRef | str | Path, shots: DataRequest, *, out: str | Path | None = None) -> dict[str, Any]:
     """``hwnas fit-cost --transfer-from``: read the k shots (a whole-network CSV, whose
     space defaults to the base's, or the network measurements of one device in a store)
     and run :func:`fit_transfer`."""
     from hwnas.cost_models import data as cdata
     from hwnas.errors import ConfigError
 
+    dataset, target, space, store = shots.dataset, shots.target, shots.space, shots.store
+    device, backend = shots.device, shots.backend
     if (dataset is None) == (store is None):
         raise ConfigError("transfer: give the k measured networks as dataset (CSV) + target, or store + device "
                           "+ backend")
@@ -195,7 +195,7 @@ def transfer_from(base_ref: BaseRef | str | Path, *, dataset: str | Path | None 
             space = (load_base(base_ref)[1].get("training") or {}).get("space")
             if not space:
                 raise ConfigError(f"transfer: {BaseRef.of(base_ref).name} does not record its search space; give the space")
-        d = cdata.from_csv(dataset, space, target, min_value=min_value, space_options=space_options)
+        d = cdata.from_csv(dataset, space, target, min_value=shots.min_value, space_options=shots.space_options)
     else:
         if not device or not backend:
             raise ConfigError("transfer: a store needs device and backend")

@@ -13,17 +13,13 @@ from hwnas import registry
 from hwnas.config import build_space
 from hwnas.errors import ConfigError
 from hwnas.primitives import NetworkSpec
+from hwnas.profilers.request import MAX_NETWORKS, ProfileRequest, backend_options, check_networks, tuning_dir
 from hwnas.profilers.timing import TimingProtocol
 
+__all__ = ["DEFAULT_BACKEND", "MAX_NETWORKS", "ProfileRequest", "backend_options", "check_networks",
+           "expand_backends", "export_space_bundle", "profile_space", "tuning_dir"]
+
 DEFAULT_BACKEND = "onnxruntime"
-#: Most sampled networks one job measures (a typo of a few zeros must not hang the job).
-MAX_NETWORKS = 100_000
-
-
-def check_networks(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_NETWORKS:
-        raise ConfigError(f"networks: expected an integer in 0..{MAX_NETWORKS}, got {str(n)[:30]}")
-    return n
 
 
 def expand_backends(values: Sequence[str] | None) -> list[str]:
@@ -42,60 +38,30 @@ def expand_backends(values: Sequence[str] | None) -> list[str]:
     return out
 
 
-def tuning_dir(store: str | Path) -> Path:
-    """Where TVM's MetaSchedule database for a store lives (next to the store)."""
-    p = Path(store).resolve()
-    return p.parent / (p.stem + ".tvm-tuning")
+def profile_space(space: str, space_options: Mapping[str, Any] | None, store: str | Path,
+                  request: ProfileRequest | None = None) -> Any:
+    """Measure a space's primitives (and ``request.networks`` sampled networks) into
+    ``store``; returns the job summary. Resumable: what the store holds for these
+    settings is skipped, except failed / flagged items when asked to retry them. Several
+    jobs may share one store: each item is measured by one of them (leases).
 
-
-def backend_options(backends: Sequence[str], store: str | Path, tune_trials: int = 0,
-                    gpu_index: int | None = None) -> dict[str, dict[str, Any]]:
-    """Per-backend options implied by the job's settings (``gpu_index``: which GPU the
-    GPU-capable backends time on)."""
-    opts: dict[str, dict[str, Any]] = {}
-    if "tvm" in backends:
-        opts["tvm"] = {"tune_trials": tune_trials, "tuning_dir": str(tuning_dir(store)) if tune_trials else None}
-    if gpu_index is not None:
-        for b in backends:
-            if getattr(registry.get("backend", b), "takes_gpu_index", False):
-                opts.setdefault(b, {})["gpu_index"] = gpu_index
-    return opts
-
-
-def profile_space(space: str, space_options: Mapping[str, Any] | None = None, *, store: str | Path,
-                  backends: Sequence[str] | None = None, device: str = "cpu",
-                  protocol: TimingProtocol | None = None, networks: int = 0, seed: int = 0,
-                  timeout_s: float = 300.0, tune_trials: int = 0, retry_failed: bool = False,
-                  retry_flagged: bool = False, gpu_index: int = 0, ray_address: str | None = None,
-                  device_resource: str | None = None) -> Any:
-    """Measure a space's primitives (and ``networks`` sampled networks) into ``store``;
-    returns the job summary. Resumable: what the store holds for these settings is
-    skipped, except failed / flagged items when asked to retry them. Several jobs may
-    share one store: each item is measured by one of them.
-
-    With ``device_resource`` the items run as Ray tasks on the nodes advertising that
-    custom resource (the cluster at ``ray_address``, or a local instance) and stream back
-    to this process, the only writer of the store."""
-    from hwnas.profilers.runner import ProfileJob, check_timeout
+    With ``request.device_resource`` the items run as Ray tasks on the nodes advertising
+    that custom resource (the cluster at ``ray_address``, or a local instance) and stream
+    back to this process, the only writer of the store, under the same leases."""
+    from hwnas.profilers.runner import DEFAULT_TIMEOUT_S, ProfileJob, check_timeout
     from hwnas.store import Store
 
-    check_networks(networks)
-    if ray_address and not device_resource:
-        raise ConfigError("--ray-address: name the farm's devices with --device-resource NAME "
-                          "(a custom resource of the Ray nodes)")
+    request = request or ProfileRequest()
     sp = build_space(space, space_options)
-    names = expand_backends(backends)
-    check_timeout(timeout_s, protocol or TimingProtocol())  # before the store is touched
-    opts = backend_options(names, store, tune_trials, gpu_index if device == "gpu" else None)
+    for b in request.backends:
+        registry.get("backend", b)  # unknown names fail here, with close matches
+    check_timeout(request.timeout(DEFAULT_TIMEOUT_S), request.timing())  # before the store is touched
     with Store(store) as st:
-        kwargs = dict(backends=names, device=device, protocol=protocol, networks=networks, seed=seed,
-                      timeout_s=timeout_s, backend_options=opts, retry_failed=retry_failed,
-                      retry_flagged=retry_flagged)
-        if device_resource:
+        if request.device_resource:
             from hwnas.profilers.farm import FarmJob
 
-            return FarmJob(st, sp, resource=device_resource, ray_address=ray_address, **kwargs).run()
-        return ProfileJob(st, sp, **kwargs).run()
+            return FarmJob(st, sp, request).run()
+        return ProfileJob(st, sp, request).run()
 
 
 def export_space_bundle(space: str, space_options: Mapping[str, Any] | None, out_dir: str | Path, *,

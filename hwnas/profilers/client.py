@@ -16,6 +16,7 @@ import time
 from typing import Any, Mapping
 
 from hwnas.errors import ProfilingError
+from hwnas.profilers.messages import WorkerConfig, WorkerReply
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ class WorkerClient:
     failure costs exactly one item.
     """
 
-    def __init__(self, config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> None:
-        self.config = dict(config)
+    def __init__(self, config: WorkerConfig, env: Mapping[str, str] | None = None) -> None:
+        self.config = config
         self.env = dict(env) if env is not None else None
         self.proc: subprocess.Popen[str] | None = None
         self.versions: dict[str, str] = {}
@@ -43,9 +44,9 @@ class WorkerClient:
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         # Stand-alone thread settings for native runtimes in the child.
-        env["OMP_NUM_THREADS"] = str(self.config.get("protocol", {}).get("threads", 1))
+        env["OMP_NUM_THREADS"] = str(self.config.threads)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hwnas.profilers.worker", json.dumps(self.config)],
+            [sys.executable, "-m", "hwnas.profilers.worker", json.dumps(self.config.to_dict())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
             start_new_session=True,  # Ctrl-C reaches the parent only; it stops the child
         )
@@ -53,11 +54,11 @@ class WorkerClient:
         if hello is None:
             err = self._stderr_tail()
             self.kill()
-            raise ProfilingError(f"{self.config['backend']} worker did not start: {err or 'no output'}")
+            raise ProfilingError(f"{self.config.backend} worker did not start: {err or 'no output'}")
         msg = json.loads(hello)
         if not msg.get("ready"):
             self.kill()
-            raise ProfilingError(f"{self.config['backend']}: {msg.get('error', 'worker failed to start')}")
+            raise ProfilingError(f"{self.config.backend}: {msg.get('error', 'worker failed to start')}")
         self.versions = dict(msg.get("versions") or {})
 
     def kill(self) -> None:
@@ -111,8 +112,8 @@ class WorkerClient:
             return ""
         return lines[-1][:300] if lines else ""
 
-    def request(self, kind: str, spec: Mapping[str, Any], timeout: float) -> dict[str, Any]:
-        """Measure one item; returns ``{"ok": True, "result": ...}`` or ``{"ok": False, "error": ...}``.
+    def request(self, kind: str, spec: Mapping[str, Any], timeout: float) -> WorkerReply:
+        """Measure one item; its samples or its error.
 
         Never raises for an item's own failure: a timeout or a crash becomes an error
         reply. It raises ProfilingError only if the child cannot be started at all.
@@ -131,11 +132,11 @@ class WorkerClient:
         except (BrokenPipeError, OSError):
             line = None
         if line is not None:
-            return json.loads(line)
+            return WorkerReply.from_dict(json.loads(line))
         elapsed = time.perf_counter() - t0
         if self.proc.poll() is None and elapsed >= timeout * 0.99:
             self.kill()
-            return {"ok": False, "error": f"timeout: no result after {timeout:g} s"}
+            return WorkerReply.failure(f"timeout: no result after {timeout:g} s")
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover
@@ -143,4 +144,4 @@ class WorkerClient:
         rc = self.proc.returncode
         tail = self._stderr_tail()
         self.kill()
-        return {"ok": False, "error": f"crash: worker exited with status {rc}" + (f" ({tail})" if tail else "")}
+        return WorkerReply.failure(f"crash: worker exited with status {rc}" + (f" ({tail})" if tail else ""))

@@ -19,11 +19,13 @@ import logging
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Mapping
 
 from hwnas import __version__, registry
+from hwnas.errors import ConfigError
 from hwnas.nn.kernels import FusionRules, detect
 from hwnas.nn.kernels.attribution import kernel_samples
 from hwnas.nn.kernels.rules import KIND as RULES_KIND
@@ -32,8 +34,12 @@ from hwnas.nn.onnx_graph import import_onnx, to_network
 from hwnas.profilers.backends.base import OnnxTarget
 from hwnas.profilers.client import WorkerClient
 from hwnas.profilers.fingerprint import device_fingerprint, runtime_versions
+from hwnas.profilers.jobs import LEASE_GRACE_S, JobItem, LeasedItems
+from hwnas.profilers.messages import WorkerReply, worker_config
+from hwnas.profilers.request import ProfileRequest
 from hwnas.profilers.timing import TimingProtocol
-from hwnas.store import Measurement, Store
+from hwnas.store import Measurement, Store, settings_hash
+from hwnas.store.claims import ItemKey, item_stored
 from hwnas.ui import progress
 
 log = logging.getLogger(__name__)
@@ -43,6 +49,8 @@ SPACE = "kernels"
 #: Kernel-job default protocol: one session (every network is a fresh draw anyway).
 KERNEL_PROTOCOL = TimingProtocol(warmup=3, min_repeats=5, max_repeats=20, min_time_ms=2.0, time_budget_s=2.0,
                                  sessions=1)
+#: The kernel job's per-item timeout when the request gives none.
+DEFAULT_TIMEOUT_S = 120.0
 Advisor = Callable[[Store, int, str, dict[str, Any], int], dict[str, float]]
 
 
@@ -85,21 +93,57 @@ def net_seed(seed: int, rnd: int, i: int) -> int:
     return seed * 1_000_003 + rnd * 100_000 + i
 
 
-class KernelJob:
-    """Build, then :meth:`run`. ``networks`` is the total over all ``rounds``."""
+@dataclass(frozen=True)
+class KernelSampling:
+    """How the kernel job draws its networks, besides the request's ``networks`` (the
+    total over all rounds) and ``seed``: ``rounds`` of adaptive sampling (``adaptive``
+    False draws all rounds evenly), the size of a network, and a block-family emphasis
+    for every round (``weights``)."""
 
-    def __init__(self, store: Store, *, networks: int = 400, rounds: int = 4, seed: int = 0, device: str = "cpu",
-                 protocol: TimingProtocol | None = None, timeout_s: float = 120.0, time_limit_s: float | None = None,
-                 advisor: Advisor | None = None, show_progress: bool | None = None,
-                 max_macs: float = MAX_MACS, max_resolution: int = RESOLUTIONS[-1],
-                 weights: dict[str, float] | None = None) -> None:
-        self.store, self.n, self.rounds, self.seed = store, networks, max(1, rounds), seed
-        self.base_weights = dict(weights or {})  # block-family emphasis for every round
-        self.size = {"max_macs": max_macs, "max_resolution": max_resolution}
-        self.device, self.protocol = device, protocol or KERNEL_PROTOCOL
-        self.timeout_s, self.time_limit_s = timeout_s, time_limit_s
-        self.advisor, self.show_progress = advisor, show_progress
-        self.backend = registry.build("backend", "onnxruntime", device=device, threads=self.protocol.threads)
+    rounds: int = 4
+    adaptive: bool = True
+    max_macs: float = MAX_MACS
+    max_resolution: int = RESOLUTIONS[-1]
+    weights: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
+            raise ConfigError(f"rounds: expected an integer >= 1, got {self.rounds!r}")
+
+
+def kernel_protocol(given: TimingProtocol | None) -> TimingProtocol:
+    """The kernel job's own protocol (one session: every network is a fresh draw) unless
+    a protocol other than the standard one (at the given threads and batch) was asked for."""
+    if given is None:
+        return KERNEL_PROTOCOL
+    defaults = replace(TimingProtocol(), threads=given.threads, batch=given.batch)
+    return replace(KERNEL_PROTOCOL, threads=given.threads) if given == defaults else given
+
+
+@dataclass(frozen=True)
+class _Draw:
+    """One drawn network: the generated model, its op-level graph, and how it was drawn."""
+
+    net: Any
+    model: Any
+    spec: Any
+    arch: dict[str, Any]
+
+
+class KernelJob:
+    """Build, then :meth:`run`. The request's ``networks`` is the total over all rounds;
+    ``deadline_s`` ends a run between two networks (a rerun resumes)."""
+
+    def __init__(self, store: Store, request: ProfileRequest | None = None, sampling: KernelSampling | None = None,
+                 *, advisor: Advisor | None = None) -> None:
+        self.store, self.request = store, request or ProfileRequest(networks=400)
+        self.sampling = sampling or KernelSampling()
+        self.n, self.rounds, self.seed = self.request.networks, self.sampling.rounds, self.request.seed
+        self.size = {"max_macs": self.sampling.max_macs, "max_resolution": self.sampling.max_resolution}
+        self.device, self.protocol = self.request.device, kernel_protocol(self.request.protocol)
+        self.timeout_s = self.request.timeout(DEFAULT_TIMEOUT_S)
+        self.advisor = advisor
+        self.backend = registry.build("backend", "onnxruntime", device=self.device, threads=self.protocol.threads)
 
     def settings(self) -> dict[str, Any]:
         return {**self.backend.settings(self.protocol), "per_node": "onnxruntime-profiler", "job": SPACE}
@@ -108,8 +152,27 @@ class KernelJob:
         base, extra = divmod(self.n, self.rounds)
         return [base + (1 if r < extra else 0) for r in range(self.rounds)]
 
+    def _weights(self, dev_id: int, settings: dict[str, Any], rnd: int) -> dict[str, float]:
+        weights = self.advisor(self.store, dev_id, "onnxruntime", settings, rnd) \
+            if self.advisor is not None and rnd > 0 else {}
+        for b, w in self.sampling.weights.items():
+            weights[b] = weights.get(b, 1.0) * w
+        return weights
+
+    def _draws(self, dev_id: int, sh: str, rnd: int, weights: dict[str, float]) -> Iterator[JobItem]:
+        """This round's networks, drawn lazily (only as far as the job gets)."""
+        for i in range(self._round_sizes()[rnd]):
+            seed = net_seed(self.seed, rnd, i)
+            net = sample_network(seed, weights, **self.size)
+            model = import_onnx(net.data, name=f"kernels seed {seed}")
+            spec = to_network(model.graph)
+            arch = {**describe(net), "round": rnd, "weights": weights}
+            yield JobItem(ItemKey(dev_id, "onnxruntime", sh, "network", spec.hash), _Draw(net, model, spec, arch),
+                          self.timeout_s + LEASE_GRACE_S)
+
     def run(self) -> KernelJobSummary:
         t0 = time.perf_counter()
+        deadline = None if self.request.deadline_s is None else time.monotonic() + self.request.deadline_s
         self.backend.check_device()
         dev = device_fingerprint(self.device, self.protocol.threads)
         dev_id = self.store.add_device(dev)
@@ -117,26 +180,28 @@ class KernelJob:
         settings = self.settings()
         summary = KernelJobSummary(str(self.store.path), dev.name, dev.fingerprint, self.n, self.rounds,
                                    rules_measured=measured_rules)
-        done = self.store.measured(dev_id, "onnxruntime", settings, "network") & \
-            self.store.measured_blocks(dev_id, "onnxruntime", settings)
-        versions = {**runtime_versions(), "hwnas": __version__}
-        client = WorkerClient({"backend": "onnxruntime", "device": self.device, "options": {},
-                               "protocol": self.protocol.to_dict(), "imports": [], "energy": False})
-        disable = None if self.show_progress is None else not self.show_progress
+        ctx = _Context(rules, settings, {**runtime_versions(), "hwnas": __version__})
+        client = WorkerClient(worker_config(self.backend, self.device, self.protocol, energy=False))
+        disable = None if self.request.show_progress is None else not self.request.show_progress
         bar = progress(total=self.n, desc="kernels", disable=disable, unit="net")
+        done = partial(item_stored, self.store, blocks=True)
         try:
-            for rnd, size in enumerate(self._round_sizes()):
-                weights = self.advisor(self.store, dev_id, "onnxruntime", settings, rnd) \
-                    if self.advisor is not None and rnd > 0 else {}
-                for b, w in self.base_weights.items():
-                    weights[b] = weights.get(b, 1.0) * w
+            for rnd in range(self.rounds):
+                if deadline is not None and time.monotonic() > deadline:
+                    return summary
+                weights = self._weights(dev_id, settings, rnd)
                 summary.weights.append(weights)
-                for i in range(size):
-                    if self.time_limit_s is not None and time.perf_counter() - t0 > self.time_limit_s:
-                        return summary
-                    self._one(client, dev_id, rules, settings, versions, rnd, net_seed(self.seed, rnd, i), weights,
-                              done, summary)
-                    bar.update(1)
+                leases = LeasedItems(self.store, self._draws(dev_id, settings_hash(settings), rnd, weights), done,
+                                     deadline=deadline)
+                leases.progress = bar
+                try:
+                    leases.run(lambda it: self._measure(it, client, leases, ctx),
+                               lambda _, rows: _tally(summary, rows))
+                finally:
+                    summary.skipped += leases.elsewhere
+                    leases.close()
+                if leases.stopped:
+                    return summary
             summary.complete = True
             return summary
         finally:
@@ -144,35 +209,25 @@ class KernelJob:
             client.close()
             summary.wall_s = round(time.perf_counter() - t0, 2)
 
-    def _one(self, client: WorkerClient, dev_id: int, rules: FusionRules, settings: dict[str, Any],
-             versions: dict[str, Any], rnd: int, seed: int, weights: dict[str, float], done: set[str],
-             summary: KernelJobSummary) -> None:
-        net = sample_network(seed, weights, **self.size)
-        model = import_onnx(net.data, name=f"kernels seed {seed}")
-        spec = to_network(model.graph)
-        if spec.hash in done:
-            summary.skipped += 1
-            return
-        kg = detect(model.graph, rules)
-        target = OnnxTarget(model.data, (("x", net.input_shape, 1),), spec.hash)
+    def _measure(self, it: JobItem, client: WorkerClient, leases: LeasedItems, ctx: "_Context") -> list[Measurement]:
+        d: _Draw = it.obj
+        kg = detect(d.model.graph, ctx.rules)
+        target = OnnxTarget(d.model.data, (("x", d.net.input_shape, 1),), d.spec.hash)
         with tempfile.TemporaryDirectory(prefix="hwnas-kernels-") as tmp:
             path = str(Path(tmp) / "net.onnx")
-            Path(path).write_bytes(model.data)
+            Path(path).write_bytes(d.model.data)
+            leases.renew(it, self.timeout_s)
             reply = client.request("onnx", {"target": target.to_spec(path), "per_node": True}, self.timeout_s)
-        arch = {**describe(net), "round": rnd, "weights": weights}
-        self.store.add_network(spec, space=SPACE, arch=arch)
-        rows = self._rows(kg, spec.hash, reply, settings, versions, arch, summary)
-        self.store.add_measurements(dev_id, rows)  # one transaction: the network and its kernels
-        done.add(spec.hash)
+        self.store.add_network(d.spec, space=SPACE, arch=d.arch)
+        return self._rows(kg, d.spec.hash, reply, ctx, d.arch)
 
-    def _rows(self, kg: Any, net_hash: str, reply: dict[str, Any], settings: dict[str, Any],
-              versions: dict[str, Any], arch: dict[str, Any], summary: KernelJobSummary) -> list[Measurement]:
-        if not reply.get("ok"):
-            summary.failed += 1
-            summary.errors.append(str(reply.get("error"))[:300])
-            return [Measurement("network", net_hash, "onnxruntime", settings, (), str(reply.get("error")),
+    def _rows(self, kg: Any, net_hash: str, reply: WorkerReply, ctx: "_Context",
+              arch: dict[str, Any]) -> list[Measurement]:
+        settings, versions = ctx.settings, ctx.versions
+        if not reply.ok:
+            return [Measurement("network", net_hash, "onnxruntime", settings, (), str(reply.error),
                                 versions=versions, source=SOURCE, extra={"job": SPACE, **arch})]
-        res = reply["result"]
+        res = dict(reply.result or {})
         per, report = kernel_samples(kg, res["profile"])
         clean = not (report["untraced"] or report["kernels_without_time"] or report["unpredicted_reorders"])
         detection = {"clean": clean, "untraced": len(report["untraced"]), "missing_reorders": len(report["missing_reorders"]),
@@ -182,7 +237,7 @@ class KernelJob:
         # from the regenerated network (seed + weights), if detection improves later.
         executed = [[n["name"], n["op_type"], n["inputs"], n["outputs"], round(statistics.median(n["samples_ms"]), 6)]
                     for n in res["profile"]["nodes"]]
-        rows = [Measurement("network", net_hash, "onnxruntime", settings, tuple(res["samples_ms"]), versions=versions,
+        rows = [Measurement("network", net_hash, "onnxruntime", settings, reply.samples_ms, versions=versions,
                             source=SOURCE, extra={"job": SPACE, **arch, "detection": detection,
                                                   "kernels": len(kg.kernels), "runs": res["profile"]["runs"],
                                                   "executed": executed})]
@@ -192,23 +247,41 @@ class KernelJob:
             self.store.add_primitive(k.prim)
             rows.append(Measurement("block", k.prim.key, "onnxruntime", settings, tuple(per[pos]), network=net_hash,
                                     position=pos, versions=versions, source=SOURCE))
-        summary.measured += 1
-        summary.kernels += len(rows) - 1
-        summary.clean += int(clean)
         return rows
 
 
-def profile_kernels(store: Store, *, networks: int = 400, rounds: int = 4, seed: int = 0, device: str = "cpu",
-                    protocol: TimingProtocol | None = None, timeout_s: float = 120.0,
-                    time_limit_s: float | None = None, advisor: Advisor | None = None,
-                    show_progress: bool | None = None, **size: Any) -> KernelJobSummary:
-    """Run (or resume) the kernel job; an ``advisor`` (the caller passes
-    :func:`hwnas.cost_models.kernel_fit.advise_weights`: profilers sit below cost models and
-    never import them) draws later rounds where the predictors fitted on earlier rounds err
-    most; without one, every round draws block families evenly."""
-    return KernelJob(store, networks=networks, rounds=rounds, seed=seed, device=device, protocol=protocol,
-                     timeout_s=timeout_s, time_limit_s=time_limit_s, advisor=advisor,
-                     show_progress=show_progress, **size).run()
+@dataclass(frozen=True)
+class _Context:
+    """What every network of one kernel job is measured and stored with."""
+
+    rules: FusionRules
+    settings: dict[str, Any]
+    versions: dict[str, Any]
+
+
+def _tally(summary: KernelJobSummary, rows: list[Measurement]) -> None:
+    """Count one stored network in the summary."""
+    head = rows[0]
+    if head.error is not None:
+        summary.failed += 1
+        summary.errors.append(head.error[:300])
+        return
+    summary.measured += 1
+    summary.kernels += len(rows) - 1
+    summary.clean += int(bool(head.extra.get("detection", {}).get("clean")))
+
+
+def profile_kernels(store: Store, request: ProfileRequest | None = None, sampling: KernelSampling | None = None,
+                    advisor: Advisor | None = None) -> KernelJobSummary:
+    """Run (or resume) the kernel job; ``sampling.adaptive`` draws later rounds where the
+    caller's ``advisor`` says the predictors err most. The advice is a cost-model decision,
+    so it is passed in from above (``hwnas.cost_models.kernel_fit.advise_weights``):
+    profilers never import cost models."""
+    sampling = sampling or KernelSampling()
+    if sampling.adaptive and advisor is None:
+        raise ConfigError("kernel job: adaptive sampling needs an advisor (e.g. "
+                          "hwnas.cost_models.kernel_fit.advise_weights), or KernelSampling(adaptive=False)")
+    return KernelJob(store, request, sampling, advisor=advisor if sampling.adaptive else None).run()
 
 
 def measure_fusion_rules(store: Store, *, device: str = "cpu", threads: int = 1, share: float = 0.5) -> dict[str, Any]:

@@ -13,8 +13,9 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from hwnas import __version__, registry
 from hwnas.errors import ConfigError
@@ -24,14 +25,19 @@ from hwnas.nn.onnx_graph import OnnxModel, import_onnx, to_network
 from hwnas.profilers.backends.base import OnnxTarget, TorchTarget
 from hwnas.profilers.client import WorkerClient
 from hwnas.profilers.fingerprint import device_fingerprint, runtime_versions
+from hwnas.profilers.jobs import LEASE_GRACE_S, JobItem, LeasedItems
 from hwnas.profilers.kernel_job import ensure_rules
-from hwnas.profilers.timing import TimingProtocol
-from hwnas.store import Measurement, Store
+from hwnas.profilers.messages import WorkerConfig, WorkerReply, worker_config
+from hwnas.profilers.request import ProfileRequest
+from hwnas.store import Measurement, Store, settings_hash
+from hwnas.store.claims import ItemKey, item_stored
 
 log = logging.getLogger(__name__)
 
 SOURCE = "hwnas profile --onnx"
 SPACE = "onnx"
+#: A model job's timeout when the request gives none (a whole model, end to end).
+DEFAULT_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -65,18 +71,18 @@ def onnx_target(model: OnnxModel) -> OnnxTarget:
                       model.source)
 
 
-def _rows(backend: str, net_hash: str, settings: dict[str, Any], versions: dict[str, Any], reply: dict[str, Any],
+def _rows(backend: str, net_hash: str, settings: dict[str, Any], versions: dict[str, Any], reply: WorkerReply,
           kg: Any) -> tuple[list[Measurement], dict[str, Any]]:
-    if not reply.get("ok"):
-        err = str(reply.get("error") or "unknown error")
+    if not reply.ok:
+        err = str(reply.error)
         return [Measurement("network", net_hash, backend, settings, (), err, versions=versions, source=SOURCE)], \
             {"backend": backend, "error": err}
-    res = reply["result"]
+    res = dict(reply.result or {})
     per, report = kernel_samples(kg, res["profile"]) if "profile" in res and kg is not None else ({}, None)
     extra: dict[str, Any] = {"job": SPACE, "overhead_s": res.get("overhead_s")}
     if report is not None:
         extra["detection"] = {k: len(v) for k, v in report.items()}
-    rows = [Measurement("network", net_hash, backend, settings, tuple(res["samples_ms"]), versions=versions,
+    rows = [Measurement("network", net_hash, backend, settings, reply.samples_ms, versions=versions,
                         source=SOURCE, extra=extra)]
     out: dict[str, Any] = {"backend": backend, "median_ms": rows[0].median_ms, "std_ms": rows[0].std_ms}
     for pos, samples in sorted(per.items()):
@@ -91,16 +97,18 @@ def _rows(backend: str, net_hash: str, settings: dict[str, Any], versions: dict[
     return rows, out
 
 
-def profile_model(store: Store, source: ModelSource, *, backends: Sequence[str] = ("onnxruntime",),
-                  device: str = "cpu", protocol: TimingProtocol | None = None, timeout_s: float = 600.0,
+def profile_model(store: Store, source: ModelSource, request: ProfileRequest | None = None, *,
                   per_node: bool = True, model: OnnxModel | None = None) -> dict[str, Any]:
-    """Measure one model (``model``: ``source`` already loaded); returns a summary (hash,
-    per-backend medians, kernels)."""
+    """Measure one model (``model``: ``source`` already loaded) on the request's backends;
+    returns a summary (hash, per-backend medians, kernels). A backend whose newest row for
+    this graph succeeded is skipped; each backend's row is taken under a lease."""
     t0 = time.perf_counter()
-    protocol = protocol or TimingProtocol()
+    request = request or ProfileRequest()
+    protocol = request.timing()
+    timeout_s = request.timeout(DEFAULT_TIMEOUT_S)
     model = model or source.load()
     spec = to_network(model.graph)
-    dev = device_fingerprint(device, protocol.threads)
+    dev = device_fingerprint(request.device, protocol.threads)
     dev_id = store.add_device(dev)
     store.add_network(spec, space=SPACE, arch={"source": source.label, "inputs": {k: list(v) for k, v in
                                                                                    model.input_shapes.items()}})
@@ -108,32 +116,41 @@ def profile_model(store: Store, source: ModelSource, *, backends: Sequence[str] 
                                "store": str(store.path), "device": dev.name, "device_fingerprint": dev.fingerprint,
                                "backends": []}
     versions = {**runtime_versions(), "hwnas": __version__}
-    for name in backends:
-        backend = registry.build("backend", name, device=device, threads=protocol.threads)
+    done = partial(item_stored, store, ok=True)
+    for name in request.backends:
+        backend = registry.build("backend", name, device=request.device, threads=protocol.threads)
         backend.check_device()
         settings = backend.settings(protocol)
         kg = None
         if name == "onnxruntime" and per_node:
             kg = detect(model.graph, ensure_rules(store, dev_id, backend)[0])
-        if spec.hash in store.measured(dev_id, name, settings, "network", include_failed=False):
-            summary["backends"].append({"backend": name, "skipped": True})
-            continue
-        reply = _measure(name, device, protocol, model, source, timeout_s, per_node=kg is not None)
-        rows, out = _rows(name, spec.hash, settings, versions, reply, kg)
-        store.add_measurements(dev_id, rows)
+        config = worker_config(backend, request.device, protocol)
+        out: dict[str, Any] = {"backend": name, "skipped": True}
+
+        def measure(it: JobItem) -> list[Measurement]:
+            leases.renew(it, timeout_s)
+            reply = _measure(config, model, source, timeout_s, per_node=kg is not None)
+            rows, res = _rows(name, spec.hash, settings, versions, reply, kg)
+            out.clear()
+            out.update(res)
+            return rows
+
+        item = JobItem(ItemKey(dev_id, name, settings_hash(settings), "network", spec.hash), spec,
+                       timeout_s + LEASE_GRACE_S)
+        with LeasedItems(store, [item], done) as leases:
+            leases.run(measure)
         summary["backends"].append(out)
     summary["wall_s"] = round(time.perf_counter() - t0, 2)
     return summary
 
 
-def _measure(backend: str, device: str, protocol: TimingProtocol, model: OnnxModel, source: ModelSource,
-             timeout_s: float, *, per_node: bool) -> dict[str, Any]:
-    client = WorkerClient({"backend": backend, "device": device, "options": {}, "protocol": protocol.to_dict(),
-                           "imports": [], "energy": True})
+def _measure(config: WorkerConfig, model: OnnxModel, source: ModelSource, timeout_s: float, *,
+             per_node: bool) -> WorkerReply:
+    client = WorkerClient(config)
     try:
-        if backend == "torch":
+        if config.backend == "torch":
             if not source.torch:
-                return {"ok": False, "error": "the torch backend runs torch modules: give --torch MODULE:FACTORY"}
+                return WorkerReply.failure("the torch backend runs torch modules: give --torch MODULE:FACTORY")
             shape = next(iter(model.input_shapes.values()))
             target = TorchTarget(source.torch, shape, tuple(sorted(dict(source.torch_options).items())))
             return client.request("torch", {"target": target.to_spec()}, timeout_s)

@@ -14,41 +14,31 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from hwnas import __version__, registry
 from hwnas.errors import ConfigError
 from hwnas.primitives import NetworkSpec, Primitive
-from hwnas.profilers.client import STARTUP_TIMEOUT_S, WorkerClient
+from hwnas.profilers.client import WorkerClient
 from hwnas.profilers.fingerprint import device_fingerprint, runtime_versions
+from hwnas.profilers.jobs import LEASE_GRACE_S, JobItem, LeasedItems, resumable
+from hwnas.profilers.messages import WorkerConfig, WorkerReply, worker_config
+from hwnas.profilers.request import ProfileRequest
 from hwnas.profilers.summary import BackendSummary, JobSummary
 from hwnas.profilers.timing import TimingProtocol
 from hwnas.store import Measurement, Store, settings_hash
-from hwnas.store.claims import BUSY, CLAIMED, Claims, ItemKey, item_done
+from hwnas.store.claims import ItemKey
 from hwnas.ui import progress
 
 log = logging.getLogger(__name__)
 
 SOURCE = "hwnas profile"
-#: Seconds a claim outlives the request it covers (restarting a crashed worker included).
-LEASE_GRACE_S = STARTUP_TIMEOUT_S + 30.0
-#: How often a job looks again at items another live job is measuring.
-BUSY_POLL_S = 0.2
+#: A space job's per-item timeout when the request gives none.
+DEFAULT_TIMEOUT_S = 300.0
 
 __all__ = ["BackendSummary", "JobSummary", "ProfileJob", "sample_networks"]
-
-
-@dataclass
-class _Item:
-    key: ItemKey
-    obj: Primitive | NetworkSpec
-
-
-class _LostClaim(Exception):
-    """Our claim was taken over while we measured (we stalled past its expiry)."""
 
 
 def sample_networks(space: Any, n: int, seed: int) -> list[tuple[NetworkSpec, Any]]:
@@ -66,72 +56,75 @@ def sample_networks(space: Any, n: int, seed: int) -> list[tuple[NetworkSpec, An
     return list(seen.values())
 
 
-def network_replies(client: WorkerClient, net: NetworkSpec, timeout_s: float) -> list[dict[str, Any]]:
+def network_replies(client: WorkerClient, net: NetworkSpec, timeout_s: float) -> list[WorkerReply]:
     """Measure a network end to end, then each of its blocks (replies in that order)."""
     out = [client.request("network", net.to_dict(), timeout_s * 2)]
     out += [client.request("primitive", node.to_dict(), timeout_s) for node in net.nodes]
     return out
 
 
-def network_rows(replies: list[dict[str, Any]], net: NetworkSpec, backend: str, settings: dict[str, Any],
-                 versions: dict[str, Any]) -> list[Measurement]:
-    """The rows of one network: end to end (first reply), then block by block (stored
-    together, so a network is never left without its blocks)."""
-    rows = [_measurement("network", net.hash, backend, settings, replies[0], versions)]
-    for pos, (node, r) in enumerate(zip(net.nodes, replies[1:])):
-        rows.append(_measurement("block", node.key, backend, settings, r, versions, network=net.hash,
+def item_ttl(kind: str, timeout_s: float) -> float:
+    """How long a lease on a space item lasts before its first renewal."""
+    return timeout_s * (2 if kind == "network" else 1) + LEASE_GRACE_S
+
+
+def item_rows(obj: Primitive | NetworkSpec, replies: list[WorkerReply], backend: str, settings: dict[str, Any],
+              versions: dict[str, Any]) -> list[Measurement]:
+    """The rows of one space item: a primitive, or a network end to end (first reply)
+    and then block by block (stored together, so a network is never left without its
+    blocks)."""
+    if isinstance(obj, Primitive):
+        return [_measurement("primitive", obj.key, backend, settings, replies[0], versions)]
+    rows = [_measurement("network", obj.hash, backend, settings, replies[0], versions)]
+    for pos, (node, r) in enumerate(zip(obj.nodes, replies[1:])):
+        rows.append(_measurement("block", node.key, backend, settings, r, versions, network=obj.hash,
                                  position=pos))
     return rows
 
 
-def _measurement(kind: str, target: str, backend: str, settings: dict[str, Any], reply: dict[str, Any],
+def _measurement(kind: str, target: str, backend: str, settings: dict[str, Any], reply: WorkerReply,
                  versions: dict[str, Any], *, network: str | None = None, position: int | None = None) -> Measurement:
-    if reply.get("ok"):
-        r = reply["result"]
+    if reply.ok:
+        r = dict(reply.result or {})
         extra = {"number": r.get("number"), "stable": r.get("stable"), "overhead_s": r.get("overhead_s"),
                  "session_medians_ms": r.get("session_medians_ms"),
                  "energy_source": r.get("energy_source")}
         evidence = dict(r.get("evidence") or {})
-        return Measurement(kind, target, backend, settings, tuple(r["samples_ms"]), None, r.get("energy_mj"),
+        return Measurement(kind, target, backend, settings, reply.samples_ms, None, r.get("energy_mj"),
                            r.get("power_w"), network, position, versions, SOURCE, extra,
                            estimate_ms=r.get("estimate_ms"), flagged=r.get("flagged"), evidence=evidence)
-    return Measurement(kind, target, backend, settings, (), str(reply.get("error") or "unknown error"),
-                       network=network, position=position, versions=versions, source=SOURCE)
+    return Measurement(kind, target, backend, settings, (), str(reply.error), network=network, position=position,
+                       versions=versions, source=SOURCE)
 
 
 class ProfileJob:
-    """One profiling job. Build it, then call :meth:`run`.
+    """One profiling job over a space. Build it, then call :meth:`run`.
 
-    ``retry_failed`` / ``retry_flagged`` re-measure items whose newest row failed / was
-    flagged as disturbed; ``deadline_s`` stops cleanly after the item in flight once that
-    many seconds have passed (a rerun resumes).
+    The request's ``retry_failed`` / ``retry_flagged`` re-measure items whose newest row
+    failed / was flagged as disturbed; ``deadline_s`` stops cleanly after the item in
+    flight once that many seconds have passed (a rerun resumes). ``primitives``: measure
+    these instead of the space's own.
     """
 
-    def __init__(self, store: Store, space: Any, *, backends: Sequence[str], device: str = "cpu",
-                 protocol: TimingProtocol | None = None, networks: int = 0, seed: int = 0,
-                 timeout_s: float = 300.0, backend_options: dict[str, dict[str, Any]] | None = None,
-                 primitives: Iterable[Primitive] | None = None, imports: Sequence[str] = (),
-                 energy: bool = True, show_progress: bool | None = None, retry_failed: bool = False,
-                 retry_flagged: bool = False, deadline_s: float | None = None) -> None:
+    def __init__(self, store: Store, space: Any, request: ProfileRequest | None = None, *,
+                 primitives: Iterable[Primitive] | None = None) -> None:
         self.store = store
         self.space = space
-        self.backend_names = list(backends)
-        self.device = device
-        self.protocol = protocol or TimingProtocol()
-        check_timeout(timeout_s, self.protocol)
-        self.n_networks = networks
-        self.seed = seed
-        self.timeout_s = timeout_s
-        self.backend_options = backend_options or {}
+        self.request = request = request or ProfileRequest()
+        self.protocol = request.timing()
+        self.timeout_s = request.timeout(DEFAULT_TIMEOUT_S)
+        check_timeout(self.timeout_s, self.protocol)
         self.primitives = list(primitives) if primitives is not None else list(space.primitives())
-        self.imports = list(imports)
-        self.energy = energy
-        self.show_progress = show_progress
-        self.retry_failed = retry_failed
-        self.retry_flagged = retry_flagged
-        self.deadline = None if deadline_s is None else time.monotonic() + deadline_s
-        self.backends = [registry.build("backend", b, device=device, threads=self.protocol.threads,
-                                        **self.backend_options.get(b, {})) for b in self.backend_names]
+        self.deadline = None if request.deadline_s is None else time.monotonic() + request.deadline_s
+        opts = request.backend_options(getattr(store, "path", None))
+        self.backends = [registry.build("backend", b, device=request.device, threads=self.protocol.threads,
+                                        **opts.get(b, {})) for b in request.backends]
+        #: how the job waits while every item left is held by another live job (None: a short sleep)
+        self.pause: Callable[[], None] | None = None
+
+    @property
+    def device(self) -> str:
+        return self.request.device
 
     def check(self) -> None:
         """Fail fast (one line) when a backend cannot drive the device."""
@@ -141,7 +134,8 @@ class ProfileJob:
     def prepare(self, dev: Any) -> tuple[int, list[tuple[NetworkSpec, Any]], JobSummary]:
         """Register the device, the sampled networks and the primitives in the store."""
         dev_id = self.store.add_device(dev)
-        nets = sample_networks(self.space, self.n_networks, self.seed) if self.n_networks else []
+        n = self.request.networks
+        nets = sample_networks(self.space, n, self.request.seed) if n else []
         with self.store.transaction():
             for net, arch in nets:
                 self.store.add_network(net, space=self.space.name, arch=arch)
@@ -151,10 +145,10 @@ class ProfileJob:
                              len(self.primitives), len(nets), [])
         return dev_id, nets, summary
 
-    def client_config(self, backend: Any) -> dict[str, Any]:
+    def client_config(self, backend: Any) -> WorkerConfig:
         """What the measuring child process needs (JSON-able: it also travels to Ray nodes)."""
-        return {"backend": backend.name, "device": self.device, "options": backend.options,
-                "protocol": self.protocol.to_dict(), "imports": self.imports, "energy": self.energy}
+        return worker_config(backend, self.device, self.protocol, imports=self.request.imports,
+                             energy=self.request.energy)
 
     def run(self) -> JobSummary:
         t0 = time.perf_counter()
@@ -175,103 +169,65 @@ class ProfileJob:
             summary.wall_s = time.perf_counter() - t0
         return summary
 
-    def _todo(self, dev_id: int, backend: str, settings: dict[str, Any], nets: list[NetworkSpec],
-              bs: BackendSummary, since_id: int) -> list[_Item]:
+    def leases(self, dev_id: int, backend: str, settings: dict[str, Any], nets: list[NetworkSpec],
+               bs: BackendSummary) -> LeasedItems:
+        """This backend's items not yet measured (the rest counted as skipped), as leases to take."""
         sh = settings_hash(settings)
-        items = [_Item(ItemKey(dev_id, backend, sh, "primitive", p.key), p) for p in self.primitives] + \
-                [_Item(ItemKey(dev_id, backend, sh, "network", n.hash), n) for n in nets]
-        todo = [it for it in items if not self._done(it.key, since_id)]
-        done = {it.key for it in items} - {it.key for it in todo}
+        bs.settings_hash = sh
+        done = resumable(self.store, retry_failed=self.request.retry_failed,
+                         retry_flagged=self.request.retry_flagged)
+        items = [JobItem(ItemKey(dev_id, backend, sh, "primitive", p.key), p, item_ttl("primitive", self.timeout_s))
+                 for p in self.primitives]
+        items += [JobItem(ItemKey(dev_id, backend, sh, "network", n.hash), n, item_ttl("network", self.timeout_s))
+                  for n in nets]
+        todo = [it for it in items if not done(it.key)]
         for kind in ("primitive", "network"):
-            bs.skipped[kind] = sum(1 for k in done if k.kind == kind)
-        return todo
-
-    def _done(self, key: ItemKey, since_id: int) -> bool:
-        return item_done(self.store, key, retry_failed=self.retry_failed, retry_flagged=self.retry_flagged,
-                         since_id=since_id)
+            bs.skipped[kind] = sum(1 for it in items if it.key.kind == kind) - \
+                sum(1 for it in todo if it.key.kind == kind)
+        return LeasedItems(self.store, todo, done, deadline=self.deadline, pause=self.pause)
 
     def _run_backend(self, backend: Any, dev_id: int, nets: list[NetworkSpec], bs: BackendSummary,
                      base_versions: dict[str, Any]) -> None:
         settings = backend.settings(self.protocol)
-        bs.settings_hash = settings_hash(settings)
-        since_id = self.store.max_id()
-        todo = self._todo(dev_id, backend.name, settings, nets, bs, since_id)
-        if not todo:
+        leases = self.leases(dev_id, backend.name, settings, nets, bs)
+        n_todo = leases.remaining
+        if not n_todo:
             return
         client = WorkerClient(self.client_config(backend))
-        claims = Claims(self.store)
         versions = dict(base_versions)
-        disable = None if self.show_progress is None else not self.show_progress
-        bar = progress(total=len(todo), desc=backend.name, disable=disable, unit="item")
+        disable = None if self.request.show_progress is None else not self.request.show_progress
+        leases.progress = bar = progress(total=n_todo, desc=backend.name, disable=disable, unit="item")
         try:
             client.start()
             versions.update(client.versions)
-            busy = todo
-            while busy:  # items another live job holds are looked at again until done or ours
-                busy = self._pass(busy, client, claims, backend.name, settings, versions, bs, bar, since_id)
-                if busy and not self._late():
-                    time.sleep(BUSY_POLL_S)
-                elif busy:
-                    bs.left += len(busy)
-                    break
+
+            def measure(it: JobItem) -> list[Measurement]:
+                bar.set_postfix_str(it.key.target[:40], refresh=False)
+                return self._measure(it, client, leases, backend.name, settings, versions)
+
+            leases.run(measure, lambda _, rows: [self._count(bs, m) for m in rows])
         finally:
-            claims.release_all()
+            bs.elsewhere += leases.elsewhere
+            bs.left += leases.left
+            leases.close()
             bar.close()
             client.close()
 
-    def _late(self) -> bool:
-        return self.deadline is not None and time.monotonic() > self.deadline
-
-    def _pass(self, items: list[_Item], client: WorkerClient, claims: Claims, backend: str,
-              settings: dict[str, Any], versions: dict[str, Any], bs: BackendSummary, bar: Any,
-              since_id: int) -> list[_Item]:
-        """Measure every item this job can claim; return those another live job holds."""
-        busy: list[_Item] = []
-        for n, it in enumerate(items):
-            if self._late():
-                bs.left += len(items) - n
-                return []
-            state = claims.claim(it.key, self._ttl(it), lambda: self._done(it.key, since_id))
-            if state == BUSY:
-                busy.append(it)
-                continue
-            if state != CLAIMED:
-                bs.elsewhere += 1
-                bar.update(1)
-                continue
-            bar.set_postfix_str(it.key.target[:40], refresh=False)
-            try:
-                rows = self._measure(it, client, claims, backend, settings, versions)
-            except _LostClaim:
-                bs.elsewhere += 1
-                continue
-            if claims.commit(it.key, rows) is None:
-                bs.elsewhere += 1
-            else:
-                for m in rows:
-                    self._count(bs, m)
-            bar.update(1)
-        return busy
-
-    def _ttl(self, it: _Item) -> float:
-        return self.timeout_s * (2 if it.key.kind == "network" else 1) + LEASE_GRACE_S
-
-    def _measure(self, it: _Item, client: WorkerClient, claims: Claims, backend: str, settings: dict[str, Any],
-                 versions: dict[str, Any]) -> list[Measurement]:
-        """One item's rows: a primitive, or a network end to end and then block by block
-        (stored together, so a network is never left without its blocks)."""
-        def ask(kind: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-            if not claims.renew(it.key, timeout + LEASE_GRACE_S):
-                raise _LostClaim(it.key.target)
+    def _measure(self, it: JobItem, client: WorkerClient, leases: LeasedItems, backend: str,
+                 settings: dict[str, Any], versions: dict[str, Any]) -> list[Measurement]:
+        """One item's rows: a primitive, or a network end to end and then block by block;
+        the lease is renewed before every request."""
+        def ask(kind: str, spec: dict[str, Any], timeout: float) -> WorkerReply:
+            leases.renew(it, timeout)
             return client.request(kind, spec, timeout)
 
         if isinstance(it.obj, Primitive):
-            reply = ask("primitive", it.obj.to_dict(), self.timeout_s)
-            return [_measurement("primitive", it.obj.key, backend, settings, reply, versions)]
+            return item_rows(it.obj, [ask("primitive", it.obj.to_dict(), self.timeout_s)], backend, settings,
+                             versions)
         net = it.obj
         replies = [ask("network", net.to_dict(), self.timeout_s * 2)]
         replies += [ask("primitive", node.to_dict(), self.timeout_s) for node in net.nodes]
-        return network_rows(replies, net, backend, settings, versions)
+        return item_rows(net, replies, backend, settings, versions)
 
     @staticmethod
     def _count(bs: BackendSummary, m: Measurement) -> None:

@@ -68,16 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     out = _protocol_stream()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    cfg = json.loads(argv[0])
-    for mod in cfg.get("imports", ()):
+    from hwnas.profilers.messages import WorkerConfig
+
+    cfg = WorkerConfig.from_dict(json.loads(argv[0]))
+    for mod in cfg.imports:
         importlib.import_module(mod)
     from hwnas import registry
     from hwnas.profilers.timing import TimingProtocol
 
-    protocol = TimingProtocol.from_dict(cfg["protocol"])
+    protocol = TimingProtocol.from_dict(cfg.protocol)
     try:
-        backend = registry.build("backend", cfg["backend"], device=cfg["device"], threads=protocol.threads,
-                                 **cfg.get("options", {}))
+        backend = registry.build("backend", cfg.backend, device=cfg.device, threads=protocol.threads,
+                                 **cfg.options)
         versions = backend.versions()
     except Exception as exc:
         out.write(json.dumps({"ready": False, "error": f"{type(exc).__name__}: {exc}"}) + "\n")
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in sys.stdin:
         if not line.strip():
             continue
-        reply = _handle(backend, protocol, json.loads(line), bool(cfg.get("energy", True)))
+        reply = _handle(backend, protocol, json.loads(line), cfg.energy)
         try:
             out.write(json.dumps(reply) + "\n")
         except BrokenPipeError:

@@ -7,6 +7,7 @@ call exactly what ``hwnas search`` / ``sample`` / ``eval-arch`` / ``derive`` /
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,28 @@ from hwnas.search.spaces.base import Arch, SearchSpace
 log = logging.getLogger(__name__)
 
 
-def run_search(config: str | Path, *, objective: str | None = None, budget: float | None = None,
-               run_dir: str | Path | None = None, steps: int | None = None, restart: bool = False,
-               device: str | None = None, nproc: int = 1, ray_address: str | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SearchOverrides:
+    """What the command line changes in a search config: the hardware objective's
+    ``objective`` metric and ``budget`` (ms, as a constraint), the trainer's ``steps``, and
+    the async trainer's Ray cluster (``ray_address``). None leaves the config's value."""
+
+    objective: str | None = None
+    budget: float | None = None
+    steps: int | None = None
+    ray_address: str | None = None
+
+
+def run_search(config: str | Path, overrides: SearchOverrides | None = None, *, run_dir: str | Path | None = None,
+               restart: bool = False, device: str | None = None, nproc: int = 1) -> dict[str, Any]:
     """Run (or resume) the search a config describes; returns the trainer's summary.
     ``nproc`` > 1 (or torchrun) runs it as DDP ranks: shared-weight training is split
     over them, rank 0 alone writes the run directory."""
     from hwnas.search.distributed import run_distributed
     from hwnas.search.runtime import exec_options
 
-    overrides = {"objective": objective, "budget": budget, "steps": steps, "ray_address": ray_address}
-    cfg = load_run_config(config, **overrides)
+    overrides_kw = asdict(overrides or SearchOverrides())
+    cfg = load_run_config(config, **overrides_kw)
     rd = run_dir or cfg.run.dir
     if rd is None:
         rd = Path("runs") / Path(config).stem
@@ -45,7 +57,19 @@ def run_search(config: str | Path, *, objective: str | None = None, budget: floa
             pt.unlink()
     if run_dir is not None:
         output_dir(rd, "run directory", create=False)
-    return run_distributed(_search_rank, nproc, exec_options(cfg.run, device), str(config), overrides, str(rd))
+    _check_nproc(cfg, nproc)
+    return run_distributed(_search_rank, nproc, exec_options(cfg.run, device), str(config), overrides_kw, str(rd))
+
+
+def _check_nproc(cfg: Any, nproc: int) -> None:
+    """Refuse ``--nproc`` before spawning for a trainer that runs in one process only."""
+    from hwnas import registry
+
+    tc = trainer_config(cfg)
+    if nproc > 1 and not getattr(registry.get("trainer", tc.type), "supports_nproc", True):
+        from hwnas.search.trainers.differentiable import nproc_refusal
+
+        raise ConfigError(nproc_refusal(nproc, tc.type))
 
 
 def _search_rank(rt: Any, config: str, overrides: dict[str, Any], run_dir: str) -> dict[str, Any]:

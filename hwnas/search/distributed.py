@@ -6,17 +6,28 @@ clash); under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` in the
 environment) the process joins the group torchrun set up instead. The backend is
 gloo on the CPU and nccl on CUDA, where rank *r* uses GPU ``LOCAL_RANK``.
 
-Results cross the process boundary as JSON text (no pickled objects), and a user
-error in any rank comes back to the caller as the same one-line HwnasError.
+Results cross the process boundary as JSON files in the rendezvous folder (no pickled
+objects, and no pipe whose buffer a large result could fill while the parent waits), and a
+user error in any rank comes back to the caller as the same one-line HwnasError.
+
+Teardown is orderly: when ``fn`` returns, the rank first frees what it built (a DDP
+reducer holds the group), then waits for every rank at a barrier with a timeout, and only
+then destroys the group. Destroying it while a peer is still inside its last collective
+or still holds its reducer aborts that peer (``terminate called without an active
+exception``). Every collective has a finite timeout, so a lost rank fails the run instead
+of hanging it.
 """
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
 import tempfile
 import traceback
+from datetime import timedelta
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
@@ -26,6 +37,13 @@ from hwnas.run_section import ExecOptions
 from hwnas.search.runtime import Runtime, resolve_device
 
 log = logging.getLogger(__name__)
+
+#: The longest any one collective (and the rendezvous) may wait for the other ranks: a
+#: lost rank fails the run with an error instead of hanging it (torch's default is 30 min).
+COLLECTIVE_TIMEOUT = timedelta(minutes=10)
+#: How long a rank that finished waits at the teardown barrier for the slowest rank's last
+#: step (ranks finish within one step of each other; the slowest step of a search is seconds).
+TEARDOWN_TIMEOUT = timedelta(minutes=5)
 
 
 def torchrun_env() -> tuple[int, int, int] | None:
@@ -54,15 +72,35 @@ def rank_device(o: ExecOptions, local_rank: int, world: int) -> torch.device:
 @contextlib.contextmanager
 def process_group(o: ExecOptions, rank: int, world: int, local_rank: int,
                   init_method: str = "env://") -> Iterator[Runtime]:
-    """Join a process group (gloo on the CPU, nccl on CUDA) and yield this rank's Runtime."""
+    """Join a process group (gloo on the CPU, nccl on CUDA) and yield this rank's Runtime;
+    leave it in order (see the module's docstring)."""
     import torch.distributed as dist
 
     dev = rank_device(o, local_rank, world)
     backend = "nccl" if dev.type == "cuda" else "gloo"
-    dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world)
+    dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world,
+                            timeout=COLLECTIVE_TIMEOUT)
+    finished = False
     try:
         yield Runtime.from_options(o, device=dev, rank=rank, world=world)
+        finished = True
     finally:
+        _leave(finished, dev)
+
+
+def _leave(finished: bool, dev: torch.device) -> None:
+    """Free this rank's DDP wrappers, meet the other ranks (when this one finished), destroy.
+
+    After an error no barrier: the other ranks may never arrive, and the spawner (or
+    torchrun) stops them. nccl's destroy can block on a peer's unfinished collective, so a
+    failed nccl rank leaves the group to the process's exit."""
+    import torch.distributed as dist
+
+    gc.collect()  # DDP wrappers sit in reference cycles: free their reducers while the group lives
+    if finished:
+        ids = [dev.index] if dev.type == "cuda" and dev.index is not None else None
+        dist.barrier(device_ids=ids, timeout=TEARDOWN_TIMEOUT)
+    if finished or dist.get_backend() == "gloo":
         dist.destroy_process_group()
 
 
@@ -90,20 +128,34 @@ def unwrap(module: torch.nn.Module) -> torch.nn.Module:
     return getattr(module, "module", module)
 
 
-def _worker(rank: int, world: int, init_file: str, fn: Callable[..., Any], o: ExecOptions, args: tuple,
-            queue: Any) -> None:
-    """One spawned rank: join the group, run ``fn(runtime, *args)``, report as JSON."""
+def _worker(rank: int, world: int, folder: str, fn: Callable[..., Any], o: ExecOptions, args: tuple) -> None:
+    """One spawned rank: join the group, run ``fn(runtime, *args)``, reply in ``folder``
+    (rank 0 its result; any rank its error)."""
     try:
-        with process_group(o, rank, world, rank, init_method=f"file://{init_file}") as rt:
+        with process_group(o, rank, world, rank, init_method=f"file://{os.path.join(folder, 'rendezvous')}") as rt:
             out = fn(rt, *args)
         if rank == 0:
-            queue.put(json.dumps({"ok": True, "result": out}, default=str))
+            _reply(folder, rank, {"ok": True, "result": out})
     except HwnasError as exc:
-        queue.put(json.dumps({"ok": False, "user": True, "error": str(exc), "rank": rank}))
+        _reply(folder, rank, {"ok": False, "user": True, "error": str(exc), "rank": rank})
     except BaseException as exc:  # a bug: keep the traceback for the parent
-        queue.put(json.dumps({"ok": False, "user": False, "error": f"{type(exc).__name__}: {exc}",
-                              "trace": traceback.format_exc(), "rank": rank}))
+        _reply(folder, rank, {"ok": False, "user": False, "error": f"{type(exc).__name__}: {exc}",
+                              "trace": traceback.format_exc(), "rank": rank})
         raise
+
+
+def _reply(folder: str, rank: int, reply: dict[str, Any]) -> None:
+    """Write one rank's reply atomically (a reader never sees half a file)."""
+    path = Path(folder) / f"reply-{rank}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(reply, default=str))
+    os.replace(tmp, path)
+
+
+def _replies(folder: str) -> list[dict[str, Any]]:
+    """The replies the ranks left, by rank."""
+    paths = sorted(Path(folder).glob("reply-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+    return [json.loads(p.read_text()) for p in paths]
 
 
 def spawn(fn: Callable[..., Any], nproc: int, o: ExecOptions, *args: Any) -> Any:
@@ -112,18 +164,16 @@ def spawn(fn: Callable[..., Any], nproc: int, o: ExecOptions, *args: Any) -> Any
     ``fn`` must be importable (a module-level function) and its result JSON-able."""
     import torch.multiprocessing as mp
 
-    ctx = mp.get_context("spawn")
-    queue = ctx.SimpleQueue()
     with tempfile.TemporaryDirectory(prefix="hwnas-ddp-") as tmp:
-        init_file = os.path.join(tmp, "rendezvous")
         try:
-            mp.start_processes(_worker, args=(nproc, init_file, fn, o, args, queue), nprocs=nproc, join=True,
+            mp.start_processes(_worker, args=(nproc, tmp, fn, o, args), nprocs=nproc, join=True,
                                start_method="spawn")
-        except mp.ProcessRaisedException as exc:
-            _raise_first(queue, exc)
-        except mp.ProcessExitedException as exc:
-            _raise_first(queue, exc)
-        replies = _drain(queue)
+        except (mp.ProcessRaisedException, mp.ProcessExitedException) as exc:
+            for r in _replies(tmp):
+                if not r["ok"]:
+                    _raise_reply(r)
+            raise RuntimeError(f"distributed run failed: {exc}") from None
+        replies = _replies(tmp)
     failed = [r for r in replies if not r["ok"]]
     if failed:
         _raise_reply(failed[0])
@@ -133,24 +183,10 @@ def spawn(fn: Callable[..., Any], nproc: int, o: ExecOptions, *args: Any) -> Any
     return ok[0]["result"]
 
 
-def _drain(queue: Any) -> list[dict[str, Any]]:
-    out = []
-    while not queue.empty():
-        out.append(json.loads(queue.get()))
-    return out
-
-
 def _raise_reply(reply: dict[str, Any]) -> None:
     if reply.get("user"):
         raise HwnasError(reply["error"])
     raise RuntimeError(f"rank {reply.get('rank')} failed: {reply['error']}\n{reply.get('trace', '')}")
-
-
-def _raise_first(queue: Any, exc: BaseException) -> None:
-    for r in _drain(queue):
-        if not r["ok"]:
-            _raise_reply(r)
-    raise RuntimeError(f"distributed run failed: {exc}") from None
 
 
 def run_distributed(fn: Callable[..., Any], nproc: int, o: ExecOptions, *args: Any) -> Any:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -36,6 +36,7 @@ from hwnas.primitives import NetworkSpec
 from hwnas.run_section import TrainOptions
 from hwnas.search.archfile import ArchFile, read_arch_file
 from hwnas.search.build import check_shapes
+from hwnas.search.ckpt_schema import check_train_checkpoint
 from hwnas.search.datasets.base import Dataset
 from hwnas.search.distributed import barrier, run_distributed, unwrap, wrap
 from hwnas.search.runtime import Runtime, exec_options, runtime_for
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "hwnas-final/2"
 
-__all__ = ["ArchFile", "build_dataset", "resolve_space", "evaluate_model", "load_trained",
+__all__ = ["ArchFile", "TrainControl", "build_dataset", "resolve_space", "evaluate_model", "load_trained",
            "read_arch_file", "test", "test_files", "train", "train_files"]
 
 
@@ -159,6 +160,19 @@ def evaluate_model(model: nn.Module, dataset: Dataset, split: str, batch_size: i
     return evaluate(unwrap(model), loader, split=split, runtime=rt)
 
 
+@dataclass(frozen=True)
+class TrainControl:
+    """How one training run is driven (not what it trains): ``resume`` its checkpoint,
+    start from a supernet's weights (``from_supernet``), end after ``stop_after`` epochs
+    *in this call* (the checkpoint stays resumable: how tests and time-boxed jobs
+    interrupt a run), and ``on_epoch`` called with each epoch's record on rank 0."""
+
+    resume: bool = False
+    from_supernet: str | Path | None = None
+    stop_after: int | None = None
+    on_epoch: Callable[[dict[str, Any]], None] | None = None
+
+
 @dataclass
 class _Run:
     """The mutable state of one training run (what the checkpoint holds)."""
@@ -172,12 +186,12 @@ class _Run:
 
 
 def _start(config: RunConfig, space: SearchSpace, arch: Arch, o: TrainOptions, steps_per_epoch: int,
-           ckpt_path: Path, resume: bool, from_supernet: str | Path | None, rt: Runtime) -> _Run:
+           ckpt_path: Path, control: TrainControl, rt: Runtime) -> _Run:
     """A fresh run, or the checkpoint's when resuming (refusing another architecture)."""
     torch.manual_seed(config.seed)
     model = build_model(space, arch, auxiliary=o.auxiliary_weight > 0, drop_path=o.drop_path > 0)
-    if from_supernet:
-        sub = model_from_supernet(config, space, arch, Path(from_supernet))
+    if control.from_supernet:
+        sub = model_from_supernet(config, space, arch, Path(control.from_supernet))
         model.load_state_dict(sub.state_dict(), strict=not o.auxiliary_weight)
     model = rt.model(model)
     optimizer = make_optimizer(model.parameters(), o)
@@ -186,14 +200,10 @@ def _start(config: RunConfig, space: SearchSpace, arch: Arch, o: TrainOptions, s
     run = _Run(wrap(model, rt), optimizer, scheduler, 0, [], [])
     if not ckpt_path.exists():
         return run
-    if not resume:
+    if not control.resume:
         raise ConfigError(f"{ckpt_path}: a checkpoint exists; resume it or choose another output folder")
     state = _load(ckpt_path, rt.map_location())
-    if state.get("format") != CHECKPOINT_FORMAT or list(state.get("arch", [])) != list(arch):
-        raise ConfigError(f"{ckpt_path}: checkpoint is of another architecture or format; choose another output folder")
-    for key in ("model", "optimizer", "scheduler", "epoch", "losses", "history"):
-        if key not in state:
-            raise ConfigError(f"{ckpt_path}: damaged checkpoint (no {key!r}); choose another output folder")
+    check_train_checkpoint(state, ckpt_path, CHECKPOINT_FORMAT, arch)
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -229,14 +239,12 @@ def _epoch(run: _Run, config: RunConfig, dataset: Dataset, o: TrainOptions, has_
 
 
 def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, options: TrainOptions | None = None,
-          resume: bool = False, from_supernet: str | Path | None = None, stop_after: int | None = None,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None, runtime: Runtime | None = None,
+          control: TrainControl | None = None, runtime: Runtime | None = None,
           device: str | None = None) -> dict[str, Any]:
     """Train ``arch_file``'s architecture; returns the summary (also in ``summary.json``).
-
-    ``stop_after`` ends the run after that many epochs *in this call* (the checkpoint
-    stays resumable), which is how tests and time-boxed jobs interrupt a run.
-    """
+    ``control``: resume, start from supernet weights, stop early, report each epoch."""
+    control = control or TrainControl()
+    stop_after, on_epoch = control.stop_after, control.on_epoch
     rt = runtime or runtime_for(config.run, device)
     o = options or train_options(config)
     space = resolve_space(config, arch_file, o.space)
@@ -247,7 +255,7 @@ def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, option
     ckpt_path = out / CHECKPOINT
     steps_per_epoch = len(dataset.loader("train", batch_size=o.batch_size, shuffle=False, rank=rt.rank,
                                          world=rt.world, drop_last=rt.distributed))
-    run = _start(config, space, arch, o, steps_per_epoch, ckpt_path, resume, from_supernet, rt)
+    run = _start(config, space, arch, o, steps_per_epoch, ckpt_path, control, rt)
     has_valid = dataset.size("valid") > 0
     end = o.epochs if stop_after is None else min(o.epochs, run.epoch + stop_after)
     while run.epoch < end:
@@ -284,17 +292,19 @@ def train_files(config: str | Path, arch: str | Path, *, rank: int = 0, out: str
     train_options(cfg, **dict(overrides or {}))  # bad options fail here, before any process starts
     read_arch_file(arch, rank)
     out_dir = output_dir(out, "output folder", create=False) if out else Path("runs") / f"train-{Path(arch).stem}"
+    control = TrainControl(**kwargs)  # unknown names fail here, in this process
     if nproc > 1:
-        kwargs.pop("on_epoch", None)  # a callback cannot cross into spawned processes
+        control = replace(control, on_epoch=None)  # a callback cannot cross into spawned processes
     return run_distributed(_train_rank, nproc, exec_options(cfg.run, device), str(config), str(arch), rank,
-                           str(out_dir), dict(overrides or {}), kwargs)
+                           str(out_dir), dict(overrides or {}), control)
 
 
 def _train_rank(rt: Runtime, config: str, arch: str, rank: int, out: str, overrides: dict[str, Any],
-                kwargs: dict[str, Any]) -> dict[str, Any]:
+                control: TrainControl) -> dict[str, Any]:
     """One rank (or the only process) of :func:`train_files`."""
     cfg = load_config(config)
-    return train(cfg, read_arch_file(arch, rank), out, options=train_options(cfg, **overrides), runtime=rt, **kwargs)
+    return train(cfg, read_arch_file(arch, rank), out, options=train_options(cfg, **overrides), control=control,
+                 runtime=rt)
 
 
 def load_trained(space: SearchSpace, arch: Arch, path: str | Path, map_location: str = "cpu") -> nn.Module:

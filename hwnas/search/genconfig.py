@@ -148,7 +148,11 @@ def resolve_choices(chosen: dict[str, str | None]) -> dict[str, str]:
                                        if not getattr(e.obj, "needs_evaluator", True)))
     if out.get("evaluator") == "table" and "search_space" not in out:
         out["search_space"] = "nb201"  # the table the placeholder names is NAS-Bench-201's
-    return {**DEFAULT_CHOICES, **out}
+    full = {**DEFAULT_CHOICES, **out}
+    # the search's own rule (WeightsManager.serves), asked before a config is written
+    registry.get("weights_manager", full["weights_manager"]).check_space(
+        registry.get("search_space", full["search_space"]), where="--weights-manager")
+    return full
 
 
 def write_config(choices: dict[str, str | None], seed: int = 0, out: str | Path | None = None) -> str:

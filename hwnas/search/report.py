@@ -147,10 +147,37 @@ def history_of(state: Any, run_dir: Path, space: Any = None) -> list[Rollout]:
             r = Rollout.from_dict(d)
             if space is not None:
                 space.validate(r.arch)
+                _check_arch_str(d, r, space)
             out.append(r)
         except HwnasError as exc:
             raise HwnasError(f"{run_dir / 'checkpoint.json'}: history row {i}: {exc}") from None
     return out
+
+
+def _check_arch_str(d: Any, r: Rollout, space: Any) -> None:
+    """A row's ``arch_str`` (written beside the indices for people and CSVs) must parse in
+    the run's space to the same architecture: otherwise the row is not of this run."""
+    text = d.get("arch_str")
+    if text is None:
+        return
+    if space.canonical(space.from_str(text)) != space.canonical(r.arch):
+        raise HwnasError(f"arch_str {str(text)[:60]!r} is not the architecture of its indices")
+
+
+def derived_record(state: Any, run_dir: Path, space: Any) -> dict[str, Any]:
+    """The derived architecture a differentiable run saved, checked against the run's space."""
+    from hwnas.search.ckpt_schema import check_perfs
+
+    rec = state.get("derived")
+    where = f"{run_dir / 'checkpoint.json'}: derived"
+    if not isinstance(rec, dict) or not isinstance(rec.get("arch_str"), str):
+        raise HwnasError(f"{where}: expected a record with the derived arch_str, got {str(rec)[:60]}")
+    try:
+        space.from_str(rec["arch_str"])
+        check_perfs(rec.get("perfs") or {}, "derived")
+    except HwnasError as exc:
+        raise HwnasError(f"{where}: {exc}") from None
+    return dict(rec)
 
 
 def derive(run_dir: Path, top: int = 5) -> list[dict[str, Any]]:
@@ -165,9 +192,9 @@ def derive(run_dir: Path, top: int = 5) -> list[dict[str, Any]]:
     if not cfg_path.is_file():
         raise HwnasError(f"{run_dir}: no config.yaml; is this a search run directory?")
     state = load_checkpoint(run_dir)
-    if state is not None and state.get("kind") == "differentiable":
-        return [dict(state["derived"])]
     space = load_run_config(cfg_path)["search_space"].build()
+    if state is not None and state.get("kind") == "differentiable":
+        return [derived_record(state, run_dir, space)]
     hist = [r for r in read_history(run_dir, space) if r.reward is not None and not r.info.get("infeasible")]
     best = sorted(unique_best(hist, space), key=lambda r: -float(r.reward))[:top]  # type: ignore[arg-type]
     return [arch_record(r, space) for r in best]

@@ -57,10 +57,11 @@ class Rollout:
             raise ValidationError(f"rollout.arch: expected a list of choice indices, got {str(arch)[:60]}")
         if not isinstance(perfs, Mapping) or not isinstance(info, Mapping):
             raise ValidationError("rollout: perfs and info must be mappings")
-        try:
-            perf_vals = {str(k): float(v) for k, v in perfs.items()}
-            reward = None if d.get("reward") is None else float(d["reward"])
-            step = int(d.get("step", -1))
-        except (TypeError, ValueError):
-            raise ValidationError("rollout: perfs, reward and step must be numbers") from None
+        from hwnas.search.ckpt_schema import check_perfs, check_reward
+
+        perf_vals = check_perfs(perfs, "rollout")
+        reward = check_reward(d.get("reward"), "rollout")
+        step = d.get("step", -1)
+        if isinstance(step, bool) or not isinstance(step, int) or step < -1:
+            raise ValidationError(f"rollout.step: expected an integer >= -1, got {str(step)[:40]}")
         return cls(tuple(arch), perf_vals, reward, step, None, dict(info))

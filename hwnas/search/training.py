@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -121,26 +121,25 @@ class PassStats:
 
 
 def train_pass(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer, o: OptimOptions, *,
-               scheduler: Any = None, max_steps: int = 0, device: torch.device | str | None = None,
-               forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
-               aux_weight: float = 0.0, runtime: Runtime | None = None) -> PassStats:
+               scheduler: Any = None, max_steps: int = 0, aux_weight: float = 0.0,
+               runtime: Runtime | None = None) -> PassStats:
     """One pass of SGD steps over ``batches`` (at most ``max_steps``; 0 = all), on the
-    runtime's device and precision; under DDP the statistics are the global batch's.
+    runtime's device and precision (without a runtime: the batches as given, in fp32);
+    under DDP the statistics are the global batch's.
 
     A model that returns ``(logits, aux_logits)`` in training (an auxiliary head) adds
     ``aux_weight`` times the auxiliary cross-entropy to the loss.
     """
     model.train()
     stats = PassStats([])
-    fwd = forward or (lambda m, x: m(x))
     scaler = runtime.scaler if runtime is not None else None
     for i, batch in enumerate(batches):
         if max_steps and i >= max_steps:
             break
-        x, y = runtime.batch(batch) if runtime is not None else to_device(batch, device)
+        x, y = runtime.batch(batch) if runtime is not None else batch
         optimizer.zero_grad(set_to_none=True)
         with runtime.autocast() if runtime is not None else contextlib.nullcontext():
-            logits = fwd(model, x)
+            logits = model(x)
         aux = None
         if isinstance(logits, tuple):
             logits, aux = logits

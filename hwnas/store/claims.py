@@ -114,6 +114,21 @@ def item_done(store: Store, key: ItemKey, *, retry_failed: bool = False, retry_f
     return not redo or newest_id > since_id
 
 
+def item_stored(store: Store, key: ItemKey, *, ok: bool = False, blocks: bool = False) -> bool:
+    """Whether ``key`` has rows for its settings — with ``ok``, whether its newest row
+    succeeded; with ``blocks``, only if block rows of the network exist too. (The kernel
+    and model jobs' notion of done; the space job's is :func:`item_done`.)"""
+    row = store.conn.execute(f"SELECT error IS NULL FROM measurements WHERE {_WHERE} ORDER BY id DESC LIMIT 1",
+                             key.args()).fetchone()
+    if row is None or (ok and not row[0]):
+        return False
+    if not blocks:
+        return True
+    return store.conn.execute("SELECT 1 FROM measurements WHERE device_id=? AND backend=? AND settings_hash=? AND "
+                              "kind='block' AND network=? LIMIT 1",
+                              (key.device_id, key.backend, key.settings_hash, key.target)).fetchone() is not None
+
+
 class Claims:
     """This job's side of the claims table of one store."""
 
@@ -165,6 +180,12 @@ class Claims:
             c.execute(f"DELETE FROM claims WHERE {_WHERE}", key.args())
         self.held.discard(key)
         return ids
+
+    def release(self, key: ItemKey) -> None:
+        """Drop our claim on ``key`` without storing anything (a no-op if it is not ours)."""
+        with self.store.transaction() as c:
+            c.execute(f"DELETE FROM claims WHERE {_WHERE} AND owner=?", (*key.args(), self.owner.token))
+        self.held.discard(key)
 
     def release_all(self) -> None:
         """Drop every claim this job holds (end of job, Ctrl-C); never raises."""

@@ -36,3 +36,11 @@ def bn_free_losses(rt: Any, batch_size: int, epochs: int = 2, seed: int = 0) -> 
                              world=rt.world, drop_last=rt.distributed)
         losses += train_pass(ddp, loader, opt, o, runtime=rt).losses
     return losses
+
+
+def rank_sum_range(rt: Any, n: int) -> list[float]:
+    """``[0, 1, ..., n-1]`` times the sum of (rank + 1) over the ranks, all-reduced: a large
+    result (``n`` floats) that every rank helped to compute, for the spawner's reply path."""
+    from hwnas.search.training import all_reduce_sum
+
+    return all_reduce_sum([float(i * (rt.rank + 1)) for i in range(n)], rt)

@@ -52,7 +52,9 @@ def lookup(role: str, name: str) -> Example | None:
 @example_for("cost_model", "multi_device")
 def _multi_device(tmp_dir: Path) -> Config:
     """A small, quick ensemble."""
-    return {"steps": 200, "hidden": 32, "members": 2}
+    from hwnas.cost_models.transfer import FitSchedule
+
+    return {"schedule": FitSchedule(steps=200), "hidden": 32, "members": 2}
 
 
 @example_for("cost_model", "transfer")
@@ -63,13 +65,13 @@ def _transfer(tmp_dir: Path) -> Config:
 
     from hwnas.cost_models.persistence import save_model
     from hwnas.cost_models.synthetic import synthetic_dataset
-    from hwnas.cost_models.transfer import MultiDeviceModel
+    from hwnas.cost_models.transfer import FitSchedule, MultiDeviceModel
 
     folder = Path(tmp_dir) / "transfer-example-base"
     if not (folder / "manifest.json").is_file():
         nets, y, _ = synthetic_dataset("mbv2", n=120, seed=7, resolution=32, width=0.5)
-        base = MultiDeviceModel(steps=300, hidden=32, members=2).fit(nets, np.stack([y, y ** 1.3], 1),
-                                                                      devices=["a", "b"])
+        base = MultiDeviceModel(hidden=32, members=2, schedule=FitSchedule(steps=300)).fit(
+            nets, np.stack([y, y ** 1.3], 1), devices=["a", "b"])
         save_model(base, folder)
     return {"base": str(folder)}
 

@@ -23,7 +23,7 @@ from hwnas.config import opt
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.profilers.backends.base import Backend, Prepared, Target
 from hwnas.registry import register as registry_register
-from hwnas.search.spaces.base import Arch, Decision, SearchSpace
+from hwnas.search.spaces.base import MAX_CHANNELS, MAX_CLASSES, Arch, Decision, SearchSpace
 
 #: Small config sections the built-in components' ``example`` hooks share: a search on
 #: them trains and scores in well under a second on one core.
@@ -43,8 +43,8 @@ class ToySpace(SearchSpace):
     class Options:
         n: int = opt(12, min=1, max=64, help="number of decisions (layers)")
         k: int = opt(5, min=2, max=16, help="options per decision (widths 8, 16, ...)")
-        in_features: int = opt(8, min=1, help="input features")
-        num_classes: int = opt(10, min=2, help="classifier outputs")
+        in_features: int = opt(8, min=1, max=MAX_CHANNELS, help="input features")
+        num_classes: int = opt(10, min=2, max=MAX_CLASSES, help="classifier outputs")
 
     def __init__(self, options: ToySpace.Options | None = None, **kw: Any) -> None:
         self.options = options or ToySpace.Options(**kw)

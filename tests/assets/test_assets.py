@@ -37,15 +37,24 @@ def test_every_manifest_is_complete_and_verifies():
     assert total < 20 * 2 ** 20, f"assets take {total / 2 ** 20:.1f} MiB"
 
 
-def test_device_model_asset_predicts_the_published_table():
-    """A shipped per-device model ranks 60 real NB201 cells like the measured latencies."""
-    df = pd.read_csv(DATA / "nb201_latency_head60.csv")
-    df = df[df["pixel3_ms"] >= 0.1]
+def _passes(y: np.ndarray, pred: np.ndarray) -> bool:
+    """The bar a per-device model must clear: ranks right (Spearman >= 0.95) and at the
+    right scale (mean relative error <= 25%); correlated devices clear one, not both."""
+    return bool(spearmanr(y, pred).statistic >= 0.95 and np.mean(np.abs(pred / y - 1)) <= 0.25)
+
+
+def test_device_model_asset_predicts_rows_it_never_saw():
+    """The shipped Pixel 3 model on 60 cells of its own held-out split (never trained on),
+    against a bar that the models of other devices and a shuffled target do not clear."""
+    df = pd.read_csv(DATA / "nb201_pixel3_heldout60.csv")
     sp = build_space("nb201")
-    model = load_model(assets.resolve_path("asset:nb201-pixel3", "cost_model"))
-    pred = model.predict([sp.to_network(sp.from_str(s)) for s in df["arch_str"]])
-    assert np.all(pred > 0)
-    assert spearmanr(df["pixel3_ms"], pred).statistic > 0.9
+    nets = [sp.to_network(sp.from_str(s)) for s in df["arch_str"]]
+    y = df["pixel3_ms"].to_numpy(float)
+    pred = load_model(assets.resolve_path("asset:nb201-pixel3", "cost_model")).predict(nets)
+    assert np.all(pred > 0) and _passes(y, pred)
+    assert not _passes(np.random.default_rng(0).permutation(y), pred)
+    for other in ("raspi4", "samsung_a50", "gold_6226"):  # raspi4 ranks alike (0.97) at another scale
+        assert not _passes(y, load_model(assets.resolve_path(f"asset:nb201-{other}", "cost_model")).predict(nets)), other
 
 
 def test_store_asset_is_read_only_and_readable(capsys):

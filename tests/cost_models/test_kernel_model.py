@@ -134,3 +134,54 @@ def test_kernel_job_advice_prices_held_out_kernels_through_a_kernel_source(kerne
     assert weights and weights == again
     assert all(np.isfinite(v) and v >= 0 for v in weights.values())
     assert {"mbconv_se", "shuffle"} & set(weights)  # the families the fixture's job emphasised
+
+
+@pytest.fixture(scope="module")
+def real_kernels(measured_rules, tmp_path_factory) -> KernelData:
+    """A real kernel job on this machine: ~30 small random networks (ONNX Runtime's profiler
+    gives each kernel's time), about 10 s."""
+    from hwnas.nn.kernels.rules import KIND
+    from hwnas.profilers.fingerprint import device_fingerprint
+    from hwnas.profilers.kernel_job import KernelJob, KernelSampling
+    from hwnas.profilers.request import ProfileRequest
+    from hwnas.profilers.timing import TimingProtocol
+    from hwnas.store import Store
+
+    proto = TimingProtocol(warmup=1, min_repeats=3, max_repeats=5, min_time_ms=0.5, time_budget_s=0.5, sessions=1)
+    with Store(tmp_path_factory.mktemp("realkernels") / "k.sqlite") as st:
+        dev_id = st.add_device(device_fingerprint("cpu", 1))
+        st.add_rules(dev_id, "onnxruntime", KIND, measured_rules.to_dict(), {"test": True})
+        KernelJob(st, ProfileRequest(networks=30, seed=2, protocol=proto, show_progress=False),
+                  KernelSampling(rounds=1, max_macs=3e7, max_resolution=64)).run()
+        return load_kernel_data(st, "cpu")
+
+
+@pytest.mark.timeout(300)
+def test_kernel_model_is_accurate_on_real_held_out_kernels(real_kernels) -> None:
+    """Accuracy on measured kernels of networks the model never saw (a third held out): its
+    kernels ranked right (Spearman >= 0.9) where the per-operator median of the training
+    kernels (a shape-blind baseline) ranks at ~0.7, and closer than it; the held-out networks
+    composed from their kernels land near their end-to-end times and rank right. Observed in
+    11 runs on the shared 2-core machine (load ~13): kernel median error 8-24% (ONNX Runtime's
+    profiler reports whole microseconds, so small kernels are coarse) vs 33-50%, Spearman
+    0.96-0.97 vs 0.71-0.73; networks 10-20% median error, Spearman 0.96-1.0."""
+    from scipy.stats import spearmanr
+
+    data = real_kernels
+    n = len(data.nets)
+    assert n >= 15 and data.summary["kernels"] >= 300
+    idx = np.random.default_rng(0).permutation(n)
+    te, tr = idx[: n // 3], idx[n // 3:]
+    model = KernelCostModel(seed=0, n_estimators=50).fit_kernels(data, tr)
+    prims, y = data.kernels(te)
+    pred = model.predict_kernels(prims)
+    train_prims, train_y = data.kernels(tr)
+    naive = np.array([np.median([t for q, t in zip(train_prims, train_y) if q.op == p.op] or [np.median(train_y)])
+                      for p in prims])
+    err, naive_err = np.median(np.abs(pred / y - 1)), np.median(np.abs(naive / y - 1))
+    assert err <= 0.35 and err < 0.8 * naive_err, (err, naive_err)
+    assert spearmanr(y, pred).statistic >= 0.9 > spearmanr(y, naive).statistic
+    e2e = np.array([data.nets[i].e2e_ms for i in te])
+    composed = np.array([model.compose(model.predict_kernels(data.nets[i].kernels)) for i in te])
+    assert np.median(np.abs(composed / e2e - 1)) <= 0.35  # median: a ~15 µs network is all fixed costs
+    assert spearmanr(e2e, composed).statistic >= 0.75

@@ -51,7 +51,9 @@ def test_profile_onnx_measures_into_the_store_and_resumes(capsys, kernel_store, 
     assert again["backends"][0].get("skipped") and again["hash"] == res["hash"]
     rc, out, _ = hwnas(capsys, "profile", "--torch", "hwnas.zoo:nb201", "--torch-opt", "cells=1", "--torch-opt",
                        "channels=8", "--store", str(store), "--no-per-node", *FAST)
-    assert rc == 0 and "hwnas.zoo:nb201" in out and "onnxruntime" in out
+    assert rc == 0 and out.splitlines()[0].split()[:2] == ["hwnas.zoo:nb201:", "graph"], out
+    (row,) = [line.split() for line in out.splitlines() if line.startswith("onnxruntime ")]
+    assert float(row[1]) > 0 and row[3:] == ["-", "-", "-", "-"], row  # measured; no per-node kernels asked
 
 
 def test_predict_onnx_breakdown(capsys, predictor, small_onnx) -> None:

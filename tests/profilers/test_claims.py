@@ -7,7 +7,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hwnas import registry
+from hwnas.profilers.request import ProfileRequest
 from hwnas.profilers.runner import ProfileJob
 from hwnas.profilers.timing import TimingProtocol
 from hwnas.store import Measurement, Store, settings_hash
@@ -69,10 +69,9 @@ def test_two_profile_processes_measure_each_item_once(tmp_path: Path) -> None:
     gate.execute("BEGIN IMMEDIATE")
     procs = [subprocess.Popen(_profile_cmd(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
-    deadline = time.time() + 90
-    while time.time() < deadline and not all(_has_open(p.pid, store.resolve()) for p in procs):
+    while not all(_has_open(p.pid, store.resolve()) for p in procs):  # the test's timeout bounds this
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
         time.sleep(0.05)
-    time.sleep(0.3)
     gate.execute("ROLLBACK")
     gate.close()
     outs = [p.communicate(timeout=240) for p in procs]
@@ -104,8 +103,9 @@ def job_parts(store_path: Path):
     space = registry.build("search_space", "toy", n=2, k=2)
     proto = TimingProtocol(warmup=0, min_repeats=3, max_repeats=3, min_time_ms=0.1, time_budget_s=0.5, sessions=1)
 
-    def job(**kw) -> ProfileJob:
-        return ProfileJob(kw.pop("store"), space, backends=["fake"], protocol=proto, show_progress=False, **kw)
+    def job(store: Store, primitives=None, **kw) -> ProfileJob:
+        return ProfileJob(store, space, ProfileRequest(backends=("fake",), protocol=proto, show_progress=False, **kw),
+                          primitives=primitives)
     return space, proto, job
 
 
@@ -158,23 +158,23 @@ def test_a_job_waits_for_live_owners_and_takes_over_when_one_dies(store_path: Pa
             live = Claims(st, _other("live-job"))
             assert live.claim(k_live, 3600, lambda: False) == CLAIMED
             assert Claims(st).claim(k_live, 60, lambda: False) == BUSY
+            pauses: list[int] = []
 
-            def owners_finish() -> None:  # once the job has measured the rest, one owner commits, one dies
-                with Store(store_path) as other:
-                    while not other.query(kind="primitive", target=prims[3].key):
-                        time.sleep(0.05)
-                    time.sleep(0.5)
-                    Claims(other, live.owner).commit(k_live, [Measurement("primitive", k_live.target, "fake",
-                                                                          settings, (1.0,))])
+            def owners_finish() -> None:
+                """The job waits: every item left is a live owner's. One commits, one dies."""
+                pauses.append(len(st.query(kind="primitive")))
+                if len(pauses) == 1:
+                    live.commit(k_live, [Measurement("primitive", k_live.target, "fake", settings, (1.0,))])
                     sleeper.kill()
                     sleeper.wait()
 
-            t = threading.Thread(target=owners_finish)
-            t.start()
-            s = job(store=st, primitives=prims[:4]).run()
-            t.join(timeout=60)
+            j = job(store=st, primitives=prims[:4])
+            j.pause = owners_finish
+            s = j.run()
         finally:
             sleeper.kill()
+            sleeper.wait()
+        assert pauses == [2]  # it waited once, after measuring prims[3] (prims[0] was stored before)
         b = s.backends[0]
         assert b.measured["primitive"] == 2 and b.elsewhere == 1  # prims[3] and the dead owner's item
         assert Counter(r["target"] for r in st.query(kind="primitive")) == {p.key: 1 for p in prims[:4]}

@@ -4,6 +4,7 @@ resource no node has and an address that does not answer are one-line errors."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from hwnas.cli import main
 from hwnas.errors import ConfigError
 from hwnas.profilers import api
+from hwnas.profilers.request import ProfileRequest
 from hwnas.store import Store
 
 TOY = {"n": 3, "k": 2}
@@ -20,31 +22,30 @@ TOY = {"n": 3, "k": 2}
 @pytest.mark.slow
 def test_farm_job_measures_on_resource_nodes_and_resumes(ray_local: Any, tmp_path: Path, fast_protocol) -> None:
     store = tmp_path / "farm.sqlite"
-    s1 = api.profile_space("toy", TOY, store=store, backends=["fake"], protocol=fast_protocol, networks=2,
-                           device_resource="fakedev")
+    farm = ProfileRequest(backends=("fake",), protocol=fast_protocol, networks=2, device_resource="fakedev")
+    s1 = api.profile_space("toy", TOY, store, farm)
     b = s1.backends[0]
     assert b.measured["primitive"] > 0 and b.measured["network"] == 2 and b.failed["primitive"] == 0
-    local = api.profile_space("toy", TOY, store=tmp_path / "local.sqlite", backends=["fake"],
-                              protocol=fast_protocol, networks=2)
+    local = api.profile_space("toy", TOY, tmp_path / "local.sqlite", replace(farm, device_resource=None))
     assert local.backends[0].measured == b.measured  # the same items, the same runner code
     with Store(store) as st:
         rows = st.query()
         assert len(rows) == sum(b.measured.values())
         assert all(r["error"] is None and r["median_ms"] > 0 for r in rows)
-    s2 = api.profile_space("toy", TOY, store=store, backends=["fake"], protocol=fast_protocol, networks=2,
-                           device_resource="fakedev")
+        assert st.conn.execute("SELECT count(*) FROM claims").fetchone()[0] == 0  # every lease given back
+    s2 = api.profile_space("toy", TOY, store, farm)
     assert s2.backends[0].measured == {"primitive": 0, "network": 0, "block": 0}  # resumed: all skipped
 
 
 def test_farm_bad_resource_and_address_are_one_line(ray_local: Any, tmp_path: Path, fast_protocol,
                                                     capsys: Any) -> None:
     store = tmp_path / "s.sqlite"
-    api.profile_space("toy", TOY, store=store, backends=["fake"], protocol=fast_protocol)
+    api.profile_space("toy", TOY, store, ProfileRequest(backends=("fake",), protocol=fast_protocol))
     with Store(store) as st:
         before = len(st.query())
     with pytest.raises(ConfigError, match="--device-resource jetson: no node of the local Ray instance advertises "
                                           "it .*fakedev"):
-        api.profile_space("toy", TOY, store=store, backends=["fake"], device_resource="jetson")
+        api.profile_space("toy", TOY, store, ProfileRequest(backends=("fake",), device_resource="jetson"))
     t0 = time.perf_counter()
     rc = main(["profile", "--space", "toy", "--space-opt", "n=3", "--space-opt", "k=2", "--backend", "fake",
                "--store", str(store), "--ray-address", "127.0.0.1:9", "--device-resource", "fakedev"])
@@ -52,6 +53,6 @@ def test_farm_bad_resource_and_address_are_one_line(ray_local: Any, tmp_path: Pa
     assert rc == 2 and "--ray-address 127.0.0.1:9: no Ray cluster answers" in err and len(err.splitlines()) == 1
     assert time.perf_counter() - t0 < 30
     with pytest.raises(ConfigError, match="--device-resource"):
-        api.profile_space("toy", TOY, store=store, backends=["fake"], ray_address="127.0.0.1:9")
+        api.profile_space("toy", TOY, store, ProfileRequest(backends=("fake",), ray_address="127.0.0.1:9"))
     with Store(store) as st:
         assert len(st.query()) == before  # nothing measured is lost

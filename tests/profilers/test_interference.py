@@ -88,9 +88,10 @@ def test_thread_cpu_time_sees_through_a_competitor_on_the_same_core() -> None:
     os.sched_setaffinity(0, {cpu})
     try:
         alone = measure(lambda: _spin(1.0), proto, cpu_timer=time.thread_time)
-        hog = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"])
+        hog = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\n"
+                                "print('spinning', flush=True)\nwhile True: pass"], stdout=subprocess.PIPE, text=True)
         try:
-            time.sleep(0.5)
+            assert hog.stdout is not None and hog.stdout.readline() == "spinning\n"  # on our core, not still starting
             loaded = measure(lambda: _spin(1.0), proto, cpu_timer=time.thread_time)
         finally:
             hog.kill()

@@ -2,6 +2,7 @@
 and a timeout too short for the timing protocol is refused before anything is stored."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from hwnas import registry
 from hwnas.cli import main
 from hwnas.errors import ConfigError
+from hwnas.profilers.request import ProfileRequest
 from hwnas.profilers.runner import ProfileJob
 from hwnas.profilers.timing import TimingProtocol
 from hwnas.store import Measurement, Store
@@ -24,14 +26,16 @@ def test_a_timeout_shorter_than_the_protocol_needs_is_refused(tmp_path: Path, ti
     assert "timeout" in err and "3 session(s) x time budget 5 s" in err
     assert not store.exists()  # refused before the store was touched
     with pytest.raises(ConfigError, match="shorter than the timing protocol"):
-        ProfileJob(Store(":memory:"), registry.build("search_space", "toy"), backends=["fake"],
-                   protocol=TimingProtocol(sessions=2, time_budget_s=1.0), timeout_s=1.5)
+        ProfileJob(Store(":memory:"), registry.build("search_space", "toy"),
+                   ProfileRequest(backends=("fake",), protocol=TimingProtocol(sessions=2, time_budget_s=1.0),
+                                  timeout_s=1.5))
 
 
 def _job(st: Store, **kw) -> ProfileJob:
     space = registry.build("search_space", "toy", n=3, k=2)
     proto = TimingProtocol(warmup=0, min_repeats=3, max_repeats=3, min_time_ms=0.1, time_budget_s=0.5, sessions=1)
-    return ProfileJob(st, space, backends=["fake"], protocol=proto, networks=2, show_progress=False, **kw)
+    return ProfileJob(st, space, ProfileRequest(backends=("fake",), protocol=proto, networks=2, show_progress=False,
+                                                **kw))
 
 
 def _fail_newest(st: Store, row: dict, *, flagged: bool = False) -> None:
@@ -83,5 +87,5 @@ def test_cli_retry_failed_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str
         _fail_newest(st, st.query(kind="primitive")[0])
     capsys.readouterr()
     assert main(args + ["--retry-failed", "--json"]) == 0
-    out = capsys.readouterr().out
-    assert '"primitives": 1' in out
+    out = json.loads(capsys.readouterr().out)
+    assert out["backends"][0]["primitives"] == 1  # the one failed row, measured again

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hwnas.primitives import Primitive
+from hwnas.profilers.request import ProfileRequest
 from hwnas.profilers.runner import ProfileJob
 from hwnas.store import Store
 
@@ -49,8 +50,7 @@ def _rows(path: Path) -> list[tuple]:
 
 def test_job_stores_networks_and_blocks_then_resumes(store_path: Path, tiny_nb201, fast_protocol) -> None:
     with Store(store_path) as st:
-        s1 = ProfileJob(st, tiny_nb201, backends=["onnxruntime"], protocol=fast_protocol, networks=2,
-                        show_progress=False).run()
+        s1 = ProfileJob(st, tiny_nb201, ProfileRequest(protocol=fast_protocol, networks=2, show_progress=False)).run()
         b = s1.backends[0]
         assert b.measured["primitive"] == len(tiny_nb201.primitives()) and b.measured["network"] == 2
         nets = st.networks("nb201")
@@ -69,8 +69,7 @@ def test_job_stores_networks_and_blocks_then_resumes(store_path: Path, tiny_nb20
         assert set(ev) >= {"load", "estimates", "flags", "outliers", "session_estimates_ms"}
         assert e2e[0]["flagged"] == int(bool(ev["flags"]))
         n_before = len(st.query())
-        s2 = ProfileJob(st, tiny_nb201, backends=["onnxruntime"], protocol=fast_protocol, networks=2,
-                        show_progress=False).run()
+        s2 = ProfileJob(st, tiny_nb201, ProfileRequest(protocol=fast_protocol, networks=2, show_progress=False)).run()
         assert s2.backends[0].measured == {"primitive": 0, "network": 0, "block": 0}
         assert s2.backends[0].skipped == {"primitive": len(tiny_nb201.primitives()), "network": 2}
         assert len(st.query()) == n_before
@@ -85,8 +84,8 @@ def test_failures_timeouts_and_crashes_are_stored(store_path: Path, tmp_path: Pa
              Primitive("crashy", 4, 4, 8, 8), Primitive("conv", 4, 8, 8, 8, kernel=1)]
     with Store(store_path) as st:
         t0 = time.perf_counter()
-        s = ProfileJob(st, tiny_nb201, backends=["onnxruntime"], protocol=fast_protocol, primitives=items,
-                       timeout_s=4.0, imports=["hwnas_test_badops"], show_progress=False).run()
+        s = ProfileJob(st, tiny_nb201, ProfileRequest(protocol=fast_protocol, timeout_s=4.0, imports=("hwnas_test_badops",),
+                                                      show_progress=False), primitives=items).run()
         assert time.perf_counter() - t0 < 50  # the sleeper was cut off, not waited for
         by_target = {r["target"]: r for r in st.query(kind="primitive")}
         assert "unknown" in by_target["unknown_op c4>4 8x8 k1 s1"]["error"]

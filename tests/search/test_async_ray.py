@@ -14,7 +14,7 @@ import yaml
 
 from hwnas.cli import main
 from hwnas.errors import ConfigError
-from hwnas.search.api import run_search
+from hwnas.search.api import SearchOverrides, run_search
 
 SPACE = {"type": "nb201", "channels": 4, "cells_per_stage": 1, "resolution": 8, "in_channels": 1}
 
@@ -40,7 +40,7 @@ def test_async_search_completes_and_resumes(ray_local: Any, tmp_path: Path) -> N
     assert hist["rollouts"] == 6
     rows = (tmp_path / "run" / "rollouts.csv").read_text().splitlines()
     assert len(rows) == 7  # header + every rollout once
-    more = run_search(cfg, run_dir=tmp_path / "run", steps=8)
+    more = run_search(cfg, SearchOverrides(steps=8), run_dir=tmp_path / "run")
     assert more["resumed_at"] == 6 and more["rollouts"] == 8
 
 

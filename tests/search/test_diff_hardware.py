@@ -153,3 +153,9 @@ def test_diff_hardware_reads_stores_read_only_and_accepts_assets(tmp_path: Path)
     table = obj.table()
     assert table.minimum > 0 and table.matrices
     assert {f: _snapshot(f) for f in files} == files and _snapshot(copy) == copy_before
+
+
+def test_an_asset_of_another_kind_is_refused_at_load() -> None:
+    with pytest.raises(ConfigError, match=r"objective\.store: asset nb201-pixel3 is a cost_model, not a store"):
+        parse_options(DiffHardwareObjective.Options, {"store": "asset:nb201-pixel3", "device": "d", "backend": "b"},
+                      "objective")

@@ -78,11 +78,11 @@ def test_block_wise_spaces_get_fbnet_supernets() -> None:
 
 
 def test_unsupported_spaces_and_options_are_one_line_errors() -> None:
-    with pytest.raises(ConfigError, match="diff_supernet serves the spaces .*darts.*got 'nb201'"):
+    with pytest.raises(ConfigError, match=r"diff_supernet serves the search space\(s\) .*darts.*got 'nb201'"):
         DiffSupernet(space=build_space("nb201", {"channels": 4, "cells_per_stage": 1}))
     with pytest.raises(ConfigError, match="partial_channels: 3 must divide"):
         DiffSupernet(DiffSupernet.Options(partial_channels=3), space=build_space("darts", TINY))
-    with pytest.raises(ConfigError, match="darts_supernet serves the darts space"):
+    with pytest.raises(ConfigError, match=r"darts_supernet serves the search space\(s\) darts,"):
         DartsSupernet(space=build_space("nb201", {"channels": 4, "cells_per_stage": 1}))
     with pytest.raises(ConfigError, match="train the derived architecture from scratch"):
         DiffSupernet(space=build_space("darts", TINY)).export_subnet(build_space("darts", TINY).sample(

@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from hwnas.search import final
-from hwnas.search.api import run_search
+from hwnas.search.api import SearchOverrides, run_search
 from hwnas.search.datasets.pipeline import RankBatchSampler
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|"
@@ -52,6 +52,21 @@ def test_ddp_gloo_loss_curve_equals_double_batch_without_bn() -> None:
     assert len(one) == len(two) == 8
     np.testing.assert_allclose(two, one, atol=EXACT_TOL)
     assert one[-1] < one[0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_spawn_returns_a_result_larger_than_a_pipe_buffer() -> None:
+    """A reply of megabytes (a long run's per-step losses) must not deadlock the spawner:
+    a pipe holds 64 KiB, and a rank blocked in writing it never exits to be joined."""
+    from hwnas.run_section import ExecOptions
+    from hwnas.search.distributed import spawn
+    from hwnas.testing.ddp import rank_sum_range
+
+    n = 200_000  # about 2.6 MB of JSON
+    out = spawn(rank_sum_range, 2, ExecOptions(device="cpu"), n)
+    assert len(out) == n
+    assert out[:3] == [0.0, 3.0, 6.0] and out[-1] == 3.0 * (n - 1)  # rank 0 x1 + rank 1 x2
 
 
 @pytest.fixture
@@ -106,5 +121,5 @@ def test_supernet_search_under_ddp(tmp_path: Path) -> None:
     assert out["world"] == 2 and out["rollouts"] == 6 and out["rank"] == 0
     assert (tmp_path / "run" / "checkpoint.json").is_file()
     assert all(0.0 <= r["perfs"]["accuracy"] <= 1.0 for r in out["pareto"])
-    again = run_search(cfg, run_dir=tmp_path / "run", steps=4)  # resumed by a single process
+    again = run_search(cfg, SearchOverrides(steps=4), run_dir=tmp_path / "run")  # resumed by a single process
     assert again["resumed_at"] == 3 and again["rollouts"] == 8

@@ -37,11 +37,11 @@ def test_resumed_run_has_the_same_loss_curve(files: dict[str, Path], tmp_path: P
     assert full["finished"] and len(full["history"]) == 3
     steps_per_epoch = len(full["losses"]) // 3
     assert steps_per_epoch == 4  # 256 images / 64
-    part = final.train(config, arch, tmp_path / "part", stop_after=1)
+    part = final.train(config, arch, tmp_path / "part", control=final.TrainControl(stop_after=1))
     assert not part["finished"] and len(part["losses"]) == steps_per_epoch
     with pytest.raises(ConfigError, match="resume it"):
         final.train(config, arch, tmp_path / "part")
-    resumed = final.train(config, arch, tmp_path / "part", resume=True)
+    resumed = final.train(config, arch, tmp_path / "part", control=final.TrainControl(resume=True))
     assert resumed["finished"]
     assert resumed["losses"] == pytest.approx(full["losses"], rel=1e-6, abs=1e-7)
     assert full["losses"][-1] < full["losses"][0]  # it learns
@@ -54,7 +54,7 @@ def test_resumed_run_has_the_same_loss_curve(files: dict[str, Path], tmp_path: P
 
 def test_test_reports_accuracy_and_latency(files: dict[str, Path], tmp_path: Path) -> None:
     config, arch = load_config(files["config"]), final.read_arch_file(files["arch"])
-    final.train(config, arch, tmp_path / "run", stop_after=1)
+    final.train(config, arch, tmp_path / "run", control=final.TrainControl(stop_after=1))
     res = final.test(config, arch, tmp_path / "run" / final.CHECKPOINT,
                      measure=partial(measure_network, backend="torch"))
     assert 0.0 <= res["test_accuracy"] <= 1.0 and res["test_n"] > 0
@@ -88,8 +88,8 @@ def test_from_supernet_starts_from_the_exported_subnet(files: dict[str, Path], t
     x = torch.randn(2, 1, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(model.eval()(x), wm.export_subnet(arch)(x))
-    summary = final.train(config, final.read_arch_file(files["arch"]), tmp_path / "ft", from_supernet=ckpt,
-                          stop_after=1)
+    summary = final.train(config, final.read_arch_file(files["arch"]), tmp_path / "ft",
+                          control=final.TrainControl(from_supernet=ckpt, stop_after=1))
     assert summary["epochs_done"] == 1
 
 

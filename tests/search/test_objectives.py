@@ -133,3 +133,19 @@ def test_energy_from_a_latency_source_is_refused(config: str, tmp_path: Path, ca
     assert re.search(r"objective\.metric: .* holds latency \(ms\) of .*, not energy", err), err
     assert not list((tmp_path / "run").glob("**/*.jsonl")) or "energy_mj" not in "".join(
         f.read_text() for f in (tmp_path / "run").glob("**/*.jsonl"))
+
+
+def test_estimator_is_a_store_option(tmp_path: Path) -> None:
+    """The store's estimator is one option of both hardware objectives; elsewhere it is refused."""
+    space = MBV2Space()
+    store = fake_store(tmp_path / "s.sqlite", space)
+    base = {"type": "hardware", "store": str(store), "device": "fake-cpu", "backend": "torch"}
+    robust = objective_from(tmp_path, base, {"type": "mbv2"})
+    median = objective_from(tmp_path, {**base, "estimator": "median_ms"}, {"type": "mbv2"})
+    arch = space.sample(np.random.default_rng(0))
+    assert robust.source().estimator.startswith("latency_ms") and median.source().estimator == "median_ms"
+    assert robust.values([arch])[0] == pytest.approx(median.values([arch])[0])  # one sample: robust = median
+    cfg = write_config(tmp_path / "bad.yaml", search_space={"type": "nb201"},
+                       objective={"type": "hardware", "table": "x.csv", "column": "c_ms", "estimator": "median_ms"})
+    with pytest.raises(ConfigError, match=r"objective\.estimator: chooses a store's column"):
+        load_run_config(cfg)

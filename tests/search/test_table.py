@@ -12,7 +12,7 @@ import pytest
 from hwnas.cli import main
 from hwnas.config import parse_component
 from hwnas.errors import HwnasError
-from hwnas.search.api import run_search
+from hwnas.search.api import SearchOverrides, run_search
 from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.nb201 import NB201Space
 
@@ -63,7 +63,7 @@ def test_search_summary_counts_queries_and_resumes(tmp_path: Path) -> None:
                        objective={"type": "composite", "objectives": [{"type": "classification"}, LATENCY]},
                        trainer={"type": "simple", "steps": 6, "rollouts_per_step": 5, "checkpoint_every": 2,
                                 "reuse": True})
-    first = run_search(cfg, run_dir=tmp_path / "run", steps=3)
+    first = run_search(cfg, SearchOverrides(steps=3), run_dir=tmp_path / "run")
     out = run_search(cfg, run_dir=tmp_path / "run")
     rows = pd.read_csv(tmp_path / "run" / "rollouts.csv")
     assert first["queries"] == rows["arch_str"][:15].nunique()

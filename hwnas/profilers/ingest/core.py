@@ -105,11 +105,19 @@ def _check(opts: IngestOptions) -> None:
     if opts.unmapped not in UNMAPPED_POLICIES:
         raise IngestError(f"unmapped: expected one of {', '.join(UNMAPPED_POLICIES)}, got {opts.unmapped!r}")
     if opts.manifest and opts.mapping:
-        raise IngestError("give either a manifest or a mapping, not both")
+        raise IngestError("--manifest and --mapping: give one of them, not both")
     if not opts.files:
         raise IngestError("expected at least one latency file")
-    if opts.segments and not opts.power:
-        raise IngestError("segments: a run segmentation needs a power log")
+    # Options that only mean something together: name both, never ignore one silently.
+    needs = [(opts.segments, "--segments", opts.power, "--power", "a run segmentation splits a power log"),
+             (opts.rails, "--rails", opts.power, "--power", "rails are columns of a power log"),
+             (opts.inferences is not None, "--inferences", opts.power, "--power",
+              "energy per inference divides a power log's integral"),
+             (opts.clock_offset_h, "--clock-offset", opts.segments, "--segments",
+              "the offset shifts segment times onto the power log's clock")]
+    for given, flag, other, other_flag, why in needs:
+        if given and not other:
+            raise IngestError(f"{flag} needs {other_flag}: {why}")
     if opts.inferences is not None and opts.inferences < 1:
         raise IngestError(f"inferences: expected a positive count, got {opts.inferences}")
 

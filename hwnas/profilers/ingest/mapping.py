@@ -143,6 +143,11 @@ class Resolver:
         if not isinstance(data, dict) or not data:
             raise IngestError(f"{path.name}: expected a YAML mapping 'layer name: primitive key or dict'")
         for name, value in data.items():
+            if not isinstance(name, (str, int)) or isinstance(name, bool):
+                raise IngestError(f"{path.name}: layer names are strings, got {type(name).__name__} {str(name)[:40]}")
+            if not isinstance(value, (str, dict)):
+                raise IngestError(f"{path.name}: {name}: expected a primitive key (string) or a primitive mapping "
+                                  f"(op, c_in, c_out, h, w, ...), got {type(value).__name__}")
             try:
                 prim = parse_key(value) if isinstance(value, str) else Primitive.from_dict(value)
             except HwnasError as exc:

@@ -12,7 +12,7 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from hwnas.profilers.ingest.base import LatencyFormat, Parsed, Record, fail, read_lines
 from hwnas.registry import register
@@ -21,9 +21,10 @@ COLUMNS = ("name", "latency_ms", "samples_ms", "energy_mj", "power_w", "error")
 MAGIC = "# hwnas-results v1"
 
 
-def _row_record(path: Path, where: str, line: int | None, name: Any, latency: Any, samples: Any,
-                energy: Any, power: Any, error: Any, settings: dict[str, Any]) -> Record:
-    """Validate one result (from either form) into a Record."""
+def _row_record(path: Path, where: str, line: int | None, row: Mapping[str, Any], settings: dict[str, Any]) -> Record:
+    """Validate one result (a row of either form: the fields of ``COLUMNS``) into a Record."""
+    name, latency, samples, error = row.get("name"), row.get("latency_ms"), row.get("samples_ms"), row.get("error")
+
     def num(v: Any, what: str) -> float | None:
         if v is None or v == "":
             return None
@@ -58,7 +59,8 @@ def _row_record(path: Path, where: str, line: int | None, name: Any, latency: An
     if err is None and lat is None and not vals:
         raise fail(path, line, f"{where}expected latency_ms (or samples_ms, or an error), got none")
     return Record(name=name.strip(), samples_ms=vals if vals or lat is None else [lat], where=f"{path.name}:{line}",
-                  median_ms=lat, energy_mj=num(energy, "energy_mj"), power_w=num(power, "power_w"), error=err,
+                  median_ms=lat, energy_mj=num(row.get("energy_mj"), "energy_mj"),
+                  power_w=num(row.get("power_w"), "power_w"), error=err,
                   settings=dict(settings))
 
 
@@ -99,9 +101,7 @@ class ResultsCsvFormat(_ResultsBase):
                 raise fail(path, i, f"expected {len(header)} fields as in the header of line {header_line}, "
                                     f"got {len(cells)}")
             row = dict(zip(header, cells))
-            out.records.append(_row_record(path, "", i, row.get("name"), row.get("latency_ms"), row.get("samples_ms"),
-                                           row.get("energy_mj"), row.get("power_w"), row.get("error"),
-                                           {"format": "hwnas-results"}))
+            out.records.append(_row_record(path, "", i, row, {"format": "hwnas-results"}))
         if "backend" in out.notes:
             out.backend = str(out.notes["backend"])
         if not out.records:
@@ -137,9 +137,7 @@ class ResultsJsonFormat(_ResultsBase):
             unknown = set(item) - set(COLUMNS)
             if unknown:
                 raise fail(path, None, f"{where}expected fields {', '.join(COLUMNS)}, got unknown {sorted(unknown)}")
-            rec = _row_record(path, where, None, item.get("name"), item.get("latency_ms"), item.get("samples_ms"),
-                              item.get("energy_mj"), item.get("power_w"), item.get("error"),
-                              {"format": "hwnas-results", **settings})
+            rec = _row_record(path, where, None, item, {"format": "hwnas-results", **settings})
             rec.where = f"{path.name}: results[{i}]"
             out.records.append(rec)
         return out

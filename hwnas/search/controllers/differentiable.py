@@ -85,6 +85,11 @@ class DifferentiableController(Controller):
         """The weights a rollout carries (DARTS: the softmax)."""
         return ArchWeights(self.probabilities())
 
+    def eval_weights(self) -> ArchWeights:
+        """The weights the supernet is scored with under the current distribution (DARTS:
+        the softmax, the mixture it trains)."""
+        return ArchWeights(self.probabilities())
+
     def derive(self) -> Arch:
         """The architecture the current distribution stands for."""
         with torch.no_grad():

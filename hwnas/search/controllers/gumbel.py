@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import torch
+
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
@@ -63,6 +65,21 @@ class GumbelController(DifferentiableController):
             if idx is not None:
                 index[g.name] = idx
         return ArchWeights(weights, index if self.hard else None)
+
+    def eval_weights(self) -> ArchWeights:
+        """Soft samplers: the softmax. Hard (GDAS): the most likely path, one-hot with its
+        indices - a supernet trained one path at a time never ran the softmax mixture of
+        every op, so scoring it with that mixture measured an untrained network (chance)."""
+        if not self.hard:
+            return super().eval_weights()
+        weights, index = {}, {}
+        for g, p in zip(self.groups, self.probabilities().values()):
+            if g.kind != "choice":
+                weights[g.name] = p
+                continue
+            index[g.name] = p.detach().argmax(dim=-1)
+            weights[g.name] = torch.zeros_like(p).scatter_(-1, index[g.name][:, None], 1.0)
+        return ArchWeights(weights, index)
 
     def on_epoch(self, epoch: int, epochs: int) -> None:
         o = self.options

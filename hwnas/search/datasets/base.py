@@ -110,7 +110,7 @@ class Dataset(Component):
                world: int = 1, drop_last: bool = False) -> Any:
         """Batches ``(x, y)`` of ``split`` for process ``rank`` of ``world``: shuffling and
         augmentation seeded by ``seed`` alone (callers vary it per epoch)."""
-        from hwnas.search.datasets.pipeline import make_loader
+        from hwnas.search.datasets.pipeline import RankBatchSampler, make_loader
 
         o = getattr(self, "options", None)
         pin = getattr(o, "pin_memory", False)
@@ -118,8 +118,9 @@ class Dataset(Component):
             import torch
 
             pin = torch.cuda.is_available()
-        return make_loader(self.torch_dataset(split, seed=seed), batch_size=batch_size, shuffle=shuffle, seed=seed,
-                           rank=rank, world=world, drop_last=drop_last, workers=int(getattr(o, "workers", 0)),
-                           pin_memory=bool(pin))
+        data = self.torch_dataset(split, seed=seed)
+        sampler = RankBatchSampler(len(data), batch_size, shuffle=shuffle, seed=seed, rank=rank, world=world,
+                                   drop_last=drop_last)
+        return make_loader(data, sampler, workers=int(getattr(o, "workers", 0)), pin_memory=bool(pin))
 
 

@@ -133,12 +133,9 @@ class RankBatchSampler(Sampler[list[int]]):
         return sum(1 for _ in self._parts())
 
 
-def make_loader(data: TorchDataset, *, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1,
-                drop_last: bool = False, workers: int = 0, pin_memory: bool = False) -> Any:
-    """A DataLoader over ``data`` with :class:`RankBatchSampler` batches."""
+def make_loader(data: TorchDataset, sampler: RankBatchSampler, *, workers: int = 0, pin_memory: bool = False) -> Any:
+    """A DataLoader over ``data`` in ``sampler``'s batches (one rank's share, seeded order)."""
     from torch.utils.data import DataLoader
 
-    sampler = RankBatchSampler(len(data), batch_size, shuffle=shuffle, seed=seed, rank=rank, world=world,
-                               drop_last=drop_last)
     return DataLoader(data, batch_sampler=sampler, num_workers=workers, pin_memory=pin_memory,
                       persistent_workers=False)

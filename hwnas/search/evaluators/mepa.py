@@ -112,8 +112,7 @@ class MepaEvaluator(Evaluator):
 
     def __init__(self, options: "MepaEvaluator.Options | None" = None, *, space: SearchSpace,
                  weights_manager: Any, dataset: Dataset | None, objective: Objective | Sequence[Objective] | None = None,
-                 objectives: Sequence[Objective] | None = None, seed: int = 0, runtime: Runtime | None = None,
-                 **_: Any) -> None:
+                 seed: int = 0, runtime: Runtime | None = None, **_: Any) -> None:
         self.options = options or MepaEvaluator.Options()
         self.runtime = runtime or Runtime.cpu()
         self.space = space
@@ -124,12 +123,7 @@ class MepaEvaluator(Evaluator):
         if dataset is None:
             raise ConfigError("dataset: the mepa evaluator trains shared weights and needs a dataset section")
         self.dataset = dataset
-        objs: list[Objective] = list(objectives or [])
-        if isinstance(objective, Objective):
-            objs.insert(0, objective)
-        elif objective is not None:
-            objs = list(objective) + objs
-        self.objectives = objs
+        self.objectives: list[Objective] = [objective] if isinstance(objective, Objective) else list(objective or [])
         self.seed = int(seed)
         self.rng = np.random.default_rng(seed)
         self.steps_done = 0

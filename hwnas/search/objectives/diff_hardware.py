@@ -91,8 +91,8 @@ class DiffHardwareObjective(Objective):
         metric: Literal["latency", "energy"] = opt("latency", help="latency (ms) or energy (mJ)")
         model: Path | None = opt(None, asset="cost_model",
                                  help="fitted cost model folder (or asset:NAME): per-primitive predictions")
-        store: Path | None = opt(None, asset="store", help="cost store (or asset:NAME): per-primitive measurements (with device, "
-                                            "backend)")
+        store: Path | None = opt(None, asset="store",
+                                 help="cost store (or asset:NAME): per-primitive measurements (with device, backend)")
         device: str = opt("", help="device id, fingerprint or name in the store")
         backend: str = opt("", help="backend of the store measurements, e.g. onnxruntime")
         estimator: str = opt("", help="store column: latency_ms (default: the robust estimate), median_ms, mean_ms; "
@@ -112,6 +112,8 @@ class DiffHardwareObjective(Objective):
                                   f"store (+ device, backend); got {', '.join(sources) or 'none'}")
             if self.store is not None and not (self.device and self.backend):
                 raise ConfigError("device: a store source needs device and backend")
+            if self.estimator and self.store is None:
+                raise ConfigError("estimator: chooses a store's column; a model or table has its own estimate")
             if self.loss == "lagrange" and self.budget <= 0:
                 raise ConfigError("budget: the lagrange loss needs a budget > 0")
 

@@ -74,6 +74,8 @@ class HardwareObjective(Objective):
                                   f" or table (+ column); got {', '.join(sources) or 'none'}")
             if self.store is not None and not (self.device and self.backend):
                 raise ConfigError("device: a store source needs device and backend")
+            if self.estimator and self.store is None:
+                raise ConfigError("estimator: chooses a store's column; a model or table has its own estimate")
             if self.table is not None and not self.column:
                 raise ConfigError("column: a table source needs the value column, e.g. gold_6226_ms")
             if self.mode != "report" and self.budget <= 0:

@@ -33,6 +33,34 @@ from hwnas.search.spaces.differentiable import CostTerm, ParamGroup, check_weigh
 
 Arch = tuple[int, ...]
 
+#: Documented domains of the options every space shares (stated in the error when
+#: exceeded): past these a network is a typo, not a design, and would take hours to
+#: build or overflow a profiler's memory.
+MAX_RESOLUTION = 2048
+MAX_CHANNELS = 4096
+MAX_CLASSES = 100_000
+
+
+def ascii_text(space: str, text: Any) -> str:
+    """``text`` if it is an ASCII string, else a one-line ValidationError naming the first
+    offending character: architecture strings are ASCII, so that ``int()`` never reads
+    Arabic-Indic or full-width digits and two spellings never name one architecture."""
+    if not isinstance(text, str):
+        raise ValidationError(f"{space}: expected an architecture string, got {type(text).__name__}")
+    if not text.isascii():
+        i = next(i for i, ch in enumerate(text) if not ch.isascii())
+        raise ValidationError(f"{space}: architecture strings are ASCII; got {text[i]!r} (U+{ord(text[i]):04X}) "
+                              f"at position {i}")
+    return text
+
+
+def ascii_int(text: str) -> int:
+    """A non-negative integer written with ASCII digits only (no sign, blank or ``_``);
+    ValueError otherwise, which each space's parser turns into its own message."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"not an ASCII integer: {text!r}")
+    return int(text)
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -177,8 +205,9 @@ class SearchSpace(ABC):
         return "-".join(str(a) for a in arch)
 
     def from_str(self, text: str) -> Arch:
+        text = ascii_text(self.name, text)
         try:
-            return self.validate([int(t) for t in text.strip().split("-")])
+            return self.validate([ascii_int(t) for t in text.strip().split("-")])
         except ValueError:
             raise ValidationError(f"{self.name}: cannot parse architecture {text!r}") from None
 

@@ -26,7 +26,7 @@ from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.registry import register
-from hwnas.search.spaces.base import Arch, Decision, SearchSpace
+from hwnas.search.spaces.base import MAX_CHANNELS, MAX_CLASSES, MAX_RESOLUTION, Arch, Decision, SearchSpace
 from hwnas.search.spaces.differentiable import CostTerm, ParamGroup, check_weights, one_hot
 from hwnas.search.spaces.genotype import CELL_TYPES, Genotype, check_genotype, format_genotype, parse_genotype
 
@@ -85,14 +85,14 @@ class DartsSpace(SearchSpace):
 
     @dataclass(frozen=True)
     class Options:
-        cells: int = opt(8, min=1, help="cells in the network (reductions at 1/3 and 2/3 of the depth)")
-        channels: int = opt(16, min=1, help="channels C of the first cells (doubled at each reduction)")
+        cells: int = opt(8, min=1, max=64, help="cells in the network (reductions at 1/3 and 2/3 of the depth)")
+        channels: int = opt(16, min=1, max=MAX_CHANNELS, help="channels C of the first cells (doubled at each reduction)")
         nodes: int = opt(4, min=1, max=8, help="intermediate nodes per cell")
-        ops: list[str] = opt(list(OPS), help=f"operations to choose from (of {', '.join(OPS)})")
-        stem_multiplier: int = opt(3, min=1, help="stem outputs stem_multiplier * channels")
-        resolution: int = opt(32, min=4, help="input height and width")
-        in_channels: int = opt(3, min=1, help="input channels")
-        num_classes: int = opt(10, min=2, help="classifier outputs")
+        ops: list[str] = opt(list(OPS), min_items=1, unique=True, help=f"operations to choose from (of {', '.join(OPS)})")
+        stem_multiplier: int = opt(3, min=1, max=8, help="stem outputs stem_multiplier * channels")
+        resolution: int = opt(32, min=4, max=MAX_RESOLUTION, help="input height and width")
+        in_channels: int = opt(3, min=1, max=MAX_CHANNELS, help="input channels")
+        num_classes: int = opt(10, min=2, max=MAX_CLASSES, help="classifier outputs")
 
         def check(self) -> None:
             bad = [o for o in self.ops if o not in OPS]

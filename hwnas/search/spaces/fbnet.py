@@ -17,7 +17,7 @@ from hwnas.config import opt
 from hwnas.errors import ValidationError
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.registry import register
-from hwnas.search.spaces.base import Arch, Decision, SearchSpace
+from hwnas.search.spaces.base import MAX_CHANNELS, MAX_CLASSES, MAX_RESOLUTION, Arch, Decision, SearchSpace, ascii_text
 from hwnas.search.spaces.differentiable import CostTerm, MixedLayer, chain_cost_terms
 
 OPS: tuple[str, ...] = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip")
@@ -38,10 +38,10 @@ class FBNetSpace(SearchSpace):
 
     @dataclass(frozen=True)
     class Options:
-        resolution: int = opt(32, min=4, help="input height and width")
-        in_channels: int = opt(3, min=1, help="input channels")
-        num_classes: int = opt(100, min=2, help="classifier outputs")
-        head_channels: int = opt(1504, min=1, help="channels of the last 1x1 conv")
+        resolution: int = opt(32, min=4, max=MAX_RESOLUTION, help="input height and width")
+        in_channels: int = opt(3, min=1, max=MAX_CHANNELS, help="input channels")
+        num_classes: int = opt(100, min=2, max=MAX_CLASSES, help="classifier outputs")
+        head_channels: int = opt(1504, min=1, max=MAX_CHANNELS, help="channels of the last 1x1 conv")
 
     def __init__(self, options: "FBNetSpace.Options | None" = None, **kw: object) -> None:
         self.options = options or FBNetSpace.Options(**kw)  # type: ignore[arg-type]
@@ -62,7 +62,7 @@ class FBNetSpace(SearchSpace):
         return " ".join(OPS[a] for a in self.validate(arch))
 
     def from_str(self, text: str) -> Arch:
-        toks = text.split()
+        toks = ascii_text("fbnet", text).split()
         bad = [t for t in toks if t not in OPS]
         if bad or len(toks) != len(self.layers):
             raise ValidationError(f"fbnet: expected {len(self.layers)} ops from {', '.join(OPS)}; got {text!r}")

@@ -26,7 +26,7 @@ CELL_TYPES: tuple[str, ...] = ("normal", "reduce")
 #: cell type -> per node, the (op, input) pairs feeding it.
 Genotype = dict[str, list[list[tuple[str, int]]]]
 
-_PAIR = re.compile(r"\(\s*['\"]([A-Za-z0-9_]+)['\"]\s*,\s*(\d+)\s*\)")
+_PAIR = re.compile(r"\(\s*['\"]([A-Za-z0-9_]+)['\"]\s*,\s*([0-9]+)\s*\)")
 
 
 def format_genotype(genotype: Mapping[str, Sequence[Sequence[tuple[str, int]]]]) -> str:
@@ -80,7 +80,7 @@ def _parse_ours(text: str) -> dict[str, Any]:
             pairs = []
             for item in node.split(","):
                 op, sep, j = item.strip().partition("~")
-                if not sep or not j.strip().isdigit():
+                if not sep or not (j.strip().isascii() and j.strip().isdigit()):
                     raise ValueError(f"expected OP~INPUT in {name.strip()}, got {item.strip()!r}")
                 pairs.append((op.strip(), int(j)))
             nodes.append(pairs)
@@ -112,6 +112,10 @@ def parse_genotype(text: str, ops: Sequence[str], nodes: int, inputs: int = 2) -
     """A genotype from either spelling, validated (one-line ValidationError otherwise)."""
     if not isinstance(text, str) or not text.strip():
         raise ValidationError(f"genotype: expected a string such as '{_example(ops, nodes)}', got {text!r}")
+    if not text.isascii():
+        i = next(i for i, ch in enumerate(text) if not ch.isascii())
+        raise ValidationError(f"genotype: architecture strings are ASCII; got {text[i]!r} (U+{ord(text[i]):04X}) "
+                              f"at position {i}")
     s = text.strip()
     try:
         cells = _parse_darts(s, inputs) if s.startswith("Genotype") else _parse_ours(s)

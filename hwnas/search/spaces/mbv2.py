@@ -8,6 +8,7 @@ depth are inactive.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal, Mapping, Sequence
 
@@ -16,7 +17,7 @@ import numpy as np
 from hwnas.config import opt
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.registry import register
-from hwnas.search.spaces.base import Arch, Decision, SearchSpace
+from hwnas.search.spaces.base import MAX_CHANNELS, MAX_CLASSES, MAX_RESOLUTION, Arch, Decision, SearchSpace, ascii_text
 from hwnas.search.spaces.differentiable import (
     CostTerm,
     MixedLayer,
@@ -44,13 +45,13 @@ class MBV2Space(SearchSpace):
 
     @dataclass(frozen=True)
     class Options:
-        resolution: int = opt(224, min=8, help="input height and width in pixels")
+        resolution: int = opt(224, min=8, max=MAX_RESOLUTION, help="input height and width in pixels")
         width: float = opt(1.0, gt=0, max=4, help="channel width multiplier")
-        in_channels: int = opt(3, min=1, help="input channels (3 for RGB)")
-        num_classes: int = opt(1000, min=2, help="classifier outputs")
-        depths: list[int] = opt([2, 3, 4], min=1, max=8, min_items=1, help="depth choices per stage")
-        expansions: list[int] = opt([3, 4, 6], min=1, max=8, min_items=1, help="expansion choices per block")
-        kernels: list[int] = opt([3, 5, 7], min=1, max=9, min_items=1, help="depthwise kernel choices (odd)")
+        in_channels: int = opt(3, min=1, max=MAX_CHANNELS, help="input channels (3 for RGB)")
+        num_classes: int = opt(1000, min=2, max=MAX_CLASSES, help="classifier outputs")
+        depths: list[int] = opt([2, 3, 4], min=1, max=8, min_items=1, unique=True, help="depth choices per stage")
+        expansions: list[int] = opt([3, 4, 6], min=1, max=8, min_items=1, unique=True, help="expansion choices per block")
+        kernels: list[int] = opt([3, 5, 7], min=1, max=9, min_items=1, unique=True, odd=True, help="depthwise kernel choices (odd)")
         act: Literal["relu", "relu6", "hswish"] = opt("relu6", help="activation in every block")
 
     def __init__(self, options: "MBV2Space.Options | None" = None, **kw: object) -> None:
@@ -104,28 +105,30 @@ class MBV2Space(SearchSpace):
         return "|".join(f"d{len(st)}:" + ",".join(f"e{e}k{k}" for e, k in st) for st in self.stage_choices(arch))
 
     def from_str(self, text: str) -> Arch:
+        """Inverse of :meth:`to_str`, strictly: ``dN:`` stage prefixes, ``eXkY`` blocks, ASCII digits."""
         from hwnas.errors import ValidationError
 
         o = self.options
-        stages = text.strip().split("|")
+        stages = ascii_text("mbv2", text).strip().split("|")
         if len(stages) != len(STAGES):
             raise ValidationError(f"mbv2: expected {len(STAGES)} stages separated by '|', got {text!r}")
         out: list[int] = []
         try:
             for st in stages:
-                d, blocks = st.split(":")
-                ek = [b for b in blocks.split(",") if b]
-                if int(d[1:]) != len(ek):
-                    raise ValueError
+                m = re.fullmatch(r"d([0-9]+):([ek0-9,]*)", st)
+                ek = [re.fullmatch(r"e([0-9]+)k([0-9]+)", b) for b in (m.group(2).split(",") if m else [])]
+                if m is None or not all(ek) or int(m.group(1)) != len(ek):
+                    raise ValueError(st)
                 out.append(o.depths.index(len(ek)))
                 for b in range(self.max_depth):
                     if b < len(ek):
-                        e, k = ek[b][1:].split("k")
-                        out += [o.expansions.index(int(e)), o.kernels.index(int(k))]
+                        out += [o.expansions.index(int(ek[b].group(1))), o.kernels.index(int(ek[b].group(2)))]
                     else:
                         out += [0, 0]
         except ValueError:
-            raise ValidationError(f"mbv2: cannot parse architecture {text!r} (expected e.g. 'd2:e3k5,e6k3|...')") from None
+            raise ValidationError(f"mbv2: cannot parse architecture {text!r} (expected e.g. 'd2:e3k5,e6k3|...', "
+                                  f"depths {list(o.depths)}, expansions {list(o.expansions)}, kernels "
+                                  f"{list(o.kernels)})") from None
         return self.validate(out)
 
     # -- hardware half -------------------------------------------------------------------

@@ -14,7 +14,16 @@ from hwnas.config import opt
 from hwnas.errors import ValidationError
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.registry import register
-from hwnas.search.spaces.base import Arch, Decision, SearchSpace
+from hwnas.search.spaces.base import (
+    MAX_CHANNELS,
+    MAX_CLASSES,
+    MAX_RESOLUTION,
+    Arch,
+    Decision,
+    SearchSpace,
+    ascii_int,
+    ascii_text,
+)
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: Edges (from, to) in the order of the NAS-Bench-201 string.
@@ -28,11 +37,11 @@ class NB201Space(SearchSpace):
 
     @dataclass(frozen=True)
     class Options:
-        channels: int = opt(16, min=1, help="channels of the first stage (C)")
-        cells_per_stage: int = opt(5, min=1, help="cells per stage (N)")
-        resolution: int = opt(32, min=4, help="input height and width")
-        in_channels: int = opt(3, min=1, help="input channels")
-        num_classes: int = opt(10, min=2, help="classifier outputs")
+        channels: int = opt(16, min=1, max=MAX_CHANNELS, help="channels of the first stage (C)")
+        cells_per_stage: int = opt(5, min=1, max=32, help="cells per stage (N)")
+        resolution: int = opt(32, min=4, max=MAX_RESOLUTION, help="input height and width")
+        in_channels: int = opt(3, min=1, max=MAX_CHANNELS, help="input channels")
+        num_classes: int = opt(10, min=2, max=MAX_CLASSES, help="classifier outputs")
 
     def __init__(self, options: "NB201Space.Options | None" = None, **kw: object) -> None:
         self.options = options or NB201Space.Options(**kw)  # type: ignore[arg-type]
@@ -48,6 +57,7 @@ class NB201Space(SearchSpace):
         return "+".join("|" + "|".join(n) + "|" for n in nodes)
 
     def from_str(self, text: str) -> Arch:
+        text = ascii_text("nb201", text)
         try:
             groups = [g.strip("|").split("|") for g in text.strip().split("+")]
             if [len(g) for g in groups] != [1, 2, 3]:
@@ -56,7 +66,7 @@ class NB201Space(SearchSpace):
             for j, g in enumerate(groups, start=1):
                 for i, item in enumerate(g):
                     op, src = item.split("~")
-                    if int(src) != i:
+                    if ascii_int(src) != i:
                         raise ValueError
                     out.append(OPS.index(op))
         except ValueError:

@@ -40,7 +40,6 @@ from hwnas.errors import ConfigError
 from hwnas.registry import register
 from hwnas.run_section import OptimOptions
 from hwnas.search import report
-from hwnas.search.archweights import ArchWeights
 from hwnas.search.build import SearchComponents
 from hwnas.search.controllers.differentiable import ArchStep
 from hwnas.search.evaluators.mepa import score_with_recalibrated_bn
@@ -50,7 +49,6 @@ from hwnas.search.trainers.checkpoint import load_checkpoint, save_checkpoint
 from hwnas.search.trainers.simple import config_hash
 from hwnas.search.training import (
     Batch,
-    evaluate,
     first_batches,
     inputs_of,
     make_optimizer,
@@ -61,12 +59,21 @@ from hwnas.search.training import (
 log = logging.getLogger(__name__)
 
 
+def nproc_refusal(nproc: int, trainer: str = "differentiable") -> str:
+    """The one-line refusal of a multi-process search by a one-process trainer (exit 2)."""
+    return (f"--nproc {nproc}: the {trainer} trainer runs in one process (its architecture steps and "
+            "run directory are not split over ranks); leave --nproc out and torchrun off")
+
+
 @register("trainer", "differentiable")
 class DifferentiableTrainer(Trainer):
     """Alternate architecture and weight steps over epochs (DARTS and relatives), then derive."""
 
 
     needs_evaluator = False
+    #: One process only (``hwnas search --nproc N`` and torchrun are refused): the
+    #: architecture steps, the Gumbel draws and the run directory are not split over ranks.
+    supports_nproc = False
     #: What the summary's ``steps`` counts, and the option that interrupts a run part-way
     #: (the trainer contract suite stops half-way and resumes).
     steps_option = "epochs"
@@ -101,6 +108,9 @@ class DifferentiableTrainer(Trainer):
                               f"{getattr(ctrl, 'registry_name', None)!r}")
         if components.dataset is None:
             raise ConfigError("dataset: a differentiable search trains a supernet and needs a dataset section")
+        rt = getattr(components, "runtime", None)
+        if rt is not None and rt.distributed:
+            raise ConfigError(nproc_refusal(rt.world))
         self.module = wm.module  # type: ignore[union-attr]
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.dataset = components.dataset.prepare()
@@ -189,13 +199,16 @@ class DifferentiableTrainer(Trainer):
         return r
 
     def _score(self, arch: Any, held: list[Batch], calib: list[torch.Tensor]) -> dict[str, float]:
-        """Accuracy of the supernet under the current distribution (``supernet_accuracy``,
-        what DARTS logs) and of the derived subnet with the shared weights, BN recalibrated
-        (``accuracy``; the gap between the two is the discretisation gap)."""
+        """Accuracy of the supernet under the current distribution (``supernet_accuracy``:
+        the mixture DARTS trains; GDAS' most likely path) and of the derived subnet with the
+        shared weights (``accuracy``; the gap between the two is the discretisation gap),
+        each with BN statistics recalibrated on its own forward: the running averages mix
+        every path and mixture the search ran."""
         wm, ctrl = self.c.weights_manager, self.c.controller
         with torch.no_grad():
-            mixed = Rollout(arch, arch_weights=ArchWeights(ctrl.probabilities()).detached())  # type: ignore[union-attr]
-        out = {"supernet_accuracy": evaluate(wm.assemble_candidate(mixed), held)["accuracy"]}  # type: ignore[union-attr]
+            mixed = Rollout(arch, arch_weights=ctrl.eval_weights().detached())  # type: ignore[union-attr]
+        sup = score_with_recalibrated_bn(wm.assemble_candidate(mixed), self.module, calib, held)  # type: ignore
+        out = {"supernet_accuracy": sup["accuracy"]}
         cand = wm.assemble_candidate(Rollout(arch))  # type: ignore[union-attr]
         out.update(score_with_recalibrated_bn(cand, self.module, calib, held))
         return out

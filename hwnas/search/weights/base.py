@@ -32,6 +32,27 @@ class WeightsManager(Component):
     #: e.g. when ``hwnas train --from-supernet`` meets a config without the section.
     supernet_for: tuple[str, ...] = ()
 
+    @classmethod
+    def serves(cls, space_cls: type) -> bool:
+        """Whether this manager can fill architectures of spaces of class ``space_cls``
+        (default: any space, as a plain manager builds any network). The one
+        compatibility rule: the search asks it when it builds the manager
+        (:meth:`check_space`), ``gen-config`` when it writes a config."""
+        return True
+
+    @classmethod
+    def check_space(cls, space_cls: type, where: str = "weights_manager.type") -> None:
+        """A one-line ConfigError naming ``where`` unless :meth:`serves` accepts the space,
+        listing the spaces it does serve."""
+        if cls.serves(space_cls):
+            return
+        from hwnas import registry
+        from hwnas.errors import ConfigError
+
+        served = [e.name for e in registry.list("search_space") if cls.serves(e.obj)]
+        raise ConfigError(f"{where}: {cls.registry_name} serves the search space(s) {', '.join(served) or 'none'}, "
+                          f"got {getattr(space_cls, 'registry_name', space_cls.__name__)!r}")
+
     @abstractmethod
     def assemble_candidate(self, rollout: Rollout) -> Any:
         """The candidate network of ``rollout.arch``."""

@@ -62,8 +62,13 @@ class DiffSupernet(SupernetBase):
         hard_paths: bool = opt(True, help="hard one-hot rollouts (GDAS) run only the sampled op of each edge; "
                                           "false runs every op (same values, more work)")
 
+    @classmethod
+    def serves(cls, space_cls: type) -> bool:
+        return issubclass(space_cls, DartsSpace) or callable(getattr(space_cls, "mixed_chain", None))
+
     def __init__(self, options: "DiffSupernet.Options | None" = None, *, space: SearchSpace, seed: int = 0,
                  **_: Any) -> None:
+        self.check_space(type(space))
         self.options = o = options or DiffSupernet.Options()
         self.space = space
         with torch.random.fork_rng():
@@ -79,7 +84,7 @@ class DiffSupernet(SupernetBase):
                     raise ConfigError("weights_manager.partial_channels: partial channels and edge normalisation "
                                       "apply to cell spaces (darts)")
                 self.module = MixedChainModule(space.mixed_chain())  # type: ignore[attr-defined]
-            else:
+            else:  # pragma: no cover - check_space above refuses these
                 raise ConfigError(f"weights_manager.type: diff_supernet serves the spaces {_served()}; "
                                   f"got {space.name!r}")
 

@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from hwnas.errors import ConfigError
 from hwnas.nn.builders import build_primitive
 from hwnas.registry import register
 from hwnas.search.spaces.base import Arch, SearchSpace
@@ -46,10 +45,13 @@ class DartsSupernet(SupernetBase):
     class Options:
         pass
 
+    @classmethod
+    def serves(cls, space_cls: type) -> bool:
+        return issubclass(space_cls, DartsSpace)
+
     def __init__(self, options: "DartsSupernet.Options | None" = None, *, space: SearchSpace, seed: int = 0,
                  **_: Any) -> None:
-        if not isinstance(space, DartsSpace):
-            raise ConfigError(f"weights_manager.type: darts_supernet serves the darts space, got {space.name!r}")
+        self.check_space(type(space))
         self.options = options or DartsSupernet.Options()
         self.space = space
         with torch.random.fork_rng():

@@ -226,11 +226,13 @@ class MBV2Supernet(SupernetBase):
         kernel_transform: bool = opt(True, help="learn a k*k transform for each smaller kernel (OFA); "
                                                 "false = plain centre crop")
 
+    @classmethod
+    def serves(cls, space_cls: type) -> bool:
+        return issubclass(space_cls, MBV2Space)
+
     def __init__(self, options: "MBV2Supernet.Options | None" = None, *, space: SearchSpace, seed: int = 0,
                  **_: Any) -> None:
-        if not isinstance(space, MBV2Space):
-            raise ConfigError(f"weights_manager.type: supernet serves the mbv2 space, got {space.name!r}"
-                              + (" (use nb201_supernet)" if space.name == "nb201" else ""))
+        self.check_space(type(space))
         self.options = options or MBV2Supernet.Options()
         self.space = space
         torch.manual_seed(seed)

@@ -18,7 +18,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from hwnas.errors import ConfigError
 from hwnas.nn.builders import build_primitive
 from hwnas.primitives import Primitive
 from hwnas.registry import register
@@ -112,10 +111,13 @@ class NB201Supernet(SupernetBase):
     class Options:
         pass
 
+    @classmethod
+    def serves(cls, space_cls: type) -> bool:
+        return issubclass(space_cls, NB201Space)
+
     def __init__(self, options: "NB201Supernet.Options | None" = None, *, space: SearchSpace, seed: int = 0,
                  **_: Any) -> None:
-        if not isinstance(space, NB201Space):
-            raise ConfigError(f"weights_manager.type: nb201_supernet serves the nb201 space, got {space.name!r}")
+        self.check_space(type(space))
         self.options = options or NB201Supernet.Options()
         self.space = space
         torch.manual_seed(seed)

@@ -27,7 +27,8 @@ def test_cli_ingest_summary_json_and_export(tmp_path: Path, capsys: pytest.Captu
     assert main(["ingest", "--format", "dnndk", str(DATA / "dnndk_proxylessmobile05.log"), "--device",
                  "zcu102-dpu-b4096", "--store", store]) == 0
     text = capsys.readouterr().out
-    assert "dnndk_proxylessmobile05.log" in text and "42" in text
+    (row,) = [line.split() for line in text.splitlines() if line.startswith("dnndk_proxylessmobile05.log")]
+    assert row == ["dnndk_proxylessmobile05.log", "dnndk", "42", "42", "42", "0", "0", "0"]  # items .. skipped
     dest = tmp_path / "out.yaml"
     assert main(["export-awnas", "--store", store, "--device", "zcu102-dpu-b4096", "--backend", "awnas",
                  "--out", str(dest)]) == 0
