@@ -132,3 +132,18 @@ def test_run_section_is_typed(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as err:
             load_config(write(tmp_path, text))
         assert expected in str(err.value), (text, str(err.value))
+
+
+def test_asset_references_only_where_an_option_takes_them(path_component):
+    """``asset:NAME`` is checked at load (exists, right kind) only on options declared with
+    ``opt(asset=KIND)``, and kept as written for the cost-source factory to resolve; a plain
+    path option refuses it in one line."""
+    with pytest.raises(ConfigError, match=r"^dataset\.root: takes a file path, not a shipped asset"):
+        parse_config({"dataset": {"type": "_test_files", "root": "asset:nb201-pixel3"}})
+    objective = {"type": "hardware", "model": "asset:nb201-pixel3"}
+    cfg = parse_config({"search_space": {"type": "nb201"}, "objective": objective})
+    assert str(cfg["objective"].options.model) == "asset:nb201-pixel3"
+    with pytest.raises(ConfigError, match=r"^objective\.table: asset nb201-pixel3 is a cost_model, not a table"):
+        parse_config({"objective": {"type": "hardware", "table": "asset:nb201-pixel3", "column": "x_ms"}})
+    with pytest.raises(ConfigError, match=r"^objective\.model: unknown asset 'nb201-pixle3'"):
+        parse_config({"objective": {"type": "hardware", "model": "asset:nb201-pixle3"}})
