@@ -31,8 +31,8 @@ log = logging.getLogger("hwnas.assets.build")
 #: Per-device model and its options: the GNN is as accurate as the LSTM on these tables
 #: and ~150 kB per device (an MLP on NB201's 2,481 inputs is 1.3 MB) — see docs/assets.md.
 DEVICE_MODEL, DEVICE_PARAMS = "gnn", {"steps": 1500}
-#: The base of few-shot transfer: the GNN encoder won bench/transfer.py on the FBNet table (k=10 mean
-#: Spearman 0.929 vs 0.912 for the MLP encoder) and is what the NB201 figures were measured with.
+#: The base of few-shot transfer: the GNN encoder won an earlier single-column run of bench/transfer.py
+#: on the FBNet table (k=10 mean Spearman 0.929 vs 0.912 for the MLP encoder; docs/assets.md).
 BASE_PARAMS = {"encoder": "gnn", "members": 3, "steps": 3000}
 #: Transfer bench runs whose figures go into the base manifests (first: the headline's).
 BENCH = ("bench/results/transfer_family_gnn.json", "bench/results/transfer_family.json")
