@@ -12,7 +12,7 @@ SMALL = {
     "mobilenet_v3_large": {"width": 0.35, "resolution": 32}, "mobilenet_v3_small": {"width": 0.35, "resolution": 32},
     "mnasnet_a1": {"width": 0.25, "resolution": 32}, "efficientnet_b0": {"resolution": 32},
     "efficientnet_b1": {"resolution": 32}, "proxyless_mobile": {"width": 0.25, "resolution": 32},
-    "ofa_subnet": {"seed": 3, "resolution": 32}, "resnet18": {"resolution": 32}, "resnet34": {"resolution": 32},
+    "ofa_subnet": {"seed": 3, "resolution": 32}, "ofa_mbv3": {"arch": "mid", "width": 0.25, "resolution": 32}, "resnet18": {"resolution": 32}, "resnet34": {"resolution": 32},
     "resnet50": {"resolution": 32}, "shufflenet_v2": {"width": 0.5, "resolution": 32},
     "squeezenet": {"resolution": 64}, "vgg": {"depth": 11, "resolution": 32, "width": 0.125},
     "densenet": {"blocks": (2, 2, 2, 2), "resolution": 32}, "nb201": {"cells": 1, "channels": 8},

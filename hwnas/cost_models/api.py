@@ -27,7 +27,8 @@ def load_data(request: DataRequest, *, unit: str = "network", exclude_flagged: b
         if not space or not target or target in TARGETS:
             raise ConfigError("--dataset needs --space and --target (a device column, e.g. gold_6226_ms); "
                               f"got --space {space or '(none)'}, --target {target or '(none)'}")
-        return cdata.from_csv(dataset, space, target, min_value=request.min_value, space_options=request.space_options)
+        return cdata.from_csv(dataset, space, target, min_value=request.min_value,
+                              space_options=request.space_options, min_rows=cdata.MIN_FIT)
     if not store:
         raise ConfigError("give --store (with --device and --backend) or --dataset (with --space and --target)")
     if not device or not backend:

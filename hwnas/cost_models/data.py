@@ -148,6 +148,13 @@ def from_store_primitives(store: Any, device: str | int, backend: str, target: s
                     {"name": dev["name"], "fingerprint": dev["fingerprint"], "info": dev["info"]})
 
 
+#: Fewest networks on each side of a fit's split: rank metrics (Kendall's tau, Spearman)
+#: need a pair of held-out networks, and a model needs a pair to learn any slope from.
+MIN_TRAIN = 2
+MIN_HELD_OUT = 2
+MIN_FIT = MIN_TRAIN + MIN_HELD_OUT
+
+
 def split(n: int, test_frac: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Seeded random train/test index split (at least one network on each side)."""
     if not 0 < test_frac < 1:
@@ -161,7 +168,7 @@ def split(n: int, test_frac: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np
 
 def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | None = None,
              min_value: float = 0.1, space_options: Mapping[str, Any] | None = None,
-             limit: int | None = None) -> CostData:
+             limit: int | None = None, min_rows: int = 2) -> CostData:
     """A whole-network table (one architecture per row, one column per device).
 
     Rows whose target is below ``min_value`` are dropped: degenerate NAS-Bench-201 cells
@@ -204,8 +211,9 @@ def from_csv(path: str | Path, space: str, target: str, *, arch_column: str | No
         log.warning("%s: %d duplicate network row(s) merged (median value)", p, duplicates)
     networks = [n for n, _ in by_hash.values()]
     y = np.array([float(np.median(v)) for _, v in by_hash.values()], dtype=np.float64)
-    if len(networks) < 2:
-        raise CostModelError(f"{p}: {len(networks)} usable row(s) for {target!r} (need at least 2)")
+    if len(networks) < min_rows:
+        why = f": {MIN_TRAIN} to train on, {MIN_HELD_OUT} held out" if min_rows == MIN_FIT else ""
+        raise CostModelError(f"{p}: {len(networks)} usable row(s) for {target!r} (need at least {min_rows}{why})")
     summary = {"source": str(p), "space": space, "target": target, "networks": len(networks),
                "dropped_below_min": int((~keep).sum()), "dropped_missing": missing,
                "merged_duplicates": duplicates, "min_value": min_value, "space_options": dict(space_options or {})}

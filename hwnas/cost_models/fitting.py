@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from hwnas import registry
-from hwnas.cost_models.data import CostData, select, split
+from hwnas.cost_models.data import MIN_HELD_OUT, MIN_TRAIN, CostData, select, split
 from hwnas.cost_models.metrics import plot_predictions, regression_metrics, report_rows
 from hwnas.cost_models.persistence import save_model
 from hwnas.errors import CostModelError
@@ -55,12 +55,6 @@ def build_model(name: str, seed: int = 0, params: Mapping[str, Any] | None = Non
     if "seed" in inspect.signature(cls.__init__).parameters:
         kw.setdefault("seed", seed)
     return cls(**kw)
-
-
-#: Fewest networks on each side of the split: rank metrics (Kendall's tau, Spearman) need
-#: a pair of held-out networks, and a model needs a pair to learn any slope from.
-MIN_TRAIN = 2
-MIN_HELD_OUT = 2
 
 
 def _split_checked(data: CostData, test_frac: float, seed: int, train: int | None) -> tuple[Any, Any]:

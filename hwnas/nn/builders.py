@@ -173,8 +173,10 @@ def build_pool(p: Primitive) -> nn.Module:
 
 @registry.register("op", "fc")
 def build_fc(p: Primitive) -> nn.Module:
-    """Flatten + Linear (classifier); output (N, c_out)."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(p.c_in * p.h * p.w, p.c_out))
+    """Flatten + Linear (classifier), then the activation if any (MobileNetV3's feature
+    mix layer); output (N, c_out)."""
+    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(p.c_in * p.h * p.w, p.c_out)]
+    return nn.Sequential(*layers, *([make_act(p.act)] if p.act != "none" else []))
 
 
 @registry.register("op", "nor_conv_1x1")

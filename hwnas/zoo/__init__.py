@@ -26,9 +26,10 @@ from hwnas.zoo.mobile import (
     ofa_subnet,
     proxyless_mobile,
 )
+from hwnas.zoo.ofa import ofa_mbv3
 
 __all__ = ["ZooEntry", "densenet", "efficientnet", "efficientnet_b0", "efficientnet_b1", "mnasnet_a1",
-           "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "nb201", "ofa_subnet",
+           "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "nb201", "ofa_mbv3", "ofa_subnet",
            "proxyless_mobile", "resnet", "resnet18", "resnet34", "resnet50", "shufflenet_v2", "squeezenet", "vgg"]
 
 
@@ -72,6 +73,7 @@ _VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "proxyless_mobile-w0.75-r192": ("ProxylessNAS", "proxyless_mobile", {"width": 0.75, "resolution": 192}),
     "ofa_subnet-s1-r224": ("OFA", "ofa_subnet", {"seed": 1}),
     "ofa_subnet-s2-r192": ("OFA", "ofa_subnet", {"seed": 2, "resolution": 192}),
+    **{f"ofa_mbv3_{a}-w1.0-r224": ("OFA", "ofa_mbv3", {"arch": a}) for a in ("max", "mid", "min")},
     "resnet18-r224": ("ResNet", "resnet18", {}),
     "resnet18-r160": ("ResNet", "resnet18", {"resolution": 160}),
     "resnet34-r224": ("ResNet", "resnet34", {}),

@@ -118,3 +118,30 @@ def test_config_rejects_a_wrong_asset_kind(tmp_path, capsys):
     assert main(["search", str(cfg), "--steps", "1", "--run-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "model: asset zcu102-dpu-blocks is a store, not a cost_model" in err
+
+
+def test_base_manifests_claim_transfer_only_as_measured(tmp_path):
+    """`build --refresh-transfer` rewrites a base's transfer figures from bench JSON: the
+    headline says the base saw every column and quotes the family-leave-out figure with the
+    settings it was measured under; the model files (and their sha256) are untouched."""
+    from hwnas.assets.build import main as build_main
+
+    src = assets.get("nb201-base").dir
+    shutil.copytree(src, tmp_path / "nb201-base")
+    bench = tmp_path / "t.json"
+    summary = {"new": {"k=10": {"mean": 0.9512, "worst": 0.9013, "worst_device": "x_ms", "per_device": {"x_ms": 0.9}}},
+               "baseline": {"k=10": {"mean": 0.94, "worst": 0.89, "worst_device": "x_ms", "per_device": {}}}}
+    bench.write_text(json.dumps({"encoder": "gnn", "members": 2, "steps": 1000, "base_archs": 2000, "seeds": [0],
+                                 "k": [10], "protocols": {"family": "leave one family out"},
+                                 "datasets": {"nb201": {"family": {"summary": summary}}}}))
+    assert build_main(["--out", str(tmp_path), "--refresh-transfer", "--bench", str(bench)]) == 0
+    meta = json.loads((tmp_path / "nb201-base" / "asset.json").read_text())
+    assert meta["headline"].endswith("transfer k=10 to a left-out device family: mean Spearman 0.951 (worst 0.901), "
+                                     "measured on bases like it (gnn, 2 members, 1000 steps, 2000 archs) without "
+                                     "that family")
+    assert "unseen devices" not in meta["headline"]
+    fst = meta["metrics"]["few_shot_transfer"]
+    assert fst["this_base"].startswith("fit on every device column")
+    assert fst["runs"][0]["protocols"]["family"] == {  # per-device figures kept for the new method at k=10 only
+        "new": summary["new"], "baseline": {"k=10": {"mean": 0.94, "worst": 0.89, "worst_device": "x_ms"}}}
+    assert meta["files"] == json.loads((src / "asset.json").read_text())["files"]

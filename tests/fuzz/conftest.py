@@ -1,6 +1,8 @@
 """The hostile-user harness: run a CLI command in-process on damaged inputs and check
 that it fails the way a user deserves — exit code 2, one bounded line on stderr that
-names the file, no traceback, no hang, and no change to stores it only reads.
+names the file, no traceback, no hang, and no change to stores it only reads — or, only
+where the call site says accepting that input is documented behaviour, succeeds with the
+documented output (and any dropped data counted in it or in a logged warning).
 
 Inputs are valid seed files damaged by :func:`mutated` (truncation, bad bytes, deleted
 spans, weird numbers, duplicated lines). Hypothesis runs a fixed, seeded number of
@@ -12,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import os
 import re
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -44,6 +47,20 @@ class Result:
     code: int
     out: str
     err: str
+    #: WARNING (and worse) log records of the run: the counted warnings of an accepted input.
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Collect(logging.Handler):
+    """Collects the hwnas log records of one in-process run (the CLI's basicConfig handler
+    is bound to whatever stderr the first run had, so records are taken here)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
 
 
 class Hung(Exception):
@@ -57,6 +74,8 @@ def _alarm(signum: int, frame: Any) -> None:
 def run(argv: Sequence[str], timeout_s: int = 60) -> Result:
     """``hwnas ARGV`` in this process, with stdout/stderr captured and a time limit."""
     out, err = io.StringIO(), io.StringIO()
+    collect = _Collect()
+    logging.getLogger("hwnas").addHandler(collect)
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(timeout_s)
     try:
@@ -70,14 +89,25 @@ def run(argv: Sequence[str], timeout_s: int = 60) -> Result:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-    return Result(code, out.getvalue(), err.getvalue())
+        logging.getLogger("hwnas").removeHandler(collect)
+    return Result(code, out.getvalue(), err.getvalue(), collect.lines)
 
 
-def check(res: Result, argv: Sequence[Any], names: Iterable[str] = ()) -> None:
-    """A clean outcome: success, or exit 2 with one bounded line naming one of ``names``."""
+def check(res: Result, argv: Sequence[Any], names: Iterable[str] = (), *, ok: str | None = None) -> None:
+    """The contract for one generated input, asserted exactly.
+
+    Exit 2 with one bounded line naming one of ``names``; or, only when the caller passes
+    ``ok`` (a regex of the documented success output, for inputs that a valid file can
+    also be after damage: a changed number, swapped lines), exit 0 whose stdout matches it
+    and whose stderr is empty. ``ok=None`` means this input must be refused.
+    """
     cmd = " ".join(map(str, argv))[:300]
     assert res.code in (0, 2), f"exit {res.code} for: {cmd}\n{res.err[-2000:]}"
     assert "Traceback" not in res.err, f"traceback for: {cmd}\n{res.err[-3000:]}"
+    if res.code == 0:
+        assert ok is not None, f"accepted input that must be refused: {cmd}\nstdout: {res.out[:400]}"
+        assert re.search(ok, res.out), f"exit 0 without the documented output /{ok}/ for: {cmd}\n{res.out[:600]}"
+        assert not res.err.strip(), f"exit 0 with stderr for: {cmd}\n{res.err[:600]}"
     if res.code == 2:
         lines = res.err.strip().splitlines()
         assert len(lines) == 1, f"{len(lines)} lines on stderr for: {cmd}\n{res.err[:2000]}"
@@ -85,6 +115,19 @@ def check(res: Result, argv: Sequence[Any], names: Iterable[str] = ()) -> None:
         wanted = [n for n in names if n]
         if wanted:
             assert any(n in res.err for n in wanted), f"error does not name {wanted}: {res.err.strip()}"
+
+
+#: The documented success output of each command (``check(..., ok=...)``).
+OK_SEARCH = r"\d+ rollouts in \d+ steps"
+OK_DERIVE = r"wrote \d+ architecture\(s\) to"
+OK_TRAIN = r"\d+/\d+ epochs; checkpoint"
+OK_FIT = r"\d+ train / \d+ held-out networks"
+OK_PREDICT = r"(?m)^network\s+prediction"
+OK_EVAL = r"(?m)^arch_str\s.*reward"
+OK_INGEST = r"(?m)^file\s+format\s+items\s+stored\s.*skipped"
+OK_EXPORT = r"wrote \d+ items \(\d+ primitives, \d+ networks\) to"
+OK_PROFILE = r"(?m)^backend\s+primitives\s+networks"
+OK_STORE = {"ls": r"schema v\d+, \d+ device\(s\)", "show": r"(?m)^id\s+kind|no measurements", "fit-cost": OK_FIT}
 
 
 def digest(path: Path) -> str:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from hwnas.inputs import file_sha256 as _sha256
 
-from .conftest import DATA, EXAMPLES, FUZZ, check, fresh, mutated, run
+from .conftest import DATA, EXAMPLES, FUZZ, OK_EVAL, OK_FIT, OK_PREDICT, check, fresh, mutated, run
 
 HEAD = DATA / "nb201_latency_head60.csv"
 
@@ -27,7 +27,10 @@ def test_fit_cost_damaged_table(fuzz_root: Path) -> None:
         table.write_bytes(data)
         argv = ["fit-cost", "--dataset", table, "--space", "nb201", "--target", "gold_6226_ms", "--model", "lstm",
                 "--train", "12"]
-        check(run(argv, timeout_s=180), argv, [table.name, "gold_6226_ms", "train"])
+        res = run(argv, timeout_s=180)
+        check(res, argv, [table.name, "gold_6226_ms", "train"], ok=OK_FIT)
+        if res.code == 0 and data.count(b"\n") != seed.count(b"\n"):  # rows lost or added: counted
+            assert res.warnings or "12 train" in res.out, res.out[:300]
 
     inner()
 
@@ -44,7 +47,7 @@ def test_predict_damaged_networks_file(seeds: dict[str, Path], fuzz_root: Path) 
         nets = d / "nets.json"
         nets.write_bytes(data)
         argv = ["predict", "--model", seeds["model"], "--networks", nets, "--space", "toy"]
-        check(run(argv), argv, [nets.name, str(seeds["model"])])
+        check(run(argv), argv, [nets.name, str(seeds["model"])], ok=OK_PREDICT)
 
     inner()
 
@@ -62,7 +65,8 @@ def test_predict_damaged_model_folder(seeds: dict[str, Path], fuzz_root: Path) -
             manifest["files"]["model.json"] = _sha256(d / "model.json")
             (d / "manifest.json").write_text(json.dumps(manifest))
         argv = ["predict", "--model", d, "--space", "toy", "--space-opt", "n=3", "--space-opt", "k=3", "--arch", "0-1-2"]
-        check(run(argv), argv, [str(d)])
+        unchanged = data == (seeds["model"] / "model.json").read_bytes()
+        check(run(argv), argv, [str(d)], ok=OK_PREDICT if resign or unchanged else None)
 
     inner()
 
@@ -76,6 +80,6 @@ def test_eval_arch_strings(seeds: dict[str, Path]) -> None:
         if text.startswith("-") or "\x00" in text:
             text = " " + text.replace("\x00", "")
         argv = ["eval-arch", seeds["config"], "--arch", text]
-        check(run(argv), argv, ["arch", "nb201"])
+        check(run(argv), argv, ["arch", "nb201"], ok=OK_EVAL)
 
     inner()

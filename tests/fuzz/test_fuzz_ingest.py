@@ -2,12 +2,14 @@
 one line naming the file, and the store untouched when a file is refused."""
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 
-from .conftest import DATA, FUZZ, check, digest, fresh, mutated, run
+from .conftest import DATA, FUZZ, OK_INGEST, check, digest, fresh, mutated, run
 
 FPGA = DATA / "fpga"
 CASES = {
@@ -34,7 +36,7 @@ def test_ingest_damaged_logs(fuzz_root: Path, fmt: str) -> None:
         store = d / "s.sqlite"
         argv = ["ingest", "--format", fmt, f, "--device", "zcu102", "--store", store]
         res = run(argv)
-        check(res, argv, [f.name])
+        check(res, argv, [f.name], ok=OK_INGEST)
         if res.code == 2:
             assert not store.exists(), "a refused file created a store"
 
@@ -54,12 +56,20 @@ def test_ingest_damaged_power_and_segments(fuzz_root: Path) -> None:
         s.write_bytes(seg_data)
         argv = ["ingest", "--format", "dnndk", log, "--device", "zcu102", "--power", p, "--segments", s,
                 "--clock-offset", "16", "--dry-run"]
-        check(run(argv), argv, [p.name, s.name, log.name])
+        check(run(argv), argv, [p.name, s.name, log.name], ok=OK_INGEST)
 
     inner()
 
 
+def _measurements(store: Path) -> set[tuple]:
+    """Every stored measurement row (what an ingest must never lose or change)."""
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as c:
+        return set(c.execute("SELECT * FROM measurements").fetchall())
+
+
 def test_ingest_damaged_manifest_and_mapping(seeds: dict[str, Path], fuzz_root: Path) -> None:
+    """Into a store that already holds measurements: a refused file leaves it byte for byte
+    as it was, an accepted one adds rows and loses or changes none."""
     bundle = fresh(fuzz_root, "bundle")
     assert run(["profile", "--space", "toy", "--space-opt", "n=2", "--space-opt", "k=2", "--export-only",
                 bundle / "b"]).code == 0
@@ -67,6 +77,7 @@ def test_ingest_damaged_manifest_and_mapping(seeds: dict[str, Path], fuzz_root: 
     mapping = b"conv1: conv c3>16 32x32 k3 s1\nfc: {op: fc, c_in: 16, c_out: 10, h: 1, w: 1}\n"
     results = bundle / "results.csv"
     results.write_text("name,samples_ms\nnothing,1.0\n")
+    seed_rows = _measurements(seeds["store"])
 
     @FUZZ
     @given(mutated(manifest), mutated(mapping))
@@ -76,10 +87,15 @@ def test_ingest_damaged_manifest_and_mapping(seeds: dict[str, Path], fuzz_root: 
         m.write_bytes(man)
         y.write_bytes(mp)
         store = d / "s.sqlite"
+        shutil.copy(seeds["store"], store)
         for argv in (["ingest", "--format", "csv", results, "--manifest", m, "--device", "x", "--store", store],
-                     ["ingest", "--format", "dnndk", CASES["dnndk"], "--mapping", y, "--device", "x", "--dry-run"]):
+                     ["ingest", "--format", "dnndk", CASES["dnndk"], "--mapping", y, "--device", "x", "--store",
+                      store]):
+            before = digest(store)
             res = run(argv)
-            check(res, argv, [m.name, y.name, results.name, CASES["dnndk"].name])
+            check(res, argv, [m.name, y.name, results.name, CASES["dnndk"].name], ok=OK_INGEST)
+            if res.code == 2:
+                assert digest(store) == before, f"a refused ingest changed the store: {argv}"
+            assert seed_rows <= _measurements(store), f"measurements lost or changed by {argv}"
 
     inner()
-    assert digest(seeds["store"])

@@ -214,3 +214,145 @@ def test_yaml_alias_bomb_gives_a_short_error(tmp_path: Path) -> None:
     assert bomb.stat().st_size < 2000
     err = one_line_error(["search", bomb], "bomb.yaml", "aliases")
     assert len(err) < 300
+
+
+# -- issue 26: one regression test per kind (each failed before its fix) -----------------------
+def test_26_1_truncated_csv_gz(tmp_path: Path) -> None:
+    import gzip
+
+    table = tmp_path / "lat.csv.gz"
+    table.write_bytes(gzip.compress((DATA / "nb201_latency_head60.csv").read_bytes())[:300])
+    err = one_line_error(["fit-cost", "--dataset", table, "--space", "nb201", "--target", "gold_6226_ms"], "lat.csv.gz")
+    assert "truncated or corrupt" in err
+
+
+def test_26_2_resume_checkpoint_with_a_string_epoch(search_run: Path, tmp_path: Path) -> None:
+    import torch
+
+    cfg, arch = _train_files(tmp_path)
+    out = tmp_path / "final"
+    assert run(["train", cfg, "--arch", arch, "--out", out, "--epochs", "2", "--stop-after", "1"]).code == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    state["epoch"] = "1"
+    torch.save(state, out / "checkpoint.pt")
+    err = one_line_error(["train", cfg, "--arch", arch, "--out", out, "--resume", "--epochs", "2"], "checkpoint.pt")
+    assert "epoch: expected an integer >= 0, got '1'" in err
+
+
+def _train_files(tmp_path: Path) -> tuple[Path, Path]:
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("seed: 0\ndataset: {type: digits, resolution: 8, channels: 1, max_train: 32}\n"
+                   "search_space: {type: nb201, channels: 4, cells_per_stage: 1, resolution: 8, in_channels: 1}\n")
+    arch = tmp_path / "a.yaml"
+    arch.write_text("arch: '|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_1x1~2|'\n")
+    return cfg, arch
+
+
+def test_26_3_mapping_extras_a_list(tmp_path: Path) -> None:
+    y = tmp_path / "map.yaml"
+    y.write_text("conv1: {op: conv, c_in: 3, c_out: 16, h: 32, w: 32, extras: [1, 2]}\n")
+    err = one_line_error(["ingest", "--format", "dnndk", DATA / "fpga" / "dnndk_proxylessmobile05.log", "--mapping", y,
+                          "--device", "z", "--dry-run"], "map.yaml")
+    assert "conv1" in err and "extras: expected a mapping" in err
+
+
+@pytest.mark.parametrize("field,value", [("perfs", {"latency_ms": "fast"}), ("reward", "high"), ("step", 1.5),
+                                         ("arch_str", "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")])
+def test_26_4_garbage_history_with_the_right_config_hash(search_run: Path, tmp_path: Path, field: str,
+                                                         value: object) -> None:
+    rd = tmp_path / "run"
+    shutil.copytree(search_run / "run", rd)
+    doc = json.loads((rd / "checkpoint.json").read_text())
+    doc["state"]["history"][0][field] = value
+    (rd / "checkpoint.json").write_text(json.dumps(doc))
+    one_line_error(["derive", rd, "--out", tmp_path / "b.yaml"], "checkpoint.json")
+    one_line_error(["search", search_run / "search.yaml", "--run-dir", rd], "checkpoint.json")
+
+
+def test_26_4_derive_a_differentiable_record_without_an_architecture(search_run: Path, tmp_path: Path) -> None:
+    rd = tmp_path / "run"
+    shutil.copytree(search_run / "run", rd)
+    doc = json.loads((rd / "checkpoint.json").read_text())
+    doc["state"].update(kind="differentiable", derived={"perfs": {}})
+    (rd / "checkpoint.json").write_text(json.dumps(doc))
+    one_line_error(["derive", rd, "--out", tmp_path / "b.yaml"], "checkpoint.json", "derived")
+
+
+def test_26_5_gen_config_refuses_a_supernet_of_another_space(tmp_path: Path) -> None:
+    err = one_line_error(["gen-config", "--search-space", "mbv2", "--weights-manager", "nb201_supernet", "--out",
+                          tmp_path / "c.yaml"], "--weights-manager")
+    assert "nb201_supernet serves the search space(s) nb201, got 'mbv2'" in err
+    assert not (tmp_path / "c.yaml").exists()
+
+
+@pytest.mark.parametrize("arch", ["|nor_conv_3x3~0|+|none~0|skip_connect~\u0661|+|skip_connect~0|none~1|nor_conv_1x1~2|",
+                                  "|nor_conv_3x3~0|+|none~0|skip_connect~+1|+|skip_connect~0|none~1|nor_conv_1x1~2|"])
+def test_26_6_eval_arch_with_non_ascii_digits(search_run: Path, arch: str) -> None:
+    one_line_error(["eval-arch", search_run / "search.yaml", "--arch", arch], "nb201")
+
+
+def test_26_6_mbv2_stage_prefix_other_than_d() -> None:
+    from hwnas.config import build_space
+    from hwnas.errors import ValidationError
+
+    sp = build_space("mbv2", {})
+    good = "d2:e3k3,e4k5|d2:e4k5,e4k7|d2:e4k7,e4k7|d3:e6k5,e6k3,e3k3|d2:e3k7,e4k7"
+    assert sp.to_str(sp.from_str(good)) == good
+    for bad in (good.replace("d2", "x2", 1), good.replace("e3k3", "e\u0663k3", 1), good.replace("k3", "q3", 1)):
+        with pytest.raises(ValidationError, match="^mbv2: "):
+            sp.from_str(bad)
+
+
+def test_26_7_three_rows_are_too_few(tmp_path: Path) -> None:
+    table = tmp_path / "three.csv"
+    table.write_text("\n".join((DATA / "nb201_latency_head60.csv").read_text().splitlines()[:4]) + "\n")
+    err = one_line_error(["fit-cost", "--dataset", table, "--space", "nb201", "--target", "gold_6226_ms"], "three.csv")
+    assert "need at least 4: 2 to train on, 2 held out" in err
+
+
+def test_26_8_float_extremes(tmp_path: Path) -> None:
+    import numpy as np
+
+    from hwnas.cost_models.metrics import regression_metrics
+
+    rows = (DATA / "nb201_latency_head60.csv").read_text().splitlines()
+    cells = rows[3].split(",")
+    cells[7] = "1e308"
+    rows[3] = ",".join(cells)
+    table = tmp_path / "big.csv"
+    table.write_text("\n".join(rows) + "\n")
+    err = one_line_error(["fit-cost", "--dataset", table, "--space", "nb201", "--target", "gold_6226_ms"], "big.csv:4")
+    assert "expected a finite value in [0, 1e+09]" in err
+    m = regression_metrics(np.array([1e300, 2e300]), np.array([2e300, 2e300]))
+    assert np.isclose(m["rmse"], 1e300 / np.sqrt(2)) and np.isclose(m["rel_rmse"], 1 / np.sqrt(2))
+    one_line_error(["fit-cost", "--dataset", table, "--space", "nb201", "--target", "gold_6226_ms", "--min-value", "0"],
+                   "--min-value")
+
+
+@pytest.mark.parametrize("flag,value", [("--model", ""), ("--model", "lut,,mlp")])
+def test_26_9_empty_model_list(search_run: Path, flag: str, value: str) -> None:
+    _model(search_run)
+    one_line_error(["fit-cost", "--store", search_run / "s.sqlite", "--device", "cpu", "--backend", "fake",
+                    f"{flag}={value}"], flag)
+
+
+@pytest.mark.parametrize("opt,domain", [("kernels=[2,4]", "must be odd, got 2 (expected odd, distinct, in [1, 9])"),
+                                        ("resolution=1000000", "must be <= 2048, got 1000000 (expected in [8, 2048])")])
+def test_26_10_space_options_outside_their_domain(tmp_path: Path, opt: str, domain: str) -> None:
+    err = one_line_error(["profile", "--space", "mbv2", "--space-opt", opt, "--export-only", tmp_path / "b"], "mbv2.")
+    assert domain in err
+
+
+def test_26_11_arch_without_space(search_run: Path) -> None:
+    err = one_line_error(["predict", "--model", _model(search_run), "--arch", "0-1-2"], "--arch")
+    assert "--arch needs --space" in err
+
+
+@pytest.mark.parametrize("flag,value,needs", [("--segments", "run_time_stamps.txt", "--power"),
+                                              ("--inferences", "10", "--power"), ("--clock-offset", "2", "--segments")])
+def test_26_12_options_that_need_another(flag: str, value: str, needs: str) -> None:
+    fpga = DATA / "fpga"
+    arg = str(fpga / value) if value.endswith(".txt") else value
+    err = one_line_error(["ingest", "--format", "dnndk", fpga / "dnndk_proxylessmobile05.log", "--device", "z", flag,
+                          arg, "--dry-run"], flag)
+    assert f"{flag} needs {needs}" in err

@@ -93,12 +93,10 @@ def test_tvm_tuning_is_persistent(tmp_path: Path) -> None:
     assert out.shape == (1, 8, 8, 8)
     assert (tmp_path / "llvm" / "database_tuning_record.json").exists()
     assert p.key in (tmp_path / "llvm" / "tuned.json").read_text()
-    # A second backend on the same database reuses the tuning instead of tuning again.
-    import time
-
-    t0 = time.perf_counter()
+    # A second backend on the same database reuses the tuning instead of tuning again: no new records.
+    records = (tmp_path / "llvm" / "database_tuning_record.json").read_text()
     again = registry.build("backend", "tvm", tune_trials=2, tuning_dir=str(tmp_path)).prepare(p).output()
-    assert time.perf_counter() - t0 < 30
+    assert (tmp_path / "llvm" / "database_tuning_record.json").read_text() == records
     np.testing.assert_allclose(again, out, atol=1e-5)
     ref = registry.build("backend", "torch").prepare(p).output()
     np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)

@@ -3,7 +3,6 @@ streamed to the driver (the store's only writer); the same rows as a local job; 
 resource no node has and an address that does not answer are one-line errors."""
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ def test_farm_job_measures_on_resource_nodes_and_resumes(ray_local: Any, tmp_pat
     assert s2.backends[0].measured == {"primitive": 0, "network": 0, "block": 0}  # resumed: all skipped
 
 
+@pytest.mark.timeout(120)  # an address nobody answers fails at once, not after the test's timeout
 def test_farm_bad_resource_and_address_are_one_line(ray_local: Any, tmp_path: Path, fast_protocol,
                                                     capsys: Any) -> None:
     store = tmp_path / "s.sqlite"
@@ -46,12 +46,10 @@ def test_farm_bad_resource_and_address_are_one_line(ray_local: Any, tmp_path: Pa
     with pytest.raises(ConfigError, match="--device-resource jetson: no node of the local Ray instance advertises "
                                           "it .*fakedev"):
         api.profile_space("toy", TOY, store, ProfileRequest(backends=("fake",), device_resource="jetson"))
-    t0 = time.perf_counter()
     rc = main(["profile", "--space", "toy", "--space-opt", "n=3", "--space-opt", "k=2", "--backend", "fake",
                "--store", str(store), "--ray-address", "127.0.0.1:9", "--device-resource", "fakedev"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "--ray-address 127.0.0.1:9: no Ray cluster answers" in err and len(err.splitlines()) == 1
-    assert time.perf_counter() - t0 < 30
     with pytest.raises(ConfigError, match="--device-resource"):
         api.profile_space("toy", TOY, store, ProfileRequest(backends=("fake",), ray_address="127.0.0.1:9"))
     with Store(store) as st:

@@ -110,6 +110,7 @@ def test_a_farm_job_and_a_local_job_measure_each_item_once(tmp_path: Path) -> No
             local = job.run().backends[0]
         ex.go.set()
         t.join(120)
+        assert not t.is_alive(), "the farm job did not finish"
     finally:
         ex.go.set()
         close_clients()

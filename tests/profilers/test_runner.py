@@ -29,7 +29,7 @@ from hwnas import registry
 
 @registry.register("op", "sleepy")
 def sleepy(p):
-    time.sleep(60)
+    time.sleep(3600)
     return nn.Identity()
 
 
@@ -75,6 +75,7 @@ def test_job_stores_networks_and_blocks_then_resumes(store_path: Path, tiny_nb20
         assert len(st.query()) == n_before
 
 
+@pytest.mark.timeout(240)  # the sleeper sleeps an hour: a job that waited for it would fail here
 def test_failures_timeouts_and_crashes_are_stored(store_path: Path, tmp_path: Path, tiny_nb201, fast_protocol,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "hwnas_test_badops.py").write_text(PLUGIN)
@@ -83,10 +84,8 @@ def test_failures_timeouts_and_crashes_are_stored(store_path: Path, tmp_path: Pa
     items = [Primitive("unknown_op", 4, 4, 8, 8), Primitive("sleepy", 4, 4, 8, 8), good,
              Primitive("crashy", 4, 4, 8, 8), Primitive("conv", 4, 8, 8, 8, kernel=1)]
     with Store(store_path) as st:
-        t0 = time.perf_counter()
         s = ProfileJob(st, tiny_nb201, ProfileRequest(protocol=fast_protocol, timeout_s=4.0, imports=("hwnas_test_badops",),
                                                       show_progress=False), primitives=items).run()
-        assert time.perf_counter() - t0 < 50  # the sleeper was cut off, not waited for
         by_target = {r["target"]: r for r in st.query(kind="primitive")}
         assert "unknown" in by_target["unknown_op c4>4 8x8 k1 s1"]["error"]
         assert by_target["sleepy c4>4 8x8 k1 s1"]["error"].startswith("timeout")
@@ -96,29 +95,55 @@ def test_failures_timeouts_and_crashes_are_stored(store_path: Path, tmp_path: Pa
         assert s.backends[0].failed["primitive"] == 3 and s.backends[0].measured["primitive"] == 2
 
 
+#: ``hwnas profile`` whose sixth item stops before it is committed, says so and waits there
+#: (its lease held) until the test kills it: a SIGKILL mid-item at a known place.
+HOLD_AT_SIXTH = """
+import sys
+from pathlib import Path
+
+from hwnas.cli import main
+from hwnas.profilers import jobs
+
+real, done = jobs.LeasedItems.commit, []
+
+
+def commit(self, item, rows):
+    if len(done) == 5:
+        Path(sys.argv[1]).write_text(item.key.target)
+        sys.stdin.read()
+    done.append(item.key.target)
+    return real(self, item, rows)
+
+
+jobs.LeasedItems.commit = commit
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 def test_sigkill_mid_run_then_resume_does_not_remeasure(tmp_path: Path) -> None:
-    store = tmp_path / "kill.sqlite"
-    cmd = [sys.executable, "-m", "hwnas.cli", "profile", "--space", "mbv2", "--space-opt", "resolution=32",
-           "--space-opt", "width=0.25", "--store", str(store), "--networks", "2", "--warmup", "1",
-           "--min-repeats", "8", "--max-repeats", "8", "--min-time-ms", "4", "--time-budget", "1",
-           "--sessions", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
+    store, holding = tmp_path / "kill.sqlite", tmp_path / "holding"
+    args = ["profile", "--space", "mbv2", "--space-opt", "resolution=32", "--space-opt", "width=0.25", "--store",
+            str(store), "--networks", "2", "--warmup", "1", "--min-repeats", "8", "--max-repeats", "8",
+            "--min-time-ms", "4", "--time-budget", "1", "--sessions", "1"]
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_AT_SIXTH, str(holding), *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        while time.time() < deadline:
-            if store.exists() and proc.poll() is None:
-                try:
-                    if len(_rows(store)) >= 5:
-                        break
-                except sqlite3.OperationalError:
-                    pass
-            assert proc.poll() is None, "the job finished before it could be killed; make it slower"
+        while not holding.exists():  # bounded by the test's timeout
+            assert proc.poll() is None, "the job ended before its sixth item"
             time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL)  # mid-item: measured, not committed, its lease held
     finally:
+        proc.kill()
         proc.wait(timeout=30)
+        proc.stdin.close()  # type: ignore[union-attr]
+    con = sqlite3.connect(store)
+    try:
+        assert con.execute("SELECT count(*) FROM claims").fetchone()[0] == 1  # the dead job's lease
+    finally:
+        con.close()
+    cmd = [sys.executable, "-m", "hwnas.cli", *args]
     before = _rows(store)
-    assert 5 <= len(before) < 78  # killed mid-run
+    assert len(before) == 5 and all(row[1] == "primitive" for row in before)  # five items, one row each
     r = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     after = _rows(store)
@@ -127,3 +152,4 @@ def test_sigkill_mid_run_then_resume_does_not_remeasure(tmp_path: Path) -> None:
     assert len(prims) == len({row[2] for row in prims})  # each primitive measured once
     assert len([row for row in after if row[1] == "network"]) == 2
     assert all(row[6] is None for row in after)
+    assert holding.read_text() in {row[2] for row in after[5:]}  # the killed item, measured by the resumed job

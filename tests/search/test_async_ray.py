@@ -48,17 +48,30 @@ def test_async_search_completes_and_resumes(ray_local: Any, tmp_path: Path) -> N
 def test_killed_worker_loses_nothing(ray_local: Any, tmp_path: Path) -> None:
     trace = tmp_path / "trace"
     trace.mkdir()
+    hold = trace / "2.hold"
+    hold.touch()  # rollout 2's task waits there until the test has killed its worker
     cfg = _config(tmp_path, trace_dir=str(trace), steps=5, checkpoint_every=1)
     result: dict[str, Any] = {}
-    t = threading.Thread(target=lambda: result.update(run_search(cfg, run_dir=tmp_path / "run")))
+
+    def search() -> None:
+        try:
+            result.update(run_search(cfg, run_dir=tmp_path / "run"))
+        except BaseException as exc:  # re-raised below, not lost with the thread
+            result["error"] = exc
+
+    t = threading.Thread(target=search, daemon=True)
     t.start()
-    deadline = time.time() + 60
-    while time.time() < deadline and not any(p.name.startswith("2-") for p in trace.iterdir()):
+    while not any(p.name.startswith("2-") for p in trace.iterdir()):  # bounded by the test's timeout
+        assert t.is_alive(), result.get("error")
         time.sleep(0.05)
-    victim = next(p for p in trace.iterdir() if p.name.startswith("2-"))
+    (victim,) = [p for p in trace.iterdir() if p.name.startswith("2-")]
     os.kill(int(victim.read_text()), signal.SIGKILL)  # rollout 2's worker dies mid-evaluation
-    t.join(timeout=120)
-    assert not t.is_alive() and result["rollouts"] == 5
+    hold.unlink()  # its retry runs through
+    t.join(timeout=600)
+    assert not t.is_alive()
+    if "error" in result:
+        raise result["error"]
+    assert result["rollouts"] == 5
     starts = [p.name.split("-") for p in trace.iterdir()]
     assert len({pid for step, pid in starts if step == "2"}) >= 2  # retried in another worker
     ckpt_steps = sorted(int(r.split(",")[0]) for r in (tmp_path / "run" / "rollouts.csv").read_text().splitlines()[1:]
@@ -66,6 +79,7 @@ def test_killed_worker_loses_nothing(ray_local: Any, tmp_path: Path) -> None:
     assert ckpt_steps == [0, 1, 2, 3, 4]  # every rollout finished exactly once, the killed one included
 
 
+@pytest.mark.timeout(120)  # an address nobody answers fails at once, not after the test's timeout
 def test_async_refuses_shared_weights_and_bad_addresses(tmp_path: Path, capsys: Any) -> None:
     cfg = _config(tmp_path)
     data = yaml.safe_load(cfg.read_text())
@@ -75,11 +89,9 @@ def test_async_refuses_shared_weights_and_bad_addresses(tmp_path: Path, capsys: 
     bad.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="async .*cannot train shared"):
         run_search(bad, run_dir=tmp_path / "x")
-    t0 = time.perf_counter()
     assert main(["search", str(cfg), "--run-dir", str(tmp_path / "y"), "--ray-address", "127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert "--ray-address 127.0.0.1:9: no Ray cluster answers" in err and len(err.strip().splitlines()) == 1
-    assert time.perf_counter() - t0 < 30
     assert not (tmp_path / "y" / "checkpoint.json").exists()
 
 

@@ -50,11 +50,49 @@ def test_search_derive_train_test_in_miniature(tmp_path: Path, capsys: pytest.Ca
     genotype = yaml.safe_load((run / "genotype.yaml").read_text())
     assert best["arch_str"] == genotype["arch_str"] and set(genotype["arch"]) == {"normal", "reduce"}
     assert "none" not in best["arch_str"]
+    check_genotype_and_weights(cfg, run, genotype)
     trained = cli(capsys, "train", cfg, "--arch", str(run / "best.yaml"), "--out", str(tmp_path / "final"))
     assert trained["finished"] and trained["history"][-1]["train_loss"] < trained["history"][0]["train_loss"]
     res = cli(capsys, "test", cfg, "--arch", str(run / "best.yaml"), "--checkpoint",
               str(tmp_path / "final" / "checkpoint.pt"), "--profile")
     assert res["latency_ms"] > 0 and 0 <= res["test_accuracy"] <= 1 and res["arch"] == best["arch_str"]
+
+
+def check_genotype_and_weights(cfg: str, run: Path, genotype: dict[str, Any]) -> None:
+    """genotype.yaml holds the trained distribution and its DARTS derivation, and the
+    checkpoint holds the trained supernet weights that scored the derived cell."""
+    import numpy as np
+
+    from hwnas import registry
+    from hwnas.search.spaces.differentiable import weights_from_jsonable
+    from hwnas.search.trainers.checkpoint import load_checkpoint
+
+    rc = load_run_config(cfg)
+    comps = build_components(rc)
+    space, wm = comps.space, comps.weights_manager
+    alphas = weights_from_jsonable(space.param_groups(), genotype["alphas"])
+    for name, w in alphas.items():  # a distribution per edge, moved away from uniform by the search
+        assert w.shape == (len(space.edge_rows), len(space.ops)) and np.allclose(w.sum(axis=1), 1.0, atol=1e-4)
+        assert w.max() > 2.0 / len(space.ops)
+    assert space.to_str(space.derive(alphas)) == genotype["arch_str"]  # the derivation of those weights
+    state = load_checkpoint(run)
+    assert state is not None
+    trained, fresh = state["weights_manager"], wm.state_dict()
+    moved = [k for k, v in trained.items() if v.is_floating_point() and not torch_equal(v, fresh[k])]
+    assert len(moved) > len(trained) // 2  # the supernet's weights trained
+    trainer = registry.get("trainer", "differentiable")(trainer_config(rc).options, components=comps, run_dir=None,
+                                                         seed=rc.seed)
+    trainer.load_state_dict(state)
+    again = trainer._record(genotype["perfs"]["train_loss"], float("nan"))
+    assert space.to_str(again.arch) == genotype["arch_str"]
+    assert again.perfs["accuracy"] == pytest.approx(genotype["perfs"]["accuracy"])  # scored with these weights
+    assert again.perfs["supernet_accuracy"] == pytest.approx(genotype["perfs"]["supernet_accuracy"])
+
+
+def torch_equal(a: Any, b: Any) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
 
 
 def test_a_killed_search_resumes_to_the_same_result(tmp_path: Path) -> None:

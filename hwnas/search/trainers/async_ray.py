@@ -51,6 +51,8 @@ def evaluate_task(cfg_data: dict[str, Any], base: str, arch: list[int], step: in
 
     if trace_dir:  # which process runs which rollout (operations; the kill test)
         Path(trace_dir, f"{step}-{os.getpid()}").write_text(str(os.getpid()))
+        while Path(trace_dir, f"{step}.hold").exists():  # held mid-evaluation (a test kills this worker here)
+            time.sleep(0.05)
     key = json.dumps([cfg_data, base, device], sort_keys=True, default=str)
     comps = _WORKER_CACHE.get(key)
     if comps is None:
@@ -81,7 +83,8 @@ class AsyncTrainer(SimpleTrainer):
         max_retries: int = opt(3, min=0, help="times a rollout whose worker died is retried elsewhere")
         checkpoint_every: int = opt(5, min=0, help="save a checkpoint every N finished rollouts (0 = at the end)")
         ray_address: str = opt("", help="Ray cluster address (HOST:PORT); empty = start a local instance")
-        trace_dir: Path | None = opt(None, help="folder where each task writes STEP-PID when it starts (debugging)")
+        trace_dir: Path | None = opt(None, help="folder where each task writes STEP-PID when it starts, "
+                                       "and waits while a file STEP.hold exists there (debugging, tests)")
         plot: bool = opt(True, help="write pareto.png at the end")
         reuse: bool = opt(False, help="(unused by async; kept so the simple trainer's helpers apply)")
         evaluator_updates: int = opt(0, max=0, help="shared-weight training is not supported by async")

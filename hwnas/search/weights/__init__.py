@@ -5,7 +5,14 @@ in :mod:`hwnas.search.weights.base`.
 """
 from __future__ import annotations
 
-from hwnas.search.weights import diff_supernet, plain, supernet_darts, supernet_mbv2, supernet_nb201  # noqa: F401  (register)
+from hwnas.search.weights import (  # noqa: F401  (register)
+    diff_supernet,
+    plain,
+    supernet_darts,
+    supernet_mbv2,
+    supernet_mbv3,
+    supernet_nb201,
+)
 from hwnas.search.weights.base import WeightsManager
 
 __all__ = ["WeightsManager"]

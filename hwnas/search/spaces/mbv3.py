@@ -1,0 +1,205 @@
+"""Once-for-All's MobileNetV3 space (``mbv3``).
+
+The layout is OFA-MobileNetV3's (Cai et al., ICLR 2020; ``OFAMobileNetV3`` in
+mit-han-lab/once-for-all): a 3x3 stride-2 stem with h-swish (16 channels), a first
+depthwise-separable block (16 -> 16, k3, ReLU, no SE), five elastic stages of widths
+24, 40, 80, 112, 160 with first-block strides 2, 2, 2, 1, 2, ReLU in the first two and
+h-swish in the last three, squeeze-and-excitation in stages 2, 4 and 5 (40, 112, 160);
+then the final expand layer (1x1 conv to 960, BN, h-swish), global pooling, the feature
+mix layer (960 -> 1280, h-swish, no BN; a ``fc`` primitive here) and the classifier.
+
+Each stage has depth {2,3,4} (its first d blocks run), each block expansion {3,4,6} and
+kernel {3,5,7}; the input resolution is a decision too (``resolutions``). ``width``
+scales every layer's channels, rounded to multiples of 8 as MobileNetV3 does (OFA ships
+0.8, 1.0 and 1.2 here, but any positive multiplier builds).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from hwnas.config import opt
+from hwnas.errors import ValidationError
+from hwnas.primitives import NetworkSpec, Primitive
+from hwnas.registry import register
+from hwnas.search.spaces.base import MAX_CHANNELS, MAX_CLASSES, MAX_RESOLUTION, Arch, Decision, SearchSpace, ascii_text
+from hwnas.search.spaces.mbv2 import make_divisible
+
+#: (base output channels, stride of the first block, activation, squeeze-excite) of the
+#: five elastic stages, as in OFA-MobileNetV3.
+STAGES: tuple[tuple[int, int, str, bool], ...] = (
+    (24, 2, "relu", False), (40, 2, "relu", True), (80, 2, "hswish", False),
+    (112, 1, "hswish", True), (160, 2, "hswish", True))
+#: Base widths of the stem, first block, final expand layer and feature mix layer.
+STEM, FIRST, FINAL_EXPAND, FEATURE_MIX = 16, 16, 960, 1280
+
+
+@register("search_space", "mbv3")
+class MBV3Space(SearchSpace):
+    """OFA-MobileNetV3: 5 stages x depth {2,3,4} x expansion {3,4,6} x kernel {3,5,7} x resolution."""
+
+    @dataclass(frozen=True)
+    class Options:
+        resolutions: list[int] = opt([224], min=8, max=MAX_RESOLUTION, min_items=1, unique=True,
+                                     help="input sizes to choose from (elastic resolution)")
+        width: float = opt(1.0, gt=0, max=4, help="channel width multiplier (OFA: 0.8, 1.0, 1.2)")
+        in_channels: int = opt(3, min=1, max=MAX_CHANNELS, help="input channels (3 for RGB)")
+        num_classes: int = opt(1000, min=2, max=MAX_CLASSES, help="classifier outputs")
+        depths: list[int] = opt([2, 3, 4], min=1, max=8, min_items=1, unique=True, help="depth choices per stage")
+        expansions: list[int] = opt([3, 4, 6], min=1, max=8, min_items=1, unique=True,
+                                    help="expansion choices per block")
+        kernels: list[int] = opt([3, 5, 7], min=1, max=9, min_items=1, unique=True, odd=True,
+                                 help="depthwise kernel choices (odd)")
+
+    @classmethod
+    def example(cls, tmp_dir: Path) -> dict[str, Any]:
+        """A narrow space at two small resolutions, for the contract suites."""
+        return {"search_space": {"type": "mbv3", "resolutions": [32, 24], "width": 0.25, "num_classes": 10,
+                                 "depths": [1, 2], "kernels": [3, 5]}}
+
+    def __init__(self, options: "MBV3Space.Options | None" = None, **kw: object) -> None:
+        self.options = options or MBV3Space.Options(**kw)  # type: ignore[arg-type]
+        o = self.options
+        self.max_depth = max(o.depths)
+        self.c_stem = make_divisible(STEM * o.width)
+        self.c_first = make_divisible(FIRST * o.width)
+        self.c_stages = [make_divisible(c * o.width) for c, *_ in STAGES]
+        self.c_final = make_divisible(FINAL_EXPAND * o.width)
+        self.c_mix = make_divisible(FEATURE_MIX * o.width)
+        super().__init__()
+
+    def build_decisions(self) -> Sequence[Decision]:
+        o = self.options
+        out = [Decision("resolution", tuple(o.resolutions))]
+        for s in range(len(STAGES)):
+            out.append(Decision(f"s{s}.depth", tuple(o.depths)))
+            for b in range(self.max_depth):
+                out.append(Decision(f"s{s}.b{b}.e", tuple(o.expansions)))
+                out.append(Decision(f"s{s}.b{b}.k", tuple(o.kernels)))
+        return out
+
+    # -- arch helpers -------------------------------------------------------------------
+    def _per_stage(self) -> int:
+        return 1 + 2 * self.max_depth
+
+    def resolution_of(self, arch: Arch) -> int:
+        return int(self.options.resolutions[self.validate(arch)[0]])
+
+    def stage_choices(self, arch: Arch) -> list[list[tuple[int, int]]]:
+        """For each stage, the active blocks' (expansion, kernel) values."""
+        o = self.options
+        arch = self.validate(arch)
+        n = self._per_stage()
+        out = []
+        for s in range(len(STAGES)):
+            chunk = arch[1 + s * n:1 + (s + 1) * n]
+            depth = o.depths[chunk[0]]
+            out.append([(o.expansions[chunk[1 + 2 * b]], o.kernels[chunk[2 + 2 * b]]) for b in range(depth)])
+        return out
+
+    def active(self, arch: Arch) -> list[int]:
+        n = self._per_stage()
+        out = [0]
+        for s in range(len(STAGES)):
+            depth = self.options.depths[arch[1 + s * n]]
+            out.append(1 + s * n)
+            out.extend(1 + s * n + 1 + j for j in range(2 * depth))
+        return out
+
+    def to_str(self, arch: Arch) -> str:
+        """E.g. ``r224|d2:e3k5,e6k3|d3:...`` (inactive choices dropped)."""
+        stages = ("d{}:".format(len(st)) + ",".join(f"e{e}k{k}" for e, k in st) for st in self.stage_choices(arch))
+        return "|".join([f"r{self.resolution_of(arch)}", *stages])
+
+    def from_str(self, text: str) -> Arch:
+        """Inverse of :meth:`to_str`, strictly: an ``rN`` resolution, then ``dN:`` stage
+        prefixes of ``eXkY`` blocks, ASCII digits only."""
+        o = self.options
+        parts = ascii_text("mbv3", text).strip().split("|")
+        if len(parts) != 1 + len(STAGES):
+            raise ValidationError(f"mbv3: expected a resolution and {len(STAGES)} stages separated by '|', "
+                                  f"got {text!r}")
+        try:
+            m = re.fullmatch(r"r([0-9]+)", parts[0])
+            if m is None:
+                raise ValueError(parts[0])
+            out = [o.resolutions.index(int(m.group(1)))]
+            for st in parts[1:]:
+                m = re.fullmatch(r"d([0-9]+):([ek0-9,]*)", st)
+                ek = [re.fullmatch(r"e([0-9]+)k([0-9]+)", b) for b in (m.group(2).split(",") if m else [])]
+                if m is None or not all(ek) or int(m.group(1)) != len(ek):
+                    raise ValueError(st)
+                out.append(o.depths.index(len(ek)))
+                for b in range(self.max_depth):
+                    out += [o.expansions.index(int(ek[b].group(1))), o.kernels.index(int(ek[b].group(2)))] \
+                        if b < len(ek) else [0, 0]
+        except ValueError:
+            raise ValidationError(f"mbv3: cannot parse architecture {text!r} (expected e.g. "
+                                  f"'r{o.resolutions[0]}|d2:e3k5,e6k3|...', resolutions {list(o.resolutions)}, "
+                                  f"depths {list(o.depths)}, expansions {list(o.expansions)}, kernels "
+                                  f"{list(o.kernels)})") from None
+        return self.validate(out)
+
+    # -- hardware half -------------------------------------------------------------------
+    def _head(self, r: int) -> list[Primitive]:
+        """Stem (3x3 s2 conv, h-swish) and the first depthwise-separable block (ReLU)."""
+        o = self.options
+        r1 = (r + 1) // 2
+        return [Primitive("conv", o.in_channels, self.c_stem, r, r, kernel=3, stride=2, act="hswish"),
+                Primitive("mbconv", self.c_stem, self.c_first, r1, r1, kernel=3, stride=1, expansion=1, act="relu")]
+
+    def _tail(self, c_in: int, r: int) -> list[Primitive]:
+        """Final expand layer, global pooling, feature mix layer (h-swish) and classifier."""
+        return [Primitive("conv", c_in, self.c_final, r, r, kernel=1, stride=1, act="hswish"),
+                Primitive("pool", self.c_final, self.c_final, r, r, kernel=r, extras=(("mode", "global"),)),
+                Primitive("fc", self.c_final, self.c_mix, 1, 1, act="hswish"),
+                Primitive("fc", self.c_mix, self.options.num_classes, 1, 1)]
+
+    @staticmethod
+    def stage_resolutions(resolution: int) -> list[int]:
+        """Input resolution of each stage's first block, then the final one."""
+        r = (resolution + 1) // 2
+        out = []
+        for _, s, _, _ in STAGES:
+            out.append(r)
+            r = (r + s - 1) // s
+        return out + [r]
+
+    def _block(self, s: int, c_in: int, r: int, first: bool, e: int, k: int) -> Primitive:
+        _, stride, act, se = STAGES[s]
+        return Primitive("mbconv", c_in, self.c_stages[s], r, r, kernel=k, stride=stride if first else 1,
+                         expansion=e, act=act, se=se)
+
+    def to_network(self, arch: Arch) -> NetworkSpec:
+        o = self.options
+        resolution = self.resolution_of(arch)
+        nodes = self._head(resolution)
+        c = self.c_first
+        res = self.stage_resolutions(resolution)
+        for s, blocks in enumerate(self.stage_choices(arch)):
+            for b, (e, k) in enumerate(blocks):
+                nodes.append(self._block(s, c, res[s] if b == 0 else res[s + 1], b == 0, e, k))
+                c = self.c_stages[s]
+        nodes += self._tail(c, res[-1])
+        return NetworkSpec.chain((o.in_channels, resolution, resolution), nodes, space="mbv3",
+                                 arch=self.to_str(arch))
+
+    def primitives(self) -> list[Primitive]:
+        o = self.options
+        prims: list[Primitive] = []
+        for resolution in o.resolutions:
+            res = self.stage_resolutions(resolution)
+            prims += self._head(resolution)
+            c = self.c_first
+            for s in range(len(STAGES)):
+                for e in o.expansions:
+                    for k in o.kernels:
+                        prims.append(self._block(s, c, res[s], True, e, k))
+                        if self.max_depth > 1:
+                            prims.append(self._block(s, self.c_stages[s], res[s + 1], False, e, k))
+                c = self.c_stages[s]
+            prims += self._tail(c, res[-1])
+        uniq = {p.key: p for p in prims}
+        return [uniq[k] for k in sorted(uniq)]
