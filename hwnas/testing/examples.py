@@ -151,6 +151,21 @@ def _supernet_mbv2(tmp_dir: Path) -> Config:
             "weights_manager": {"type": "supernet"}}
 
 
+@example_for("search_space", "mbv3")
+def _mbv3(tmp_dir: Path) -> Config:
+    """A narrow mbv3 space at two small resolutions."""
+    return {"search_space": {"type": "mbv3", "resolutions": [32, 24], "width": 0.25, "num_classes": 10,
+                             "depths": [1, 2], "kernels": [3, 5]}}
+
+
+@example_for("weights_manager", "mbv3_supernet")
+def _supernet_mbv3(tmp_dir: Path) -> Config:
+    """The supernet of a narrow mbv3 space at two small resolutions (all three kernels)."""
+    return {"search_space": {"type": "mbv3", "resolutions": [32, 24], "width": 0.25, "num_classes": 10,
+                             "depths": [1, 2], "kernels": [3, 5, 7]},
+            "weights_manager": {"type": "mbv3_supernet"}}
+
+
 @example_for("weights_manager", "nb201_supernet")
 def _supernet_nb201(tmp_dir: Path) -> Config:
     """The supernet of a small nb201 space (C=4, N=1, 8x8 inputs)."""

@@ -31,7 +31,7 @@ def ofa_mbv3(arch: str = "max", width: float = 1.0, resolution: int = 224, num_c
     """An OFA-MobileNetV3 subnet (``max``: depth 4, e6, k7 everywhere; ``mid``: 3, e4, k5;
     ``min``: 2, e3, k3; or a stages string) of the ``mbv3`` space at ``width``."""
     from hwnas.config import build_space
-    from hwnas.profilers.builders import build_network
+    from hwnas.nn.builders import build_network
 
     space = build_space("mbv3", {"resolutions": [resolution], "width": width, "num_classes": num_classes},
                         path="ofa_mbv3")

@@ -35,7 +35,7 @@ RUNS = 3
 
 def _measure() -> list[dict[str, dict[str, Any]]]:
     from hwnas.profilers.backends.onnxruntime import OnnxRuntimeBackend
-    from hwnas.profilers.kernels.fusion import measure_pairs
+    from hwnas.profilers.fusion import measure_pairs
 
     be = OnnxRuntimeBackend()
     return [measure_pairs(be, PAIRS, c=16, hw=224, protocol=PROTOCOL) for _ in range(RUNS)]

@@ -10,7 +10,7 @@ from torch import nn
 
 from hwnas.config import build_space
 from hwnas.errors import ConfigError, ValidationError
-from hwnas.profilers.builders import build_network
+from hwnas.nn.builders import build_network
 from hwnas.search.spaces.mbv2 import make_divisible
 from hwnas.search.spaces.mbv3 import MBV3Space
 

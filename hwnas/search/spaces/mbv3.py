@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from hwnas.config import opt
 from hwnas.errors import ValidationError
@@ -52,12 +51,6 @@ class MBV3Space(SearchSpace):
                                     help="expansion choices per block")
         kernels: list[int] = opt([3, 5, 7], min=1, max=9, min_items=1, unique=True, odd=True,
                                  help="depthwise kernel choices (odd)")
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """A narrow space at two small resolutions, for the contract suites."""
-        return {"search_space": {"type": "mbv3", "resolutions": [32, 24], "width": 0.25, "num_classes": 10,
-                                 "depths": [1, 2], "kernels": [3, 5]}}
 
     def __init__(self, options: "MBV3Space.Options | None" = None, **kw: object) -> None:
         self.options = options or MBV3Space.Options(**kw)  # type: ignore[arg-type]

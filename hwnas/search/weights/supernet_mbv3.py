@@ -20,7 +20,6 @@ primitives, so :meth:`MBV3Supernet.export_subnet` gives the network the profiler
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -28,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwnas.config import opt
-from hwnas.profilers.builders import _divisible, build_primitive
+from hwnas.nn.builders import _divisible, build_primitive
 from hwnas.registry import register
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.spaces.mbv3 import STAGES, MBV3Space
@@ -125,13 +124,6 @@ class MBV3Supernet(SupernetBase):
     """OFA elastic supernet for mbv3 (kernel via transforms, expansion, depth, resolution)."""
 
     supernet_for = ("mbv3",)
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """The supernet of a narrow mbv3 space at two small resolutions."""
-        return {"search_space": {"type": "mbv3", "resolutions": [32, 24], "width": 0.25, "num_classes": 10,
-                                 "depths": [1, 2], "kernels": [3, 5, 7]},
-                "weights_manager": {"type": "mbv3_supernet"}}
 
     @dataclass(frozen=True)
     class Options:
