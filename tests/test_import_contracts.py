@@ -48,6 +48,7 @@ def test_every_kind_of_violation_is_caught(tmp_path: Path) -> None:
         "hwnas/search/final.py": "from hwnas.profilers.timing import T\nfrom hwnas import assets\n",
         "hwnas/search/ok.py": "from hwnas.cost_models import fit\nfrom hwnas.nn import builders\n",
         "hwnas/store/db.py": "import hwnas.testing.fakes\n",
+        "hwnas/registry.py": "MODULES = {'backend': ('hwnas.profilers.x', 'hwnas.testing.fakes')}\n",
         "hwnas/testing/fakes.py": "from hwnas.search import final\n",
         "hwnas/assets/__init__.py": "from hwnas.errors import *\n",
         "hwnas/cli/main.py": "from hwnas import assets, search\n",
@@ -61,6 +62,7 @@ def test_every_kind_of_violation_is_caught(tmp_path: Path) -> None:
         ("hwnas.search.final", "hwnas.profilers.timing", "forbidden"),
         ("hwnas.search.final", "hwnas.assets", "asset"),
         ("hwnas.store.db", "hwnas.testing.fakes", "production never imports hwnas.testing"),
+        ("hwnas.registry", "hwnas.testing.fakes", "production never imports hwnas.testing"),  # by name
         ("hwnas.stray", "-", "module on no floor"),
     }, found
 

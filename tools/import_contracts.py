@@ -10,7 +10,9 @@ Contracts (``python tools/import_contracts.py [ROOT]``; exit 1 on any violation;
 
 1. layers — a module imports only modules of its own floor or of a lower one
    (``FLOORS``, top to bottom); every production module sits on exactly one floor;
-2. testing — no production module imports ``hwnas.testing`` (it sits above everything);
+2. testing — no production module imports ``hwnas.testing`` (it sits above everything), not
+   even by name: a string that is a ``hwnas.testing`` module name (the way the registry once
+   loaded the fakes) counts as an import;
 3. assets at the edge — ``hwnas.assets`` is imported only where user input is read
    (``ASSET_READERS``): lower layers receive a path or an opened object;
 4. no sideways doors — search never imports profilers (it reaches hardware through a
@@ -21,6 +23,7 @@ An exception is a row of ``EXCEPTIONS`` with the reason it is right; there are n
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +55,9 @@ FORBIDDEN: tuple[tuple[str, str, str], ...] = (
     ("hwnas.cost_models", "hwnas.search", "cost models never import the search engine"),
     ("hwnas.nn", "hwnas.store", "the network layer is neutral: no store"),
 )
+
+#: A string naming a module of hwnas.testing (``importlib.import_module`` / entry-point style).
+TESTING_NAME = re.compile(r"^hwnas\.testing(\.[a-z_]+)*(:[A-Za-z_]+)?$")
 
 #: (importer, imported) -> why this one upward or forbidden import is right.
 EXCEPTIONS: dict[tuple[str, str], str] = {}
@@ -110,6 +116,8 @@ def imports(root: Path, path: Path) -> list[tuple[int, str]]:
                 sub = root.joinpath(*f"{base}.{a.name}".split("."))
                 is_module = sub.with_suffix(".py").is_file() or (sub / "__init__.py").is_file()
                 out.append((node.lineno, f"{base}.{a.name}" if is_module else base))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and TESTING_NAME.match(node.value):
+            out.append((node.lineno, node.value.partition(":")[0]))  # a module named for importlib / entry points
     ours = [(line, name) for line, name in out if _within(name, "hwnas") or name.startswith("hwnas.")]
     return sorted(set(ours))
 
