@@ -15,8 +15,9 @@ Contracts (``python tools/import_contracts.py [ROOT]``; exit 1 on any violation;
    loaded the fakes) counts as an import;
 3. assets at the edge — ``hwnas.assets`` is imported only where user input is read
    (``ASSET_READERS``): lower layers receive a path or an opened object;
-4. no sideways doors — search never imports profilers (it reaches hardware through a
-   CostSource), profilers never import cost models or search, cost models never search.
+4. no sideways doors — profilers, cost models and search all stand on ``nn`` and the
+   records; the one door between them is search -> cost_models (a CostSource): search never
+   imports profilers, cost models never import profilers or search, profilers neither.
 
 An exception is a row of ``EXCEPTIONS`` with the reason it is right; there are none now.
 """
@@ -53,6 +54,7 @@ FORBIDDEN: tuple[tuple[str, str, str], ...] = (
     ("hwnas.profilers", "hwnas.cost_models", "profilers sit below cost models"),
     ("hwnas.profilers", "hwnas.search", "profilers never import the search engine"),
     ("hwnas.cost_models", "hwnas.search", "cost models never import the search engine"),
+    ("hwnas.cost_models", "hwnas.profilers", "cost models read measurements from the store, never the profilers"),
     ("hwnas.nn", "hwnas.store", "the network layer is neutral: no store"),
 )
 
