@@ -180,6 +180,10 @@ DEPENDENT = [  # (argv, the options the message must name)
     (["fit-cost", "--dataset", "CSV", "--target", "gold_6226_ms"], ("--dataset", "--space")),
     (["fit-cost", "--dataset", "CSV", "--space", "nb201"], ("--dataset", "--target")),
     (["fit-cost", "--store", "STORE", "--device", "cpu"], ("--store", "--backend")),
+    (["fit-cost", "--dataset", "CSV", "--space", "nb201", "--target", "gold_6226_ms", "--exclude-flagged"],
+     ("--exclude-flagged", "--store")),
+    (["fit-cost", "--dataset", "CSV", "--space", "nb201", "--target", "gold_6226_ms", "--unit", "primitive"],
+     ("--unit primitive", "--store")),
 ]
 
 
