@@ -64,7 +64,8 @@ def check_perfs(perfs: Any, where: str) -> dict[str, float]:
     out = {}
     for k, v in perfs.items():
         if not isinstance(k, str) or not _is_number(v):
-            raise ValidationError(f"{where}.perfs.{short(k, 30)}: expected a number, got {short(v, 40)}")
+            name = k[:30] if isinstance(k, str) else short(k, 30)
+            raise ValidationError(f"{where}.perfs.{name}: expected a number, got {short(v, 40)}")
         out[k] = float(v)
     return out
 
