@@ -89,8 +89,8 @@ def test_cross_field_rule_names_path(path_component):
 
 def test_unknown_component_type_suggests():
     with pytest.raises(ConfigError) as e:
-        parse_config({"search_space": {"type": "mbv3"}})
-    assert str(e.value).startswith("search_space.type: unknown search_space 'mbv3'")
+        parse_config({"search_space": {"type": "mbv4"}})
+    assert str(e.value).startswith("search_space.type: unknown search_space 'mbv4'")
     assert "did you mean" in str(e.value) and "mbv2" in str(e.value)
 
 

@@ -151,7 +151,7 @@ def base_model(dataset: str, columns: list[str], nets: list[Any], Y: np.ndarray,
 def transfer_headline(bench: Mapping[str, Any] | None, held_out: float) -> str:
     """The base's one-line claim: its own held-out figure, and transfer only as measured —
     by bases built like it without a whole device family (it saw every column itself)."""
-    head = f"held-out mean Spearman {held_out:.3f} on its 12 training devices"
+    head = f"held-out mean Spearman {held_out:.3f} (rows it never saw, of its 12 training devices)"
     runs = [r for r in (bench or {}).get("runs", []) if "family" in r["protocols"]]
     if not runs:
         return head

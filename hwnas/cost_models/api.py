@@ -24,6 +24,10 @@ def load_data(request: DataRequest, *, unit: str = "network", exclude_flagged: b
     store, device, backend, dataset = request.store, request.device, request.backend, request.dataset
     space, target = request.space, request.target
     if dataset:
+        for given, flag in ((exclude_flagged, "--exclude-flagged"), (unit == "primitive", "--unit primitive")):
+            if given:
+                raise ConfigError(f"{flag} needs --store: a whole-network table (--dataset) has neither flags nor "
+                                  "primitives")
         if not space or not target or target in TARGETS:
             raise ConfigError("--dataset needs --space and --target (a device column, e.g. gold_6226_ms); "
                               f"got --space {space or '(none)'}, --target {target or '(none)'}")

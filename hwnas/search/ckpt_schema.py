@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from hwnas.errors import ConfigError
+from hwnas.errors import ConfigError, ValidationError
 from hwnas.inputs import short
 
 
@@ -60,11 +60,12 @@ def check_perfs(perfs: Any, where: str) -> dict[str, float]:
     """A rollout's perfs: names to numbers (NaN allowed: a diverged loss is a measurement;
     strings, booleans and nulls are not)."""
     if not isinstance(perfs, Mapping):
-        raise ConfigError(f"{where}.perfs: expected a mapping of name: number, got {short(perfs, 40)}")
+        raise ValidationError(f"{where}.perfs: expected a mapping of name: number, got {short(perfs, 40)}")
     out = {}
     for k, v in perfs.items():
         if not isinstance(k, str) or not _is_number(v):
-            raise ConfigError(f"{where}.perfs.{short(k, 30)}: expected a number, got {short(v, 40)}")
+            name = k[:30] if isinstance(k, str) else short(k, 30)
+            raise ValidationError(f"{where}.perfs.{name}: expected a number, got {short(v, 40)}")
         out[k] = float(v)
     return out
 
@@ -75,5 +76,5 @@ def check_reward(reward: Any, where: str) -> float | None:
     if reward is None:
         return None
     if not _is_number(reward):
-        raise ConfigError(f"{where}.reward: expected a number or null, got {short(reward, 40)}")
+        raise ValidationError(f"{where}.reward: expected a number or null, got {short(reward, 40)}")
     return float(reward)

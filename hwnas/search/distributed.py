@@ -138,6 +138,7 @@ def _worker(rank: int, world: int, folder: str, fn: Callable[..., Any], o: ExecO
             _reply(folder, rank, {"ok": True, "result": out})
     except HwnasError as exc:
         _reply(folder, rank, {"ok": False, "user": True, "error": str(exc), "rank": rank})
+        raise SystemExit(2) from None  # a failed exit: the spawner stops the ranks still waiting for this one
     except BaseException as exc:  # a bug: keep the traceback for the parent
         _reply(folder, rank, {"ok": False, "user": False, "error": f"{type(exc).__name__}: {exc}",
                               "trace": traceback.format_exc(), "rank": rank})
@@ -169,18 +170,22 @@ def spawn(fn: Callable[..., Any], nproc: int, o: ExecOptions, *args: Any) -> Any
             mp.start_processes(_worker, args=(nproc, tmp, fn, o, args), nprocs=nproc, join=True,
                                start_method="spawn")
         except (mp.ProcessRaisedException, mp.ProcessExitedException) as exc:
-            for r in _replies(tmp):
-                if not r["ok"]:
-                    _raise_reply(r)
+            _raise_failed(_replies(tmp))
             raise RuntimeError(f"distributed run failed: {exc}") from None
         replies = _replies(tmp)
-    failed = [r for r in replies if not r["ok"]]
-    if failed:
-        _raise_reply(failed[0])
+    _raise_failed(replies)
     ok = [r for r in replies if r["ok"]]
     if not ok:
         raise HwnasError(f"distributed run with {nproc} processes returned no result")
     return ok[0]["result"]
+
+
+def _raise_failed(replies: list[dict[str, Any]]) -> None:
+    """Raise the failure a rank reported, if any: a user error first (the cause; the other
+    ranks then fail in a collective it left), else the lowest rank's."""
+    failed = sorted((r for r in replies if not r["ok"]), key=lambda r: not r.get("user"))
+    if failed:
+        _raise_reply(failed[0])
 
 
 def _raise_reply(reply: dict[str, Any]) -> None:

@@ -44,3 +44,13 @@ def rank_sum_range(rt: Any, n: int) -> list[float]:
     from hwnas.search.training import all_reduce_sum
 
     return all_reduce_sum([float(i * (rt.rank + 1)) for i in range(n)], rt)
+
+
+def fail_on_rank(rt: Any, bad_rank: int) -> list[float]:
+    """A user error in one rank while the others enter a collective it never joins."""
+    from hwnas.errors import ConfigError
+    from hwnas.search.training import all_reduce_sum
+
+    if rt.rank == bad_rank:
+        raise ConfigError(f"rank {bad_rank}: a bad input")
+    return all_reduce_sum([1.0], rt)

@@ -21,7 +21,7 @@ from hwnas.errors import ConfigError, HwnasError, ValidationError
 
 from .conftest import DATA, FUZZ, check, run
 
-SPACES = ["darts", "fbnet", "mbv2", "nb201", "toy"]
+SPACES = sorted(e.name for e in registry.list("search_space"))  # every registered space, plugins' too
 MANAGERS = sorted(e.name for e in registry.list("weights_manager"))
 
 
@@ -47,7 +47,9 @@ def test_kind5_gen_config_uses_the_searchs_rule(tmp_path_factory: pytest.TempPat
 
 #: Digits that Python's int() reads but an ASCII parser must not.
 FOREIGN_DIGITS = "٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹०१२३४५६७८९０１２３４５６７８９"
-SPACE_OPTS: dict[str, dict[str, Any]] = {"toy": {"n": 3, "k": 3}, "nb201": {}, "mbv2": {}, "darts": {}, "fbnet": {}}
+SPACE_OPTS: dict[str, dict[str, Any]] = {  # each space at the small options of its contract suite
+    s: {k: v for k, v in registry.get("search_space", s).example(Path("."))["search_space"].items() if k != "type"}
+    for s in SPACES}
 
 
 @st.composite
@@ -178,6 +180,10 @@ DEPENDENT = [  # (argv, the options the message must name)
     (["fit-cost", "--dataset", "CSV", "--target", "gold_6226_ms"], ("--dataset", "--space")),
     (["fit-cost", "--dataset", "CSV", "--space", "nb201"], ("--dataset", "--target")),
     (["fit-cost", "--store", "STORE", "--device", "cpu"], ("--store", "--backend")),
+    (["fit-cost", "--dataset", "CSV", "--space", "nb201", "--target", "gold_6226_ms", "--exclude-flagged"],
+     ("--exclude-flagged", "--store")),
+    (["fit-cost", "--dataset", "CSV", "--space", "nb201", "--target", "gold_6226_ms", "--unit", "primitive"],
+     ("--unit primitive", "--store")),
 ]
 
 

@@ -278,6 +278,26 @@ def test_26_4_derive_a_differentiable_record_without_an_architecture(search_run:
     one_line_error(["derive", rd, "--out", tmp_path / "b.yaml"], "checkpoint.json", "derived")
 
 
+@pytest.mark.parametrize("field,value", [("arch_str", "normal:bogus~0"), ("step", "one")])
+def test_26_4_differentiable_resume_names_the_damaged_history_row(tmp_path: Path, field: str, value: object) -> None:
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "seed": 1, "search_space": {"type": "darts", "cells": 3, "channels": 4, "nodes": 2, "resolution": 8,
+                                    "in_channels": 1},
+        "dataset": {"type": "digits", "resolution": 8, "channels": 1, "valid_fraction": 0.4, "max_train": 64},
+        "controller": {"type": "darts", "lr": 0.1}, "weights_manager": {"type": "diff_supernet"},
+        "objective": {"type": "classification"},
+        "trainer": {"type": "differentiable", "epochs": 2, "steps_per_epoch": 1, "batch_size": 16,
+                    "eval_batches": 1, "calib_batches": 1, "stop_after": 1}}))
+    rd = tmp_path / "run"
+    assert run(["search", cfg, "--run-dir", rd]).code == 0
+    doc = json.loads((rd / "checkpoint.json").read_text())
+    doc["state"]["history"][0][field] = value
+    (rd / "checkpoint.json").write_text(json.dumps(doc))
+    err = one_line_error(["search", cfg, "--run-dir", rd], "checkpoint.json")
+    assert "history row 0" in err
+
+
 def test_26_5_gen_config_refuses_a_supernet_of_another_space(tmp_path: Path) -> None:
     err = one_line_error(["gen-config", "--search-space", "mbv2", "--weights-manager", "nb201_supernet", "--out",
                           tmp_path / "c.yaml"], "--weights-manager")

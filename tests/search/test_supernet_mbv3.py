@@ -114,3 +114,29 @@ def test_it_serves_mbv3_only() -> None:
     with pytest.raises(ConfigError) as err:
         MBV3Supernet(space=MBV2Space(resolution=32, width=0.25, num_classes=10), seed=0)
     assert "mbv3" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sorting_channels_keeps_the_largest_subnet_and_puts_important_channels_first() -> None:
+    space = _space()
+    wm = MBV3Supernet(space=space, seed=0)
+    _randomise(wm.module, 3)
+    with torch.no_grad():  # make importance differ clearly between hidden channels
+        for stage in wm.module.stages:
+            for block in stage:
+                block.project.weight.mul_(torch.rand(block.mid_max, generator=torch.Generator().manual_seed(4))
+                                          .view(1, -1, 1, 1) * 3)
+    x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(5))
+    largest, smallest = wm.extreme_arch("max"), wm.extreme_arch("min")
+
+    def run(arch: tuple[int, ...]) -> torch.Tensor:
+        with torch.no_grad():
+            return wm.assemble_candidate(Rollout(arch)).eval()(x)
+
+    before_max, before_min = run(largest), run(smallest)
+    block = wm.module.stages[1][0]
+    top = torch.sort(block.project.weight.abs().sum(dim=(0, 2, 3)), descending=True).values
+    assert wm.sort_channels() == sum(len(s) for s in wm.module.stages)
+    importance = block.project.weight.abs().sum(dim=(0, 2, 3))
+    torch.testing.assert_close(importance, top)  # most important first
+    torch.testing.assert_close(run(largest), before_max, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(run(smallest), before_min)  # the small expansion now keeps other channels

@@ -5,7 +5,7 @@ Importing the package registers every built-in evaluator; the role's contract is
 """
 from __future__ import annotations
 
-from hwnas.search.evaluators import mepa, predictor, table, tune  # noqa: F401  (register)
+from hwnas.search.evaluators import mepa, ofa_ps, predictor, table, tune  # noqa: F401  (register)
 from hwnas.search.evaluators.base import Evaluator
 
 __all__ = ["Evaluator"]

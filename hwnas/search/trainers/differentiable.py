@@ -226,12 +226,18 @@ class DifferentiableTrainer(Trainer):
         if state.get("kind") != "differentiable" or state.get("config_hash") != config_hash(self.c.config):
             raise ConfigError(f"{self.run_dir}: holds a search with a different config; choose another run "
                               "directory or restart the search")
+        # Check the history (named by file and row) and the epoch before anything is loaded.
+        history = report.history_of(state, self.run_dir or Path("."), self.c.space)
+        epoch = state.get("epoch")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ConfigError(f"{(self.run_dir or Path('.')) / 'checkpoint.json'}: damaged checkpoint "
+                              f"(epoch: expected an integer >= 0, got {epoch!r})")
         self.c.controller.load_state_dict(state["controller"])  # type: ignore[union-attr]
         self.c.weights_manager.load_state_dict(state["weights_manager"])  # type: ignore[union-attr]
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.history = [Rollout.from_dict(d) for d in state["history"]]
-        self.epoch = int(state["epoch"])
+        self.history = history
+        self.epoch = epoch
 
     def derived(self) -> dict[str, Any]:
         """The current derivation as ``hwnas derive`` writes it (with the weights)."""

@@ -50,8 +50,10 @@ class WeightsManager(Component):
         from hwnas.errors import ConfigError
 
         served = [e.name for e in registry.list("search_space") if cls.serves(e.obj)]
+        name = getattr(space_cls, "registry_name", space_cls.__name__)
+        others = [e.name for e in registry.list("weights_manager") if name in getattr(e.obj, "supernet_for", ())]
         raise ConfigError(f"{where}: {cls.registry_name} serves the search space(s) {', '.join(served) or 'none'}, "
-                          f"got {getattr(space_cls, 'registry_name', space_cls.__name__)!r}")
+                          f"got {name!r}" + (f" (its supernet: {', '.join(others)})" if others else ""))
 
     @abstractmethod
     def assemble_candidate(self, rollout: Rollout) -> Any:

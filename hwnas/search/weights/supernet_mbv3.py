@@ -72,6 +72,33 @@ class ElasticMBConvSE(ElasticMBConv):
         return x + h if self.residual else h
 
     @torch.no_grad()
+    def sort_channels(self) -> bool:
+        """Reorder the hidden channels by importance (L1 norm of their project weights),
+        most important first, and the SE's reduced channels likewise (OFA's step before
+        shrinking the expansion: a small expansion then keeps the channels that matter).
+        The largest subnet computes the same function afterwards. A block that may run at
+        expansion 1 (whose hidden channels are its inputs) is left as it is; returns
+        whether the block was reordered."""
+        if self.mid_max == self.c_in:
+            return False
+        idx = torch.argsort(self.project.weight.abs().sum(dim=(0, 2, 3)), descending=True)
+        for w in (self.expand.weight, self.dw.weight):
+            w.copy_(w[idx])
+        for bn in (self.expand_bn, self.dw_bn):
+            for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
+                t.copy_(t[idx])
+        self.project.weight.copy_(self.project.weight[:, idx])
+        if self.se:
+            self.se_reduce.weight.copy_(self.se_reduce.weight[:, idx])
+            self.se_expand.weight.copy_(self.se_expand.weight[idx])
+            self.se_expand.bias.copy_(self.se_expand.bias[idx])
+            se_idx = torch.argsort(self.se_expand.weight.abs().sum(dim=(0, 2, 3)), descending=True)
+            self.se_expand.weight.copy_(self.se_expand.weight[:, se_idx])
+            self.se_reduce.weight.copy_(self.se_reduce.weight[se_idx])
+            self.se_reduce.bias.copy_(self.se_reduce.bias[se_idx])
+        return True
+
+    @torch.no_grad()
     def export_into(self, block: nn.Module, e: int, k: int) -> None:
         """Copy the (e, k) slice into a builders ``MBConv`` (with its SqueezeExcite)."""
         body = list(block.body)  # type: ignore[arg-type]
@@ -142,6 +169,13 @@ class MBV3Supernet(SupernetBase):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.module = MBV3SupernetModule(space, self.options.kernel_transform)  # type: ignore[arg-type]
+
+    def sort_channels(self) -> int:
+        """Sort every elastic block's hidden channels by importance (see
+        :meth:`ElasticMBConvSE.sort_channels`), as OFA does before the elastic-expansion
+        phase; returns the number of blocks reordered. Optimizer state (momentum) is not
+        permuted: sort between training phases, with a fresh optimizer after."""
+        return sum(int(block.sort_channels()) for stage in self.module.stages for block in stage)
 
     def config_of(self, arch: Arch) -> SubnetConfig:
         sp: MBV3Space = self.space  # type: ignore[assignment]
