@@ -48,6 +48,13 @@ def lookup(role: str, name: str) -> Example | None:
     return EXAMPLES.get((role, name))
 
 
+def example_of(role: str, name: str, tmp_dir: Path) -> Any:
+    """The example of the registered component ``name``: its row here, else its class's
+    ``example(tmp_dir)`` hook (a plugin's component, or a base class's default)."""
+    row = lookup(role, name)
+    return row(Path(tmp_dir)) if row is not None else registry.get(role, name).example(Path(tmp_dir))
+
+
 # -- cost models -----------------------------------------------------------------------
 @example_for("cost_model", "multi_device")
 def _multi_device(tmp_dir: Path) -> Config:
@@ -221,6 +228,19 @@ def _mepa(tmp_dir: Path) -> Config:
     """The supernet of a small nb201 space, two steps per update, scored on one batch."""
     return {**_classification(tmp_dir), "weights_manager": {"type": "nb201_supernet"},
             "evaluator": {"type": "mepa", "steps": 2, "batch_size": 16, "eval_batches": 1, "eval_batch_size": 16,
+                          "calib_batches": 1}}
+
+
+@example_for("evaluator", "ofa_ps")
+def _ofa_ps(tmp_dir: Path) -> Config:
+    """A narrow mbv3 supernet through all four phases of progressive shrinking in eight steps."""
+    base = _classification(tmp_dir)
+    return {**base, "search_space": {"type": "mbv3", "resolutions": [12, 8], "width": 0.25,
+                                     "in_channels": base["dataset"].get("channels", 3), "num_classes": 4,
+                                     "depths": [1, 2], "kernels": [3, 5]},
+            "weights_manager": {"type": "mbv3_supernet"},
+            "evaluator": {"type": "ofa_ps", "phase_steps": [1, 1, 1, 1], "phase_lrs": [0.05, 0.02, 0.02, 0.02],
+                          "steps": 2, "batch_size": 16, "eval_batches": 1, "eval_batch_size": 16,
                           "calib_batches": 1}}
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hwnas import registry
 from hwnas.config import build_space
 from hwnas.errors import ConfigError, HwnasError, ValidationError
+from hwnas.testing.examples import example_of
 
 from .conftest import DATA, FUZZ, check, run
 
@@ -48,7 +49,7 @@ def test_kind5_gen_config_uses_the_searchs_rule(tmp_path_factory: pytest.TempPat
 #: Digits that Python's int() reads but an ASCII parser must not.
 FOREIGN_DIGITS = "٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹०१२३४५६७८९０１２３４５６７８９"
 SPACE_OPTS: dict[str, dict[str, Any]] = {  # each space at the small options of its contract suite
-    s: {k: v for k, v in registry.get("search_space", s).example(Path("."))["search_space"].items() if k != "type"}
+    s: {k: v for k, v in example_of("search_space", s, Path("."))["search_space"].items() if k != "type"}
     for s in SPACES}
 
 

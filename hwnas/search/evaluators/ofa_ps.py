@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,20 +50,6 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature:
 class ProgressiveShrinkingEvaluator(MepaEvaluator):
     """Shared weights trained by OFA's progressive shrinking, with distillation from the
     largest subnet; scores rollouts like mepa."""
-
-    @classmethod
-    def example(cls, tmp_dir: Path) -> dict[str, Any]:
-        """A narrow mbv3 supernet through all four phases in eight steps."""
-        from hwnas.search.objectives.classification import ClassificationObjective
-
-        base = ClassificationObjective.example(tmp_dir)
-        return {**base, "search_space": {"type": "mbv3", "resolutions": [12, 8], "width": 0.25,
-                                         "in_channels": base["dataset"].get("channels", 3), "num_classes": 4,
-                                         "depths": [1, 2], "kernels": [3, 5]},
-                "weights_manager": {"type": "mbv3_supernet"},
-                "evaluator": {"type": "ofa_ps", "phase_steps": [1, 1, 1, 1], "phase_lrs": [0.05, 0.02, 0.02, 0.02],
-                              "steps": 2, "batch_size": 16, "eval_batches": 1, "eval_batch_size": 16,
-                              "calib_batches": 1}}
 
     @dataclass(frozen=True)
     class Options(MepaEvaluator.Options):
