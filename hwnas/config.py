@@ -105,7 +105,7 @@ class RunConfig:
 
 # ---------------------------------------------------------------------------------------
 def _suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -259,6 +259,9 @@ def parse_options(cls: type, data: Mapping[str, Any] | None, path: str, base: Pa
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
+        if not isinstance(key, str):
+            raise ConfigError(f"{path}.{key}: option names are text, got {type(key).__name__} {key!r} "
+                              "(a value without its 'name:'?)")
         if key not in fields:
             raise ConfigError(f"{path}.{key}: unknown option{_suggest(key, list(fields))}; "
                               f"options: {', '.join(fields) or 'none'}")

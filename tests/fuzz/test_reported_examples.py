@@ -376,3 +376,14 @@ def test_26_12_options_that_need_another(flag: str, value: str, needs: str) -> N
     err = one_line_error(["ingest", "--format", "dnndk", fpga / "dnndk_proxylessmobile05.log", "--device", "z", flag,
                           arg, "--dry-run"], flag)
     assert f"{flag} needs {needs}" in err
+
+
+def test_option_key_that_is_not_text_is_one_line(tmp_path: Path) -> None:
+    """Found by the config fuzzer on a fresh clone: a flow mapping with a bare value (``{type: evolution, 4}``)
+    gives an integer key, which crashed the did-you-mean hint."""
+    cfg = table_config(tmp_path, steps=2)
+    text = cfg.read_text()
+    assert "type: evolution" in text
+    cfg.write_text(text.replace("type: evolution", "type: evolution, 4", 1))
+    err = one_line_error(["search", cfg, "--run-dir", tmp_path / "run"], "controller.4")
+    assert "option names are text, got int 4" in err
