@@ -174,6 +174,14 @@ class SubnetCandidate(nn.Module):
         return self.supernet(x, self.config)
 
 
+@dataclass(frozen=True)
+class ElasticOptions:
+    """Options of the elastic (OFA-style) supernets."""
+
+    kernel_transform: bool = opt(True, help="learn a k*k transform for each smaller kernel (OFA); "
+                                            "false = plain centre crop")
+
+
 class SupernetBase(WeightsManager):
     """What both supernets share: torch state, candidates, export, extreme archs."""
 
@@ -200,8 +208,21 @@ class SupernetBase(WeightsManager):
         self._export_into(net, arch)
         return net
 
-    def _export_into(self, net: nn.Module, arch: Arch) -> None:
+    def stage_choices(self, arch: Arch) -> list[list[tuple[int, int]]]:
+        """Per elastic stage, the (expansion, kernel) of each block that runs."""
         raise NotImplementedError
+
+    def _export_into(self, net: nn.Module, arch: Arch) -> None:
+        """Copy the fixed head (first two nodes) and tail (last four) state dicts, then slice
+        each running elastic block into the exported network's block, in order."""
+        nodes = list(net.nodes)  # type: ignore[attr-defined]
+        head, tail, middle = nodes[:2], nodes[-4:], nodes[2:-4]
+        for dst, src in zip(head + tail, list(self.module.head) + list(self.module.tail)):
+            dst.load_state_dict(src.state_dict())
+        it = iter(middle)
+        for blocks, choices in zip(self.module.stages, self.stage_choices(arch)):
+            for block, (e, k) in zip(blocks, choices):
+                block.export_into(next(it), e, k)
 
     def extreme_arch(self, which: str) -> Arch:
         """Largest (``max``) or smallest (``min``) subnet, for the sandwich rule."""
@@ -221,19 +242,16 @@ class MBV2Supernet(SupernetBase):
 
     supernet_for = ("mbv2",)
 
-    @dataclass(frozen=True)
-    class Options:
-        kernel_transform: bool = opt(True, help="learn a k*k transform for each smaller kernel (OFA); "
-                                                "false = plain centre crop")
+    Options = ElasticOptions
 
     @classmethod
     def serves(cls, space_cls: type) -> bool:
         return issubclass(space_cls, MBV2Space)
 
-    def __init__(self, options: "MBV2Supernet.Options | None" = None, *, space: SearchSpace, seed: int = 0,
+    def __init__(self, options: ElasticOptions | None = None, *, space: SearchSpace, seed: int = 0,
                  **_: Any) -> None:
         self.check_space(type(space))
-        self.options = options or MBV2Supernet.Options()
+        self.options = options or ElasticOptions()
         self.space = space
         torch.manual_seed(seed)
         self.module = MBV2SupernetModule(space, self.options.kernel_transform)
@@ -241,13 +259,6 @@ class MBV2Supernet(SupernetBase):
     def config_of(self, arch: Arch) -> SubnetConfig:
         return self.space.stage_choices(arch)  # type: ignore[attr-defined]
 
-    def _export_into(self, net: nn.Module, arch: Arch) -> None:
-        nodes = list(net.nodes)  # type: ignore[attr-defined]
-        head, tail, middle = nodes[:2], nodes[-4:], nodes[2:-4]
-        for dst, src in zip(head + tail, list(self.module.head) + list(self.module.tail)):
-            dst.load_state_dict(src.state_dict())
-        it = iter(middle)
-        for blocks, choices in zip(self.module.stages, self.config_of(arch)):
-            for block, (e, k) in zip(blocks, choices):
-                block.export_into(next(it), e, k)
+    def stage_choices(self, arch: Arch) -> list[list[tuple[int, int]]]:
+        return self.config_of(arch)
 

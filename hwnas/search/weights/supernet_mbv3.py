@@ -19,19 +19,17 @@ primitives, so :meth:`MBV3Supernet.export_subnet` gives the network the profiler
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.config import opt
 from hwnas.nn.builders import _divisible, build_primitive
 from hwnas.registry import register
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.spaces.mbv3 import STAGES, MBV3Space
-from hwnas.search.weights.supernet_mbv2 import ElasticMBConv, SupernetBase, sliced_bn
+from hwnas.search.weights.supernet_mbv2 import ElasticMBConv, ElasticOptions, SupernetBase, sliced_bn
 
 #: The resolution, then per stage the (expansion, kernel) of each block that runs.
 SubnetConfig = tuple[int, list[list[tuple[int, int]]]]
@@ -152,19 +150,16 @@ class MBV3Supernet(SupernetBase):
 
     supernet_for = ("mbv3",)
 
-    @dataclass(frozen=True)
-    class Options:
-        kernel_transform: bool = opt(True, help="learn a k*k transform for each smaller kernel (OFA); "
-                                                "false = plain centre crop")
+    Options = ElasticOptions
 
     @classmethod
     def serves(cls, space_cls: type) -> bool:
         return issubclass(space_cls, MBV3Space)
 
-    def __init__(self, options: "MBV3Supernet.Options | None" = None, *, space: SearchSpace, seed: int = 0,
+    def __init__(self, options: ElasticOptions | None = None, *, space: SearchSpace, seed: int = 0,
                  **_: Any) -> None:
         self.check_space(type(space))
-        self.options = options or MBV3Supernet.Options()
+        self.options = options or ElasticOptions()
         self.space = space
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -181,12 +176,5 @@ class MBV3Supernet(SupernetBase):
         sp: MBV3Space = self.space  # type: ignore[assignment]
         return sp.resolution_of(arch), sp.stage_choices(arch)
 
-    def _export_into(self, net: nn.Module, arch: Arch) -> None:
-        nodes = list(net.nodes)  # type: ignore[attr-defined]
-        head, tail, middle = nodes[:2], nodes[-4:], nodes[2:-4]
-        for dst, src in zip(head + tail, list(self.module.head) + list(self.module.tail)):
-            dst.load_state_dict(src.state_dict())
-        it = iter(middle)
-        for blocks, choices in zip(self.module.stages, self.config_of(arch)[1]):
-            for block, (e, k) in zip(blocks, choices):
-                block.export_into(next(it), e, k)
+    def stage_choices(self, arch: Arch) -> list[list[tuple[int, int]]]:
+        return self.config_of(arch)[1]
