@@ -17,6 +17,7 @@ import io
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -208,13 +209,21 @@ NB201_TABLE = DATA / "nb201_latency_slice.csv.gz"
 
 
 def table_config(folder: Path, steps: int = 2) -> Path:
-    """A fast, valid search: nb201 + evolution + the published latency table."""
+    """A fast, valid search: nb201 + evolution + the published latency table.
+
+    The table is copied one folder up and named relatively (``../``), so that the config's
+    bytes do not depend on where the checkout or the temp folder is: Hypothesis derives its
+    examples from these bytes, and an absolute path made each machine fuzz other inputs. A
+    mutated copy written to a sibling folder (:func:`fresh`) still finds the table."""
+    table = folder.parent / NB201_TABLE.name
+    if not table.exists():
+        shutil.copyfile(NB201_TABLE, table)
     p = folder / "search.yaml"
     p.write_text(f"""seed: 0
 search_space: {{type: nb201}}
 controller: {{type: evolution, population: 4, sample_size: 2}}
 evaluator: {{type: predictor}}
-objective: {{type: hardware, metric: latency, table: {NB201_TABLE}, column: gold_6226_ms}}
+objective: {{type: hardware, metric: latency, table: ../{NB201_TABLE.name}, column: gold_6226_ms}}
 trainer: {{type: simple, steps: {steps}, rollouts_per_step: 2, plot: false}}
 """)
     return p
