@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -187,8 +188,15 @@ def text_mutations(path: Path) -> st.SearchStrategy[bytes]:
 
 
 @pytest.fixture(scope="session")
-def fuzz_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("fuzz")
+def fuzz_root() -> Path:
+    """One fixed folder (emptied first) instead of pytest's numbered temp folders: the seeds
+    (a run dir's config.yaml, models) hold absolute paths, and Hypothesis derives its examples
+    from the seeds' bytes, so a path that changes from run to run made every run fuzz other
+    inputs. With a fixed root the suite checks the same examples on every run and machine."""
+    root = Path(tempfile.gettempdir()) / "hwnas-fuzz"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    return root
 
 
 def fresh(root: Path, name: str) -> Path:
