@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -37,6 +37,41 @@ def make_divisible(v: float, divisor: int = 8) -> int:
     if new < 0.9 * v:
         new += divisor
     return new
+
+
+def stage_decisions(o: Any, n_stages: int, max_depth: int) -> list[Decision]:
+    """The elastic stages' decisions (OFA-style, shared by mbv2 and mbv3): per stage its
+    depth, then expansion and kernel of every block up to ``max_depth``."""
+    out = []
+    for s in range(n_stages):
+        out.append(Decision(f"s{s}.depth", tuple(o.depths)))
+        for b in range(max_depth):
+            out.append(Decision(f"s{s}.b{b}.e", tuple(o.expansions)))
+            out.append(Decision(f"s{s}.b{b}.k", tuple(o.kernels)))
+    return out
+
+
+def stage_choices_at(arch: Arch, offset: int, o: Any, n_stages: int, max_depth: int) -> list[list[tuple[int, int]]]:
+    """For each elastic stage (its decisions starting at ``offset``), the running blocks'
+    (expansion, kernel) values."""
+    n = 1 + 2 * max_depth
+    out = []
+    for s in range(n_stages):
+        chunk = arch[offset + s * n:offset + (s + 1) * n]
+        depth = o.depths[chunk[0]]
+        out.append([(o.expansions[chunk[1 + 2 * b]], o.kernels[chunk[2 + 2 * b]]) for b in range(depth)])
+    return out
+
+
+def active_at(arch: Arch, offset: int, o: Any, n_stages: int, max_depth: int) -> list[int]:
+    """Indices of the decisions that matter: each stage's depth and its running blocks' choices."""
+    n = 1 + 2 * max_depth
+    out = []
+    for s in range(n_stages):
+        start = offset + s * n
+        out.append(start)
+        out.extend(start + 1 + j for j in range(2 * o.depths[arch[start]]))
+    return out
 
 
 @register("search_space", "mbv2")
@@ -66,39 +101,15 @@ class MBV2Space(SearchSpace):
         super().__init__()
 
     def build_decisions(self) -> Sequence[Decision]:
-        o = self.options
-        out = []
-        for s in range(len(STAGES)):
-            out.append(Decision(f"s{s}.depth", tuple(o.depths)))
-            for b in range(self.max_depth):
-                out.append(Decision(f"s{s}.b{b}.e", tuple(o.expansions)))
-                out.append(Decision(f"s{s}.b{b}.k", tuple(o.kernels)))
-        return out
+        return stage_decisions(self.options, len(STAGES), self.max_depth)
 
     # -- arch helpers -------------------------------------------------------------------
-    def _per_stage(self) -> int:
-        return 1 + 2 * self.max_depth
-
     def stage_choices(self, arch: Arch) -> list[list[tuple[int, int]]]:
         """For each stage, the active blocks' (expansion, kernel) values."""
-        o = self.options
-        arch = self.validate(arch)
-        n = self._per_stage()
-        out = []
-        for s in range(len(STAGES)):
-            chunk = arch[s * n:(s + 1) * n]
-            depth = o.depths[chunk[0]]
-            out.append([(o.expansions[chunk[1 + 2 * b]], o.kernels[chunk[2 + 2 * b]]) for b in range(depth)])
-        return out
+        return stage_choices_at(self.validate(arch), 0, self.options, len(STAGES), self.max_depth)
 
     def active(self, arch: Arch) -> list[int]:
-        n = self._per_stage()
-        out = []
-        for s in range(len(STAGES)):
-            depth = self.options.depths[arch[s * n]]
-            out.append(s * n)
-            out.extend(s * n + 1 + j for j in range(2 * depth))
-        return out
+        return active_at(arch, 0, self.options, len(STAGES), self.max_depth)
 
     def to_str(self, arch: Arch) -> str:
         """E.g. ``d2:e3k5,e6k3|d3:...`` (inactive choices dropped)."""

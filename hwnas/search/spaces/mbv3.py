@@ -24,7 +24,7 @@ from hwnas.errors import ValidationError
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.registry import register
 from hwnas.search.spaces.base import MAX_CHANNELS, MAX_CLASSES, MAX_RESOLUTION, Arch, Decision, SearchSpace, ascii_text
-from hwnas.search.spaces.mbv2 import make_divisible
+from hwnas.search.spaces.mbv2 import active_at, make_divisible, stage_choices_at, stage_decisions
 
 #: (base output channels, stride of the first block, activation, squeeze-excite) of the
 #: five elastic stages, as in OFA-MobileNetV3.
@@ -65,41 +65,18 @@ class MBV3Space(SearchSpace):
 
     def build_decisions(self) -> Sequence[Decision]:
         o = self.options
-        out = [Decision("resolution", tuple(o.resolutions))]
-        for s in range(len(STAGES)):
-            out.append(Decision(f"s{s}.depth", tuple(o.depths)))
-            for b in range(self.max_depth):
-                out.append(Decision(f"s{s}.b{b}.e", tuple(o.expansions)))
-                out.append(Decision(f"s{s}.b{b}.k", tuple(o.kernels)))
-        return out
+        return [Decision("resolution", tuple(o.resolutions)), *stage_decisions(o, len(STAGES), self.max_depth)]
 
     # -- arch helpers -------------------------------------------------------------------
-    def _per_stage(self) -> int:
-        return 1 + 2 * self.max_depth
-
     def resolution_of(self, arch: Arch) -> int:
         return int(self.options.resolutions[self.validate(arch)[0]])
 
     def stage_choices(self, arch: Arch) -> list[list[tuple[int, int]]]:
-        """For each stage, the active blocks' (expansion, kernel) values."""
-        o = self.options
-        arch = self.validate(arch)
-        n = self._per_stage()
-        out = []
-        for s in range(len(STAGES)):
-            chunk = arch[1 + s * n:1 + (s + 1) * n]
-            depth = o.depths[chunk[0]]
-            out.append([(o.expansions[chunk[1 + 2 * b]], o.kernels[chunk[2 + 2 * b]]) for b in range(depth)])
-        return out
+        """For each stage, the active blocks' (expansion, kernel) values (after the resolution)."""
+        return stage_choices_at(self.validate(arch), 1, self.options, len(STAGES), self.max_depth)
 
     def active(self, arch: Arch) -> list[int]:
-        n = self._per_stage()
-        out = [0]
-        for s in range(len(STAGES)):
-            depth = self.options.depths[arch[1 + s * n]]
-            out.append(1 + s * n)
-            out.extend(1 + s * n + 1 + j for j in range(2 * depth))
-        return out
+        return [0, *active_at(arch, 1, self.options, len(STAGES), self.max_depth)]
 
     def to_str(self, arch: Arch) -> str:
         """E.g. ``r224|d2:e3k5,e6k3|d3:...`` (inactive choices dropped)."""
