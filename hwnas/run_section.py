@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hwnas.config import opt
 from hwnas.errors import ConfigError
+from hwnas.options import opt
 
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 

@@ -38,14 +38,14 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cost_models", ("hwnas.cost_models",)),
     ("profilers", ("hwnas.profilers",)),
     ("nn", ("hwnas.nn", "hwnas.zoo")),
-    ("records", ("hwnas.store", "hwnas.primitives", "hwnas.config", "hwnas.run_section", "hwnas.assets")),
+    ("records", ("hwnas.store", "hwnas.primitives", "hwnas.config", "hwnas.options", "hwnas.run_section", "hwnas.assets")),
     ("core", ("hwnas", "hwnas.registry", "hwnas.inputs", "hwnas.yamlio", "hwnas.ui", "hwnas.raycluster")),
     ("errors", ("hwnas.errors",)),
 )
 
 #: The only modules that may import ``hwnas.assets`` (they read user input).
 ASSET_READERS: tuple[str, ...] = (
-    "hwnas.assets", "hwnas.cli", "hwnas.demo", "hwnas.config", "hwnas.cost_models.source", "hwnas.testing",
+    "hwnas.assets", "hwnas.cli", "hwnas.demo", "hwnas.config", "hwnas.options", "hwnas.cost_models.source", "hwnas.testing",
 )
 
 #: (importer, imported): imports refused even where the floors would allow them.
