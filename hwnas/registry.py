@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 #: Roles and the built-in modules that register their implementations.
 BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
-    "op": ("hwnas.nn.builders", "hwnas.nn.cell_ops"),
+    "op": ("hwnas.nn.builders", "hwnas.nn.cell_ops", "hwnas.nn.graph_ops"),
     "estimator": ("hwnas.profilers.estimators",),
     "backend": ("hwnas.profilers.backends",),
     "ingest_format": ("hwnas.profilers.ingest",),
