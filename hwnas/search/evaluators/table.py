@@ -3,8 +3,10 @@
 Tabular benchmarks (NAS-Bench-201 gives the trained accuracy of every cell) let any
 controller be compared on real numbers in seconds, which is how NAS methods are
 compared in the literature. The table is a CSV (optionally gzip) keyed by the space's
-architecture string (``space.to_str``); ``perfs`` maps perf names to its columns, so
-the same file serves accuracy, latency on several devices, or one-shot estimates.
+architecture string (``space.to_str``) or, for graph spaces whose benchmark files are
+keyed by a graph hash (NAS-Bench-101's module hash), by ``space.arch_hash``; ``perfs``
+maps perf names to its columns, so the same file serves accuracy, latency on several
+devices, or one-shot estimates.
 
 The evaluator counts every *distinct* architecture it looks up (``queries``): that is
 the budget benchmark papers report ("queries to the optimum"), and it survives a
@@ -78,6 +80,9 @@ class TableEvaluator(Evaluator):
     class Options:
         table: Path | None = opt(None, help="CSV (or .csv.gz) with one row per architecture")
         key: str = opt("arch_str", help="column holding the space's architecture string (space.to_str)")
+        key_form: str = opt("arch_str", choices=("arch_str", "hash"),
+                            help="what the key column holds: the architecture string, or the space's graph "
+                                 "hash (space.arch_hash: nb101's is NAS-Bench-101's module hash)")
         perfs: dict[str, str] = opt({"accuracy": "cifar10_test_acc"}, help="perf name -> column of the table")
         scale: dict[str, float] = opt({}, help="perf name -> factor applied to its column (accuracy: 0.01 "
                                                "turns percent into a fraction); default 1")
@@ -103,6 +108,14 @@ class TableEvaluator(Evaluator):
         self._rows: dict[str, tuple] | None = None
         self._queried: dict[str, None] = {}  # insertion-ordered set of distinct arch strings
         self._others = measured_elsewhere(objective, set(options.perfs))
+        if getattr(options, "key_form", "arch_str") == "hash" and not callable(getattr(space, "arch_hash", None)):
+            raise ConfigError(f"evaluator.key_form: the {space.name} space has no graph hash; use key_form: arch_str")
+
+    def key_of(self, arch: Any) -> str:
+        """The table key of ``arch``: its string, or its graph hash (``key_form: hash``)."""
+        if getattr(self.options, "key_form", "arch_str") == "hash":
+            return str(self.space.arch_hash(arch))  # type: ignore[attr-defined]
+        return self.space.to_str(arch)
 
     @property
     def queries(self) -> int:
@@ -127,7 +140,7 @@ class TableEvaluator(Evaluator):
 
     def evaluate(self, rollouts: Sequence[Rollout]) -> None:
         for r in rollouts:
-            r.perfs.update(self.lookup(self.space.to_str(r.arch)))
+            r.perfs.update(self.lookup(self.key_of(r.arch)))
         for obj in self._others:
             for r, p in zip(rollouts, obj.perfs(rollouts, None)):
                 for k, v in p.items():
