@@ -103,7 +103,9 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in the run dir")
     add_device(s)
     s.add_argument("--nproc", type=positive, default=1,
-                   help="DDP processes for shared-weight training (gloo on CPU, nccl on GPU; default: 1)")
+                   help="processes: DDP ranks for shared-weight training (gloo on CPU, nccl on GPU); with tune, "
+                        "predictor or table evaluators N workers that each evaluate a share of the candidates "
+                        "(default: 1)")
     s.add_argument("--ray-address", metavar="HOST:PORT",
                    help="trainer async: join this Ray cluster instead of starting a local instance")
     s.set_defaults(func=_cmd_search)

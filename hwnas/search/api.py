@@ -58,6 +58,11 @@ def run_search(config: str | Path, overrides: SearchOverrides | None = None, *, 
     if run_dir is not None:
         output_dir(rd, "run directory", create=False)
     _check_nproc(cfg, nproc)
+    from hwnas.search.trainers.pool import pool_applies
+
+    if nproc > 1 and pool_applies(cfg):  # tune & co: candidates split over N workers, each evaluated once
+        return run_distributed(_search_rank, 1, exec_options(cfg.run, device), str(config), overrides_kw, str(rd),
+                               nproc)
     return run_distributed(_search_rank, nproc, exec_options(cfg.run, device), str(config), overrides_kw, str(rd))
 
 
@@ -72,11 +77,17 @@ def _check_nproc(cfg: Any, nproc: int) -> None:
         raise ConfigError(nproc_refusal(nproc, tc.type))
 
 
-def _search_rank(rt: Any, config: str, overrides: dict[str, Any], run_dir: str) -> dict[str, Any]:
-    """One rank (or the only process) of :func:`run_search`."""
+def _search_rank(rt: Any, config: str, overrides: dict[str, Any], run_dir: str, pool: int = 1) -> dict[str, Any]:
+    """One rank (or the only process) of :func:`run_search`; ``pool`` > 1: its evaluations
+    split over that many worker processes (see :mod:`hwnas.search.trainers.pool`)."""
     cfg = load_run_config(config, **overrides)
     comps = build_components(cfg, runtime=rt)
     trainer = build_component(trainer_config(cfg), components=comps, run_dir=Path(run_dir), seed=cfg.seed)
+    if pool > 1:
+        from hwnas.search.trainers.pool import pooled
+
+        with pooled(trainer, pool):
+            return trainer.run()
     return trainer.run()
 
 
