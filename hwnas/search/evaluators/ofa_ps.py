@@ -3,33 +3,41 @@
 The mepa evaluator trains every subnet from the start; OFA instead trains the largest
 network first, then lets the kernel size vary, then depth, then expansion, each phase
 with its own number of supernet steps and learning rate, and every sampled subnet
-learns from the largest one's soft targets (knowledge distillation) besides the labels.
+learns from a teacher's soft targets (knowledge distillation) besides the labels. The
+teacher is the supernet's own largest subnet on the same batch, or (``teacher:``) a
+separately trained network of the same space, as OFA distils from its full network.
 Before the expansion phase the hidden channels are sorted by importance
 (``sort_channels`` of the supernet), so small expansions keep the channels that matter.
 The input resolution is elastic in every phase, as in OFA.
 
 The phase follows from the number of supernet steps done, which the checkpoint holds,
 so a run resumes inside a phase or between phases where it stopped. Scoring is mepa's
-(BN recalibrated per subnet on training batches, accuracy on the valid split).
+(BN recalibrated per subnet on training batches, accuracy on the valid split). Under
+DDP (``--nproc``) every rank samples the same subnets (same seeded stream), takes its
+part of each global batch, and a step's subnets run in one DistributedDataParallel
+forward, so each step is one gradient all-reduce.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from hwnas.config import opt
-from hwnas.errors import ConfigError
+from hwnas.errors import ConfigError, ValidationError
+from hwnas.inputs import first_line
 from hwnas.registry import register
 from hwnas.search.controllers.base import Controller
-from hwnas.search.evaluators.mepa import MepaEvaluator
+from hwnas.search.evaluators.mepa import MepaEvaluator, _MultiPath
 from hwnas.search.rollout import Rollout
-from hwnas.search.spaces.base import Arch
-from hwnas.search.training import backward, clip_and_step
+from hwnas.search.spaces.base import Arch, SearchSpace
+from hwnas.search.training import all_reduce_sum, backward, clip_and_step, lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +57,8 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature:
 @register("evaluator", "ofa_ps")
 class ProgressiveShrinkingEvaluator(MepaEvaluator):
     """Shared weights trained by OFA's progressive shrinking, with distillation from the
-    largest subnet; scores rollouts like mepa."""
+    largest subnet (or a teacher checkpoint); scores rollouts like mepa. ``schedule:
+    cosine`` restarts in every phase (``total_steps`` is not used)."""
 
     @dataclass(frozen=True)
     class Options(MepaEvaluator.Options):
@@ -57,13 +66,16 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
                                 help="phases in OFA's order full, kernel, depth, expand (a prefix of it)")
         phase_steps: list[int] = opt([100, 100, 100, 100], min=1, min_items=1,
                                      help="supernet steps of each phase (the last phase continues past its end)")
-        phase_lrs: list[float] = opt([0.05, 0.02, 0.02, 0.02], gt=0, min_items=1, help="learning rate of each phase (scaled by the schedule's factor)")
+        phase_lrs: list[float] = opt([0.05, 0.02, 0.02, 0.02], gt=0, min_items=1,
+                                    help="peak learning rate of each phase (its schedule restarts per phase)")
         subnets_per_step: int = opt(2, min=1, help="subnets sampled and trained per step (after the full phase)")
         kd_weight: float = opt(1.0, min=0, help="weight of the distillation loss from the largest subnet (0 = off)")
         kd_temperature: float = opt(1.0, gt=0, help="softmax temperature of the distillation targets")
+        teacher: Path | None = opt(None, help="a `hwnas train` checkpoint of a subnet of this space to distil "
+                                              "from (OFA's separately trained full network); default: the "
+                                              "supernet's own largest subnet")
 
-        def check(self) -> None:
-            MepaEvaluator.Options.check(self)
+        def check(self) -> None:  # the schedule restarts in every phase: total_steps is not used
             if list(self.phases) != list(PHASES[:len(self.phases)]):
                 missing = next(p for i, p in enumerate(PHASES) if i >= len(self.phases) or self.phases[i] != p)
                 raise ConfigError(f"phases: OFA's phases run in the order {', '.join(PHASES)} and each needs the "
@@ -74,8 +86,9 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
 
     def __init__(self, options: "ProgressiveShrinkingEvaluator.Options | None" = None, **kw: Any) -> None:
         super().__init__(options or ProgressiveShrinkingEvaluator.Options(), **kw)
-        if self.runtime.distributed:
-            raise ConfigError("evaluator.type: ofa_ps runs on one process (use mepa for DDP)")
+        self._teacher: nn.Module | None = None
+        if self.options.teacher is not None and self.options.kd_weight > 0:
+            self._teacher = self.runtime.model(load_teacher(self.space, self.options.teacher))
 
     # -- schedule -------------------------------------------------------------------------
     def phase_at(self, step: int) -> int:
@@ -95,51 +108,122 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
             out.append(int(self.rng.integers(d.size)) if free else int(d.choices.index(max(d.choices))))
         return self.space.validate(out)
 
-    def _set_lr(self, lr: float) -> None:
-        """The phase's learning rate becomes the schedule's base (a constant schedule keeps
-        it; a cosine one scales it by its factor at this step)."""
-        sch = self.scheduler
-        sch.base_lrs = [lr for _ in self.optimizer.param_groups]
-        factor = sch.lr_lambdas[0](sch.last_epoch)
+    def _set_lr(self, index: int) -> None:
+        """The learning rate of this step: the phase's own, on a schedule that restarts in
+        every phase as OFA's does (warm-up over ``warmup_steps``, then cosine decay towards
+        ``lr_min`` over the phase's steps; the last phase stays at its end value past it),
+        or constant."""
+        o = self.options
+        lr = o.phase_lrs[index]
+        start, length = self._phase_start(index), o.phase_steps[index]
+        factor = lr_factor(self.steps_done - start, length, min(o.warmup_steps, length), o.schedule,
+                           min(1.0, o.lr_min / lr))
         for group in self.optimizer.param_groups:
             group["lr"] = lr * factor
 
     # -- training -------------------------------------------------------------------------
+    def _enter_phase(self, index: int) -> None:
+        """At the first step of the expand phase, sort hidden channels by importance (once:
+        the step count says where a resumed run is) and drop momentum of the old order."""
+        wm = self.weights_manager
+        if self.options.phases[index] == "expand" and self.steps_done == self._phase_start(index) \
+                and hasattr(wm, "sort_channels"):
+            wm.sort_channels()
+            self.optimizer.state.clear()  # momentum belongs to the old channel order
+            log.info("ofa_ps: channels sorted by importance before the expand phase")
+
+    @torch.no_grad()
+    def _teacher_logits(self, x: torch.Tensor, phase: str) -> torch.Tensor | None:
+        """Soft targets of this step: the checkpoint teacher (eval mode), or the supernet's
+        largest subnet on the same batch; none in the full phase or with kd_weight 0."""
+        if phase == "full" or self.options.kd_weight <= 0:
+            return None
+        with self.runtime.autocast():
+            if self._teacher is not None:
+                return self._teacher(x).float()
+            largest = self.weights_manager.extreme_arch("max")
+            return self.weights_manager.assemble_candidate(Rollout(largest))(x).float()
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+        o = self.options
+        loss = F.cross_entropy(logits, y, label_smoothing=o.label_smoothing)
+        if teacher is not None:
+            loss = loss + o.kd_weight * distillation_loss(logits, teacher, o.kd_temperature)
+        return loss
+
+    def _forward(self, x: torch.Tensor, archs: list[Arch]) -> list[torch.Tensor]:
+        """Logits of each subnet; under DDP all of them in one DistributedDataParallel
+        forward (one gradient all-reduce per step, as mepa does)."""
+        rt, wm = self.runtime, self.weights_manager
+        if rt.distributed:
+            from hwnas.search.distributed import wrap
+
+            if self._ddp is None:
+                self._ddp = wrap(_MultiPath(wm.module), rt, find_unused=True)
+            with rt.autocast():
+                return [z.float() for z in self._ddp(x, [wm.config_of(self.space.validate(a)) for a in archs])]
+        with rt.autocast():
+            return [wm.assemble_candidate(Rollout(a))(x).float() for a in archs]
+
     def update_evaluator(self, controller: Controller | None = None) -> dict[str, float]:
-        """``steps`` supernet steps of the current phase(s); returns loss and accuracy."""
+        """``steps`` supernet steps of the current phase(s); returns loss and accuracy (the
+        means over ranks under DDP, where every rank trains the same subnets on its part
+        of each global batch)."""
         o, rt, wm = self.options, self.runtime, self.weights_manager
-        module = wm.module
-        module.train()
+        wm.module.train()
         losses, accs = [], []
-        largest = wm.extreme_arch("max")
         for _ in range(o.steps):
             index = self.phase_at(self.steps_done)
             phase = o.phases[index]
-            if phase == "expand" and self.steps_done == self._phase_start(index) and hasattr(wm, "sort_channels"):
-                wm.sort_channels()
-                self.optimizer.state.clear()  # momentum belongs to the old channel order
-                log.info("ofa_ps: channels sorted by importance before the expand phase")
-            self._set_lr(o.phase_lrs[index])
+            self._enter_phase(index)
+            self._set_lr(index)
             x, y = rt.batch(self._next_batch())
             self.optimizer.zero_grad(set_to_none=True)
-            teacher = None
-            if phase != "full" and o.kd_weight > 0:
-                with torch.no_grad(), rt.autocast():
-                    teacher = wm.assemble_candidate(Rollout(largest))(x).float()
-            archs = [largest] if phase == "full" else [self._sample(phase) for _ in range(o.subnets_per_step)]
-            for arch in archs:
-                with rt.autocast():
-                    logits = wm.assemble_candidate(Rollout(arch))(x).float()
-                loss = F.cross_entropy(logits, y, label_smoothing=o.label_smoothing)
-                if teacher is not None:
-                    loss = loss + o.kd_weight * distillation_loss(logits, teacher, o.kd_temperature)
-                backward(loss, rt)
-                losses.append(float(loss.detach()))
-                accs.append(float((logits.argmax(1) == y).float().mean()))
-            clip_and_step(self.optimizer, module.parameters(), o.grad_clip, rt.scaler)
-            self.scheduler.step()
+            teacher = self._teacher_logits(x, phase)
+            archs = [wm.extreme_arch("max")] if phase == "full" else \
+                [self._sample(phase) for _ in range(o.subnets_per_step)]
+            if rt.distributed:  # one forward, one backward: DDP reduces once
+                outs = self._forward(x, archs)
+                step_losses = [self._loss(z, y, teacher) for z in outs]
+                backward(torch.stack(step_losses).sum(), rt)
+            else:  # one subnet at a time: only one graph held in memory
+                outs, step_losses = [], []
+                for arch in archs:
+                    z = self._forward(x, [arch])[0]
+                    loss = self._loss(z, y, teacher)
+                    backward(loss, rt)
+                    outs.append(z.detach())
+                    step_losses.append(loss.detach())
+            clip_and_step(self.optimizer, wm.module.parameters(), o.grad_clip, rt.scaler)  # lr: _set_lr
             self.steps_done += 1
+            losses += [float(v.detach()) for v in step_losses]
+            accs += [float((z.argmax(1) == y).float().mean()) for z in outs]
         if not losses:
             return {}
-        return {"supernet_loss": float(np.mean(losses)), "supernet_accuracy": float(np.mean(accs)),
+        loss, acc = (v / rt.world for v in all_reduce_sum([float(np.mean(losses)), float(np.mean(accs))], rt))
+        return {"supernet_loss": loss, "supernet_accuracy": acc,
                 "ps_phase": float(self.phase_at(max(self.steps_done - 1, 0)))}
+
+
+def load_teacher(space: SearchSpace, path: Path) -> nn.Module:
+    """The teacher network of a ``hwnas train`` checkpoint (loaded with weights_only=True),
+    refused in one line unless it is a subnet of this very space (name, architecture and
+    weight shapes: the same width, classes and input channels)."""
+    from hwnas.search import final
+
+    where = f"evaluator.teacher: {path}"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file") from None
+    except Exception as exc:  # torch raises many types for a corrupt or unsafe file
+        raise ConfigError(f"{where}: cannot read checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != final.CHECKPOINT_FORMAT:
+        raise ConfigError(f"{where}: not a `hwnas train` checkpoint (format {final.CHECKPOINT_FORMAT})")
+    if state.get("space") != space.name:
+        raise ConfigError(f"{where}: holds a network of space {state.get('space')!r}, not {space.name!r}")
+    try:
+        arch = space.validate(state.get("arch"))
+        return final.load_trained(space, arch, path).eval().requires_grad_(False)
+    except (ValidationError, ConfigError, TypeError) as exc:
+        raise ConfigError(f"{where}: not a subnet of this {space.name} space ({first_line(exc)})") from None

@@ -1,0 +1,151 @@
+"""Benchmark: does an OFA supernet rank its subnets like training them alone does?
+
+One ``mbv3`` supernet (width 0.25, resolutions 16/12, digits) is trained twice from the
+same initialisation for the same number of optimizer steps, one subnet per step:
+
+* **ps_kd** - OFA's progressive shrinking (evaluator ``ofa_ps``: full -> kernel -> depth ->
+  expand, channels sorted before expand, OFA's proportions of phase lengths and learning
+  rates, cosine restarting per phase) with distillation from the largest subnet;
+* **uniform** - uniform single-path sampling over the whole space from the first step
+  (evaluator ``mepa``, one cosine over all steps, peak lr = PS's full phase), no distillation.
+
+The same 30 subnets are then scored with each supernet's inherited weights (BN
+recalibrated per subnet on training batches, accuracy on the held-out valid split) and
+trained from scratch with one short recipe (``hwnas train``'s, hwnas.search.final),
+scored on the same valid split. The figure is Kendall's tau between inherited and
+from-scratch accuracy. Small data (scikit-learn digits, 8x8 upsampled), a few minutes of
+training: a small-budget estimate, not OFA's ImageNet figure.
+
+    nice -n 10 .venv/bin/python bench/ofa_ranking.py [--archs 30] [--steps 1200] [--epochs 15]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau, spearmanr
+
+from hwnas.config import parse_config
+from hwnas.run_section import TrainOptions
+from hwnas.search import final
+from hwnas.search.datasets.builtin import DigitsDataset
+from hwnas.search.evaluators.mepa import MepaEvaluator
+from hwnas.search.evaluators.ofa_ps import ProgressiveShrinkingEvaluator
+from hwnas.search.rollout import Rollout
+from hwnas.search.spaces.mbv3 import MBV3Space
+from hwnas.search.weights.supernet_mbv3 import MBV3Supernet
+from hwnas.ui import format_table
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SPACE = {"resolutions": [16, 12], "width": 0.25, "in_channels": 1, "num_classes": 10}
+DATA = {"resolution": 16, "channels": 1, "valid_fraction": 0.2, "test_fraction": 0.2}
+#: What both supernets share: optimiser, batch, scoring (whole valid split, 2 calibration batches).
+COMMON = {"batch_size": 64, "momentum": 0.9, "weight_decay": 1e-4, "grad_clip": 5.0, "label_smoothing": 0.0,
+          "eval_batches": 1, "eval_batch_size": 512, "calib_batches": 2}
+
+
+def sample_archs(space: MBV3Space, n: int, seed: int) -> list[tuple[int, ...]]:
+    """``n`` distinct architectures (distinct as networks, not only as decision vectors)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, tuple[int, ...]] = {}
+    while len(out) < n:
+        a = space.sample(rng)
+        out.setdefault(space.to_str(a), a)
+    return list(out.values())
+
+
+def train_supernet(method: str, space: MBV3Space, dataset: DigitsDataset, steps: int, seed: int,
+                   archs: list[tuple[int, ...]]) -> tuple[list[float], dict[str, float], float]:
+    """Train one supernet by ``method`` for ``steps`` steps; inherited accuracies of ``archs``."""
+    t0 = time.perf_counter()
+    wm = MBV3Supernet(space=space, seed=seed)
+    if method == "ps_kd":
+        # OFA's proportions of epochs (full 180, kernel 120, depth 25+120, expand 25+120) and of
+        # peak learning rates (2.6, 0.96, 0.24, 0.24), cosine restarting in every phase.
+        split = np.floor(np.array([180, 120, 145, 145]) / 590 * steps).astype(int)
+        split[-1] = steps - split[:-1].sum()
+        opts = ProgressiveShrinkingEvaluator.Options(
+            phases=["full", "kernel", "depth", "expand"], phase_steps=[int(v) for v in split],
+            phase_lrs=[0.05, 0.05 * 0.96 / 2.6, 0.05 * 0.24 / 2.6, 0.05 * 0.24 / 2.6], subnets_per_step=1,
+            kd_weight=1.0, kd_temperature=1.0, steps=steps, schedule="cosine", lr=0.05, **COMMON)
+        ev: MepaEvaluator = ProgressiveShrinkingEvaluator(opts, space=space, weights_manager=wm, dataset=dataset,
+                                                          seed=seed)
+    else:
+        ev = MepaEvaluator(MepaEvaluator.Options(sampling="uniform", steps=steps, schedule="cosine",
+                                                 total_steps=steps, lr=0.05, **COMMON),
+                           space=space, weights_manager=wm, dataset=dataset, seed=seed)
+    stats = ev.update_evaluator()
+    rollouts = [Rollout(a) for a in archs]
+    ev.evaluate(rollouts)
+    return [float(r.perfs["accuracy"]) for r in rollouts], stats, time.perf_counter() - t0
+
+
+def train_alone(space: MBV3Space, archs: list[tuple[int, ...]], epochs: int, seed: int) -> tuple[list[float], float]:
+    """Valid accuracy of each arch trained from scratch (digits at the arch's resolution)."""
+    config = parse_config({"seed": seed, "dataset": {"type": "digits", **DATA},
+                           "search_space": {"type": "mbv3", **SPACE}})
+    accs = []
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, a in enumerate(archs):
+            opts = TrainOptions(epochs=epochs, batch_size=64, lr=0.05, label_smoothing=0.0, weight_decay=1e-4,
+                                dataset={"resolution": space.resolution_of(a)})
+            af = final.ArchFile(Path(f"arch{i}.yaml"), "mbv3", list(a))
+            summary = final.train(config, af, Path(tmp) / f"a{i}", options=opts)
+            accs.append(float(summary["history"][-1]["valid_accuracy"]))
+    return accs, time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--archs", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=1200, help="supernet optimizer steps (both methods)")
+    ap.add_argument("--epochs", type=int, default=15, help="from-scratch training epochs per subnet")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(RESULTS / "ofa_ranking.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    space = MBV3Space(MBV3Space.Options(**SPACE))  # type: ignore[arg-type]
+    dataset = DigitsDataset(DigitsDataset.Options(**DATA), seed=args.seed)
+    archs = sample_archs(space, args.archs, args.seed + 1)
+    inherited: dict[str, list[float]] = {}
+    info: dict[str, Any] = {}
+    for method in ("ps_kd", "uniform"):
+        accs, stats, secs = train_supernet(method, space, dataset, args.steps, args.seed, archs)
+        inherited[method] = accs
+        info[method] = {"seconds": secs, "final_supernet_loss": stats.get("supernet_loss")}
+        print(f"{method}: supernet trained and scored in {secs:.0f} s")
+    alone, secs_alone = train_alone(space, archs, args.epochs, args.seed)
+    print(f"from scratch: {len(archs)} subnets in {secs_alone:.0f} s")
+    rows = [{"arch": space.to_str(a), "scratch_acc": s, "ps_kd_acc": p, "uniform_acc": u}
+            for a, s, p, u in zip(archs, alone, inherited["ps_kd"], inherited["uniform"])]
+    for method in inherited:
+        info[method]["kendall_tau"] = float(kendalltau(inherited[method], alone).statistic)
+        info[method]["spearman_rho"] = float(spearmanr(inherited[method], alone).statistic)
+        info[method]["mean_inherited_acc"] = float(np.mean(inherited[method]))
+    print(format_table(sorted(rows, key=lambda r: -r["scratch_acc"]), ["scratch_acc", "ps_kd_acc", "uniform_acc", "arch"]))
+    print(format_table([{"method": m, **{k: v for k, v in info[m].items()}} for m in inherited],
+                       ["method", "kendall_tau", "spearman_rho", "mean_inherited_acc", "seconds"]))
+    result = {"archs": len(archs), "supernet_steps": args.steps, "scratch_epochs": args.epochs, "seed": args.seed,
+              "arch_sample_seed": args.seed + 1, "methods": info, "seconds_scratch": secs_alone,
+              "space": {"type": "mbv3", **SPACE}, "dataset": {"type": "digits", **DATA},
+              "scored_on": "valid split (held out from all training), BN recalibrated per subnet",
+              "rows": rows, "note": "small data: scikit-learn digits (8x8 upsampled to 16/12), minutes of "
+                                    "training; a small-budget estimate, timings under shared-CPU load"}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"Kendall tau: ps_kd {info['ps_kd']['kendall_tau']:.3f}, uniform {info['uniform']['kendall_tau']:.3f} "
+          f"({len(archs)} subnets, small data: digits)\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
