@@ -12,7 +12,9 @@ of the 2^21 x 3^5 decision vectors (see :mod:`.nb101_graph` and ``bench/nb101_co
 builder treat equal networks as one; :meth:`NB101Space.arch_hash` is the benchmark's
 own graph hash, the key of a NAS-Bench-101 table (``evaluator.table`` with
 ``key_form: hash``). Sampling is uniform over valid decision vectors (rejection, as the
-benchmark's random search), and mutation and crossover retry until the child is valid.
+benchmark's random search), and mutation and crossover retry until the child is valid;
+all three return canonical forms, so a population holds each network once and reads
+as pruned cells.
 """
 from __future__ import annotations
 
@@ -52,9 +54,6 @@ class NB101Space(SearchSpace):
             if self.stem_channels < self.vertices - 2:
                 raise ConfigError(f"stem_channels: must be >= vertices - 2 = {self.vertices - 2} (every vertex "
                                   f"feeding the output needs a channel), got {self.stem_channels}")
-            if self.max_edges < 1 or self.max_edges > self.vertices * (self.vertices - 1) // 2:
-                raise ConfigError(f"max_edges: must be in 1..{self.vertices * (self.vertices - 1) // 2} for "
-                                  f"{self.vertices} vertices, got {self.max_edges}")
 
     def __init__(self, options: "NB101Space.Options | None" = None, **kw: object) -> None:
         self.options = options or NB101Space.Options(**kw)  # type: ignore[arg-type]
@@ -131,10 +130,11 @@ class NB101Space(SearchSpace):
         return True
 
     def sample(self, rng: np.random.Generator) -> Arch:
+        """A uniformly drawn valid decision vector, in canonical form."""
         while True:
             arch = super().sample(rng)
             if self._valid(arch):
-                return arch
+                return self.canonical(arch)
 
     def mutate(self, arch: Arch, rng: np.random.Generator, n: int = 1) -> Arch:
         """``n`` flipped edges or changed ops, retried until the child is a valid cell of
@@ -143,15 +143,15 @@ class NB101Space(SearchSpace):
         for _ in range(TRIES):
             child = super().mutate(arch, rng, n)
             if self._valid(child) and self.canonical(child) != base:
-                return child
+                return self.canonical(child)
         return self.sample(rng)
 
     def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
         for _ in range(TRIES):
             child = super().crossover(a, b, rng)
             if self._valid(child):
-                return child
-        return a
+                return self.canonical(child)
+        return self.canonical(a)
 
     # -- strings -----------------------------------------------------------------------------
     def to_str(self, arch: Arch) -> str:
