@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,8 @@ from hwnas.run_section import OptimOptions
 from hwnas.search.runtime import Runtime
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+#: ``perturb(model, x, y)``: a context around one training step whose value is the input to train on.
+Perturb = Callable[[nn.Module, torch.Tensor, torch.Tensor], ContextManager[torch.Tensor]]
 
 
 class TrainingDiverged(HwnasError):
@@ -121,32 +123,34 @@ class PassStats:
 
 
 def train_pass(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer, o: OptimOptions, *,
-               scheduler: Any = None, max_steps: int = 0, aux_weight: float = 0.0,
-               runtime: Runtime | None = None) -> PassStats:
-    """One pass of SGD steps over ``batches`` (at most ``max_steps``; 0 = all), on the
-    runtime's device and precision (without a runtime: the batches as given, in fp32);
-    under DDP the statistics are the global batch's.
+               scheduler: Any = None, aux_weight: float = 0.0, runtime: Runtime | None = None,
+               perturb: Perturb | None = None) -> PassStats:
+    """One pass of SGD steps over ``batches`` (``itertools.islice`` them for fewer steps),
+    on the runtime's device and precision (without a runtime: the batches as given, in
+    fp32); under DDP the statistics are the global batch's.
 
     A model that returns ``(logits, aux_logits)`` in training (an auxiliary head) adds
-    ``aux_weight`` times the auxiliary cross-entropy to the loss.
+    ``aux_weight`` times the auxiliary cross-entropy to the loss. ``perturb(model, x, y)``
+    (robust training, :mod:`hwnas.search.robust.train`) is a context around each step's
+    forward and backward whose value is the input to train on: adversarial inputs, or
+    ``x`` itself while faults are injected into the model.
     """
     model.train()
     stats = PassStats([])
     scaler = runtime.scaler if runtime is not None else None
     for i, batch in enumerate(batches):
-        if max_steps and i >= max_steps:
-            break
         x, y = runtime.batch(batch) if runtime is not None else batch
         optimizer.zero_grad(set_to_none=True)
-        with runtime.autocast() if runtime is not None else contextlib.nullcontext():
-            logits = model(x)
-        aux = None
-        if isinstance(logits, tuple):
-            logits, aux = logits
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=o.label_smoothing)
-        if aux is not None and aux_weight:
-            loss = loss + aux_weight * F.cross_entropy(aux.float(), y, label_smoothing=o.label_smoothing)
-        backward(loss, runtime)
+        with perturb(model, x, y) if perturb is not None else contextlib.nullcontext(x) as x_in:
+            with runtime.autocast() if runtime is not None else contextlib.nullcontext():
+                logits = model(x_in)
+            aux = None
+            if isinstance(logits, tuple):
+                logits, aux = logits
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=o.label_smoothing)
+            if aux is not None and aux_weight:
+                loss = loss + aux_weight * F.cross_entropy(aux.float(), y, label_smoothing=o.label_smoothing)
+            backward(loss, runtime)
         clip_and_step(optimizer, model.parameters(), o.grad_clip, scaler)
         if scheduler is not None:
             scheduler.step()

@@ -7,6 +7,7 @@ the same perfs and a resumed search repeats an uninterrupted one exactly.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -22,6 +23,7 @@ from hwnas.search.evaluators.base import Evaluator
 from hwnas.search.evaluators.predictor import fill
 from hwnas.search.objectives import is_feasible
 from hwnas.search.objectives.base import Objective
+from hwnas.search.robust.train import RobustTrainOptions, make_perturb
 from hwnas.search.rollout import Rollout
 from hwnas.search.runtime import Runtime
 from hwnas.search.spaces.base import SearchSpace
@@ -55,6 +57,8 @@ class TuneEvaluator(Evaluator):
         threads: int = opt(0, min=0, help="torch threads while training (0 = leave as is)")
         bn_recalibrate: int = opt(8, min=0, help="training batches used to re-estimate BatchNorm statistics "
                                                  "after training (0 = off); short runs leave them stale")
+        robust: RobustTrainOptions = opt(RobustTrainOptions(), help="robust training: fault-aware (method faults) "
+                                                                    "or adversarial (pgd, fast fgsm)")
         skip_infeasible: bool = opt(True, help="do not train candidates that already break a hardware "
                                                "constraint (their reward is the constraint's worst anyway)")
 
@@ -99,11 +103,12 @@ class TuneEvaluator(Evaluator):
         if o.threads:
             torch.set_num_threads(o.threads)
         t0, stats, diverged = time.perf_counter(), PassStats([]), False
+        perturb = make_perturb(o.robust, seed)
         try:
             for epoch in range(o.epochs):
                 loader = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed + epoch)
-                stats = train_pass(model, loader, optimizer, o, scheduler=scheduler, max_steps=o.max_steps,
-                                   runtime=self.runtime)
+                stats = train_pass(model, itertools.islice(loader, o.max_steps or None), optimizer, o,
+                                   scheduler=scheduler, runtime=self.runtime, perturb=perturb)
             if o.bn_recalibrate:
                 calib = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed + 7777)
                 recalibrate_bn(model, inputs_of(first_batches(calib, o.bn_recalibrate)), runtime=self.runtime)
