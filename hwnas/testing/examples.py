@@ -194,6 +194,23 @@ def _classification(tmp_dir: Path) -> Config:
             "objective": {"type": "classification", "batch_size": 16}}
 
 
+@example_for("objective", "fault_tolerance")
+def _fault_tolerance(tmp_dir: Path) -> Config:
+    """Int8 weight bit flips and float32 stuck-at-1 feature bits in small nb201 networks, 2 draws."""
+    return {"search_space": dict(TINY_NB201), "dataset": dict(TINY_DATA),
+            "objective": {"type": "fault_tolerance", "draws": 2, "batch_size": 16, "faults": [
+                {"target": "weights", "rate": 0.01, "format": "int8"},
+                {"target": "features", "kind": "stuck_at_1", "rate": 0.001, "format": "float32"}]}}
+
+
+@example_for("objective", "adversarial")
+def _adversarial(tmp_dir: Path) -> Config:
+    """PGD-3 (L2) against small nb201 networks on one batch."""
+    return {"search_space": dict(TINY_NB201), "dataset": dict(TINY_DATA),
+            "objective": {"type": "adversarial", "batch_size": 16, "max_batches": 1,
+                          "attack": {"method": "pgd", "norm": "l2", "eps": 1.0, "steps": 3}}}
+
+
 for _zc in ("synflow", "snip", "grad_norm", "jacob_cov"):
     EXAMPLES[("objective", _zc)] = lambda tmp_dir, n=_zc: {  # one batch of small nb201 networks
         "search_space": dict(TINY_NB201), "dataset": dict(TINY_DATA), "objective": {"type": n, "batch_size": 8}}

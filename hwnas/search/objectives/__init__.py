@@ -3,7 +3,15 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from hwnas.search.objectives import classification, composite, diff_hardware, hardware, zero_cost  # noqa: F401  (register)
+from hwnas.search.objectives import (  # noqa: F401  (register)
+    adversarial,
+    classification,
+    composite,
+    diff_hardware,
+    fault_tolerance,
+    hardware,
+    zero_cost,
+)
 
 
 def is_feasible(objective: Any, perfs: Mapping[str, float]) -> bool:
