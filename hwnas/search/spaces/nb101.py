@@ -42,7 +42,7 @@ class NB101Space(SearchSpace):
     @dataclass(frozen=True)
     class Options:
         vertices: int = opt(7, min=3, max=7, help="vertices of a cell, input and output included")
-        max_edges: int = opt(9, min=1, max=21, help="most edges of a (pruned) cell")
+        max_edges: int = opt(9, min=2, max=21, help="most edges of a (pruned) cell (2 or more: one edge allows one network)")
         stem_channels: int = opt(128, min=5, max=MAX_CHANNELS, help="channels of the stem and the first stack")
         stacks: int = opt(3, min=1, max=6, help="stacks of cells (a 2x2 max pool and doubled channels between)")
         cells_per_stack: int = opt(3, min=1, max=16, help="cells per stack")
@@ -138,13 +138,18 @@ class NB101Space(SearchSpace):
 
     def mutate(self, arch: Arch, rng: np.random.Generator, n: int = 1) -> Arch:
         """``n`` flipped edges or changed ops, retried until the child is a valid cell of
-        another network (canonical form) than the parent."""
+        another network (canonical form) than the parent. Every 10 failed tries one more
+        decision changes: from the bare input->output cell no single flip changes the
+        network (a new vertex needs an edge in and an edge out)."""
         base = self.canonical(arch)
-        for _ in range(TRIES):
-            child = super().mutate(arch, rng, n)
+        for attempt in range(TRIES):
+            child = super().mutate(arch, rng, n + attempt // 10)
             if self._valid(child) and self.canonical(child) != base:
                 return self.canonical(child)
-        return self.sample(rng)
+        while True:  # pragma: no cover - max_edges >= 2 gives every space two networks or more
+            child = self.sample(rng)
+            if child != base:
+                return child
 
     def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
         for _ in range(TRIES):
