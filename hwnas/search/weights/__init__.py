@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hwnas.search.weights import (  # noqa: F401  (register)
     diff_supernet,
+    morphism,
     plain,
     supernet_darts,
     supernet_mbv2,
