@@ -39,12 +39,16 @@ def epoch(ds: Dataset, split: str, shuffle: bool, seed: int) -> tuple[np.ndarray
     xs, ys = [], []
     for x, y in ds.loader(split, batch_size=BATCH, shuffle=shuffle, seed=seed):
         xs.append(np.asarray(x))
+        if isinstance(y, list):  # detection targets: one row per image (box-sum, label-sum, box count)
+            y = [[float(np.asarray(t["boxes"]).sum()), int(np.asarray(t["labels"]).sum()), len(t["labels"])] for t in y]
         ys.append(np.asarray(y))
     return np.concatenate(xs), np.concatenate(ys)
 
 
 def check_batches(name: str, ds: Dataset, split: str) -> None:
     """Float B x C x H x W images, int64 labels in range, each example once."""
+    if getattr(ds, "task", "classification") == "detection":
+        return check_detection_batches(name, ds, split)
     n = ds.size(split)
     expect(isinstance(n, int) and n > 0, ROLE, name, f"size({split!r}) of its example must be > 0, got {n!r}")
     shape = (ds.in_channels, ds.resolution, ds.resolution)
@@ -60,6 +64,29 @@ def check_batches(name: str, ds: Dataset, split: str) -> None:
                f"labels must lie in [0, {ds.num_classes}), got {sorted(set(y.tolist()))}")
         count += len(y)
     expect(count == n, ROLE, name, f"a pass over {split!r} served {count} examples, size() says {n}")
+
+
+def check_detection_batches(name: str, ds: Dataset, split: str) -> None:
+    """Detection sets: float images, one target per image whose boxes lie in [0, 1] with
+    x1 <= x2 and y1 <= y2, int64 labels in range and a difficult flag per box; each image once."""
+    n = ds.size(split)
+    expect(n > 0, ROLE, name, f"size({split!r}) of its example must be > 0, got {n!r}")
+    shape, count = (ds.in_channels, ds.resolution, ds.resolution), 0
+    for x, targets in ds.loader(split, batch_size=BATCH, shuffle=True, seed=1):
+        x = np.asarray(x)
+        expect(x.ndim == 4 and x.shape[1:] == shape and np.isfinite(x).all(), ROLE, name,
+               f"{split} images must be finite B x {' x '.join(map(str, shape))}, got {x.shape}")
+        expect(len(targets) == len(x), ROLE, name, "one target per image")
+        for t in targets:
+            b, y, d = np.asarray(t["boxes"]), np.asarray(t["labels"]), np.asarray(t["difficult"])
+            expect(b.ndim == 2 and b.shape[1] == 4 and len(y) == len(b) == len(d), ROLE, name,
+                   f"boxes N x 4 with N labels and flags, got {b.shape}, {y.shape}, {d.shape}")
+            expect(bool(((b >= 0) & (b <= 1)).all() and (b[:, 2] >= b[:, 0]).all() and (b[:, 3] >= b[:, 1]).all()),
+                   ROLE, name, "boxes must be xyxy normalised to [0, 1]")
+            expect(y.dtype == np.int64 and bool(((y >= 0) & (y < ds.num_classes)).all()), ROLE, name,
+                   f"labels must be int64 in [0, {ds.num_classes})")
+        count += len(x)
+    expect(count == n, ROLE, name, f"a pass over {split!r} served {count} images, size() says {n}")
 
 
 def check_order(name: str, ds: Dataset, tmp_dir: Path, seed: int) -> None:

@@ -158,6 +158,21 @@ def _supernet_mbv2(tmp_dir: Path) -> Config:
             "weights_manager": {"type": "supernet"}}
 
 
+@example_for("weights_manager", "morphism")
+def _morphism(tmp_dir: Path) -> Config:
+    """Fresh (parentless) candidates of a narrow mbv2 space at 16x16; the morphisms
+    themselves are tested in tests/search/test_morphism.py."""
+    return {"search_space": {"type": "mbv2", "resolution": 16, "width": 0.25, "num_classes": 10},
+            "weights_manager": {"type": "morphism", "keep": 4}}
+
+
+@example_for("controller", "morphism_evolution")
+def _morphism_evolution(tmp_dir: Path) -> Config:
+    """A population of 4 on a narrow mbv2 space, so the suite's rounds reach tournaments."""
+    return {"search_space": {"type": "mbv2", "resolution": 16, "width": 0.25, "num_classes": 10},
+            "controller": {"type": "morphism_evolution", "population": 4, "sample_size": 2}}
+
+
 @example_for("search_space", "mbv3")
 def _mbv3(tmp_dir: Path) -> Config:
     """A narrow mbv3 space at two small resolutions."""
@@ -329,3 +344,33 @@ def _cost_sources() -> None:
 
 
 _cost_sources()
+
+
+# -- detection (issue 23): a tiny synthetic set written in both layouts ----------------
+def _detection_set(tmp_dir: Path) -> Path:
+    """6 / 3 / 3 images of 32 px (written once per folder)."""
+    from hwnas.search.detection.synth import SynthSpec, write_synthetic
+
+    root = Path(tmp_dir) / "detection-synth"
+    if not (root / "coco" / "annotations" / "instances_test.json").is_file():
+        write_synthetic(root, SynthSpec(n_train=6, n_val=3, n_test=3, size=32, seed=3))
+    return root
+
+
+EXAMPLES[("dataset", "voc")] = lambda tmp_dir: {
+    "dataset": {"type": "voc", "root": str(_detection_set(tmp_dir) / "voc"), "resolution": 32,
+                "augment": {"photometric": True, "expand": 2.0, "iou_crop": True, "hflip": True}}}
+EXAMPLES[("dataset", "coco")] = lambda tmp_dir: {
+    "dataset": {"type": "coco", "root": str(_detection_set(tmp_dir) / "coco"), "resolution": 32}}
+
+
+@example_for("objective", "detection")
+def _detection(tmp_dir: Path) -> Config:
+    """Untrained detectors (small mbv2 supernet + SSDLite head) on 3 synthetic images; COCO
+    mAP too where pycocotools is installed."""
+    return {"search_space": {"type": "mbv2", "resolution": 32, "width": 0.35, "num_classes": 3, "depths": [1, 2],
+                             "expansions": [3], "kernels": [3]},
+            "weights_manager": {"type": "supernet"},
+            "dataset": {"type": "voc", "root": str(_detection_set(tmp_dir) / "voc"), "resolution": 32},
+            "objective": {"type": "detection", "batch_size": 3,
+                          "coco": importlib.util.find_spec("pycocotools") is not None}}

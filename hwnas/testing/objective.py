@@ -35,7 +35,8 @@ def check(name: str, tmp_dir: Path | Any) -> None:
     expect(names and all(isinstance(n, str) for n in names) and len(set(names)) == len(names), ROLE, name,
            f"perf_names must be distinct strings, got {names!r}")
     rollouts = sample_rollouts(parts, 4)
-    cands = candidates(parts, rollouts)
+    assemble = getattr(objective, "assemble_candidates", None)  # objectives that score other networks (detectors)
+    cands = assemble(parts.weights_manager, rollouts) if callable(assemble) else candidates(parts, rollouts)
     try:
         perfs = objective.perfs(rollouts, cands)
     except Exception as exc:

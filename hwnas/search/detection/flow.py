@@ -172,14 +172,21 @@ def score(det: Detector, batches: Sequence[Any], num_classes: int, resolution: i
     return out
 
 
-def fixed_batches(run: DetRun, split: str, images: int, batch_size: int, shuffle: bool, seed: int) -> list[Any]:
+def fixed_batches_of(dataset: Any, split: str, images: int, batch_size: int, shuffle: bool = False,
+                    seed: int = 0) -> list[Any]:
+    """The first batches of a split holding ``images`` images (0 = all), fixed for a run."""
     out, n = [], 0
-    for x, t in run.dataset.loader(split, batch_size=batch_size, shuffle=shuffle, seed=seed):
-        out.append((x, t))
-        n += len(x)
-        if n >= images:
+    for x, t in dataset.loader(split, batch_size=batch_size, shuffle=shuffle, seed=seed):
+        if images and n >= images:
             break
+        keep = len(x) if not images else min(len(x), images - n)
+        out.append((x[:keep], t[:keep]))
+        n += keep
     return out
+
+
+def fixed_batches(run: DetRun, split: str, images: int, batch_size: int, shuffle: bool, seed: int) -> list[Any]:
+    return fixed_batches_of(run.dataset, split, images, batch_size, shuffle, seed)
 
 
 def source_pricer(o: HardwareOptions) -> Pricer | None:

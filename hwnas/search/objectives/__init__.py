@@ -7,6 +7,7 @@ from hwnas.search.objectives import (  # noqa: F401  (register)
     adversarial,
     classification,
     composite,
+    detection,
     diff_hardware,
     fault_tolerance,
     hardware,
