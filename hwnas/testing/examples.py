@@ -158,6 +158,21 @@ def _supernet_mbv2(tmp_dir: Path) -> Config:
             "weights_manager": {"type": "supernet"}}
 
 
+@example_for("weights_manager", "morphism")
+def _morphism(tmp_dir: Path) -> Config:
+    """Fresh (parentless) candidates of a narrow mbv2 space at 16x16; the morphisms
+    themselves are tested in tests/search/test_morphism.py."""
+    return {"search_space": {"type": "mbv2", "resolution": 16, "width": 0.25, "num_classes": 10},
+            "weights_manager": {"type": "morphism", "keep": 4}}
+
+
+@example_for("controller", "morphism_evolution")
+def _morphism_evolution(tmp_dir: Path) -> Config:
+    """A population of 4 on a narrow mbv2 space, so the suite's rounds reach tournaments."""
+    return {"search_space": {"type": "mbv2", "resolution": 16, "width": 0.25, "num_classes": 10},
+            "controller": {"type": "morphism_evolution", "population": 4, "sample_size": 2}}
+
+
 @example_for("search_space", "mbv3")
 def _mbv3(tmp_dir: Path) -> Config:
     """A narrow mbv3 space at two small resolutions."""

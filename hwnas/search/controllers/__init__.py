@@ -1,6 +1,15 @@
 """Controllers: propose rollouts, learn from their perfs."""
 from __future__ import annotations
 
-from hwnas.search.controllers import annealing, differentiable, gumbel, pareto, predictor, rl, simple  # noqa: F401  (register)
+from hwnas.search.controllers import (  # noqa: F401  (register)
+    annealing,
+    differentiable,
+    gumbel,
+    morphism_evolution,
+    pareto,
+    predictor,
+    rl,
+    simple,
+)
 
-__all__ = ["annealing", "differentiable", "gumbel", "pareto", "predictor", "rl", "simple"]
+__all__ = ["annealing", "differentiable", "gumbel", "morphism_evolution", "pareto", "predictor", "rl", "simple"]
