@@ -66,16 +66,25 @@ def _md5(text: str) -> str:
 def fingerprint(matrix: np.ndarray, labels: Sequence[int]) -> str:
     """NAS-Bench-101's graph hash of a (pruned) cell: 32 hex digits, invariant under
     renumbering of the vertices. ``labels`` holds -1 (input), op indices, -2 (output)."""
+    return fingerprints(matrix, [labels])[0]
+
+
+def fingerprints(matrix: np.ndarray, labelings: Sequence[Sequence[int]]) -> list[str]:
+    """:func:`fingerprint` of one matrix under many labelings (the graph's neighbour
+    lists are read once: the enumeration hashes every labelling of each matrix)."""
     m = np.asarray(matrix, dtype=np.int64)
     v = m.shape[0]
     outs, ins = m.sum(axis=1).tolist(), m.sum(axis=0).tolist()
-    hashes = [_md5(str((int(outs[i]), int(ins[i]), int(labels[i])))) for i in range(v)]
     preds = [np.flatnonzero(m[:, j]).tolist() for j in range(v)]
     succs = [np.flatnonzero(m[i, :]).tolist() for i in range(v)]
-    for _ in range(v):
-        hashes = [_md5("".join(sorted(hashes[p] for p in preds[i])) + "|"
-                       + "".join(sorted(hashes[s] for s in succs[i])) + "|" + hashes[i]) for i in range(v)]
-    return _md5(str(sorted(hashes)))
+    out = []
+    for labels in labelings:
+        hashes = [_md5(str((int(outs[i]), int(ins[i]), int(labels[i])))) for i in range(v)]
+        for _ in range(v):
+            hashes = [_md5("".join(sorted([hashes[p] for p in preds[i]])) + "|"
+                           + "".join(sorted([hashes[s] for s in succs[i]])) + "|" + hashes[i]) for i in range(v)]
+        out.append(_md5(str(sorted(hashes))))
+    return out
 
 
 def _interior_perms(v: int) -> np.ndarray:
@@ -155,21 +164,63 @@ def canonical_codes(mats: np.ndarray, n_ops: int) -> np.ndarray:
     return np.unique(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
 
 
+def decode(code: int, vertices: int, n_ops: int) -> tuple[np.ndarray, list[int]]:
+    """The (renumbered) matrix and labels (-1, ops, -2) of a :func:`canonical_codes` code."""
+    n = vertices - 2
+    label_bits = max(1, int(n_ops - 1).bit_length())
+    code = int(code)
+    lab = [(code >> (label_bits * k)) & ((1 << label_bits) - 1) for k in range(n)]
+    adj = code >> (label_bits * n)
+    m = np.array([(adj >> b) & 1 for b in range(vertices * vertices)], dtype=np.int8).reshape(vertices, vertices)
+    return m, [INPUT_LABEL, *lab, OUTPUT_LABEL]
+
+
 def _codes_job(args: tuple[np.ndarray, int]) -> np.ndarray:
     return canonical_codes(*args)
 
 
-def count_unique(max_vertices: int = 7, max_edges: int = 9, n_ops: int = 3, processes: int = 1) -> dict[int, int]:
-    """Vertex count -> number of distinct labelled cells (2..``max_vertices`` vertices),
-    computed on ``processes`` worker processes (1: in this process)."""
-    out: dict[int, int] = {}
-    for v in range(2, max_vertices + 1):
-        mats = full_dags(v, max_edges)
-        if processes <= 1 or len(mats) < 64:
-            out[v] = len(canonical_codes(mats, n_ops))
-            continue
-        parts = [(part, n_ops) for part in np.array_split(mats, processes * 4)]
-        with ProcessPoolExecutor(processes) as pool:
-            codes = list(pool.map(_codes_job, parts))
-        out[v] = len(np.unique(np.concatenate(codes)))
+def _hash_job(args: tuple[np.ndarray, int, int]) -> list[str]:
+    codes, v, n_ops = args
+    return [fingerprint(*decode(c, v, n_ops)) for c in codes]
+
+
+def unique_codes(max_vertices: int = 7, max_edges: int = 9, n_ops: int = 3,
+                 processes: int = 1) -> dict[int, np.ndarray]:
+    """Vertex count -> the distinct canonical codes of its labelled cells (2..``max_vertices``
+    vertices), computed on ``processes`` worker processes (1: in this process)."""
+    out: dict[int, np.ndarray] = {}
+    pool = ProcessPoolExecutor(processes) if processes > 1 else None
+    try:
+        for v in range(2, max_vertices + 1):
+            mats = full_dags(v, max_edges)
+            if pool is None or len(mats) < 64:
+                out[v] = canonical_codes(mats, n_ops)
+                continue
+            parts = [(part, n_ops) for part in np.array_split(mats, processes * 4)]
+            out[v] = np.unique(np.concatenate(list(pool.map(_codes_job, parts))))
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return out
+
+
+def count_unique(max_vertices: int = 7, max_edges: int = 9, n_ops: int = 3, processes: int = 1) -> dict[int, int]:
+    """Vertex count -> number of distinct labelled cells (see :func:`unique_codes`)."""
+    return {v: len(c) for v, c in unique_codes(max_vertices, max_edges, n_ops, processes).items()}
+
+
+def hash_classes(codes: dict[int, np.ndarray], n_ops: int = 3, processes: int = 1) -> int:
+    """Distinct :func:`fingerprint` values over one representative per canonical class:
+    equal to the number of classes exactly when the benchmark hash has no collision
+    (it is invariant by construction, so hashing every member adds nothing)."""
+    seen: set[str] = set()
+    for v, cs in codes.items():
+        parts = [(part, v, n_ops) for part in np.array_split(cs, max(1, processes * 4))]
+        if processes <= 1 or len(cs) < 1000:
+            for part in parts:
+                seen.update(_hash_job(part))
+            continue
+        with ProcessPoolExecutor(processes) as pool:
+            for hashes in pool.map(_hash_job, parts):
+                seen.update(hashes)
+    return len(seen)
