@@ -81,11 +81,11 @@ def test_a_teacher_of_another_space_or_shape_is_refused_in_one_line(tmp_path: Pa
         assert msg.startswith(f"evaluator.teacher: {path}") and needle in msg and "\n" not in msg, msg
 
 
-def _search_config(tmp_path: Path, steps: int = 5, **evaluator: Any) -> Path:
+def _search_config(tmp_path: Path, search_steps: int = 5, **evaluator: Any) -> Path:
     cfg = example_config("evaluator", "ofa_ps", tmp_path, **evaluator).to_dict()
     cfg.pop("run", None)
     cfg.update(controller={"type": "random"},
-               trainer={"type": "simple", "steps": steps, "rollouts_per_step": 1, "evaluator_updates": 1,
+               trainer={"type": "simple", "steps": search_steps, "rollouts_per_step": 1, "evaluator_updates": 1,
                         "checkpoint_every": 1, "plot": False})
     path = tmp_path / "search.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -132,3 +132,22 @@ def test_progressive_shrinking_trains_under_ddp(tmp_path: Path) -> None:
     assert state["evaluator"]["steps_done"] == 4  # every phase, expand sorted under DDP
     assert all(torch.isfinite(v).all() for v in state["weights_manager"].values() if v.is_floating_point())
     assert all(0.0 <= r["perfs"]["accuracy"] <= 1.0 for r in out["pareto"])
+
+
+@pytest.mark.timeout(60)
+def test_the_teacher_is_the_full_network_frozen_when_its_phase_ends(tmp_path: Path) -> None:
+    ev = _parts(tmp_path, steps=1, phase_steps=[2, 1, 1, 2], phase_subnets=[1, 1, 2, 3]).evaluator
+    sampled: list[int] = []
+    original = ev._sample
+    ev._sample = lambda phase: sampled.append(ev.steps_done) or original(phase)
+    x = torch.randn(4, ev.space.options.in_channels, 12, 12)
+    for _ in range(2):
+        ev.update_evaluator()
+    assert ev._teacher is None  # the full phase trains the network that becomes the teacher
+    full = ev.weights_manager.export_subnet(ev.weights_manager.extreme_arch("max")).eval()
+    with torch.no_grad():
+        want = full(x)
+    for _ in range(4):
+        ev.update_evaluator()
+    torch.testing.assert_close(ev._teacher_logits(x, "depth"), want)  # frozen while the supernet trains on
+    assert sampled == [2, 3, 3, 4, 4, 4, 5, 5, 5]  # phase_subnets: 1 (kernel), 2 (depth), 3 (expand) per step

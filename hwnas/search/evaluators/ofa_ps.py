@@ -3,9 +3,11 @@
 The mepa evaluator trains every subnet from the start; OFA instead trains the largest
 network first, then lets the kernel size vary, then depth, then expansion, each phase
 with its own number of supernet steps and learning rate, and every sampled subnet
-learns from a teacher's soft targets (knowledge distillation) besides the labels. The
-teacher is the supernet's own largest subnet on the same batch, or (``teacher:``) a
-separately trained network of the same space, as OFA distils from its full network.
+learns from a teacher's soft targets (knowledge distillation) besides the labels. As in
+OFA the teacher is the full network: a frozen copy of the largest subnet taken when the
+full phase ends (kept in the checkpoint), or (``teacher:``) a separately trained network
+of the same space; ``kd_teacher: largest`` distils from the live largest subnet instead.
+Each phase may train several subnets per step (``phase_subnets``; OFA: 1, 1, 2, 4).
 Before the expansion phase the hidden channels are sorted by importance
 (``sort_channels`` of the supernet), so small expansions keep the channels that matter.
 The input resolution is elastic in every phase, as in OFA.
@@ -22,7 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Mapping
 
 import numpy as np
 import torch
@@ -69,26 +71,44 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
         phase_lrs: list[float] = opt([0.05, 0.02, 0.02, 0.02], gt=0, min_items=1,
                                     help="peak learning rate of each phase (its schedule restarts per phase)")
         subnets_per_step: int = opt(2, min=1, help="subnets sampled and trained per step (after the full phase)")
+        phase_subnets: list[int] = opt([], min=1, help="subnets per step of each phase, overriding subnets_per_step "
+                                                      "(OFA: 1, 1, 2, 4); empty = subnets_per_step")
         kd_weight: float = opt(1.0, min=0, help="weight of the distillation loss from the largest subnet (0 = off)")
         kd_temperature: float = opt(1.0, gt=0, help="softmax temperature of the distillation targets")
         teacher: Path | None = opt(None, help="a `hwnas train` checkpoint of a subnet of this space to distil "
                                               "from (OFA's separately trained full network); default: the "
-                                              "supernet's own largest subnet")
+                                              "supernet's own largest subnet (see kd_teacher)")
+        kd_teacher: Literal["snapshot", "largest"] = opt(
+            "snapshot", help="without a teacher checkpoint: a frozen copy of the largest subnet taken when the "
+                             "full phase ends (OFA), or the live largest subnet on the same batch")
 
         def check(self) -> None:  # the schedule restarts in every phase: total_steps is not used
             if list(self.phases) != list(PHASES[:len(self.phases)]):
                 missing = next(p for i, p in enumerate(PHASES) if i >= len(self.phases) or self.phases[i] != p)
                 raise ConfigError(f"phases: OFA's phases run in the order {', '.join(PHASES)} and each needs the "
                                   f"ones before it ({missing!r} is missing or out of place), got {list(self.phases)}")
+            if self.phase_subnets and len(self.phase_subnets) != len(self.phases):
+                raise ConfigError(f"phase_subnets: one entry per phase ({len(self.phases)}), "
+                                  f"got {len(self.phase_subnets)}")
             if not len(self.phase_steps) == len(self.phase_lrs) == len(self.phases):
                 raise ConfigError(f"phase_steps: phases, phase_steps and phase_lrs need one entry per phase, got "
                                   f"{len(self.phases)}, {len(self.phase_steps)} and {len(self.phase_lrs)}")
 
     def __init__(self, options: "ProgressiveShrinkingEvaluator.Options | None" = None, **kw: Any) -> None:
         super().__init__(options or ProgressiveShrinkingEvaluator.Options(), **kw)
-        self._teacher: nn.Module | None = None
+        self._teacher: nn.Module | None = None  # a checkpoint's, or the snapshot after the full phase
         if self.options.teacher is not None and self.options.kd_weight > 0:
             self._teacher = self.runtime.model(load_teacher(self.space, self.options.teacher))
+
+    @property
+    def _snapshots(self) -> bool:
+        o = self.options
+        return o.teacher is None and o.kd_weight > 0 and o.kd_teacher == "snapshot"
+
+    def _snapshot(self) -> nn.Module:
+        """A frozen standalone copy of the supernet's largest subnet (eval mode)."""
+        net = self.weights_manager.export_subnet(self.weights_manager.extreme_arch("max"))
+        return self.runtime.model(net.eval().requires_grad_(False))
 
     # -- schedule -------------------------------------------------------------------------
     def phase_at(self, step: int) -> int:
@@ -126,6 +146,9 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
         """At the first step of the expand phase, sort hidden channels by importance (once:
         the step count says where a resumed run is) and drop momentum of the old order."""
         wm = self.weights_manager
+        if index >= 1 and self._snapshots and (self._teacher is None or self.steps_done == self._phase_start(1)):
+            self._teacher = self._snapshot()  # OFA distils from the full network as trained in phase one
+            log.info("ofa_ps: teacher = frozen copy of the largest subnet at step %d", self.steps_done)
         if self.options.phases[index] == "expand" and self.steps_done == self._phase_start(index) \
                 and hasattr(wm, "sort_channels"):
             wm.sort_channels()
@@ -134,8 +157,9 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
 
     @torch.no_grad()
     def _teacher_logits(self, x: torch.Tensor, phase: str) -> torch.Tensor | None:
-        """Soft targets of this step: the checkpoint teacher (eval mode), or the supernet's
-        largest subnet on the same batch; none in the full phase or with kd_weight 0."""
+        """Soft targets of this step: the frozen teacher (a checkpoint, or the snapshot of
+        the largest subnet), or the live largest subnet on the same batch (``kd_teacher:
+        largest``); none in the full phase or with kd_weight 0."""
         if phase == "full" or self.options.kd_weight <= 0:
             return None
         with self.runtime.autocast():
@@ -181,7 +205,8 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
             self.optimizer.zero_grad(set_to_none=True)
             teacher = self._teacher_logits(x, phase)
             archs = [wm.extreme_arch("max")] if phase == "full" else \
-                [self._sample(phase) for _ in range(o.subnets_per_step)]
+                [self._sample(phase) for _ in range(o.phase_subnets[index] if o.phase_subnets
+                                                    else o.subnets_per_step)]
             if rt.distributed:  # one forward, one backward: DDP reduces once
                 outs = self._forward(x, archs)
                 step_losses = [self._loss(z, y, teacher) for z in outs]
@@ -203,6 +228,24 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
         loss, acc = (v / rt.world for v in all_reduce_sum([float(np.mean(losses)), float(np.mean(accs))], rt))
         return {"supernet_loss": loss, "supernet_accuracy": acc,
                 "ps_phase": float(self.phase_at(max(self.steps_done - 1, 0)))}
+
+
+    # -- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """mepa's state plus the snapshot teacher's weights once taken (a run resumed after
+        the full phase distils from the same frozen network)."""
+        out = super().state_dict()
+        if self._snapshots and self._teacher is not None:
+            out["teacher"] = dict(self._teacher.state_dict())
+        return out
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        if self._snapshots:
+            self._teacher = None
+            if isinstance(state.get("teacher"), Mapping):
+                self._teacher = self._snapshot()  # the structure; the weights follow
+                self._teacher.load_state_dict(dict(state["teacher"]))
 
 
 def load_teacher(space: SearchSpace, path: Path) -> nn.Module:
