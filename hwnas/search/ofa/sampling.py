@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from hwnas import registry
 from hwnas.config import RunConfig, options_to_dict
 from hwnas.errors import ConfigError
 from hwnas.search.build import build_components
@@ -53,11 +54,12 @@ def open_supernet_run(run_dir: str | Path, device: str | None = None) -> Superne
     rd = Path(run_dir)
     cfg, state = run_state(rd)
     wm_type = cfg["weights_manager"].type if "weights_manager" in cfg else "plain"
-    comps = build_components(cfg, controller=False, device=device)
-    wm = comps.weights_manager
-    if wm is None or not hasattr(wm, "module") or not callable(getattr(wm, "extreme_arch", None)):
+    if not callable(getattr(registry.get("weights_manager", wm_type), "extreme_arch", None)):
         raise ConfigError(f"{rd}: not a supernet run (its weights_manager is {wm_type!r}, which holds no "
                           "elastic shared weights; train one with mbv3_supernet / mbv2_supernet)")
+    comps = build_components(cfg, controller=False, device=device)
+    wm = comps.weights_manager
+    assert wm is not None and hasattr(wm, "module")
     saved = state.get("weights_manager")
     if not isinstance(saved, Mapping) or not saved:
         raise ConfigError(f"{rd}: not a supernet run (its checkpoint holds no shared weights)")
