@@ -92,27 +92,39 @@ class DetRun:
     base: Path | None
 
 
-def build_run(raw: Mapping[str, Any], base: Path | None = None) -> DetRun:
-    """Validate every section (one line naming the YAML path) and build the components."""
+def parse_sections(raw: Mapping[str, Any], base: Path | None = None) -> dict[str, Any]:
+    """Every section parsed and validated without reading data (one line naming the YAML
+    path on a bad key or value): the component configs and the flow's own options."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config: expected a mapping of sections, got {type(raw).__name__}")
     unknown = sorted(set(raw) - KNOWN)
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section (known: {', '.join(sorted(KNOWN))})")
     for need in ("search_space", "dataset"):
         if need not in raw:
             raise ConfigError(f"{need}: section missing")
+    out: dict[str, Any] = {k: parse_options(cls, raw.get(k) or {}, k, base) for k, cls in SECTIONS.items()}
+    out["search_space"] = parse_component("search_space", raw["search_space"], base)
+    out["weights_manager"] = parse_component("weights_manager", raw.get("weights_manager", {"type": "supernet"}), base)
+    out["dataset"] = parse_component("dataset", raw["dataset"], base)
+    out["controller"] = parse_component("controller", raw.get("controller", {"type": "evolution", "population": 8,
+                                                                             "sample_size": 3}), base)
+    return out
+
+
+def build_run(raw: Mapping[str, Any], base: Path | None = None) -> DetRun:
+    """:func:`parse_sections`, then build the components (the dataset reads its annotations)."""
+    sec = parse_sections(raw, base)
     seed = int(raw.get("seed", 0))
-    space = parse_component("search_space", raw["search_space"], base).build()
-    wm = build_component(parse_component("weights_manager", raw.get("weights_manager", {"type": "supernet"}), base),
-                         space=space, seed=seed)
+    space = sec["search_space"].build()
+    wm = build_component(sec["weights_manager"], space=space, seed=seed)
     if not hasattr(wm, "module"):
         raise ConfigError("weights_manager.type: detection search needs a shared-weights supernet")
-    dataset = build_component(parse_component("dataset", raw["dataset"], base), seed=seed)
+    dataset = build_component(sec["dataset"], seed=seed)
     if getattr(dataset, "task", "") != "detection":
         raise ConfigError(f"dataset.type: detection needs a detection dataset (voc, coco), got {raw['dataset']}")
-    parts = {k: parse_options(cls, raw.get(k) or {}, k, base) for k, cls in SECTIONS.items()}
-    ctrl = parse_component("controller", raw.get("controller", {"type": "evolution", "population": 8,
-                                                                 "sample_size": 3}), base)
-    return DetRun(raw, seed, space, wm, dataset.prepare(), parts, ctrl, base)
+    parts = {k: sec[k] for k in SECTIONS}
+    return DetRun(raw, seed, space, wm, dataset.prepare(), parts, sec["controller"], base)
 
 
 def endless(dataset: Any, batch_size: int, seed: int) -> Any:
@@ -165,11 +177,16 @@ def score(det: Detector, batches: Sequence[Any], num_classes: int, resolution: i
     """VOC mAP@0.5 with per-class APs, and COCO's mAP@[.5:.95] when asked."""
     dets, gts = detections(det, batches)
     m, per_class = voc_map(dets, gts, num_classes)
-    out: dict[str, Any] = {"map50": m, "ap50_per_class": per_class, "images": len(gts)}
+    out: dict[str, Any] = {"map50": m, "ap50_per_class": no_nan(per_class), "images": len(gts)}
     if coco:
         c = coco_map(dets, gts, num_classes, scale=float(resolution))
-        out.update({"coco_map": c["map"], "coco_map50": c["map50"], "coco_ap_per_class": c["per_class"]})
+        out.update({"coco_map": c["map"], "coco_map50": c["map50"], "coco_ap_per_class": no_nan(c["per_class"])})
     return out
+
+
+def no_nan(values: Sequence[float]) -> list[float | None]:
+    """Per-class APs for JSON: None where a class has no ground truth in the split (no AP)."""
+    return [None if v != v else float(v) for v in values]
 
 
 def fixed_batches_of(dataset: Any, split: str, images: int, batch_size: int, shuffle: bool = False,

@@ -15,6 +15,7 @@ from hwnas.search.detection.flow import (
     Pricer,
     build_run,
     fixed_batches,
+    no_nan,
     score,
     source_pricer,
     train_steps,
@@ -125,7 +126,7 @@ def mean_box_baseline(run: DetRun, batches: Any) -> dict[str, Any]:
     gts = [t for _, ts in batches for t in ts]
     dets = [{"boxes": boxes, "scores": scores, "labels": torch.arange(c)} for _ in gts]
     m, per_class = voc_map(dets, gts, c)
-    return {"map50": m, "ap50_per_class": per_class}
+    return {"map50": m, "ap50_per_class": no_nan(per_class)}
 
 
 def run_flow(raw: Mapping[str, Any], out: Path, base: Path | None = None, pricer: Pricer | None = None,
