@@ -9,7 +9,7 @@ cost source sees each network once per target.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def _cross(a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
 
 
 def _feasible_pool(space: SearchSpace, costs: CostCache, budget: float, n: int, smallest: Arch,
-                   rng: np.random.Generator, o: EvolutionOptions) -> list[Arch]:
+                   rng: np.random.Generator) -> list[Arch]:
     """``n`` subnets within budget: random ones, topped up with mutations of the feasible
     ones found (starting from the smallest subnet) when the budget is tight."""
     cand = [space.sample(rng) for _ in range(4 * n)]
@@ -87,13 +87,10 @@ def evolve(space: SearchSpace, predict: Callable[[list[Arch]], np.ndarray], cost
     """The highest predicted accuracy within ``budget``; a budget the smallest subnet
     misses and no sampled subnet meets is one line naming the cheapest cost seen."""
     rng = np.random.default_rng(o.seed)
-    c_small = float(costs([smallest])[0])
-    pop = _feasible_pool(space, costs, budget, o.population, smallest, rng, o)
+    check_feasible(space, costs, budget, smallest, describe, o.seed)
+    pop = _feasible_pool(space, costs, budget, o.population, smallest, rng)
     if not pop:
-        arch, cost = costs.cheapest()
-        arch, cost = (smallest, c_small) if c_small <= cost else (arch, cost)
-        raise InputError(f"budget {describe(budget)}: no subnet meets it; the cheapest achievable is "
-                         f"{describe(cost)} ({space.to_str(arch)})")
+        _infeasible(space, costs, budget, smallest, describe)
     n_par = max(2, int(o.parents * o.population))
     n_mut = int(round(o.mutation_share * (o.population - n_par)))
     fit = predict(pop)
@@ -117,10 +114,30 @@ def evolve(space: SearchSpace, predict: Callable[[list[Arch]], np.ndarray], cost
     return Found(space.canonical(pop[i]), float(fit[i]), float(costs([pop[i]])[0]), len(costs.known))
 
 
+def check_feasible(space: SearchSpace, costs: CostCache, budget: float, smallest: Arch,
+                   describe: Callable[[float], str] = str, seed: int = 0, tries: int = 200) -> None:
+    """Refuse (one line) a budget below the smallest subnet's cost that none of ``tries``
+    random subnets meets either (a non-additive cost model may price another lower)."""
+    if float(costs([smallest])[0]) <= budget:
+        return
+    rng = np.random.default_rng(seed + 99)
+    if float(costs([space.sample(rng) for _ in range(tries)]).min()) > budget:
+        _infeasible(space, costs, budget, smallest, describe)
+
+
+def _infeasible(space: SearchSpace, costs: CostCache, budget: float, smallest: Arch,
+                describe: Callable[[float], str]) -> None:
+    arch, cost = costs.cheapest()
+    c_small = float(costs([smallest])[0])
+    arch, cost = (smallest, c_small) if c_small <= cost else (arch, cost)
+    raise InputError(f"budget {describe(budget)}: no subnet meets it; the cheapest achievable is "
+                     f"{describe(cost).split(' (')[0]}: {space.to_str(arch)}")
+
+
 def describe_ms(unit: str) -> Callable[[float], str]:
     def fmt(v: float) -> str:
         return f"{v:.4g} {unit}"
     return fmt
 
 
-__all__: list[Any] = ["CostCache", "EvolutionOptions", "Found", "evolve", "describe_ms"]
+__all__ = ["CostCache", "EvolutionOptions", "Found", "check_feasible", "evolve", "describe_ms"]

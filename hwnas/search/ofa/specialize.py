@@ -24,7 +24,7 @@ import yaml
 from hwnas.cost_models.source import CostSource, SourceRequest, open_source
 from hwnas.errors import ConfigError, CostModelError, InputError
 from hwnas.inputs import output_dir
-from hwnas.search.ofa.evolve import CostCache, EvolutionOptions, evolve
+from hwnas.search.ofa.evolve import CostCache, EvolutionOptions, check_feasible, evolve
 from hwnas.search.ofa.fit import fit_accuracy_predictor
 from hwnas.search.ofa.predictor import AccuracyPredictor
 from hwnas.search.ofa.sampling import SupernetRun, open_supernet_run
@@ -80,6 +80,11 @@ def _open(target: Target, run: SupernetRun, opened: dict[SourceRequest, CostCach
     return cache
 
 
+def _describe(cache: CostCache) -> Callable[[float], str]:
+    src = cache.source  # type: ignore[attr-defined]
+    return lambda v: f"{v:.4g} {src.unit} ({src.where})"
+
+
 def _one(target: Target, run: SupernetRun, pred: AccuracyPredictor, cache: CostCache,
          evo: EvolutionOptions) -> dict[str, Any]:
     sp, src = run.space, cache.source  # type: ignore[attr-defined]
@@ -87,7 +92,7 @@ def _one(target: Target, run: SupernetRun, pred: AccuracyPredictor, cache: CostC
     t0 = time.perf_counter()
     try:
         found = evolve(sp, pred.predict, cache, target.budget, evo, run.weights_manager.extreme_arch("min"),
-                       lambda v: f"{v:.4g} {unit} ({src.describe()})")
+                       _describe(cache))
     except InputError as exc:
         raise InputError(f"{target.where}: {exc}") from None
     seconds = time.perf_counter() - t0
@@ -106,6 +111,12 @@ def specialize(req: SpecializeRequest, on_scored: Callable[[int], None] | None =
     out = output_dir(req.out if req.out is not None else Path(req.run_dir) / "specialize", "output folder")
     opened: dict[SourceRequest, CostCache] = {}
     caches = [_open(t, run, opened) for t in req.targets]  # every source checked before any work
+    smallest = run.weights_manager.extreme_arch("min")
+    for t, cache in zip(req.targets, caches):  # and every budget
+        try:
+            check_feasible(run.space, cache, t.budget, smallest, _describe(cache), req.seed)
+        except InputError as exc:
+            raise InputError(f"{t.where}: {exc}") from None
     t0 = time.perf_counter()
     pred, pred_report = _predictor(run, req, out, on_scored)
     pred_s = time.perf_counter() - t0
