@@ -24,7 +24,8 @@ def _cmd_specialize(args: argparse.Namespace) -> int:
                                                                                   args.budget_ms or [])
     evo = EvolutionOptions(population=args.population, generations=args.generations, seed=args.seed)
     req = SpecializeRequest(args.run_dir, targets, out=args.out, predictor=args.predictor, samples=args.samples,
-                            holdout=args.holdout, seed=args.seed, evolution=evo, device=args.device)
+                            holdout=args.holdout, seed=args.seed, evolution=evo, device=args.device,
+                            margin=args.margin)
     bar = progress(desc="score subnets", unit="subnet", total=None if args.predictor else args.samples)
 
     def on_scored(n: int) -> None:
@@ -74,6 +75,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--predictor", metavar="DIR", help="a saved accuracy predictor (default: fit one, saved in --out)")
     p.add_argument("--samples", type=positive, default=200, help="subnets scored to fit the predictor (default 200)")
     p.add_argument("--holdout", type=float, default=0.25, help="share of scored subnets held out (default 0.25)")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="search under budget x (1 - MARGIN), room for the cost source's error (e.g. its held-out "
+                        "relative RMSE); default 0")
     p.add_argument("--population", type=positive, default=100, help="evolution population (default 100)")
     p.add_argument("--generations", type=non_negative, default=30, help="evolution generations (default 30)")
     p.add_argument("--seed", type=non_negative, default=0, help="seed of sampling and evolution (default 0)")

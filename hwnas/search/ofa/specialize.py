@@ -49,6 +49,12 @@ class SpecializeRequest:
     seed: int = 0
     evolution: EvolutionOptions = field(default_factory=EvolutionOptions)
     device: str | None = None
+    margin: float = 0.0
+
+    def search_budget(self, target: Target) -> float:
+        """The budget the search must meet: ``margin`` below the target's, to leave room
+        for the cost source's error (e.g. its held-out relative RMSE)."""
+        return target.budget * (1.0 - self.margin)
 
 
 def _predictor(run: SupernetRun, req: SpecializeRequest, out: Path,
@@ -86,18 +92,19 @@ def _describe(cache: CostCache) -> Callable[[float], str]:
 
 
 def _one(target: Target, run: SupernetRun, pred: AccuracyPredictor, cache: CostCache,
-         evo: EvolutionOptions) -> dict[str, Any]:
+         req: SpecializeRequest) -> dict[str, Any]:
     sp, src = run.space, cache.source  # type: ignore[attr-defined]
     unit = src.unit
     t0 = time.perf_counter()
     try:
-        found = evolve(sp, pred.predict, cache, target.budget, evo, run.weights_manager.extreme_arch("min"),
-                       _describe(cache))
+        found = evolve(sp, pred.predict, cache, req.search_budget(target), req.evolution,
+                       run.weights_manager.extreme_arch("min"), _describe(cache))
     except InputError as exc:
         raise InputError(f"{target.where}: {exc}") from None
     seconds = time.perf_counter() - t0
     return {"device": target.device or src.device, "source": src.where, "estimator": src.estimator,
-            f"budget_{unit.lower()}": target.budget, f"predicted_{src.target}_{unit.lower()}": found.cost,
+            f"budget_{unit.lower()}": target.budget, "search_budget": req.search_budget(target),
+            f"predicted_{src.target}_{unit.lower()}": found.cost,
             "predicted_accuracy": found.accuracy, "arch_str": sp.to_str(found.arch), "arch": list(found.arch),
             "seconds": seconds, "networks_priced": found.priced, "target": target.where}
 
@@ -105,6 +112,8 @@ def _one(target: Target, run: SupernetRun, pred: AccuracyPredictor, cache: CostC
 def specialize(req: SpecializeRequest, on_scored: Callable[[int], None] | None = None,
                on_target: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Fit (or load) the predictor, then search every target; returns the summary."""
+    if not 0 <= req.margin < 1:
+        raise ConfigError(f"--margin: a share of the budget in [0, 1), got {req.margin}")
     if not req.targets:
         raise ConfigError("--cost: give at least one target (--cost/--budget-ms pairs or --targets FILE)")
     run = open_supernet_run(req.run_dir, req.device)
@@ -114,7 +123,7 @@ def specialize(req: SpecializeRequest, on_scored: Callable[[int], None] | None =
     smallest = run.weights_manager.extreme_arch("min")
     for t, cache in zip(req.targets, caches):  # and every budget
         try:
-            check_feasible(run.space, cache, t.budget, smallest, _describe(cache), req.seed)
+            check_feasible(run.space, cache, req.search_budget(t), smallest, _describe(cache), req.seed)
         except InputError as exc:
             raise InputError(f"{t.where}: {exc}") from None
     t0 = time.perf_counter()
@@ -122,7 +131,7 @@ def specialize(req: SpecializeRequest, on_scored: Callable[[int], None] | None =
     pred_s = time.perf_counter() - t0
     results = []
     for t, cache in zip(req.targets, caches):
-        rec = _one(t, run, pred, cache, req.evolution)
+        rec = _one(t, run, pred, cache, req)
         results.append(rec)
         if on_target is not None:
             on_target(rec)
