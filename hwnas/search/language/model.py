@@ -102,20 +102,27 @@ class RnnCell(nn.Module):
 
     def _mixed(self, i: int, states: list[torch.Tensor], h_mask: torch.Tensor | None, w: torch.Tensor,
                plan: Any) -> torch.Tensor:
-        """Node ``i`` as the weighted sum over its inputs and activations (DARTS), or, with
-        a hard index per edge, the chosen activation times its weight (GDAS)."""
+        """Node ``i`` mixed over its inputs and activations, all inputs in one matmul:
+        per input ``j`` the highway outputs weighted by its row of architecture weights
+        (DARTS), or only the row's hard choice (GDAS). The inputs are *averaged*, not
+        summed: a sum grows the state ``i + 1``-fold per node and, through ``h_t``, without
+        bound over time (DARTS-RNN's search cell puts BatchNorm on the states for this)."""
         weights, index = plan.weights["recurrent"], plan.index.get("recurrent") if plan.index else None
+        r0 = self.rows[(i, 0)]
+        s = torch.stack(states)  # inputs x batch x nhid
+        c, h = (s if h_mask is None else s * h_mask).matmul(w).split(self.nhid, -1)
+        c = torch.sigmoid(c)
+        rw = weights[r0:r0 + len(states)]  # inputs x acts
         out = None
-        for j, s in enumerate(states):
-            r = self.rows[(i, j)]
-            c, h = (s if h_mask is None else s * h_mask).mm(w).split(self.nhid, 1)
-            c = torch.sigmoid(c)
-            ks = [index[r]] if index is not None else range(len(self.acts))
-            for k in ks:
-                y = weights[r, k] * (s + c * (ACT_FNS[self.acts[k]](h) - s))
-                out = y if out is None else out + y
+        for k, act in enumerate(self.acts):
+            if index is not None and k not in index[r0:r0 + len(states)]:
+                continue
+            wk = rw[:, k] if index is None else rw[:, k] * torch.tensor(
+                [float(index[r0 + j] == k) for j in range(len(states))], dtype=rw.dtype)
+            y = (wk.view(-1, 1, 1) * (s + c * (ACT_FNS[act](h) - s))).sum(0)
+            out = y if out is None else out + y
         assert out is not None
-        return out
+        return out / len(states)
 
 
 @dataclass
