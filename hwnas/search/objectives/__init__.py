@@ -11,6 +11,7 @@ from hwnas.search.objectives import (  # noqa: F401  (register)
     diff_hardware,
     fault_tolerance,
     hardware,
+    language,
     zero_cost,
 )
 

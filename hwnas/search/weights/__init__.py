@@ -9,6 +9,7 @@ from hwnas.search.weights import (  # noqa: F401  (register)
     diff_supernet,
     morphism,
     plain,
+    rnn_supernet,
     supernet_darts,
     supernet_mbv2,
     supernet_mbv3,
