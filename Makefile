@@ -13,7 +13,7 @@ SHARED ?= ../shared/datasets
 CPU_STORES ?= build/assets-cpu
 DIGITS_OPTS := --space-opt resolution=32 --space-opt width=0.35 --space-opt in_channels=1 --space-opt num_classes=10
 
-.PHONY: install lint test test-fast demo bench assets assets-cpu wheel clean
+.PHONY: install lint test test-fast demo bench assets assets-cpu wheel clean gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,3 +59,14 @@ wheel: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build *.egg-info
+
+# On a CUDA machine: CUDA builds, the gpu tests, a CUDA profile of mbv2, the cost models, one JSON
+# (bench/results/gpu_check.json). GPU_TORCH_SPEC: the CUDA torch build (PyPI's Linux wheel is one).
+GPU_TORCH_SPEC ?= torch==2.13.0
+gpu-check: $(STAMP)
+	$(PIP) install -q $(GPU_TORCH_SPEC)
+	$(PIP) install -q -e ".[gpu,test]"
+	# onnxruntime and onnxruntime-gpu share one module folder: keep only the GPU build
+	$(PIP) uninstall -q -y onnxruntime onnxruntime-gpu
+	$(PIP) install -q "onnxruntime-gpu>=1.17"
+	$(PY) bench/gpu_check.py --require-gpu
