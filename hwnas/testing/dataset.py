@@ -115,6 +115,10 @@ def check(name: str, tmp_dir: Path | Any) -> None:
     if ds.known_classes is not None:
         expect(ds.num_classes == ds.known_classes, ROLE, name,
                f"known_classes says {ds.known_classes} but the data have {ds.num_classes} classes")
+    if getattr(ds, "task", "classification") == "language":
+        from hwnas.testing._language import check_language
+
+        return check_language(name, ds, build(name, tmp_dir, seed))
     for split in SPLITS:
         check_batches(name, ds, split)
     check_order(name, ds, tmp_dir, seed)

@@ -374,3 +374,13 @@ def _detection(tmp_dir: Path) -> Config:
             "dataset": {"type": "voc", "root": str(_detection_set(tmp_dir) / "voc"), "resolution": 32},
             "objective": {"type": "detection", "batch_size": 3,
                           "coco": importlib.util.find_spec("pycocotools") is not None}}
+
+
+# -- language modelling (issue 23): text corpus, rnn_cell space, its supernet, perplexity --
+def _language() -> None:
+    from hwnas.testing._language import register_examples
+
+    register_examples(EXAMPLES)
+
+
+_language()

@@ -35,6 +35,9 @@ def run(model: Any, x: Any) -> Any:
 def example_input(parts: Parts, arch: tuple[int, ...]) -> Any:
     import torch
 
+    own = getattr(parts.space, "example_input", None)  # spaces whose networks read tokens, not images
+    if callable(own):
+        return own(2, torch.Generator().manual_seed(0))
     shape = parts.space.to_network(arch).input_shape
     return torch.randn((2, *shape), generator=torch.Generator().manual_seed(0))
 
@@ -52,8 +55,9 @@ def check_candidate(name: str, parts: Parts, wm: WeightsManager, rollout: Rollou
            "assemble_candidate() must not draw from torch's global random stream")
     expect(isinstance(cand, torch.nn.Module), ROLE, name, f"a candidate must be a torch.nn.Module, got {type(cand)}")
     out = run(cand, x)
-    expect(tuple(out.shape) == (2, classes) and bool(torch.isfinite(out).all()), ROLE, name,
-           f"candidate of {rollout.arch} must give finite logits of shape (2, {classes}), got {tuple(out.shape)}")
+    rows = getattr(parts.space, "output_rows", lambda b: b)(2)  # language models: one row per token
+    expect(tuple(out.shape) == (rows, classes) and bool(torch.isfinite(out).all()), ROLE, name,
+           f"candidate of {rollout.arch} must give finite logits of shape ({rows}, {classes}), got {tuple(out.shape)}")
     again = run(wm.assemble_candidate(Rollout(rollout.arch)), x)
     expect(torch.equal(out, again), ROLE, name, "the same rollout assembled twice must compute the same function")
     export = getattr(wm, "export_subnet", None)

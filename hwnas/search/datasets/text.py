@@ -49,8 +49,8 @@ class TokenBatches:
 class TextCorpusDataset(Dataset):
     """A PTB-layout text corpus (train/valid/test .txt, <unk>, <eos>): windows of token ids."""
 
-    #: What a batch holds: token windows and next-token targets (the contract suite checks these).
-    modality = "tokens"
+    #: Batches are token windows and next-token targets (the dataset contract suite checks those).
+    task = "language"
 
     @dataclass(frozen=True)
     class Options:
