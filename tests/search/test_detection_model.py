@@ -82,21 +82,26 @@ def test_batched_nms_matches_brute_force(seed: int) -> None:
     assert one == _brute_nms(boxes, scores, np.zeros(120, int), 0.45)
 
 
-def _small_supernet() -> tuple[object, object]:
+SPACES = {"mbv2": ({"resolution": 48}, "supernet"), "mbv3": ({"resolutions": [48]}, "mbv3_supernet")}
+
+
+def _small_supernet(kind: str = "mbv2") -> tuple[object, object]:
     from hwnas.config import parse_component
     from hwnas.search.build import build_component
     from hwnas.search.detection.model import DetSupernet
     from hwnas.search.detection.ssd import HeadOptions
 
-    space = parse_component("search_space", {"type": "mbv2", "resolution": 48, "width": 0.35, "num_classes": 3,
+    res, wm_type = SPACES[kind]
+    space = parse_component("search_space", {"type": kind, **res, "width": 0.35, "num_classes": 3,
                                              "depths": [1, 2], "expansions": [3, 6], "kernels": [3, 5]}).build()
-    wm = build_component(parse_component("weights_manager", {"type": "supernet"}), space=space, seed=0)
+    wm = build_component(parse_component("weights_manager", {"type": wm_type}), space=space, seed=0)
     torch.manual_seed(0)
     return space, DetSupernet(wm, 3, 48, HeadOptions(extra_channels=(32, 16)))
 
 
-def test_exported_detector_computes_what_the_shared_weights_compute() -> None:
-    space, net = _small_supernet()
+@pytest.mark.parametrize("kind", sorted(SPACES))
+def test_exported_detector_computes_what_the_shared_weights_compute(kind: str) -> None:
+    space, net = _small_supernet(kind)
     x = torch.randn(3, 3, 48, 48, generator=torch.Generator().manual_seed(1))
     net.train()
     with torch.no_grad():  # move BN statistics away from their init
@@ -124,7 +129,7 @@ def test_detector_primitives_are_what_runs() -> None:
     arch = space.sample(np.random.default_rng(3))
     prims = detector_primitives(space, arch, 3, 48, net.options)
     n_maps = 3 + 2
-    depth = sum(len(c) for c in net.wm.config_of(arch))
+    depth = sum(len(c) for c in net.wm.config_of(arch))  # mbv2: stage choices
     assert len(prims) == 2 + depth + 2 + 3 * 2 + 3 * n_maps
     assert [p.op for p in prims[-3:]] == ["dwconv", "conv", "conv"]
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""DetNAS-style shared weights: an mbv2 supernet backbone with one SSDLite head.
+"""DetNAS-style shared weights: an mbv2 / mbv3 supernet backbone with one SSDLite head.
 
 :class:`DetSupernet` runs any subnet of the backbone space through the shared head;
 :meth:`DetSupernet.candidate` binds an architecture (a :class:`~.ssd.Detector` whose
@@ -18,11 +18,12 @@ from torch import nn
 
 from hwnas.primitives import Primitive
 from hwnas.search.detection.backbone import (
-    TAIL_KEEP,
     ChainFeatures,
     SupernetFeatures,
     feature_channels,
     feature_strides,
+    stage_config,
+    tail_keep,
 )
 from hwnas.search.detection.ssd import Detector, HeadOptions, build_head, head_primitives, map_sizes
 
@@ -47,7 +48,8 @@ class DetSupernet(nn.Module):
         self.wm = weights_manager
         self.space = weights_manager.space
         self.options = head
-        self.features = SupernetFeatures(weights_manager.module)
+        self.keep = tail_keep(self.space)
+        self.features = SupernetFeatures(weights_manager.module, self.keep)
         self.head, priors = build_head(feature_channels(self.space), feature_strides(), resolution, num_classes, head)
         self.register_buffer("priors", priors, persistent=False)
 
@@ -62,8 +64,8 @@ class DetSupernet(nn.Module):
     def export(self, arch: Sequence[int]) -> Detector:
         """A standalone detector of ``arch`` holding copies of the shared weights (eval mode)."""
         arch = self.space.validate(tuple(arch))
-        depths = [len(c) for c in self.wm.config_of(arch)]
-        backbone = ChainFeatures(self.wm.export_subnet(arch), depths)
+        depths = [len(c) for c in stage_config(self.wm.config_of(arch))]
+        backbone = ChainFeatures(self.wm.export_subnet(arch), depths, self.keep)
         det = Detector(backbone, copy.deepcopy(self.head), self.priors.clone(), self.options)
         return det.eval()
 
@@ -73,7 +75,7 @@ def detector_primitives(space: Any, arch: Sequence[int], num_classes: int, resol
     """Backbone primitives that run (the space's network up to its last 1x1 conv: no pool,
     no classifier) followed by the head's extra layers and predictors."""
     nodes = list(space.to_network(space.validate(tuple(arch))).nodes)
-    backbone = nodes[: len(nodes) - 4 + TAIL_KEEP]
+    backbone = nodes[: len(nodes) - 4 + tail_keep(space)]
     sizes = map_sizes(resolution, feature_strides(), len(head.extra_channels))
     extras, preds = head_primitives(feature_channels(space), sizes, num_classes, head)
     return backbone + [p for e in extras for p in e] + [p for t in preds for p in t]
