@@ -86,7 +86,8 @@ class AsyncTrainer(SimpleTrainer):
         trace_dir: Path | None = opt(None, help="folder where each task writes STEP-PID when it starts, "
                                        "and waits while a file STEP.hold exists there (debugging, tests)")
         plot: bool = opt(True, help="write pareto.png at the end")
-        reuse: bool = opt(False, help="(unused by async; kept so the simple trainer's helpers apply)")
+        reuse: bool = opt(False, help="evaluate each architecture once: one sampled again takes the perfs of its "
+                                      "finished (or in-flight) evaluation (right for tune: seeded by architecture)")
         evaluator_updates: int = opt(0, max=0, help="shared-weight training is not supported by async")
 
     def __init__(self, options: Any, *, components: SearchComponents, run_dir: Path | None = None,
@@ -96,6 +97,8 @@ class AsyncTrainer(SimpleTrainer):
             raise ConfigError("trainer.type: async evaluates rollouts in separate workers and cannot train shared "
                               "weights; use a train-from-scratch or predictor evaluator (e.g. tune)")
         self.pending: list[Rollout] = []
+        #: With ``reuse``: rollouts waiting for the in-flight evaluation of their architecture.
+        self._followers: dict[tuple[int, ...], list[Rollout]] = {}
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -134,6 +137,29 @@ class AsyncTrainer(SimpleTrainer):
         self.c.controller.step([r])  # type: ignore[union-attr]
         self.history.append(r)
         self.step_index += 1
+        key = tuple(self.c.space.canonical(r.arch))
+        self._seen.setdefault(key, r)
+        for f in self._followers.pop(key, []):
+            self._finish_one(f, {**res, "info": {**res["info"], "reused": True}})
+
+    def _dispatch(self, ray: Any, remote: Any, r: Rollout, inflight: dict[Any, Rollout]) -> None:
+        """Submit ``r``; with ``reuse``, an architecture already finished takes its perfs now and
+        one in flight waits for that evaluation, so no architecture is evaluated twice."""
+        key = tuple(self.c.space.canonical(r.arch))
+        if self.options.reuse:
+            old = self._seen.get(key)
+            if old is not None:
+                self._finish_one(r, {"perfs": old.perfs, "reward": old.reward, "info": {"reused": True},
+                                     "pid": old.info.get("worker_pid", 0)})
+                return
+            if any(tuple(self.c.space.canonical(x.arch)) == key for x in inflight.values()):
+                self._followers.setdefault(key, []).append(r)
+                return
+        self._submit(ray, remote, r, inflight)
+
+    def _active(self, inflight: dict[Any, Rollout]) -> list[Rollout]:
+        """Rollouts sampled and not finished: in flight, or waiting for an in-flight twin."""
+        return list(inflight.values()) + [f for fs in self._followers.values() for f in fs]
 
     def _get(self, ray: Any, ref: Any, r: Rollout) -> dict[str, Any]:
         """The task's result; a user error raised in the worker comes back as itself."""
@@ -163,23 +189,25 @@ class AsyncTrainer(SimpleTrainer):
         remote = ray.remote(evaluate_task)
         inflight: dict[Any, Rollout] = {}
         for r in self.pending:
-            self._submit(ray, remote, r, inflight)
+            self._dispatch(ray, remote, r, inflight)
         try:
             while self.step_index < o.steps:
-                while len(inflight) < o.workers and self.step_index + len(inflight) < o.steps:
+                while len(inflight) < o.workers and self.step_index + len(self._active(inflight)) < o.steps:
                     r = self.c.controller.sample(1)[0]  # type: ignore[union-attr]
-                    r.step = self.step_index + len(inflight)
-                    self._submit(ray, remote, r, inflight)
-                self.pending = list(inflight.values())
+                    r.step = self.step_index + len(self._active(inflight))
+                    self._dispatch(ray, remote, r, inflight)
+                self.pending = self._active(inflight)
+                if not inflight:
+                    continue
                 ready, _ = ray.wait(list(inflight), num_returns=1)
                 r = inflight.pop(ready[0])
                 self._finish_one(r, self._get(ray, ready[0], r))
-                self.pending = list(inflight.values())
+                self.pending = self._active(inflight)
                 log.info("rollout %d/%d: reward %s (%d in flight)", self.step_index, o.steps, r.reward, len(inflight))
                 if o.checkpoint_every and self.step_index % o.checkpoint_every == 0:
                     self.checkpoint()
         finally:
-            self.pending = list(inflight.values())
+            self.pending = self._active(inflight)
             self.checkpoint()  # finished results are never lost, in-flight ones are re-submitted on resume
             for ref in inflight:
                 ray.cancel(ref, force=True)
