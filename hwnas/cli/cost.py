@@ -60,6 +60,7 @@ def _cmd_fit_cost(args: argparse.Namespace) -> int:
     if args.transfer_from:
         return _cmd_fit_transfer(args)
 
+    card = _card_defaults(args)
     d = api.load_data(_data_request(args), unit=args.unit, exclude_flagged=args.exclude_flagged)
     rep = api.fit_cost(d, args.model, unit=args.unit, test_frac=args.test_frac, seed=args.seed, out=args.out,
                        train=args.train)
@@ -69,7 +70,31 @@ def _cmd_fit_cost(args: argparse.Namespace) -> int:
     if any("vs_lut" in r for r in rep["rows"]):
         cols.append("vs_lut")
     emit(rep, as_json=args.json, table=head + "\n" + format_table(rep["rows"], cols, REPORT_HEADERS))
+    if card and not args.json:
+        print("next: hwnas search --objective latency")
     return 0
+
+
+def _card_defaults(args: argparse.Namespace) -> bool:
+    """The card's bare ``hwnas fit-cost``: the default store, its only device/backend (or a
+    one-line error listing them) and models written to hwnas.search.card.COST_DIR, where
+    ``hwnas search`` looks for them. True when the store was defaulted."""
+    import sys
+
+    from hwnas.search import card
+    from hwnas.store import DEFAULT_STORE
+
+    defaulted = not args.store and not args.dataset
+    if defaulted:
+        args.store = DEFAULT_STORE
+        args.out = args.out or card.COST_DIR
+        args.model = args.model or card.MODELS
+    if args.store and not args.dataset and args.unit == "network" and (not args.device or not args.backend):
+        fp, backend = card.measured_pair(local_path(args.store, "store") or args.store)
+        args.device, args.backend = args.device or fp, args.backend or backend
+        print(f"fitting on {args.store}: device {args.device[:16]}, backend {args.backend}"
+              + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
+    return defaulted
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -103,13 +128,14 @@ def add_commands(sub: Any) -> None:
                            "hwnas fit-cost --model kernel --store kernels.sqlite --device cpu --out runs/kernel\n"
                            "hwnas fit-cost --transfer-from asset:nb201-base --dataset my10.csv --target my_ms "
                            "--out models/mydev")
-    f.add_argument("--store", help="cost store with network and primitive measurements (or asset:NAME)")
+    f.add_argument("--store", help="cost store with network and primitive measurements (or asset:NAME; default "
+                                   "hwnas-store.sqlite, then --out defaults to hwnas-cost/)")
     f.add_argument("--transfer-from", metavar="BASE",
                    help="few-shot transfer: a multi-device base (asset:nb201-base, asset:fbnet-base or a "
                         "multi_device model folder) adapted to the k >= 3 networks of --dataset/--target or "
                         "--store/--device/--backend; --json reports the leave-one-out error on them")
-    f.add_argument("--device", help="device id, fingerprint or name in the store")
-    f.add_argument("--backend", help="backend of the measurements (e.g. onnxruntime)")
+    f.add_argument("--device", help="device id, fingerprint or name in the store (default: its only one)")
+    f.add_argument("--backend", help="backend of the measurements, e.g. onnxruntime (default: the store's only one)")
     f.add_argument("--dataset", help="whole-network CSV (one architecture per row, one column per device)")
     f.add_argument("--space", help="search space of the dataset's architectures (nb201, fbnet)")
     f.add_argument("--space-opt", action="append", metavar="K=V", help="search-space option (repeatable)")

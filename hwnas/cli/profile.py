@@ -12,6 +12,7 @@ from typing import Any
 from hwnas.cli.common import add_parser, add_store, comma_list, finite, names, non_negative, positive
 from hwnas.config import parse_kv
 from hwnas.profilers.timing import TimingProtocol
+from hwnas.store import DEFAULT_STORE
 from hwnas.ui import emit, format_table
 
 
@@ -38,12 +39,22 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from hwnas.errors import ConfigError
     from hwnas.profilers import api
 
-    request = _request(args)
     if profile_any.wants(args):
-        return profile_any.run(args, request)
+        args.networks = args.networks or 0
+        return profile_any.run(args, _request(args))
+    card = not args.space and not args.space_opt
+    if card:  # the card's `hwnas profile --device cpu`: the default space of hwnas.search.card
+        from hwnas.search import card as card_defaults
+
+        args.space, args.space_opt = card_defaults.SPACE, card_defaults.space_args()[1::2]
+        args.networks = card_defaults.NETWORKS if args.networks is None else args.networks
+        print(f"no --space: profiling the default space {args.space} ({', '.join(args.space_opt)}) with "
+              f"{args.networks} networks -> {args.store}", file=sys.stderr)
     if not args.space:
         raise ConfigError("give --space NAME (a search space), --onnx FILE, --torch MODULE:FACTORY, --kernels N "
                           "or --fusion-rules")
+    args.networks = args.networks or 0
+    request = _request(args)
     space_opts = parse_kv(args.space_opt, "--space-opt")
     if args.export_only:
         res = api.export_space_bundle(args.space, space_opts, args.export_only, protocol=request.protocol,
@@ -60,6 +71,9 @@ def _cmd_profile(args: argparse.Namespace) -> int:
                          "median_overhead_s"]))
     for line in summary.warnings():
         print(line, file=sys.stderr)
+    if not args.json:
+        nxt = "hwnas fit-cost" if args.store == DEFAULT_STORE else f"hwnas fit-cost --store {args.store}"
+        print(f"next: {nxt}" + ("   (then: hwnas search --objective latency)" if card else ""))
     return 0
 
 
@@ -79,12 +93,14 @@ def add_commands(sub: Any) -> None:
         description="Measure every unique primitive of a search space, and optionally N sampled networks end to "
                     "end and block by block, on one or more backends. Resumable: a rerun skips what the store "
                     "already holds for the same device and settings.")
-    p.add_argument("--space", help=f"search space ({', '.join(names('search_space'))})")
+    p.add_argument("--space", help=f"search space ({', '.join(names('search_space'))}; default: the card's "
+                                   "mbv2 on 32x32 digits, see hwnas.search.card)")
     p.add_argument("--space-opt", action="append", metavar="KEY=VALUE", help="space option (repeatable)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to run (default: %(default)s)")
     p.add_argument("--backend", action="append", metavar="NAME", type=comma_list,
                    help=f"backend ({', '.join(names('backend'))} or all); repeatable; default onnxruntime")
-    p.add_argument("--networks", type=non_negative, default=0, help="also measure N sampled networks (default: 0)")
+    p.add_argument("--networks", type=non_negative, default=None,
+                   help="also measure N sampled networks (default: 0; 12 with the default space)")
     add_store(p)
     p.add_argument("--threads", type=positive, default=1, help="threads per inference (default: %(default)s)")
     p.add_argument("--batch", type=positive, default=1, help="batch size (default: %(default)s)")

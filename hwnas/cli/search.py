@@ -22,6 +22,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     overrides = SearchOverrides(objective=args.objective, budget=args.budget_ms, steps=args.steps,
                                 ray_address=args.ray_address)
+    if args.config is None:
+        args.config = _card_config(args)
     out = run_search(args.config, overrides, run_dir=args.run_dir, restart=args.restart, device=args.device,
                      nproc=args.nproc)
     if out.get("rank", 0):
@@ -38,8 +40,24 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if out.get("run_dir"):
         files = sorted(f.name for f in Path(out["run_dir"]).iterdir() if f.suffix in (".yaml", ".csv", ".png"))
         lines.append(f"run dir: {out['run_dir']} ({', '.join(files)})")
+        lines.append(f"next: hwnas derive {out['run_dir']}   (then: hwnas gen-config --final {out['run_dir']}; "
+                     f"watch runs with: hwnas dashboard)")
     emit(out, as_json=args.json, table="\n".join(lines))
     return 0
+
+
+def _card_config(args: argparse.Namespace) -> str:
+    """The card's ``hwnas search --objective latency`` with no config: write the embedded
+    default (hwnas.search.card) into the run folder, say what it runs, and run that file."""
+    from hwnas.search import card
+
+    metric = args.objective or "latency"
+    args.run_dir = args.run_dir or f"{card.RUN_PREFIX}{metric}"
+    path = Path(args.run_dir) / "search.yaml"
+    what = card.write_default_config(path, metric)
+    print(f"no config: running the default search (mbv2 on digits, evolution, 2 epochs per candidate) with {what}; "
+          f"config written to {path} (edit it and run: hwnas search {path} --restart)", file=sys.stderr)
+    return str(path)
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -95,7 +113,8 @@ def add_commands(sub: Any) -> None:
                    example="hwnas search configs/search-mbv2-digits.yaml --objective latency --budget-ms 2\n"
                            "hwnas search configs/search-mbv2-async.yaml --ray-address 10.0.0.5:6379\n"
                            "hwnas search configs/search-nb201-table.yaml --run-dir runs/nb201 --steps 50")
-    s.add_argument("config", help="run config (YAML)")
+    s.add_argument("config", nargs="?", help="run config (YAML); default: the embedded default search of "
+                                             "hwnas.search.card, written into the run dir")
     s.add_argument("--objective", choices=("latency", "energy"), help="hardware metric (overrides the config)")
     s.add_argument("--budget-ms", type=finite, help="hardware budget: the hardware objective becomes a constraint")
     s.add_argument("--run-dir", help="output / checkpoint folder (default: run.dir of the config, or runs/NAME)")
