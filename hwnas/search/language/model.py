@@ -104,25 +104,28 @@ class RnnCell(nn.Module):
                plan: Any) -> torch.Tensor:
         """Node ``i`` mixed over its inputs and activations, all inputs in one matmul:
         per input ``j`` the highway outputs weighted by its row of architecture weights
-        (DARTS), or only the row's hard choice (GDAS). The inputs are *averaged*, not
-        summed: a sum grows the state ``i + 1``-fold per node and, through ``h_t``, without
-        bound over time (DARTS-RNN's search cell puts BatchNorm on the states for this)."""
+        (DARTS), or only the row's hard choice (GDAS), divided by the total weight: a
+        weighted *mean*, not a sum, since a sum grows the state ``i + 1``-fold per node and,
+        through ``h_t``, without bound over time (DARTS-RNN's search cell puts BatchNorm on
+        the states for this). Softmax rows make it the mean over inputs; one-hot weights of
+        a discrete cell (one row set) give exactly that cell's node."""
         weights, index = plan.weights["recurrent"], plan.index.get("recurrent") if plan.index else None
         r0 = self.rows[(i, 0)]
         s = torch.stack(states)  # inputs x batch x nhid
         c, h = (s if h_mask is None else s * h_mask).matmul(w).split(self.nhid, -1)
         c = torch.sigmoid(c)
         rw = weights[r0:r0 + len(states)]  # inputs x acts
+        if index is not None:  # hard paths: only each row's chosen activation
+            rw = rw * torch.nn.functional.one_hot(torch.as_tensor(index[r0:r0 + len(states)]),
+                                                  len(self.acts)).to(rw.dtype)
         out = None
         for k, act in enumerate(self.acts):
             if index is not None and k not in index[r0:r0 + len(states)]:
                 continue
-            wk = rw[:, k] if index is None else rw[:, k] * torch.tensor(
-                [float(index[r0 + j] == k) for j in range(len(states))], dtype=rw.dtype)
-            y = (wk.view(-1, 1, 1) * (s + c * (ACT_FNS[act](h) - s))).sum(0)
+            y = (rw[:, k].view(-1, 1, 1) * (s + c * (ACT_FNS[act](h) - s))).sum(0)
             out = y if out is None else out + y
         assert out is not None
-        return out / len(states)
+        return out / rw.sum()
 
 
 @dataclass
