@@ -16,10 +16,11 @@ from hwnas.search.detection.synth import SynthSpec, write_synthetic
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-def miniature(root: Path) -> dict[str, Any]:
-    """configs/detnas-voc-cpu.yaml at 32 px with a few steps on a tiny set."""
-    raw = yaml.safe_load((CONFIGS / "detnas-voc-cpu.yaml").read_text())
-    raw["search_space"].update(resolution=32, width=0.35)
+def miniature(root: Path, config: str = "detnas-voc-cpu.yaml") -> dict[str, Any]:
+    """A -cpu config at 32 px with a few steps on a tiny set."""
+    raw = yaml.safe_load((CONFIGS / config).read_text())
+    key = "resolutions" if "resolutions" in raw["search_space"] else "resolution"
+    raw["search_space"].update({key: [32] if key == "resolutions" else 32, "width": 0.35})
     raw["dataset"].update(root=str(root / "voc"), resolution=32)
     raw["head"]["extra_channels"] = [32, 16]
     raw["supernet"].update(steps=4, batch_size=8, warmup_steps=1)
@@ -30,9 +31,10 @@ def miniature(root: Path) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_search_derive_train_test_then_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("config", ["detnas-voc-cpu.yaml", "ofa-ssd-voc-cpu.yaml"])
+def test_search_derive_train_test_then_resume(config: str, tmp_path: Path) -> None:
     data = write_synthetic(tmp_path / "data", SynthSpec(n_train=16, n_val=6, n_test=6, size=32, seed=1))
-    raw, out = miniature(data), tmp_path / "run"
+    raw, out = miniature(data, config), tmp_path / "run"
     priced: list[int] = []
 
     def pricer(items: Any) -> float:  # a deterministic stand-in for a latency table: MACs-like size
@@ -56,11 +58,14 @@ def test_search_derive_train_test_then_resume(tmp_path: Path) -> None:
 
 
 def test_paper_and_cpu_configs_parse() -> None:
-    for name in ("detnas-voc.yaml", "detnas-voc-cpu.yaml"):
+    for name in ("detnas-voc.yaml", "detnas-voc-cpu.yaml", "ofa-ssd-voc.yaml", "ofa-ssd-voc-cpu.yaml"):
         sec = parse_sections(yaml.safe_load((CONFIGS / name).read_text()), CONFIGS)
         assert sec["search"].rollouts >= 16 and sec["head"].nms_iou == 0.45
-    paper = parse_sections(yaml.safe_load((CONFIGS / "detnas-voc.yaml").read_text()), CONFIGS)
-    assert paper["dataset"].options.resolution == 300 and paper["head"].ratios == (2.0, 3.0)
+        assert sec["supernet"].sampling == ("sandwich" if name.startswith("ofa") else "uniform")
+    for name, res in (("detnas-voc.yaml", 300), ("ofa-ssd-voc.yaml", 320)):
+        paper = parse_sections(yaml.safe_load((CONFIGS / name).read_text()), CONFIGS)
+        assert paper["dataset"].options.resolution == res and paper["head"].ratios == (2.0, 3.0)
+        assert paper["dataset"].options.augment.expand == 4.0 and paper["dataset"].options.train_split == "trainval"
 
 
 @pytest.mark.parametrize("change,message", [

@@ -51,6 +51,13 @@ class StepsOptions(OptimOptions):
 
 
 @dataclass(frozen=True)
+class SupernetOptions(StepsOptions):
+    sampling: Literal["uniform", "sandwich"] = opt(
+        "uniform", help="subnets per step: one uniform at random (DetNAS), or largest + smallest + random with "
+                        "summed gradients (the sandwich rule of OFA / BigNAS)")
+
+
+@dataclass(frozen=True)
 class FinalOptions(StepsOptions):
     init: Literal["inherit", "scratch"] = opt("inherit", help="start from the supernet's weights or from a fresh init")
 
@@ -73,7 +80,7 @@ class HardwareOptions:
     backend: str = opt("", help="backend of the store measurements")
 
 
-SECTIONS = {"head": HeadOptions, "supernet": StepsOptions, "search": SearchOptions, "final": FinalOptions,
+SECTIONS = {"head": HeadOptions, "supernet": SupernetOptions, "search": SearchOptions, "final": FinalOptions,
             "hardware": HardwareOptions}
 KNOWN = set(SECTIONS) | {"seed", "search_space", "weights_manager", "dataset", "controller"}
 
@@ -136,9 +143,10 @@ def endless(dataset: Any, batch_size: int, seed: int) -> Any:
         epoch += 1
 
 
-def train_steps(forward: Callable[[torch.Tensor], Any], params: Any, run: DetRun, o: StepsOptions,
-                priors: torch.Tensor, seed: int) -> list[float]:
-    """``o.steps`` SGD steps of the multibox loss; returns the loss of each step."""
+def train_steps(forwards: Callable[[], Sequence[Callable[[torch.Tensor], Any]]], params: Any, run: DetRun,
+                o: StepsOptions, priors: torch.Tensor, seed: int) -> list[float]:
+    """``o.steps`` SGD steps of the multibox loss, summed over the models ``forwards()``
+    gives for each step (one, or a sandwich of subnets); returns the mean loss per step."""
     params = list(params)
     optimizer = make_optimizer(params, o)
     scheduler = make_scheduler(optimizer, o, o.steps)
@@ -146,14 +154,17 @@ def train_steps(forward: Callable[[torch.Tensor], Any], params: Any, run: DetRun
     for _ in range(o.steps):
         x, targets = next(batches)
         optimizer.zero_grad(set_to_none=True)
-        loc, conf = forward(x)
-        loss = multibox_loss(loc, conf, priors, targets, o.neg_pos)["loss"]
-        if not torch.isfinite(loss):
-            raise ConfigError(f"training diverged (loss {float(loss)}): lower lr or set grad_clip")
-        loss.backward()
+        step = []
+        for forward in forwards():
+            loc, conf = forward(x)
+            loss = multibox_loss(loc, conf, priors, targets, o.neg_pos)["loss"]
+            if not torch.isfinite(loss):
+                raise ConfigError(f"training diverged (loss {float(loss)}): lower lr or set grad_clip")
+            loss.backward()
+            step.append(float(loss.detach()))
         clip_and_step(optimizer, params, o.grad_clip)
         scheduler.step()
-        losses.append(float(loss.detach()))
+        losses.append(float(np.mean(step)))
     return losses
 
 

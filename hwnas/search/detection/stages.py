@@ -39,8 +39,15 @@ def supernet_stage(run: DetRun, out: Path) -> DetSupernet:
     rng = np.random.default_rng(run.seed)
     net.train()
     t0 = time.perf_counter()
-    losses = train_steps(lambda x: net(x, run.wm.config_of(run.space.sample(rng))), net.parameters(), run,
-                         run.parts["supernet"], net.priors, run.seed)
+    o = run.parts["supernet"]
+
+    def subnets() -> list[Any]:
+        archs = [run.space.sample(rng)]
+        if o.sampling == "sandwich":
+            archs = [run.wm.extreme_arch("max"), run.wm.extreme_arch("min"), *archs]
+        return [lambda x, c=run.wm.config_of(a): net(x, c) for a in archs]
+
+    losses = train_steps(subnets, net.parameters(), run, o, net.priors, run.seed)
     torch.save(net.state_dict(), path)
     write_json(out / "supernet.json", {"losses": losses, "wall_s": time.perf_counter() - t0})
     return net
@@ -104,7 +111,7 @@ def final_stage(run: DetRun, net: DetSupernet, arch_str: str, out: Path) -> Any:
         return det.eval()
     det.train()
     t0 = time.perf_counter()
-    losses = train_steps(det, det.parameters(), run, o, det.priors, run.seed + 1)
+    losses = train_steps(lambda: [det], det.parameters(), run, o, det.priors, run.seed + 1)
     torch.save(det.state_dict(), path)
     write_json(out / "final.json", {"arch": arch_str, "losses": losses, "wall_s": time.perf_counter() - t0})
     return det.eval()
