@@ -15,8 +15,9 @@ int8 word moves the value by at most 128 quantisation steps. So a fault model na
 * ``target: features`` — forward hooks corrupt each output of the chosen modules, a new
   draw on every call, with a straight-through gradient.
 
-``int8`` is symmetric per-tensor quantisation (scale = max|x| / 127): only the hit
-elements change, by the error the corrupted integer word makes. Every draw is seeded,
+``int8`` is symmetric per-tensor quantisation (scale = max|x| / 127): a hit element takes
+the value of its corrupted integer word; the others keep their float value (so rate 0 is
+the float network, not its quantised copy). Every draw is seeded,
 so a fault evaluation repeats exactly.
 """
 from __future__ import annotations
@@ -157,8 +158,7 @@ def corrupt(t: torch.Tensor, *, kind: str, rate: float, fmt: str, rng: np.random
             scale = 1.0 if scale == 0.0 else scale
         q = torch.round(flat[hit].float() / scale).clamp(-127, 127).to(torch.int8)
         masks = torch.from_numpy(_signed(masks_np, 8)).to(torch.int8).to(flat.device)
-        delta = (_apply(q, masks, kind).float() - q.float()) * scale
-        out[hit] = (flat[hit].float() + delta).to(flat.dtype)
+        out[hit] = (_apply(q, masks, kind).float() * scale).to(flat.dtype)
     return out.view_as(t)
 
 
