@@ -9,7 +9,9 @@ full phase ends (kept in the checkpoint), or (``teacher:``) a separately trained
 of the same space; ``kd_teacher: largest`` distils from the live largest subnet instead.
 Each phase may train several subnets per step (``phase_subnets``; OFA: 1, 1, 2, 4).
 Before the expansion phase the hidden channels are sorted by importance
-(``sort_channels`` of the supernet), so small expansions keep the channels that matter.
+(``sort_channels`` of the supernet), so small expansions keep the channels that matter;
+an optional fifth phase, ``width``, makes the stages' output widths elastic (a space with
+``stage_widths``) after sorting each stage's channels likewise (``sort_stage_channels``).
 The input resolution is elastic in every phase, as in OFA.
 
 The phase follows from the number of supernet steps done, which the checkpoint holds,
@@ -43,10 +45,12 @@ from hwnas.search.training import all_reduce_sum, backward, clip_and_step, lr_fa
 
 log = logging.getLogger(__name__)
 
-#: OFA's order of phases; a schedule is a prefix of it (a phase needs the ones before).
-PHASES = ("full", "kernel", "depth", "expand")
+#: OFA's order of phases, then elastic stage width (spaces with ``stage_widths``); a
+#: schedule is a prefix of it (a phase needs the ones before).
+PHASES = ("full", "kernel", "depth", "expand", "width")
 #: Decision-name suffixes each phase makes elastic (the resolution always is).
-ELASTIC = {"full": (), "kernel": (".k",), "depth": (".k", ".depth"), "expand": (".k", ".depth", ".e")}
+ELASTIC = {"full": (), "kernel": (".k",), "depth": (".k", ".depth"), "expand": (".k", ".depth", ".e"),
+           "width": (".k", ".depth", ".e", ".w")}
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -64,8 +68,9 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
 
     @dataclass(frozen=True)
     class Options(MepaEvaluator.Options):
-        phases: list[str] = opt(list(PHASES), min_items=1, unique=True,
-                                help="phases in OFA's order full, kernel, depth, expand (a prefix of it)")
+        phases: list[str] = opt(list(PHASES[:4]), min_items=1, unique=True,
+                                help="phases in OFA's order full, kernel, depth, expand, then width (elastic stage "
+                                     "width of a space with stage_widths); a prefix of it")
         phase_steps: list[int] = opt([100, 100, 100, 100], min=1, min_items=1,
                                      help="supernet steps of each phase (the last phase continues past its end)")
         phase_lrs: list[float] = opt([0.05, 0.02, 0.02, 0.02], gt=0, min_items=1,
@@ -143,17 +148,20 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
 
     # -- training -------------------------------------------------------------------------
     def _enter_phase(self, index: int) -> None:
-        """At the first step of the expand phase, sort hidden channels by importance (once:
-        the step count says where a resumed run is) and drop momentum of the old order."""
+        """After the full phase, take the snapshot teacher (unless a checkpoint restored it);
+        at the first step of the expand (width) phase, sort hidden (stage) channels by
+        importance - once: the step count says where a resumed run is - and drop momentum
+        of the old order."""
         wm = self.weights_manager
         if index >= 1 and self._snapshots and (self._teacher is None or self.steps_done == self._phase_start(1)):
             self._teacher = self._snapshot()  # OFA distils from the full network as trained in phase one
             log.info("ofa_ps: teacher = frozen copy of the largest subnet at step %d", self.steps_done)
-        if self.options.phases[index] == "expand" and self.steps_done == self._phase_start(index) \
-                and hasattr(wm, "sort_channels"):
-            wm.sort_channels()
+        phase, first_step = self.options.phases[index], self.steps_done == self._phase_start(index)
+        sort = {"expand": "sort_channels", "width": "sort_stage_channels"}.get(phase)
+        if first_step and sort is not None and hasattr(wm, sort):
+            getattr(wm, sort)()
             self.optimizer.state.clear()  # momentum belongs to the old channel order
-            log.info("ofa_ps: channels sorted by importance before the expand phase")
+            log.info("ofa_ps: channels sorted by importance before the %s phase", phase)
 
     @torch.no_grad()
     def _teacher_logits(self, x: torch.Tensor, phase: str) -> torch.Tensor | None:

@@ -12,6 +12,12 @@ Each stage has depth {2,3,4} (its first d blocks run), each block expansion {3,4
 kernel {3,5,7}; the input resolution is a decision too (``resolutions``). ``width``
 scales every layer's channels, rounded to multiples of 8 as MobileNetV3 does (OFA ships
 0.8, 1.0 and 1.2 here, but any positive multiplier builds).
+
+Elastic width (``stage_widths``, off by default): each stage also chooses a multiplier of
+its output channels (``s<i>.w``, decisions after all the others, so the default space's
+decisions are unchanged); a block's hidden channels follow its active input channels times
+its expansion, as in MobileNetV3. The supernet keeps the stage's most important channels
+(sorted before its width phase), so a narrow stage is a slice of the wide one.
 """
 from __future__ import annotations
 
@@ -51,6 +57,9 @@ class MBV3Space(SearchSpace):
                                     help="expansion choices per block")
         kernels: list[int] = opt([3, 5, 7], min=1, max=9, min_items=1, unique=True, odd=True,
                                  help="depthwise kernel choices (odd)")
+        stage_widths: list[float] = opt([1.0], gt=0, max=1, min_items=1, unique=True,
+                                        help="elastic width: multipliers of each stage's output channels to choose "
+                                             "from (e.g. [0.5, 0.75, 1.0]); [1.0] = fixed width")
 
     def __init__(self, options: "MBV3Space.Options | None" = None, **kw: object) -> None:
         self.options = options or MBV3Space.Options(**kw)  # type: ignore[arg-type]
@@ -61,11 +70,13 @@ class MBV3Space(SearchSpace):
         self.c_stages = [make_divisible(c * o.width) for c, *_ in STAGES]
         self.c_final = make_divisible(FINAL_EXPAND * o.width)
         self.c_mix = make_divisible(FEATURE_MIX * o.width)
+        self.elastic_width = len(o.stage_widths) > 1
         super().__init__()
 
     def build_decisions(self) -> Sequence[Decision]:
         o = self.options
-        return [Decision("resolution", tuple(o.resolutions)), *stage_decisions(o, len(STAGES), self.max_depth)]
+        widths = [Decision(f"s{s}.w", tuple(o.stage_widths)) for s in range(len(STAGES))] if self.elastic_width else []
+        return [Decision("resolution", tuple(o.resolutions)), *stage_decisions(o, len(STAGES), self.max_depth), *widths]
 
     # -- arch helpers -------------------------------------------------------------------
     def resolution_of(self, arch: Arch) -> int:
@@ -76,11 +87,30 @@ class MBV3Space(SearchSpace):
         return stage_choices_at(self.validate(arch), 1, self.options, len(STAGES), self.max_depth)
 
     def active(self, arch: Arch) -> list[int]:
-        return [0, *active_at(arch, 1, self.options, len(STAGES), self.max_depth)]
+        first_w = len(self.decisions) - len(STAGES)
+        widths = list(range(first_w, len(self.decisions))) if self.elastic_width else []
+        return [0, *active_at(arch, 1, self.options, len(STAGES), self.max_depth), *widths]
+
+    def channels_at(self, s: int, w: float) -> int:
+        """Output channels of stage ``s`` at width multiplier ``w`` (multiples of 8, at most the full width)."""
+        return min(self.c_stages[s], make_divisible(self.c_stages[s] * w))
+
+    def stage_widths_of(self, arch: Arch) -> list[float]:
+        """Each stage's width multiplier (1.0 everywhere without elastic width)."""
+        if not self.elastic_width:
+            return [1.0] * len(STAGES)
+        arch = self.validate(arch)
+        return [float(self.options.stage_widths[i]) for i in arch[-len(STAGES):]]
+
+    def stage_channels(self, arch: Arch) -> list[int]:
+        """Each stage's active output channels."""
+        return [self.channels_at(s, w) for s, w in enumerate(self.stage_widths_of(arch))]
 
     def to_str(self, arch: Arch) -> str:
         """E.g. ``r224|d2:e3k5,e6k3|d3:...`` (inactive choices dropped)."""
-        stages = ("d{}:".format(len(st)) + ",".join(f"e{e}k{k}" for e, k in st) for st in self.stage_choices(arch))
+        widths = [f"w{w:g}" if self.elastic_width else "" for w in self.stage_widths_of(arch)]
+        stages = (f"d{len(st)}{w}:" + ",".join(f"e{e}k{k}" for e, k in st)
+                  for st, w in zip(self.stage_choices(arch), widths))
         return "|".join([f"r{self.resolution_of(arch)}", *stages])
 
     def from_str(self, text: str) -> Arch:
@@ -96,20 +126,25 @@ class MBV3Space(SearchSpace):
             if m is None:
                 raise ValueError(parts[0])
             out = [o.resolutions.index(int(m.group(1)))]
+            widths = []
             for st in parts[1:]:
-                m = re.fullmatch(r"d([0-9]+):([ek0-9,]*)", st)
-                ek = [re.fullmatch(r"e([0-9]+)k([0-9]+)", b) for b in (m.group(2).split(",") if m else [])]
-                if m is None or not all(ek) or int(m.group(1)) != len(ek):
+                m = re.fullmatch(r"d([0-9]+)(?:w([0-9]*\.?[0-9]+))?:([ek0-9,]*)", st)
+                ek = [re.fullmatch(r"e([0-9]+)k([0-9]+)", b) for b in (m.group(3).split(",") if m else [])]
+                if m is None or not all(ek) or int(m.group(1)) != len(ek) or (m.group(2) is None) == self.elastic_width:
                     raise ValueError(st)
+                if self.elastic_width:
+                    widths.append([float(w) for w in o.stage_widths].index(float(m.group(2))))
                 out.append(o.depths.index(len(ek)))
                 for b in range(self.max_depth):
                     out += [o.expansions.index(int(ek[b].group(1))), o.kernels.index(int(ek[b].group(2)))] \
                         if b < len(ek) else [0, 0]
+            out += widths
         except ValueError:
             raise ValidationError(f"mbv3: cannot parse architecture {text!r} (expected e.g. "
                                   f"'r{o.resolutions[0]}|d2:e3k5,e6k3|...', resolutions {list(o.resolutions)}, "
                                   f"depths {list(o.depths)}, expansions {list(o.expansions)}, kernels "
-                                  f"{list(o.kernels)})") from None
+                                  f"{list(o.kernels)}" + (f", stage widths 'd2w0.5:' of {list(o.stage_widths)}"
+                                                          if self.elastic_width else "") + ")") from None
         return self.validate(out)
 
     # -- hardware half -------------------------------------------------------------------
@@ -137,10 +172,10 @@ class MBV3Space(SearchSpace):
             r = (r + s - 1) // s
         return out + [r]
 
-    def _block(self, s: int, c_in: int, r: int, first: bool, e: int, k: int) -> Primitive:
+    def _block(self, s: int, c_in: int, r: int, first: bool, e: int, k: int, c_out: int | None = None) -> Primitive:
         _, stride, act, se = STAGES[s]
-        return Primitive("mbconv", c_in, self.c_stages[s], r, r, kernel=k, stride=stride if first else 1,
-                         expansion=e, act=act, se=se)
+        return Primitive("mbconv", c_in, self.c_stages[s] if c_out is None else c_out, r, r, kernel=k,
+                         stride=stride if first else 1, expansion=e, act=act, se=se)
 
     def to_network(self, arch: Arch) -> NetworkSpec:
         o = self.options
@@ -148,28 +183,32 @@ class MBV3Space(SearchSpace):
         nodes = self._head(resolution)
         c = self.c_first
         res = self.stage_resolutions(resolution)
-        for s, blocks in enumerate(self.stage_choices(arch)):
+        for s, (blocks, c_out) in enumerate(zip(self.stage_choices(arch), self.stage_channels(arch))):
             for b, (e, k) in enumerate(blocks):
-                nodes.append(self._block(s, c, res[s] if b == 0 else res[s + 1], b == 0, e, k))
-                c = self.c_stages[s]
+                nodes.append(self._block(s, c, res[s] if b == 0 else res[s + 1], b == 0, e, k, c_out))
+                c = c_out
         nodes += self._tail(c, res[-1])
         return NetworkSpec.chain((o.in_channels, resolution, resolution), nodes, space="mbv3",
                                  arch=self.to_str(arch))
 
     def primitives(self) -> list[Primitive]:
+        """Every block any architecture can contain: per resolution and stage, each
+        (input width, output width) pair the stage widths allow, times expansion and kernel."""
         o = self.options
         prims: list[Primitive] = []
         for resolution in o.resolutions:
             res = self.stage_resolutions(resolution)
             prims += self._head(resolution)
-            c = self.c_first
+            ins = [self.c_first]
             for s in range(len(STAGES)):
+                outs = sorted({self.channels_at(s, w) for w in o.stage_widths})
                 for e in o.expansions:
                     for k in o.kernels:
-                        prims.append(self._block(s, c, res[s], True, e, k))
-                        if self.max_depth > 1:
-                            prims.append(self._block(s, self.c_stages[s], res[s + 1], False, e, k))
-                c = self.c_stages[s]
-            prims += self._tail(c, res[-1])
+                        for c_out in outs:
+                            prims += [self._block(s, c_in, res[s], True, e, k, c_out) for c_in in ins]
+                            if self.max_depth > 1:
+                                prims.append(self._block(s, c_out, res[s + 1], False, e, k, c_out))
+                ins = outs
+            prims += [p for c in ins for p in self._tail(c, res[-1])]
         uniq = {p.key: p for p in prims}
         return [uniq[k] for k in sorted(uniq)]

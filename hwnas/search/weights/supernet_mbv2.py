@@ -113,13 +113,16 @@ class ElasticMBConv(nn.Module):
         return x + h if self.residual else h
 
     @torch.no_grad()
-    def export_into(self, block: nn.Module, e: int, k: int) -> None:
-        """Copy the (e, k) slice into a builders ``MBConv`` of the same primitive."""
+    def export_into(self, block: nn.Module, e: int, k: int, c_in: int | None = None, c_out: int | None = None) -> None:
+        """Copy the (e, k) slice into a builders ``MBConv`` of the same primitive; ``c_in`` /
+        ``c_out``: the active input / output channels of an elastic-width network (default all)."""
         layers = list(block.body)  # type: ignore[arg-type]
-        mid = self.c_in if e == 1 else self.mid(e)
-        pairs = [] if e == 1 else [(layers.pop(0), self.expand.weight[:mid], self.expand_bn, mid)]
+        c_in = self.c_in if c_in is None else c_in
+        c_out = self.c_out if c_out is None else c_out
+        mid = c_in if e == 1 else int(round(c_in * e))
+        pairs = [] if e == 1 else [(layers.pop(0), self.expand.weight[:mid, :c_in], self.expand_bn, mid)]
         pairs.append((layers.pop(0), self.dw_weight(k, mid), self.dw_bn, mid))
-        pairs.append((layers.pop(0), self.project.weight[:, :mid], self.project_bn, self.c_out))
+        pairs.append((layers.pop(0), self.project.weight[:c_out, :mid], self.project_bn, c_out))
         for unit, weight, bn, c in pairs:
             conv, dst_bn = unit[0], unit[1]
             conv.weight.copy_(weight)

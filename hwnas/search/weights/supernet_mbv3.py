@@ -12,7 +12,12 @@ what MobileNetV3 adds:
 * **depth** - a stage of depth ``d`` runs its first ``d`` blocks;
 * **resolution** - a candidate resizes its input batch to its architecture's resolution
   (bilinear), as OFA trains with elastic resolution; given an input already at that
-  resolution it computes exactly the space's network.
+  resolution it computes exactly the space's network;
+* **width** (when the space has ``stage_widths``) - a stage of width ``w`` uses the first
+  output channels of its blocks and the next layer reads only those; a block's hidden
+  channels follow its active input channels. :meth:`MBV3Supernet.sort_stage_channels`
+  orders each stage's channels by importance before the width phase, so the slice keeps
+  the channels that matter.
 
 Stem, first block and head are the very modules the builders make for the space's
 primitives, so :meth:`MBV3Supernet.export_subnet` gives the network the profilers time.
@@ -31,8 +36,9 @@ from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.spaces.mbv3 import STAGES, MBV3Space
 from hwnas.search.weights.supernet_mbv2 import ElasticMBConv, ElasticOptions, SupernetBase, sliced_bn
 
-#: The resolution, then per stage the (expansion, kernel) of each block that runs.
-SubnetConfig = tuple[int, list[list[tuple[int, int]]]]
+#: The resolution, per stage the (expansion, kernel) of each block that runs, and each
+#: stage's active output channels.
+SubnetConfig = tuple[int, list[list[tuple[int, int]]], list[int]]
 
 
 class ElasticMBConvSE(ElasticMBConv):
@@ -54,20 +60,24 @@ class ElasticMBConvSE(ElasticMBConv):
         return (self.se_reduce.weight[:r, :mid], self.se_reduce.bias[:r],
                 self.se_expand.weight[:mid, :r], self.se_expand.bias[:mid])
 
-    def forward(self, x: torch.Tensor, e: int, k: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, e: int, k: int, c_out: int | None = None) -> torch.Tensor:
+        """The (e, k) block on ``x``'s channels (the first ones of its input), writing the
+        first ``c_out`` output channels (default all); residual when stride 1 and the
+        active widths agree, as the builders' MBConv."""
+        c_in, c_out = x.shape[1], self.c_out if c_out is None else c_out
         if e == 1:
-            mid, h = self.c_in, x
+            mid, h = c_in, x
         else:
-            mid = self.mid(e)
-            h = self.act(sliced_bn(F.conv2d(x, self.expand.weight[:mid]), self.expand_bn, mid))
+            mid = int(round(c_in * e))
+            h = self.act(sliced_bn(F.conv2d(x, self.expand.weight[:mid, :c_in]), self.expand_bn, mid))
         h = F.conv2d(h, self.dw_weight(k, mid), None, self.stride, k // 2, 1, mid)
         h = self.act(sliced_bn(h, self.dw_bn, mid))
         if self.se:
             rw, rb, ew, eb = self.se_slices(mid)
             s = F.relu(F.conv2d(F.adaptive_avg_pool2d(h, 1), rw, rb))
             h = h * F.hardsigmoid(F.conv2d(s, ew, eb))
-        h = sliced_bn(F.conv2d(h, self.project.weight[:, :mid]), self.project_bn, self.c_out)
-        return x + h if self.residual else h
+        h = sliced_bn(F.conv2d(h, self.project.weight[:c_out, :mid]), self.project_bn, c_out)
+        return x + h if self.stride == 1 and c_in == c_out else h
 
     @torch.no_grad()
     def sort_channels(self) -> bool:
@@ -97,18 +107,20 @@ class ElasticMBConvSE(ElasticMBConv):
         return True
 
     @torch.no_grad()
-    def export_into(self, block: nn.Module, e: int, k: int) -> None:
-        """Copy the (e, k) slice into a builders ``MBConv`` (with its SqueezeExcite)."""
+    def export_into(self, block: nn.Module, e: int, k: int, c_in: int | None = None, c_out: int | None = None) -> None:
+        """Copy the (e, k) slice at ``c_in`` -> ``c_out`` active channels (default all) into a
+        builders ``MBConv`` (with its SqueezeExcite)."""
         body = list(block.body)  # type: ignore[arg-type]
+        c_in = self.c_in if c_in is None else c_in
         if self.se:
             se_mod = body.pop(-2)
-            rw, rb, ew, eb = self.se_slices(self.c_in if e == 1 else self.mid(e))
+            rw, rb, ew, eb = self.se_slices(c_in if e == 1 else int(round(c_in * e)))
             for dst, src in ((se_mod.reduce.weight, rw), (se_mod.reduce.bias, rb), (se_mod.expand.weight, ew),
                              (se_mod.expand.bias, eb)):
                 dst.copy_(src)
         plain = nn.Module()
         plain.body = body  # type: ignore[assignment]
-        super().export_into(plain, e, k)
+        super().export_into(plain, e, k, c_in, c_out)
 
 
 class MBV3SupernetModule(nn.Module):
@@ -117,7 +129,8 @@ class MBV3SupernetModule(nn.Module):
     def __init__(self, space: MBV3Space, kernel_transform: bool = True) -> None:
         super().__init__()
         o = space.options
-        spec = space.to_network(space.validate([0] * len(space.decisions)))  # head/tail: any arch
+        widest = [d.choices.index(max(d.choices)) if d.name.endswith(".w") else 0 for d in space.decisions]
+        spec = space.to_network(space.validate(widest))  # head/tail: any arch at full width
         self.head = nn.ModuleList(build_primitive(p).train() for p in spec.nodes[:2])
         self.tail = nn.ModuleList(build_primitive(p).train() for p in spec.nodes[-4:])
         self.stages = nn.ModuleList()
@@ -131,15 +144,17 @@ class MBV3SupernetModule(nn.Module):
             self.stages.append(blocks)
 
     def forward(self, x: torch.Tensor, config: SubnetConfig) -> torch.Tensor:
-        resolution, stages = config
+        resolution, stages, widths = config
         if tuple(x.shape[-2:]) != (resolution, resolution):
             x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
         for m in self.head:
             x = m(x)
-        for blocks, choices in zip(self.stages, stages):
+        for blocks, choices, c_out in zip(self.stages, stages, widths):
             for block, (e, k) in zip(blocks, choices):
-                x = block(x, e, k)
-        for m in self.tail:
+                x = block(x, e, k, c_out)
+        final = self.tail[0]  # conv-BN-act reading the last stage's active channels
+        x = final[2](final[1](F.conv2d(x, final[0].weight[:, :x.shape[1]])))
+        for m in self.tail[1:]:
             x = m(x)
         return x
 
@@ -172,9 +187,56 @@ class MBV3Supernet(SupernetBase):
         permuted: sort between training phases, with a fresh optimizer after."""
         return sum(int(block.sort_channels()) for stage in self.module.stages for block in stage)
 
+    @torch.no_grad()
+    def sort_stage_channels(self) -> int:
+        """Order each stage's output channels by importance (L1 norm of the rows of its
+        blocks' project weights), most important first, and permute every reader of them
+        alike (the stage's later blocks, the next stage's first block or the final expand
+        layer), so every subnet computes the same function afterwards and a narrow stage
+        keeps the channels that matter (OFA's sort before shrinking). Stages whose blocks
+        may read their input without an expand layer (expansion 1) are left as they are;
+        returns the number of stages reordered. Permutes no optimizer state: call between
+        phases, with a fresh optimizer after."""
+        mod = self.module
+        sorted_stages = 0
+        for s, blocks in enumerate(mod.stages):
+            if any(b.mid_max == b.c_in for b in blocks) or blocks[0].residual or \
+                    (s + 1 < len(mod.stages) and mod.stages[s + 1][0].mid_max == mod.stages[s + 1][0].c_in):
+                continue
+            idx = torch.argsort(sum(b.project.weight.abs().sum(dim=(1, 2, 3)) for b in blocks), descending=True)
+            for b in blocks:
+                b.project.weight.copy_(b.project.weight[idx])
+                for t in (b.project_bn.weight, b.project_bn.bias, b.project_bn.running_mean, b.project_bn.running_var):
+                    t.copy_(t[idx])
+            readers = [b.expand.weight for b in blocks[1:]]
+            readers.append(mod.stages[s + 1][0].expand.weight if s + 1 < len(mod.stages) else mod.tail[0][0].weight)
+            for w in readers:
+                w.copy_(w[:, idx])
+            sorted_stages += 1
+        return sorted_stages
+
     def config_of(self, arch: Arch) -> SubnetConfig:
         sp: MBV3Space = self.space  # type: ignore[assignment]
-        return sp.resolution_of(arch), sp.stage_choices(arch)
+        return sp.resolution_of(arch), sp.stage_choices(arch), sp.stage_channels(arch)
 
     def stage_choices(self, arch: Arch) -> list[list[tuple[int, int]]]:
         return self.config_of(arch)[1]
+
+    def _export_into(self, net: nn.Module, arch: Arch) -> None:
+        """Head state dicts copied, each running block sliced at its active channels, the
+        final expand layer's input columns sliced to the last stage's width, the rest copied."""
+        sp: MBV3Space = self.space  # type: ignore[assignment]
+        nodes = list(net.nodes)  # type: ignore[attr-defined]
+        mod = self.module
+        for dst, src in zip(nodes[:2], mod.head):
+            dst.load_state_dict(src.state_dict())
+        it = iter(nodes[2:-4])
+        c_in = sp.c_first
+        for blocks, choices, c_out in zip(mod.stages, *self.config_of(arch)[1:]):
+            for block, (e, k) in zip(blocks, choices):
+                block.export_into(next(it), e, k, c_in, c_out)
+                c_in = c_out
+        final = {k: v[:, :c_in] if k == "0.weight" else v for k, v in mod.tail[0].state_dict().items()}
+        nodes[-4].load_state_dict(final)
+        for dst, src in zip(nodes[-3:], mod.tail[1:]):
+            dst.load_state_dict(src.state_dict())
