@@ -90,6 +90,24 @@ def build_dataset(config: RunConfig, overrides: Mapping[str, Any] | None = None)
     return with_overrides(config["dataset"], overrides, "run.train.dataset").build(seed=config.seed)
 
 
+def at_arch_resolution(config: RunConfig, space: SearchSpace, arch: Arch,
+                       overrides: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """Dataset overrides that feed an architecture choosing its own input size (mbv3's
+    elastic resolution) images of that size: a subnet derived at 12x12 is trained and
+    tested at 12x12, not at the size the supernet's dataset was set to. An explicit
+    ``run.train.dataset.resolution`` wins."""
+    resolution_of = getattr(space, "resolution_of", None)
+    if not callable(resolution_of) or "dataset" not in config or (overrides and "resolution" in overrides):
+        return overrides
+    comp = config["dataset"]
+    if "resolution" not in getattr(registry.get("dataset", comp.type).Options, "__dataclass_fields__", {}):
+        return overrides
+    want = int(resolution_of(arch))
+    if options_to_dict(comp.options).get("resolution") == want:
+        return overrides
+    return {**dict(overrides or {}), "resolution": want}
+
+
 def model_from_supernet(config: RunConfig, space: SearchSpace, arch: Arch, path: Path) -> nn.Module:
     """The subnet's weights exported from a supernet checkpoint: a ``hwnas search`` run
     directory (or its checkpoint.json), a torch file with the supernet state dict, or a
@@ -249,7 +267,7 @@ def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, option
     o = options or train_options(config)
     space = resolve_space(config, arch_file, o.space)
     arch = arch_file.resolve(space)
-    dataset = build_dataset(config, o.dataset)
+    dataset = build_dataset(config, at_arch_resolution(config, space, arch, o.dataset))
     check_shapes(space, dataset)
     out = output_dir(out_dir, "output folder", parents=True)
     ckpt_path = out / CHECKPOINT
@@ -338,7 +356,7 @@ def test(config: RunConfig, arch_file: ArchFile, checkpoint: str | Path, *,
     o = train_options(config)
     space = resolve_space(config, arch_file, o.space)
     arch = arch_file.resolve(space)
-    dataset = build_dataset(config, o.dataset)
+    dataset = build_dataset(config, at_arch_resolution(config, space, arch, o.dataset))
     check_shapes(space, dataset)
     rt = runtime_for(config.run, device)
     model = rt.model(load_trained(space, arch, checkpoint, rt.map_location()))

@@ -94,16 +94,27 @@ def test_the_miniature_ofa_flow(ofa: dict[str, Any], tmp_path: Path, capsys: pyt
     assert out["predictor"]["metrics"]["mlp"]["n"] == 3
 
     arch = read_arch_file(out["arch_file"], rank=0).resolve(sp)
-    cfg = yaml.safe_load((run / "config.yaml").read_text())  # the run's config, trained at the arch's resolution
-    cfg["run"]["train"]["dataset"] = {"resolution": sp.resolution_of(arch)}
-    (tmp_path / "train.yaml").write_text(yaml.safe_dump(cfg))
-    train = _json(["train", str(tmp_path / "train.yaml"), "--arch", out["arch_file"], "--rank", "0",
+    config = str(run / "config.yaml")  # the supernet's own config: the subnet trains at its own resolution
+    train = _json(["train", config, "--arch", out["arch_file"], "--rank", "0",
                    "--from-supernet", str(run), "--out", str(tmp_path / "ft")], capsys)
     assert train["finished"] and train["arch"] == sp.to_str(arch)
-    res = _json(["test", str(tmp_path / "train.yaml"), "--arch", out["arch_file"], "--checkpoint",
+    res = _json(["test", config, "--arch", out["arch_file"], "--checkpoint",
                  str(tmp_path / "ft" / "checkpoint.pt"), "--profile", "--cost-model", str(ofa["model"])], capsys)
     assert res["test_accuracy"] > 0.2 and res["latency_ms"] > 0  # 10 classes: chance is 0.1
     assert res["predicted_latency_ms"] == pytest.approx(out["targets"][0]["predicted_latency_ms"])
+
+
+def test_a_subnet_with_its_own_resolution_is_trained_at_it(ofa: dict[str, Any]) -> None:
+    from hwnas.search.build import load_run_config
+    from hwnas.search.final import at_arch_resolution
+
+    cfg = load_run_config(ofa["run"] / "config.yaml")  # digits at 10x10, subnets at 10 or 8
+    sp = _space()
+    assert at_arch_resolution(cfg, sp, sp.from_str("r8|d1:e3k3|d1:e3k3|d1:e3k3|d1:e3k3|d1:e3k3"), None) == \
+        {"resolution": 8}
+    assert at_arch_resolution(cfg, sp, sp.from_str("r10|d1:e3k3|d1:e3k3|d1:e3k3|d1:e3k3|d1:e3k3"), None) is None
+    assert at_arch_resolution(cfg, sp, sp.from_str("r8|d1:e3k3|d1:e3k3|d1:e3k3|d1:e3k3|d1:e3k3"),
+                              {"resolution": 10}) == {"resolution": 10}  # an explicit one wins
 
 
 def test_a_run_that_is_not_a_supernet_run_is_one_line(ofa: dict[str, Any], tmp_path: Path,
