@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= tvm,test,ray
+EXTRAS ?= tvm,test,ray,dashboard,tensorboard,browser
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
@@ -13,7 +13,7 @@ SHARED ?= ../shared/datasets
 CPU_STORES ?= build/assets-cpu
 DIGITS_OPTS := --space-opt resolution=32 --space-opt width=0.35 --space-opt in_channels=1 --space-opt num_classes=10
 
-.PHONY: install lint test test-fast demo bench assets assets-cpu wheel clean gpu-check
+.PHONY: install lint test test-fast chromium demo bench assets assets-cpu wheel clean gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,16 @@ lint: $(STAMP)
 	$(PY) -m ruff check hwnas tests bench tools
 	$(PY) tools/import_contracts.py
 
-test: lint
+test: lint chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The dashboard's browser tests (marked browser) drive Debian's chromium, never a downloaded browser.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null \
+		|| echo "make: could not install chromium with apt-get; the browser tests will be skipped"; \
+	else echo "make: no chromium and not root with apt-get; the dashboard's browser tests will be skipped"; fi
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
