@@ -65,7 +65,7 @@ def add_commands(sub: Any) -> None:
                                "search over the predictor under that device's cost source and budget. "
                                "Writes specialized.yaml (for hwnas train --from-supernet), specialize.json and "
                                "accuracy_vs_budget.png into --out.")
-    p.add_argument("run_dir", help="a supernet search run folder (hwnas search with mbv3_supernet / mbv2_supernet)")
+    p.add_argument("run_dir", help="a supernet search run folder (hwnas search with mbv3_supernet, supernet (mbv2) or nb201_supernet)")
     p.add_argument("--cost", action="append", metavar="SOURCE",
                    help="cost source: a cost-model folder or asset:NAME, or key=value pairs "
                         "(store=s.sqlite,device=cpu,backend=onnxruntime); repeatable, paired with --budget-ms")

@@ -56,7 +56,7 @@ def open_supernet_run(run_dir: str | Path, device: str | None = None) -> Superne
     wm_type = cfg["weights_manager"].type if "weights_manager" in cfg else "plain"
     if not callable(getattr(registry.get("weights_manager", wm_type), "extreme_arch", None)):
         raise ConfigError(f"{rd}: not a supernet run (its weights_manager is {wm_type!r}, which holds no "
-                          "elastic shared weights; train one with mbv3_supernet / mbv2_supernet)")
+                          "elastic shared weights; train one with mbv3_supernet, supernet (mbv2) or nb201_supernet)")
     comps = build_components(cfg, controller=False, device=device)
     wm = comps.weights_manager
     assert wm is not None and hasattr(wm, "module")
