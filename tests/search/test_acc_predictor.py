@@ -52,7 +52,7 @@ def test_the_predictor_learns_a_known_ranking() -> None:
         return 0.5 + 0.3 * np.tanh(size) + 0.05 * sp.resolution_of(a) / 10 + 0.02 * len(choices[0]) * len(choices[4])
 
     y = np.array([law(a) for a in archs])
-    pred = AccuracyPredictor(sp, {"type": "mbv3"}).fit(archs[:150], y[:150])
+    pred = AccuracyPredictor(sp, {"type": "mbv3"}, epochs=300).fit(archs[:150], y[:150])
     m = held_out_metrics(y[150:], pred.predict(archs[150:]))
     baseline = held_out_metrics(y[150:], np.full(50, y[:150].mean()))
     assert m["kendall_tau"] > 0.7 and m["rmse"] < 0.5 * baseline["rmse"]
