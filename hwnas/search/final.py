@@ -310,6 +310,10 @@ def train_files(config: str | Path, arch: str | Path, *, rank: int = 0, out: str
     train_options(cfg, **dict(overrides or {}))  # bad options fail here, before any process starts
     read_arch_file(arch, rank)
     out_dir = output_dir(out, "output folder", create=False) if out else Path("runs") / f"train-{Path(arch).stem}"
+    if "search_space" in cfg and cfg["search_space"].type == "rnn_cell":  # language models (issue 23)
+        from hwnas.search.language import flow
+
+        return flow.train_files(cfg, read_arch_file(arch, rank), out_dir, dict(overrides or {}), nproc=nproc, **kwargs)
     control = TrainControl(**kwargs)  # unknown names fail here, in this process
     if nproc > 1:
         control = replace(control, on_epoch=None)  # a callback cannot cross into spawned processes
@@ -343,7 +347,12 @@ def load_trained(space: SearchSpace, arch: Arch, path: str | Path, map_location:
 def test_files(config: str | Path, arch: str | Path, checkpoint: str | Path, *, rank: int = 0,
                **kwargs: Any) -> dict[str, Any]:
     """:func:`test` from a config file and an architecture file."""
-    return test(load_config(config), read_arch_file(arch, rank), checkpoint, **kwargs)
+    cfg = load_config(config)
+    if "search_space" in cfg and cfg["search_space"].type == "rnn_cell":  # language models (issue 23)
+        from hwnas.search.language import flow
+
+        return flow.test_files(cfg, read_arch_file(arch, rank), checkpoint)
+    return test(cfg, read_arch_file(arch, rank), checkpoint, **kwargs)
 
 
 def test(config: RunConfig, arch_file: ArchFile, checkpoint: str | Path, *,

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from hwnas.errors import ConfigError
+from hwnas.search import final
 from hwnas.search.api import run_search
 from hwnas.search.language.corpus import Corpus
 from hwnas.search.language.flow import train_and_test
@@ -44,19 +45,25 @@ def mini(name: str, tmp: Path, **sections: dict[str, Any]) -> Path:
 
 
 def check_flow(config: Path, tmp: Path) -> None:
+    """search -> derive -> ``hwnas train`` -> ``hwnas test`` (the library calls behind them), resume."""
     summary = run_search(config, run_dir=tmp / "search", restart=True)
     arch = summary["best"]["arch_str"]
     assert arch.count("|") == 3  # a 4-node cell
-    res = train_and_test(config, arch, tmp / "final")
-    assert res["arch"] == arch and res["epochs"] == 1 and res["test_oov_tokens"] == 0
+    (tmp / "best.yaml").write_text(yaml.safe_dump([{"arch_str": arch, "space": "rnn_cell"}]))
+    res = final.train_files(config, tmp / "best.yaml", out=tmp / "final", overrides={"epochs": None})
+    assert res["arch"] == arch and res["epochs_done"] == 1 and res["test_oov_tokens"] == 0
     unigram = Corpus.load(SHAKESPEARE, max_tokens=3000).unigram_perplexity("test")  # same training tokens
     assert 1 < res["test_ppl"] < 1407 and res["test_unigram_ppl"] == pytest.approx(unigram)
     assert json.loads((tmp / "final" / "summary.json").read_text())["test_ppl"] == res["test_ppl"]
-    again = train_and_test(config, arch, tmp / "final", epochs=2)  # resumes the checkpoint: one more epoch
-    assert again["epochs"] == 2 and again["history"][0] == res["history"][0]
+    tested = final.test_files(config, tmp / "best.yaml", tmp / "final" / "checkpoint.pt")
+    assert tested["test_perplexity"] == pytest.approx(res["test_ppl"])  # the checkpoint's best weights
+    with pytest.raises(ConfigError, match="a checkpoint exists"):
+        final.train_files(config, tmp / "best.yaml", out=tmp / "final", overrides={})
+    again = final.train_files(config, tmp / "best.yaml", out=tmp / "final", overrides={"epochs": 2}, resume=True)
+    assert again["epochs_done"] == 2 and again["history"][0] == res["history"][0]  # one more epoch, resumed
+    other = "tanh~0|tanh~0|tanh~0|tanh~0" if arch != "tanh~0|tanh~0|tanh~0|tanh~0" else "relu~0|relu~0|relu~0|relu~0"
     with pytest.raises(ConfigError, match="checkpoint holds cell"):
-        other = "|".join(["identity~0"] * 4)
-        train_and_test(config, other if other != arch else "tanh~0|tanh~0|tanh~0|tanh~0", tmp / "final")
+        train_and_test(config, other, tmp / "final")
 
 
 def test_darts_rnn_cpu_miniature(tmp_path: Path) -> None:

@@ -157,16 +157,18 @@ def _resume(run: LMRun, path: Path, arch: str, r: LMRecipe) -> None:
 
 
 def train_lm(model: nn.Module, corpus: Corpus, r: LMRecipe, out_dir: Path, *, arch: str, seed: int = 0,
-             on_epoch: Callable[[dict[str, float]], None] | None = None) -> LMRun:
+             on_epoch: Callable[[dict[str, float]], None] | None = None, stop_after: int | None = None) -> LMRun:
     """Train ``model`` (a :class:`~hwnas.search.language.model.PlannedLM`) on the corpus'
     training split by recipe ``r``, validating after each epoch; keeps the best weights
-    (by validation loss; ASGD's averages once it is on). Resumes ``out_dir``'s checkpoint."""
+    (by validation loss; ASGD's averages once it is on). Resumes ``out_dir``'s checkpoint;
+    ``stop_after`` ends this call after that many epochs (the run stays resumable)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / CHECKPOINT
     run = LMRun(model, _optimizer(model, r, False))
     if path.exists():
         _resume(run, path, arch, r)
-    while run.epoch < r.epochs:
+    end = r.epochs if stop_after is None else min(r.epochs, run.epoch + stop_after)
+    while run.epoch < end:
         train_loss = train_epoch(run, corpus.ids["train"], r, seed)
         avg = _averaged(run)
         val = _evaluate_with(run, avg, lambda: evaluate_lm(model, corpus.ids["valid"], r.eval_batch_size, r.bptt))
@@ -189,9 +191,31 @@ def train_lm(model: nn.Module, corpus: Corpus, r: LMRecipe, out_dir: Path, *, ar
 
 def load_best(run: LMRun) -> None:
     """Put the best weights seen (by validation loss) into the model."""
-    if not run.best:
-        return
-    with torch.no_grad():  # by parameter, so tied matrices are written once
-        for name, p in run.model.named_parameters():
-            if name in run.best:
-                p.copy_(run.best[name])
+    if run.best:
+        copy_weights(run.model, run.best)
+
+
+def copy_weights(model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
+    """Copy ``weights`` into ``model``'s parameters by name (tied matrices written once)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name in weights:
+                p.copy_(weights[name])
+
+
+def load_checkpoint_weights(model: nn.Module, path: Path, arch: str) -> int:
+    """Load the best weights of a training checkpoint into ``model``; returns its epochs."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise ConfigError(f"{path}: cannot read the checkpoint ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a language-model checkpoint of this version (format {FORMAT})")
+    if state.get("arch") != arch:
+        raise ConfigError(f"{path}: checkpoint holds cell {state.get('arch')!r}, not {arch!r}")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise ConfigError(f"{path}: weights do not fit this model ({str(exc).splitlines()[0][:120]})") from None
+    copy_weights(model, state.get("best") or {})
+    return int(state["epoch"])
