@@ -130,7 +130,8 @@ class MorphismWeightsManager(WeightsManager):
         self.seed = int(seed)
         self.kept: OrderedDict[str, Any] = OrderedDict()
 
-    def _fresh(self, arch: Arch) -> Any:
+    def fresh(self, arch: Arch) -> Any:
+        """A new network of ``arch`` seeded by (run seed, architecture), as ``plain`` builds it."""
         from hwnas.nn.builders import build_network
 
         return build_network(self.space.to_network(arch), seed=arch_seed(self.seed, self.space, arch))
@@ -140,7 +141,7 @@ class MorphismWeightsManager(WeightsManager):
         parent_arch, arch = self.space.validate(parent_arch), self.space.validate(arch)
         check_growth(self.space, parent_arch, arch)
         nodes = node_map(self.space, parent_arch, arch)
-        child = self._fresh(arch)
+        child = self.fresh(arch)
         if any(p.device.type != "cpu" for p in parent.parameters()):
             parent = copy.deepcopy(parent).cpu()
         rng = np.random.default_rng([self.seed, zlib.crc32(self.space.to_str(parent_arch).encode()),
@@ -160,7 +161,7 @@ class MorphismWeightsManager(WeightsManager):
                 rollout.info["morphism"] = "fresh: parent weights no longer kept"
                 log.warning("%s: parent %s no longer kept (raise weights_manager.keep); trained from scratch",
                             key, parent_key)
-            model = self._fresh(arch)
+            model = self.fresh(arch)
         self.kept[key] = model
         self.kept.move_to_end(key)
         while len(self.kept) > self.options.keep:
@@ -176,6 +177,6 @@ class MorphismWeightsManager(WeightsManager):
         self.kept = OrderedDict()
         for item in state.get("kept", []):
             arch = self.space.validate(item["arch"])
-            model = self._fresh(arch)
+            model = self.fresh(arch)
             model.load_state_dict({k: torch.as_tensor(v) for k, v in item["state"].items()})
             self.kept[self.space.to_str(arch)] = model
