@@ -11,17 +11,30 @@ from hwnas.cli.common import add_device, add_parser, non_negative, positive, pos
 from hwnas.ui import emit, format_table, progress
 
 
+class _Cost(argparse.Action):
+    """``--cost`` starts a group; the ``--budget-ms`` values after it belong to it."""
+
+    def __call__(self, parser: Any, ns: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        ns.pairs = [*(ns.pairs or []), (values, [])]
+
+
+class _Budget(argparse.Action):
+    def __call__(self, parser: Any, ns: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        if not ns.pairs:
+            parser.error("--budget-ms: give --cost SOURCE before its budgets")
+        ns.pairs[-1][1].append(values)
+
+
 def _cmd_specialize(args: argparse.Namespace) -> int:
     from hwnas.search.ofa.evolve import EvolutionOptions
     from hwnas.search.ofa.specialize import SpecializeRequest, specialize
     from hwnas.search.ofa.targets import read_targets, targets_from_pairs
 
-    if args.targets and (args.cost or args.budget_ms):
+    if args.targets and args.pairs:
         from hwnas.errors import InputError
 
-        raise InputError("--targets: give either a targets file or --cost/--budget-ms pairs, not both")
-    targets = read_targets(args.targets) if args.targets else targets_from_pairs(args.cost or [],
-                                                                                  args.budget_ms or [])
+        raise InputError("--targets: give either a targets file or --cost/--budget-ms, not both")
+    targets = read_targets(args.targets) if args.targets else targets_from_pairs(args.pairs or [])
     evo = EvolutionOptions(population=args.population, generations=args.generations, seed=args.seed)
     req = SpecializeRequest(args.run_dir, targets, out=args.out, predictor=args.predictor, samples=args.samples,
                             holdout=args.holdout, seed=args.seed, evolution=evo, device=args.device,
@@ -66,11 +79,11 @@ def add_commands(sub: Any) -> None:
                                "Writes specialized.yaml (for hwnas train --from-supernet), specialize.json and "
                                "accuracy_vs_budget.png into --out.")
     p.add_argument("run_dir", help="a supernet search run folder (hwnas search with mbv3_supernet, supernet (mbv2) or nb201_supernet)")
-    p.add_argument("--cost", action="append", metavar="SOURCE",
+    p.add_argument("--cost", action=_Cost, dest="pairs", metavar="SOURCE",
                    help="cost source: a cost-model folder or asset:NAME, or key=value pairs "
-                        "(store=s.sqlite,device=cpu,backend=onnxruntime); repeatable, paired with --budget-ms")
-    p.add_argument("--budget-ms", action="append", type=positive_finite, metavar="X",
-                   help="latency budget of the matching --cost (repeatable; one --cost takes them all)")
+                        "(store=s.sqlite,device=cpu,backend=onnxruntime); repeatable, each followed by its budgets")
+    p.add_argument("--budget-ms", action=_Budget, dest="pairs", type=positive_finite, metavar="X",
+                   help="a latency budget of the --cost before it (repeatable)")
     p.add_argument("--targets", metavar="FILE", help="YAML file of device -> cost -> budget_ms (see docs)")
     p.add_argument("--predictor", metavar="DIR", help="a saved accuracy predictor (default: fit one, saved in --out)")
     p.add_argument("--samples", type=positive, default=200, help="subnets scored to fit the predictor (default 200)")

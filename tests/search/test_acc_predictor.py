@@ -78,7 +78,7 @@ def test_a_supernet_runs_subnets_are_scored_fitted_saved_and_reloaded(tmp_path_f
     assert again.metrics == json.loads((tmp_path / "p" / MANIFEST).read_text())["metrics"]
 
     other = {**run.space_id(), "width": 0.5}
-    with pytest.raises(ConfigError, match="accuracy predictor of space 'mbv3'") as err:
+    with pytest.raises(ConfigError, match=r"another space \(mbv3 with width=0.25, the run's has width=0.5\)") as err:
         AccuracyPredictor.load(tmp_path / "p", sp, other)
     assert "\n" not in str(err.value)
     (tmp_path / "p" / WEIGHTS).write_bytes((tmp_path / "p" / WEIGHTS).read_bytes() + b"x")

@@ -108,8 +108,7 @@ class AccuracyPredictor:
         d = Path(directory)
         m = read_manifest(d)
         if m.get("space") != dict(space_id):
-            raise ConfigError(f"{d}: accuracy predictor of space {_short(m.get('space'))}, the run's space is "
-                              f"{_short(space_id)}")
+            raise ConfigError(f"{d}: accuracy predictor of another space ({_differs(m.get('space'), space_id)})")
         if _sha256(d / WEIGHTS) != (m.get("sha256") or {}).get(WEIGHTS):
             raise ConfigError(f"{d / WEIGHTS}: sha256 differs from the manifest's (file changed or corrupted)")
         p = cls(space, space_id, m["hidden"], m["epochs"], m["lr"], m["weight_decay"], m["seed"])
@@ -144,11 +143,14 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _short(space_id: Any) -> str:
-    if not isinstance(space_id, Mapping):
-        return repr(space_id)
-    opts = ", ".join(f"{k}={v}" for k, v in space_id.items() if k != "type")
-    return f"{space_id.get('type')!r} ({opts})"
+def _differs(theirs: Any, mine: Mapping[str, Any]) -> str:
+    """The first difference between the predictor's space and the run's, in words."""
+    if not isinstance(theirs, Mapping):
+        return f"its manifest names {theirs!r}"
+    if theirs.get("type") != mine.get("type"):
+        return f"{theirs.get('type')!r}, the run's is {mine.get('type')!r}"
+    k = next(k for k in sorted(set(theirs) | set(mine)) if theirs.get(k) != mine.get(k))
+    return f"{mine.get('type')} with {k}={theirs.get(k)!r}, the run's has {k}={mine.get(k)!r}"
 
 
 def ridge_predictions(space: SearchSpace, train: Sequence[Arch], y: Sequence[float], test: Sequence[Arch],

@@ -83,20 +83,16 @@ def check_budget(value: Any, where: str) -> float:
     return float(value)
 
 
-def targets_from_pairs(costs: Sequence[str], budgets: Sequence[float]) -> list[Target]:
-    """``--cost`` / ``--budget-ms`` given in pairs (one cost with several budgets is fine)."""
-    if not costs:
-        raise ConfigError("--cost: give at least one cost source (or --targets FILE)")
-    if len(costs) != len(budgets) and len(costs) != 1:
-        raise ConfigError(f"--budget-ms: give one budget per --cost (or one --cost for all budgets), got "
-                          f"{len(costs)} cost source(s) and {len(budgets)} budget(s)")
-    if not budgets:
-        raise ConfigError("--budget-ms: give at least one budget")
-    pairs = zip(costs, budgets) if len(costs) == len(budgets) else ((costs[0], b) for b in budgets)
+def targets_from_pairs(pairs: Sequence[tuple[str, Sequence[float]]]) -> list[Target]:
+    """``--cost SOURCE --budget-ms X [--budget-ms Y ...]`` groups, in the order given."""
+    if not pairs:
+        raise ConfigError("--cost: give at least one cost source with its --budget-ms (or --targets FILE)")
     out = []
-    for i, (c, b) in enumerate(pairs):
-        req = parse_source(c, "--cost")
-        out.append(Target("", req, check_budget(b, "--budget-ms"), f"--cost {c} --budget-ms {b:g}"))
+    for cost, budgets in pairs:
+        if not budgets:
+            raise ConfigError(f"--cost {cost}: give at least one --budget-ms after it")
+        req = parse_source(cost, "--cost")
+        out += [Target("", req, check_budget(b, "--budget-ms"), f"--cost {cost} --budget-ms {b:g}") for b in budgets]
     return out
 
 
