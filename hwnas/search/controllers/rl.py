@@ -21,6 +21,9 @@ from hwnas.search.controllers.simple import valid_reward
 from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 
+#: Rounds of redrawing invalid architectures before ``sample`` gives up.
+REDRAWS = 100
+
 
 def _policy_class() -> type:
     import torch
@@ -106,11 +109,27 @@ class RLController(Controller):
         self.var = 1.0
 
     def sample(self, n: int = 1) -> list[Rollout]:
+        """``n`` draws from the policy; in spaces with constraints across decisions (nb101:
+        a path from input to output, at most 9 edges) an invalid draw is redrawn, so the
+        policy samples from itself restricted to valid architectures."""
         import torch
 
-        with torch.no_grad():
-            archs, _, _ = self.policy(n, generator=self.generator)
-        return [Rollout(tuple(int(x) for x in row)) for row in archs.tolist()]
+        from hwnas.errors import ValidationError
+
+        out: list[Rollout] = []
+        for _ in range(REDRAWS):
+            with torch.no_grad():
+                archs, _, _ = self.policy(n - len(out), generator=self.generator)
+            for row in archs.tolist():
+                arch = tuple(int(x) for x in row)
+                try:
+                    out.append(Rollout(self.space.validate(arch)))
+                except ValidationError:
+                    continue
+            if len(out) == n:
+                return out
+        raise ValidationError(f"controller.rl: the policy drew no valid {self.space.name} architecture in "
+                              f"{REDRAWS} rounds")
 
     def step(self, rollouts: Sequence[Rollout]) -> None:
         import torch
