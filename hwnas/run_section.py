@@ -13,6 +13,7 @@ optimiser, :mod:`hwnas.search.final` the recipe)::
       device: auto            # auto | cpu | cuda | cuda:N (--device overrides)
       amp: bf16               # off | bf16 | fp16
       dir: runs/my-search     # the run folder (default runs/<config name>)
+      tensorboard: true       # event files in RUN_DIR/tensorboard (pip install 'hwnas[tensorboard]')
       train: {epochs: 600, batch_size: 96, lr: 0.025, auxiliary_weight: 0.4}
 """
 from __future__ import annotations
@@ -89,6 +90,8 @@ class RunOptions(ExecOptions):
 
     dir: Path | None = opt(None, help="run folder of `hwnas search` (default runs/<config name>); relative to the "
                                       "YAML file")
+    tensorboard: bool = opt(True, help="write TensorBoard event files into RUN_DIR/tensorboard (needs the "
+                                       "tensorboard extra; without it nothing is written)")
     train: TrainOptions = field(default_factory=TrainOptions,
                                 metadata={"help": "the final-training recipe of `hwnas train` (CLI flags override)"})
 

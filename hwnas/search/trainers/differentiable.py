@@ -44,6 +44,7 @@ from hwnas.search.build import SearchComponents
 from hwnas.search.controllers.differentiable import ArchStep
 from hwnas.search.evaluators.mepa import score_with_recalibrated_bn
 from hwnas.search.rollout import Rollout
+from hwnas.search.tensorboard import open_run_log
 from hwnas.search.trainers.base import Trainer
 from hwnas.search.trainers.checkpoint import load_checkpoint, save_checkpoint
 from hwnas.search.trainers.simple import config_hash
@@ -266,12 +267,23 @@ class DifferentiableTrainer(Trainer):
                 resumed_at = self.epoch
         every, stop = self.options.checkpoint_every, self.options.stop_after
         end = self.options.epochs if not stop else min(self.options.epochs, self.epoch + stop)
+        tb = open_run_log(self.run_dir, self.c.config, self.epoch)
         while self.epoch < end:
-            self.run_epoch()
+            rec = self.run_epoch()
+            if tb is not None:  # loss, lr, accuracy, hardware perfs, entropy and every edge's alpha
+                tb.scalars(self.epoch, {**rec.perfs, "reward": rec.reward,
+                                        "lr": self.optimizer.param_groups[0]["lr"]}, prefix="epoch/")
+                with torch.no_grad():
+                    tb.alphas(self.epoch, self.c.controller.probabilities())  # type: ignore[union-attr]
             if every and self.epoch % every == 0:
                 self.checkpoint()
         self.checkpoint()
-        return self.finish(time.perf_counter() - t0, resumed_at)
+        out = self.finish(time.perf_counter() - t0, resumed_at)
+        if tb is not None:
+            tb.hparams({"reward": self.history[-1].reward if self.history else None,
+                        **(self.history[-1].perfs if self.history else {})})
+            tb.close()
+        return out
 
     def finish(self, seconds: float, resumed_at: int | None) -> dict[str, Any]:
         best = self.derived()

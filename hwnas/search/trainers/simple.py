@@ -26,6 +26,7 @@ from hwnas.search import report
 from hwnas.search.build import SearchComponents
 from hwnas.search.objectives import is_feasible
 from hwnas.search.rollout import Rollout
+from hwnas.search.tensorboard import open_run_log
 from hwnas.search.trainers.base import Trainer
 from hwnas.search.trainers.checkpoint import load_checkpoint, save_checkpoint
 
@@ -178,8 +179,12 @@ class SimpleTrainer(Trainer):
         if self.run_dir is not None and self.is_main:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.c.config.to_dict(), sort_keys=False))
         every = self.options.checkpoint_every
+        tb = open_run_log(self.run_dir, self.c.config, self.step_index) if self.is_main else None
         while self.step_index < self.options.steps:
             rs = self.step()
+            if tb is not None:
+                best_so_far = self.best()
+                tb.rollouts(self.step_index, rs, None if best_so_far is None else best_so_far.reward)
             if log.isEnabledFor(logging.INFO):
                 best = self.best()
                 log.info("step %d/%d: reward %s; best %s", self.step_index, self.options.steps,
@@ -187,7 +192,25 @@ class SimpleTrainer(Trainer):
             if every and self.step_index % every == 0:
                 self.checkpoint()
         self.checkpoint()
-        return self.finish(time.perf_counter() - t0, resumed_at)
+        out = self.finish(time.perf_counter() - t0, resumed_at)
+        if tb is not None:
+            self._log_end(tb, out)
+        return out
+
+    def _log_end(self, tb: Any, out: Mapping[str, Any]) -> None:
+        """The Pareto front figure (first two objectives) and the hyper-parameters with the best perfs."""
+        dirs = list(self.c.objective.directions())
+        hw = [k for k in dirs if k.endswith(("_ms", "_mj"))]
+        task = [k for k in dirs if k not in hw]
+        if hw and task:
+            x, y = hw[0], task[0]  # hardware metric across, task metric up
+            pts = [(float(r.perfs[x]), float(r.perfs[y])) for r in self.history if x in r.perfs and y in r.perfs]
+            front = [(float(p["perfs"][x]), float(p["perfs"][y])) for p in out["pareto"]
+                     if x in p["perfs"] and y in p["perfs"]]
+            tb.pareto(self.step_index, pts, front, (x, y))
+        best = out.get("best") or {}
+        tb.hparams({"reward": best.get("reward"), **(best.get("perfs") or {})})
+        tb.close()
 
     def best(self) -> Rollout | None:
         ok = [r for r, f in zip(self.history, self._feasible()) if f and r.reward is not None]
