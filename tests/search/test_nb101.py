@@ -144,6 +144,9 @@ def test_table_by_hash_reads_isomorphic_cells_from_one_row(tmp_path: Path) -> No
     rs = [Rollout(a), Rollout(b)]
     ev.evaluate(rs)
     assert rs[0].perfs["accuracy"] == rs[1].perfs["accuracy"] and ev.queries == 1
+    by_str = TableEvaluator(TableEvaluator.Options(table=opts.table, key="arch_str", perfs=opts.perfs),
+                            space=space, objective=ev.objective)
+    assert by_str.lookup(space.to_str(space.canonical(b))) == {"accuracy": rs[0].perfs["accuracy"]}
     with pytest.raises(ConfigError, match="no graph hash"):
         from hwnas.search.spaces.nb201 import NB201Space
 
