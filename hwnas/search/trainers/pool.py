@@ -285,6 +285,10 @@ def pooled(trainer: Any, workers: int, trace_dir: str | Path | None = None) -> I
         raise ConfigError(f"--nproc {workers}: weights_manager {getattr(wm, 'registry_name', type(wm).__name__)} "
                           "keeps weights between candidates, which pool workers cannot share; use "
                           "weights_manager plain or leave --nproc out")
+    per_step = getattr(trainer.options, "rollouts_per_step", workers)
+    if per_step < workers:
+        log.warning("--nproc %d: trainer.rollouts_per_step is %d, so only %d worker(s) can be busy at a time",
+                    workers, per_step, per_step)
     cfg_data = {k: v for k, v in c.config.to_dict().items() if k not in ("trainer", "controller")}
     rt = c.runtime
     device = str(rt.device) if rt is not None and getattr(rt, "device", None) is not None else "cpu"
