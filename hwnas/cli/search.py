@@ -99,6 +99,16 @@ def _cmd_gen_config(args: argparse.Namespace) -> int:
     from hwnas.config import SECTIONS
     from hwnas.search.genconfig import write_config
 
+    if args.final:
+        from hwnas.search.genfinal import write_final
+
+        res = write_final(args.final, config=args.config, rank=args.rank, out=args.out)
+        if res["config"] is None and not args.json:
+            sys.stdout.write(res["text"])
+        else:
+            emit({k: v for k, v in res.items() if k != "text"}, as_json=args.json,
+                 table=f"wrote {res['config']} and {res['arch']} ({res['arch_str']})\nnext: {res['train']}")
+        return 0
     choices = {s: getattr(args, s) for s in SECTIONS}
     text = write_config(choices, seed=args.seed, out=args.out)
     if args.out:
@@ -183,7 +193,9 @@ def _add_derive(sub: Any) -> None:
 def _add_gen_config(sub: Any) -> None:
     g = add_parser(sub, "gen-config", help="write a complete, commented default config for chosen components",
                    example="hwnas gen-config --dataset digits --search-space mbv2 --controller evolution "
-                           "--out my-search.yaml")
+                           "--out my-search.yaml\n"
+                           "hwnas gen-config --final runs/card-latency   # final training of the run's best\n"
+                           "hwnas gen-config --final best.yaml --config my-search.yaml --out final.yaml")
     from hwnas.config import SECTIONS
     from hwnas.search.genconfig import DEFAULT_CHOICES
 
@@ -192,5 +204,11 @@ def _add_gen_config(sub: Any) -> None:
                        metavar="NAME", help=f"{role} ({', '.join(names(role))}; default: "
                                             f"{DEFAULT_CHOICES.get(section)} or what the others need)")
     g.add_argument("--seed", type=non_negative, default=0)
-    g.add_argument("--out", help="YAML path (default: stdout)")
+    g.add_argument("--final", metavar="RUN_DIR|ARCH",
+                   help="instead: the final-training config of a run's derived architecture (best.yaml, "
+                        "genotype.yaml or its best rollout), or of an architecture file with --config; "
+                        "written to RUN_DIR/final.yaml (or --out) with the architecture beside it")
+    g.add_argument("--config", help="--final ARCH: the search config the architecture was derived with")
+    g.add_argument("--rank", type=non_negative, default=0, help="--final: which derived architecture (0 = best)")
+    g.add_argument("--out", help="YAML path (default: stdout; --final RUN_DIR: RUN_DIR/final.yaml)")
     g.set_defaults(func=_cmd_gen_config)
