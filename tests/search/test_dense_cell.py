@@ -74,6 +74,12 @@ def test_differentiable_rollouts_on_the_supernet() -> None:
     fixed = [t for t in terms if t.group is None]
     assert len(fixed) == 1 + (SMALL["cells"] - 1) + 2  # stem, transitions, pool + fc
     assert len(terms) - len(fixed) == SMALL["cells"] * SMALL["nodes"] * len(space.ops)
+    # with one-hot weights the expected cost is the cost of the discrete network's nodes
+    cost = {p.key: 1.0 + (hash(p.key) % 97) for p in space.primitives()}
+    w = space.arch_weights(arch)
+    expected = sum(cost[t.primitive.key] * t.scale * (1.0 if t.group is None else w[t.group][t.row, t.choice])
+                   for t in terms)
+    assert expected == pytest.approx(sum(cost[p.key] for p in space.to_network(arch).nodes))
 
 
 def _short(name: str, tmp_path: Path, trainer: dict) -> Path:
