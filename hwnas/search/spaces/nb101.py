@@ -161,7 +161,9 @@ class NB101Space(SearchSpace):
     # -- strings -----------------------------------------------------------------------------
     def to_str(self, arch: Arch) -> str:
         """``ROWS|OPS``: the matrix rows as 0/1 strings joined by ``/``, then the interior
-        ops by name, e.g. ``011/001/000|conv3x3-bn-relu`` for a 3-vertex cell."""
+        ops by name, e.g. ``011/001/000|conv3x3-bn-relu`` for a 3-vertex cell. In a
+        canonical cell of fewer vertices than ``vertices``, the unused vertices are the
+        empty rows before the output's, with the first op."""
         m, ops = self.cell(self.validate(arch))
         return "/".join("".join(str(int(b)) for b in row) for row in m) + "|" + ",".join(OPS[o] for o in ops)
 
