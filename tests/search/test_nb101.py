@@ -74,6 +74,7 @@ def test_isomorphic_cells_share_hash_form_and_network() -> None:
         assert space.arch_hash(a) == space.arch_hash(b)
         assert space.canonical(a) == space.canonical(b)
         assert space.to_network(a).hash == space.to_network(b).hash
+        assert space.cell_graph(a).hash == space.cell_graph(b).hash
         seen[space.canonical(a)] = space.arch_hash(a)
     assert moved > 20  # the renumbering really changed most matrices
     assert len(set(seen.values())) == len(seen)  # different canonical cells, different hashes

@@ -253,6 +253,18 @@ class NB101Space(SearchSpace):
         return NetworkSpec((o.in_channels, o.resolution, o.resolution), tuple(nodes), tuple(edges),
                            (("arch", self.to_str(canon)), ("space", "nb101")))
 
+    def cell_graph(self, arch: Arch) -> NetworkSpec:
+        """The stem and one canonical cell of the first stack (GATES-style predictors read
+        the cell, not the stacked network that repeats it)."""
+        o = self.options
+        canon = self.canonical(arch)
+        m, labels = self.pruned(canon)
+        nodes: list[Primitive] = [self._fixed()[0]]
+        edges: list[tuple[int, int]] = []
+        add_cell(nodes, edges, 0, o.stem_channels, o.stem_channels, o.resolution, (m, labels[1:-1]))
+        return NetworkSpec((o.in_channels, o.resolution, o.resolution), tuple(nodes), tuple(edges),
+                           (("arch", self.to_str(canon)), ("cell", True), ("space", "nb101")))
+
     def primitives(self) -> list[Primitive]:
         o = self.options
         stem, pools, head = self._fixed()
