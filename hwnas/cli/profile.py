@@ -93,14 +93,12 @@ def add_commands(sub: Any) -> None:
         description="Measure every unique primitive of a search space, and optionally N sampled networks end to "
                     "end and block by block, on one or more backends. Resumable: a rerun skips what the store "
                     "already holds for the same device and settings.")
-    p.add_argument("--space", help=f"search space ({', '.join(names('search_space'))}; default: the card's "
-                                   "mbv2 on 32x32 digits, see hwnas.search.card)")
+    p.add_argument("--space", help=f"search space ({', '.join(names('search_space'))}; default: mbv2 on digits, hwnas.search.card)")
     p.add_argument("--space-opt", action="append", metavar="KEY=VALUE", help="space option (repeatable)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to run (default: %(default)s)")
     p.add_argument("--backend", action="append", metavar="NAME", type=comma_list,
                    help=f"backend ({', '.join(names('backend'))} or all); repeatable; default onnxruntime")
-    p.add_argument("--networks", type=non_negative, default=None,
-                   help="also measure N sampled networks (default: 0; 12 with the default space)")
+    p.add_argument("--networks", type=non_negative, default=None, help="also measure N sampled networks (default: 0; 12 with the default space)")
     add_store(p)
     p.add_argument("--threads", type=positive, default=1, help="threads per inference (default: %(default)s)")
     p.add_argument("--batch", type=positive, default=1, help="batch size (default: %(default)s)")

@@ -113,6 +113,14 @@ def _routes(app: Any, flask: Any, js: Path) -> None:
         ro = runs.rollouts(_run_or_404(flask, runs, run_id))
         return flask.jsonify({"pareto": plots.pareto_figure(ro), "curve": plots.progress_figure(ro)})
 
+    _compare_routes(app, flask)
+    _store_routes(app, flask)
+
+
+def _compare_routes(app: Any, flask: Any) -> None:
+    runs: RunsFolder = app.config["HWNAS_RUNS"]
+    render = flask.render_template
+
     @app.get("/compare")
     def compare() -> Any:
         found = runs.find()
@@ -131,8 +139,6 @@ def _routes(app: Any, flask: Any, js: Path) -> None:
         figs = [{"device": d, "runs": [r for r, _ in items], "fig": plots.fronts_figure(items, d)}
                 for d, items in sorted(groups.items())]
         return render("devices.html", figs=figs)
-
-    _store_routes(app, flask)
 
 
 def _store_routes(app: Any, flask: Any) -> None:

@@ -101,7 +101,8 @@ def breakdown_figure(nodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Per-node latency: the primitive alone and as a block inside the network."""
     labels = [f"{n['i']}: {n['op']}" for n in nodes]
     data = [{"type": "bar", "name": "primitive alone (table)", "x": labels,
-             "y": [n["alone_ms"] for n in nodes], "text": [n["key"] for n in nodes], "hoverinfo": "y+text"}]
+             "y": [n["alone_ms"] for n in nodes], "text": [n["key"] for n in nodes], "hoverinfo": "y+text",
+             "textposition": "none"}]
     if any(n["in_network_ms"] is not None for n in nodes):
         data.append({"type": "bar", "name": "block inside the network", "x": labels,
                      "y": [n["in_network_ms"] for n in nodes], "hoverinfo": "y"})
