@@ -1,6 +1,6 @@
 """Benchmark: does an OFA supernet rank its subnets like training them alone does?
 
-One ``mbv3`` supernet (width 0.25, resolutions 16/12, digits) is trained twice from the
+One ``mbv3`` supernet (width 0.25, resolutions 12/8, digits) is trained twice from the
 same initialisation for the same number of optimizer steps, one subnet per step:
 
 * **ps_kd** - OFA's progressive shrinking (evaluator ``ofa_ps``: full -> kernel -> depth ->
@@ -16,7 +16,8 @@ scored on the same valid split. The figure is Kendall's tau between inherited an
 from-scratch accuracy. Small data (scikit-learn digits, 8x8 upsampled), a few minutes of
 training: a small-budget estimate, not OFA's ImageNet figure.
 
-    nice -n 10 .venv/bin/python bench/ofa_ranking.py [--archs 30] [--steps 1200] [--epochs 15]
+    nice -n 10 .venv/bin/python bench/ofa_ranking.py [--archs 30] [--steps 800] [--epochs 6]
+    (or the two halves at once: --part supernets and --part scratch, then either again to report)
 """
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ from hwnas.search.weights.supernet_mbv3 import MBV3Supernet
 from hwnas.ui import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SPACE = {"resolutions": [16, 12], "width": 0.25, "in_channels": 1, "num_classes": 10}
-DATA = {"resolution": 16, "channels": 1, "valid_fraction": 0.2, "test_fraction": 0.2}
+SPACE = {"resolutions": [12, 8], "width": 0.25, "in_channels": 1, "num_classes": 10}
+DATA = {"resolution": 12, "channels": 1, "valid_fraction": 0.2, "test_fraction": 0.2}
 #: What both supernets share: optimiser, batch, scoring (whole valid split, 2 calibration batches).
 COMMON = {"batch_size": 64, "momentum": 0.9, "weight_decay": 1e-4, "grad_clip": 5.0, "label_smoothing": 0.0,
           "eval_batches": 1, "eval_batch_size": 512, "calib_batches": 2}
@@ -86,64 +87,93 @@ def train_supernet(method: str, space: MBV3Space, dataset: DigitsDataset, steps:
     return [float(r.perfs["accuracy"]) for r in rollouts], stats, time.perf_counter() - t0
 
 
-def train_alone(space: MBV3Space, archs: list[tuple[int, ...]], epochs: int, seed: int) -> tuple[list[float], float]:
-    """Valid accuracy of each arch trained from scratch (digits at the arch's resolution)."""
+def train_alone(space: MBV3Space, archs: list[tuple[int, ...]], epochs: int, seed: int, cache: Path) -> float:
+    """Valid accuracy of each arch trained from scratch (digits at the arch's resolution),
+    written to ``cache`` (arch string -> accuracy) after each one, so a killed run resumes;
+    returns the seconds spent here."""
     config = parse_config({"seed": seed, "dataset": {"type": "digits", **DATA},
                            "search_space": {"type": "mbv3", **SPACE}})
-    accs = []
+    done = json.loads(cache.read_text()) if cache.is_file() else {}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for i, a in enumerate(archs):
+            if space.to_str(a) in done:
+                continue
             opts = TrainOptions(epochs=epochs, batch_size=64, lr=0.05, label_smoothing=0.0, weight_decay=1e-4,
                                 dataset={"resolution": space.resolution_of(a)})
             af = final.ArchFile(Path(f"arch{i}.yaml"), "mbv3", list(a))
             summary = final.train(config, af, Path(tmp) / f"a{i}", options=opts)
-            accs.append(float(summary["history"][-1]["valid_accuracy"]))
-    return accs, time.perf_counter() - t0
+            done[space.to_str(a)] = float(summary["history"][-1]["valid_accuracy"])
+            cache.write_text(json.dumps(done, indent=1))
+            print(f"from scratch {len(done)}/{len(archs)}: {done[space.to_str(a)]:.3f}", flush=True)
+    return time.perf_counter() - t0
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--archs", type=int, default=30)
-    ap.add_argument("--steps", type=int, default=1200, help="supernet optimizer steps (both methods)")
-    ap.add_argument("--epochs", type=int, default=15, help="from-scratch training epochs per subnet")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=str(RESULTS / "ofa_ranking.json"))
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    space = MBV3Space(MBV3Space.Options(**SPACE))  # type: ignore[arg-type]
-    dataset = DigitsDataset(DigitsDataset.Options(**DATA), seed=args.seed)
-    archs = sample_archs(space, args.archs, args.seed + 1)
-    inherited: dict[str, list[float]] = {}
-    info: dict[str, Any] = {}
-    for method in ("ps_kd", "uniform"):
-        accs, stats, secs = train_supernet(method, space, dataset, args.steps, args.seed, archs)
-        inherited[method] = accs
-        info[method] = {"seconds": secs, "final_supernet_loss": stats.get("supernet_loss")}
-        print(f"{method}: supernet trained and scored in {secs:.0f} s")
-    alone, secs_alone = train_alone(space, archs, args.epochs, args.seed)
-    print(f"from scratch: {len(archs)} subnets in {secs_alone:.0f} s")
+def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any], args: argparse.Namespace) -> None:
+    """Kendall tau of each supernet's inherited accuracies against the from-scratch ones."""
+    alone = [parts["scratch"][space.to_str(a)] for a in archs]
+    info = {m: {k: v for k, v in parts[m].items() if k != "accs"} for m in ("ps_kd", "uniform")}
+    for m in info:
+        inherited = parts[m]["accs"]
+        info[m]["kendall_tau"] = float(kendalltau(inherited, alone).statistic)
+        info[m]["spearman_rho"] = float(spearmanr(inherited, alone).statistic)
+        info[m]["mean_inherited_acc"] = float(np.mean(inherited))
     rows = [{"arch": space.to_str(a), "scratch_acc": s, "ps_kd_acc": p, "uniform_acc": u}
-            for a, s, p, u in zip(archs, alone, inherited["ps_kd"], inherited["uniform"])]
-    for method in inherited:
-        info[method]["kendall_tau"] = float(kendalltau(inherited[method], alone).statistic)
-        info[method]["spearman_rho"] = float(spearmanr(inherited[method], alone).statistic)
-        info[method]["mean_inherited_acc"] = float(np.mean(inherited[method]))
+            for a, s, p, u in zip(archs, alone, parts["ps_kd"]["accs"], parts["uniform"]["accs"])]
     print(format_table(sorted(rows, key=lambda r: -r["scratch_acc"]), ["scratch_acc", "ps_kd_acc", "uniform_acc", "arch"]))
-    print(format_table([{"method": m, **{k: v for k, v in info[m].items()}} for m in inherited],
+    print(format_table([{"method": m, **info[m]} for m in info],
                        ["method", "kendall_tau", "spearman_rho", "mean_inherited_acc", "seconds"]))
     result = {"archs": len(archs), "supernet_steps": args.steps, "scratch_epochs": args.epochs, "seed": args.seed,
-              "arch_sample_seed": args.seed + 1, "methods": info, "seconds_scratch": secs_alone,
+              "arch_sample_seed": args.seed + 1, "methods": info, "mean_scratch_acc": float(np.mean(alone)),
               "space": {"type": "mbv3", **SPACE}, "dataset": {"type": "digits", **DATA},
               "scored_on": "valid split (held out from all training), BN recalibrated per subnet",
-              "rows": rows, "note": "small data: scikit-learn digits (8x8 upsampled to 16/12), minutes of "
+              "rows": rows, "note": "small data: scikit-learn digits (8x8, upsampled to 12), minutes of "
                                     "training; a small-budget estimate, timings under shared-CPU load"}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"Kendall tau: ps_kd {info['ps_kd']['kendall_tau']:.3f}, uniform {info['uniform']['kendall_tau']:.3f} "
           f"({len(archs)} subnets, small data: digits)\nwrote {out}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--archs", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=800, help="supernet optimizer steps (both methods)")
+    ap.add_argument("--epochs", type=int, default=6, help="from-scratch training epochs per subnet")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--part", choices=("all", "supernets", "scratch"), default="all",
+                    help="compute only one part (two processes can share the work folder); the report is "
+                         "written once every part is there")
+    ap.add_argument("--work", default="runs/ofa_ranking", help="folder of the parts done (resumable)")
+    ap.add_argument("--out", default=str(RESULTS / "ofa_ranking.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    space = MBV3Space(MBV3Space.Options(**SPACE))  # type: ignore[arg-type]
+    dataset = DigitsDataset(DigitsDataset.Options(**DATA), seed=args.seed)
+    archs = sample_archs(space, args.archs, args.seed + 1)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    tag = f"n{args.archs}-seed{args.seed}"
+    files = {m: work / f"supernet-{m}-steps{args.steps}-{tag}.json" for m in ("ps_kd", "uniform")}
+    files["scratch"] = work / f"scratch-epochs{args.epochs}-seed{args.seed}.json"
+    if args.part in ("all", "supernets"):
+        for method in ("ps_kd", "uniform"):
+            if files[method].is_file():
+                continue
+            accs, stats, secs = train_supernet(method, space, dataset, args.steps, args.seed, archs)
+            files[method].write_text(json.dumps({"accs": accs, "seconds": secs,
+                                                 "final_supernet_loss": stats.get("supernet_loss")}))
+            print(f"{method}: supernet trained and scored in {secs:.0f} s", flush=True)
+    if args.part in ("all", "scratch"):
+        secs = train_alone(space, archs, args.epochs, args.seed, files["scratch"])
+        print(f"from scratch: {len(archs)} subnets ({secs:.0f} s in this process)", flush=True)
+    parts = {k: json.loads(f.read_text()) for k, f in files.items() if f.is_file()}
+    if len(parts) < 3 or any(space.to_str(a) not in parts["scratch"] for a in archs):
+        print(f"parts still missing in {work}: run the other --part (or --part all)")
+        return 0
+    report(space, archs, parts, args)
     return 0
 
 
