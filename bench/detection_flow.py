@@ -77,7 +77,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     t0 = time.perf_counter()
     raw = yaml.safe_load((ROOT / args.config).read_text())
-    data = write_synthetic(work / "data", SynthSpec(size=int(raw["dataset"]["resolution"])))
+    data = write_synthetic(work / "data", SynthSpec(size=96))
     t_data = time.perf_counter() - t0
     raw["dataset"]["root"] = str(data / "voc")
     pricer = LutPricer()

@@ -60,7 +60,7 @@ def test_search_derive_train_test_then_resume(config: str, tmp_path: Path) -> No
 def test_paper_and_cpu_configs_parse() -> None:
     for name in ("detnas-voc.yaml", "detnas-voc-cpu.yaml", "ofa-ssd-voc.yaml", "ofa-ssd-voc-cpu.yaml"):
         sec = parse_sections(yaml.safe_load((CONFIGS / name).read_text()), CONFIGS)
-        assert sec["search"].rollouts >= 16 and sec["head"].nms_iou == 0.45
+        assert sec["search"].rollouts >= 12 and sec["head"].nms_iou == 0.45
         assert sec["supernet"].sampling == ("sandwich" if name.startswith("ofa") else "uniform")
     for name, res in (("detnas-voc.yaml", 300), ("ofa-ssd-voc.yaml", 320)):
         paper = parse_sections(yaml.safe_load((CONFIGS / name).read_text()), CONFIGS)
