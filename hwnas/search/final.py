@@ -274,10 +274,16 @@ def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, option
     steps_per_epoch = len(dataset.loader("train", batch_size=o.batch_size, shuffle=False, rank=rt.rank,
                                          world=rt.world, drop_last=rt.distributed))
     run = _start(config, space, arch, o, steps_per_epoch, ckpt_path, control, rt)
+    from hwnas.search.tensorboard import open_run_log
+
+    tb = open_run_log(out, config, run.epoch) if rt.is_main else None  # loss, lr, accuracy per epoch
     has_valid = dataset.size("valid") > 0
     end = o.epochs if stop_after is None else min(o.epochs, run.epoch + stop_after)
     while run.epoch < end:
         rec = _epoch(run, config, dataset, o, has_valid, rt)
+        if tb is not None:
+            tb.scalars(run.epoch, {**{k: v for k, v in rec.items() if k != "epoch"},
+                                   "lr": run.optimizer.param_groups[0]["lr"]}, prefix="train/")
         if rt.is_main:  # the only writer; every rank holds the same weights
             state = {"format": CHECKPOINT_FORMAT, "epoch": run.epoch, "model": unwrap(run.model).state_dict(),
                      "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
@@ -289,6 +295,8 @@ def train(config: RunConfig, arch_file: ArchFile, out_dir: str | Path, *, option
         barrier(rt)
         if on_epoch is not None and rt.is_main:
             on_epoch({**rec, "epochs_total": o.epochs})
+    if tb is not None:
+        tb.close()
     history = run.history or []
     summary = {"space": space.name, "arch": space.to_str(arch), "epochs_done": len(history), "epochs": o.epochs,
                "finished": len(history) >= o.epochs, "history": history, "losses": run.losses,

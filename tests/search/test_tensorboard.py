@@ -83,3 +83,13 @@ def test_differentiable_search_logs_alphas_entropy_and_lr(tmp_path: Path) -> Non
     group = alphas[0].rsplit("/", 1)[0]  # one edge's alphas sum to 1
     total = sum(ea.Scalars(t)[-1].value for t in alphas if t.rsplit("/", 1)[0] == group)
     assert total == pytest.approx(1.0, abs=1e-5) and not math.isnan(ea.Scalars("search/entropy")[-1].value)
+    from hwnas.cli import main  # final training of the derived architecture logs loss, lr and accuracy
+
+    cfg_file = tmp_path / "darts.yaml"
+    assert main(["derive", str(tmp_path / "darts")]) == 0
+    assert main(["train", str(cfg_file), "--arch", str(tmp_path / "darts" / "best.yaml"), "--out",
+                 str(tmp_path / "final")]) == 0
+    ft = events(tmp_path / "final" / "tensorboard")
+    assert {"train/train_loss", "train/lr", "train/valid_accuracy"} <= set(ft.Tags()["scalars"])
+    lrs = [e.value for e in ft.Scalars("train/lr")]
+    assert len(lrs) == MINI["run"]["train"]["epochs"] and lrs[-1] < lrs[0]
