@@ -36,6 +36,8 @@ def _cmd_fit_transfer(args: argparse.Namespace) -> int:
     from hwnas.cost_models.transfer_model import BaseRef, transfer_from
 
     base = BaseRef(local_path(args.transfer_from, "cost_model"), args.transfer_from)  # type: ignore[arg-type]
+    if args.plan is not None:
+        return _cmd_plan(args, base)
     rep = transfer_from(base, _data_request(args), out=args.out)
     loo = rep["loo"]
     like = ", ".join(f"{d} {w:.2f}" for d, w in rep["similar_devices"] if w >= 0.01) or "a mix of all sources"
@@ -45,6 +47,23 @@ def _cmd_fit_transfer(args: argparse.Namespace) -> int:
                                                             else ""),
              f"model folder: {rep['out']}" if rep.get("out") else "no --out: nothing written"]
     emit(rep, as_json=args.json, table="\n".join(lines))
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace, base: Any) -> int:
+    """``fit-cost --transfer-from BASE --plan K``: the K networks to measure on a new device."""
+    from hwnas.cost_models.plan import PlanRequest, plan_transfer
+
+    req = PlanRequest(k=args.plan, space=args.space, space_options=parse_kv(args.space_opt, "--space-opt"),
+                      dataset=args.dataset, arch_file=args.arch_file,
+                      candidates=args.candidates, seed=args.seed, target=args.target, out=args.out or "hwnas-plan")
+    rep = plan_transfer(base, req)
+    head = (f"plan from {rep['base']} ({rep['space']}): {rep['k']} of {rep['candidates']} candidates ({rep['source']}), "
+            f"greedy D-optimal in the base's outputs; written to {rep['out']}/plan.txt, plan.json, plan.csv")
+    cols = ["rank", "arch", "gain", "source_ms_min", "source_ms_max"]
+    emit(rep, as_json=args.json, table=head + "\n" + format_table(rep["plan"], cols, {"gain": "info gain (nats)"})
+         + f"\nnext: measure them, fill {rep['out']}/plan.csv, then hwnas fit-cost --transfer-from {rep['base']} "
+           f"--dataset {rep['out']}/plan.csv --target {args.target or 'latency_ms'}")
     return 0
 
 
@@ -134,6 +153,13 @@ def add_commands(sub: Any) -> None:
                    help="few-shot transfer: a multi-device base (asset:nb201-base, asset:fbnet-base or a "
                         "multi_device model folder) adapted to the k >= 3 networks of --dataset/--target or "
                         "--store/--device/--backend; --json reports the leave-one-out error on them")
+    f.add_argument("--plan", type=positive, metavar="K",
+                   help="with --transfer-from: write the K architectures to measure on a new device (greedy "
+                        "D-optimal in the base's outputs) to --out (default hwnas-plan/): plan.txt, plan.json, "
+                        "plan.csv; candidates: --dataset rows, --arch-file, or --candidates N sampled from --space")
+    f.add_argument("--arch-file", help="--plan: candidate architecture strings, one a line")
+    f.add_argument("--candidates", type=positive, help="--plan: sample N candidates from the space (default 2000), "
+                                                       "or a seeded subset of N of --dataset/--arch-file")
     f.add_argument("--device", help="device id, fingerprint or name in the store (default: its only one)")
     f.add_argument("--backend", help="backend of the measurements, e.g. onnxruntime (default: the store's only one)")
     f.add_argument("--dataset", help="whole-network CSV (one architecture per row, one column per device)")
