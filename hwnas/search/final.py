@@ -359,7 +359,7 @@ def test_files(config: str | Path, arch: str | Path, checkpoint: str | Path, *, 
     if "search_space" in cfg and cfg["search_space"].type == "rnn_cell":  # language models (issue 23)
         from hwnas.search.language import flow
 
-        return flow.test_files(cfg, read_arch_file(arch, rank), checkpoint)
+        return flow.test_files(cfg, read_arch_file(arch, rank), checkpoint, **kwargs)
     return test(cfg, read_arch_file(arch, rank), checkpoint, **kwargs)
 
 

@@ -57,6 +57,8 @@ def check_flow(config: Path, tmp: Path) -> None:
     assert json.loads((tmp / "final" / "summary.json").read_text())["test_ppl"] == res["test_ppl"]
     tested = final.test_files(config, tmp / "best.yaml", tmp / "final" / "checkpoint.pt")
     assert tested["test_perplexity"] == pytest.approx(res["test_ppl"])  # the checkpoint's best weights
+    with pytest.raises(ConfigError, match="cannot be profiled"):
+        final.test_files(config, tmp / "best.yaml", tmp / "final" / "checkpoint.pt", cost_model="asset:x")
     with pytest.raises(ConfigError, match="a checkpoint exists"):
         final.train_files(config, tmp / "best.yaml", out=tmp / "final", overrides={})
     again = final.train_files(config, tmp / "best.yaml", out=tmp / "final", overrides={"epochs": 2}, resume=True)
