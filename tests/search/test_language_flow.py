@@ -123,3 +123,16 @@ def test_language_model_beats_the_unigram_model(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(cfg))
     res = train_and_test(path, "tanh~0|relu~1", tmp_path / "final")
     assert res["test_ppl"] < 0.8 * res["test_unigram_ppl"], res
+
+
+@pytest.mark.parametrize("name,nodes,units", [("darts-rnn-ptb.yaml", 8, 300), ("enas-rnn-ptb.yaml", 12, 1000)])
+def test_paper_configs_validate(name: str, nodes: int, units: int) -> None:
+    """The paper-scale configs load (PTB itself is not shipped: nothing is built from data here)."""
+    from hwnas.search.build import load_run_config
+
+    cfg = load_run_config(ROOT / "configs" / name)
+    space = cfg["search_space"].build()
+    assert (space.options.nodes, space.options.nhid, space.options.num_classes) == (nodes, units, 10000)
+    recipe = cfg["objective"].build().options.final
+    assert (recipe.nhid, recipe.lr, recipe.grad_clip, recipe.asgd, recipe.nonmono) == (850, 20.0, 0.25, True, 5)
+    assert Path(cfg["dataset"].options.root) == ROOT / "data" / "ptb"  # relative to the YAML file
