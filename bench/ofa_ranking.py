@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -87,25 +88,43 @@ def train_supernet(method: str, space: MBV3Space, dataset: DigitsDataset, steps:
     return [float(r.perfs["accuracy"]) for r in rollouts], stats, time.perf_counter() - t0
 
 
-def train_alone(space: MBV3Space, archs: list[tuple[int, ...]], epochs: int, seed: int, cache: Path) -> float:
-    """Valid accuracy of each arch trained from scratch (digits at the arch's resolution),
-    written to ``cache`` (arch string -> accuracy) after each one, so a killed run resumes;
-    returns the seconds spent here."""
+def scratch_done(work: Path, prefix: str) -> dict[str, float]:
+    """From-scratch accuracies of every process so far (one cache file each)."""
+    done: dict[str, float] = {}
+    for f in sorted(work.glob(f"{prefix}*.json")):
+        done.update(json.loads(f.read_text()))
+    return done
+
+
+def train_alone(space: MBV3Space, archs: list[tuple[int, ...]], epochs: int, seed: int, work: Path,
+                prefix: str) -> float:
+    """Valid accuracy of each arch trained from scratch (digits at the arch's resolution).
+    Several processes may share the work: each claims an arch (an exclusive claim file)
+    before training it and writes its results to a cache file of its own after each one,
+    so a killed run resumes; returns the seconds spent here."""
     config = parse_config({"seed": seed, "dataset": {"type": "digits", **DATA},
                            "search_space": {"type": "mbv3", **SPACE}})
-    done = json.loads(cache.read_text()) if cache.is_file() else {}
+    mine = work / f"{prefix}-{os.getpid()}.json"
+    own: dict[str, float] = {}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for i, a in enumerate(archs):
-            if space.to_str(a) in done:
+            key = space.to_str(a)
+            claim = work / "claims" / f"{prefix}-{i}"
+            claim.parent.mkdir(exist_ok=True)
+            if key in scratch_done(work, prefix):
                 continue
+            try:
+                claim.open("x").close()
+            except FileExistsError:
+                continue  # another process trains it (remove work/claims after a kill)
             opts = TrainOptions(epochs=epochs, batch_size=64, lr=0.05, label_smoothing=0.0, weight_decay=1e-4,
                                 dataset={"resolution": space.resolution_of(a)})
             af = final.ArchFile(Path(f"arch{i}.yaml"), "mbv3", list(a))
             summary = final.train(config, af, Path(tmp) / f"a{i}", options=opts)
-            done[space.to_str(a)] = float(summary["history"][-1]["valid_accuracy"])
-            cache.write_text(json.dumps(done, indent=1))
-            print(f"from scratch {len(done)}/{len(archs)}: {done[space.to_str(a)]:.3f}", flush=True)
+            own[key] = float(summary["history"][-1]["valid_accuracy"])
+            mine.write_text(json.dumps(own, indent=1))
+            print(f"from scratch arch {i}: {own[key]:.3f}", flush=True)
     return time.perf_counter() - t0
 
 
@@ -157,7 +176,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     tag = f"n{args.archs}-seed{args.seed}"
     files = {m: work / f"supernet-{m}-steps{args.steps}-{tag}.json" for m in ("ps_kd", "uniform")}
-    files["scratch"] = work / f"scratch-epochs{args.epochs}-seed{args.seed}.json"
+    prefix = f"scratch-epochs{args.epochs}-seed{args.seed}"
     if args.part in ("all", "supernets"):
         for method in ("ps_kd", "uniform"):
             if files[method].is_file():
@@ -167,9 +186,10 @@ def main() -> int:
                                                  "final_supernet_loss": stats.get("supernet_loss")}))
             print(f"{method}: supernet trained and scored in {secs:.0f} s", flush=True)
     if args.part in ("all", "scratch"):
-        secs = train_alone(space, archs, args.epochs, args.seed, files["scratch"])
-        print(f"from scratch: {len(archs)} subnets ({secs:.0f} s in this process)", flush=True)
+        secs = train_alone(space, archs, args.epochs, args.seed, work, prefix)
+        print(f"from scratch: done ({secs:.0f} s in this process)", flush=True)
     parts = {k: json.loads(f.read_text()) for k, f in files.items() if f.is_file()}
+    parts["scratch"] = scratch_done(work, prefix)
     if len(parts) < 3 or any(space.to_str(a) not in parts["scratch"] for a in archs):
         print(f"parts still missing in {work}: run the other --part (or --part all)")
         return 0
