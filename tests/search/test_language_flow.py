@@ -69,7 +69,7 @@ def check_flow(config: Path, tmp: Path) -> None:
 
 
 def test_darts_rnn_cpu_miniature(tmp_path: Path) -> None:
-    config = mini("darts-rnn-ptb-cpu.yaml", tmp_path, trainer={"epochs": 1, "steps_per_epoch": 3, "eval_batches": 1})
+    config = mini("darts-rnn-ptb-cpu.yaml", tmp_path, trainer={"epochs": 1, "steps_per_epoch": 2, "eval_batches": 1})
     check_flow(config, tmp_path)
 
 
