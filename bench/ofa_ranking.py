@@ -165,6 +165,8 @@ def main() -> int:
     ap.add_argument("--part", choices=("all", "supernets", "scratch"), default="all",
                     help="compute only one part (two processes can share the work folder); the report is "
                          "written once every part is there")
+    ap.add_argument("--methods", default="ps_kd,uniform", help="supernets to train in this process (--part "
+                                                                  "supernets: one process per method at once)")
     ap.add_argument("--work", default="runs/ofa_ranking", help="folder of the parts done (resumable)")
     ap.add_argument("--out", default=str(RESULTS / "ofa_ranking.json"))
     args = ap.parse_args()
@@ -178,7 +180,7 @@ def main() -> int:
     files = {m: work / f"supernet-{m}-steps{args.steps}-{tag}.json" for m in ("ps_kd", "uniform")}
     prefix = f"scratch-epochs{args.epochs}-seed{args.seed}"
     if args.part in ("all", "supernets"):
-        for method in ("ps_kd", "uniform"):
+        for method in args.methods.split(","):
             if files[method].is_file():
                 continue
             accs, stats, secs = train_supernet(method, space, dataset, args.steps, args.seed, archs)
