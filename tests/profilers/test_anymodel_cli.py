@@ -98,4 +98,6 @@ def test_bad_inputs_are_one_line(capsys, predictor, small_onnx, tmp_path) -> Non
     _one_line_error(hwnas(capsys, "predict", "--onnx", str(odd), "--predictor", str(predictor), "--input-shape",
                           "img=1x3x8x8"), "no kernel predictor for 'op_gridsample'", "ONNX node '/GridSample'")
     _one_line_error(hwnas(capsys, "predict", "--onnx", str(small_onnx)), "--predictor")
-    _one_line_error(hwnas(capsys, "profile", "--store", str(tmp_path / "y.sqlite")), "--space", "--onnx")
+    # no --space at all profiles the card's default space (tests/test_card.py); options without a space are refused
+    _one_line_error(hwnas(capsys, "profile", "--space-opt", "width=0.5", "--store", str(tmp_path / "y.sqlite")),
+                    "--space", "--onnx")
