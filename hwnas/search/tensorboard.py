@@ -34,7 +34,8 @@ def open_run_log(run_dir: Path | None, config: Any, start_step: int = 0) -> "Run
     """The run's log, or None: no run folder, ``run.tensorboard: false``, or the
     ``tensorboard`` extra is not installed. ``start_step`` (the step a run resumes at; the
     trainers log step k after k steps) drops events past it that an interrupted run wrote
-    after its last checkpoint, so a resumed curve has no doubles."""
+    after its last checkpoint, so a resumed curve has no doubles; a run started afresh
+    (``--restart``) hides every older event of the folder."""
     run = getattr(config, "run", None)
     if run_dir is None or not getattr(run, "tensorboard", True):
         return None
@@ -42,7 +43,7 @@ def open_run_log(run_dir: Path | None, config: Any, start_step: int = 0) -> "Run
     if writer is None:
         log.debug("no TensorBoard logs: pip install 'hwnas[tensorboard]'")
         return None
-    return RunLog(writer(str(Path(run_dir) / SUBDIR), purge_step=start_step + 1 if start_step else None), config)
+    return RunLog(writer(str(Path(run_dir) / SUBDIR), purge_step=start_step + 1 if start_step else 0), config)
 
 
 def _finite(v: Any) -> float | None:

@@ -64,6 +64,9 @@ def test_switched_off_and_resumed_without_doubles(tmp_path: Path) -> None:
     search(tmp_path, "two", NB201)  # resumed at step 4, runs to 6
     steps = [e.step for e in events(tmp_path / "two" / "tensorboard").Scalars("step/accuracy")]
     assert sorted(steps) == list(range(1, 7))
+    search(tmp_path, "two", NB201, overrides=SearchOverrides(steps=2), restart=True)  # afresh: older events hidden
+    steps = [e.step for e in events(tmp_path / "two" / "tensorboard").Scalars("step/accuracy")]
+    assert sorted(steps) == [1, 2]
 
 
 @pytest.mark.slow
