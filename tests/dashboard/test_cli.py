@@ -40,3 +40,16 @@ def test_port_in_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         port = s.getsockname()[1]
         err = one_line_error(capsys, ["dashboard", "--runs", str(tmp_path), "--port", str(port)])
     assert f"--port {port}: already in use" in err
+
+
+def test_binds_this_machine_only_by_default(tmp_path: Path) -> None:
+    from hwnas.cli import build_parser
+    from hwnas.dashboard.server import make_server
+
+    args = build_parser().parse_args(["dashboard", "--runs", str(tmp_path)])
+    assert args.host == "127.0.0.1"
+    srv = make_server(tmp_path, None, args.host, 0)
+    try:
+        assert srv.server_address[0] == "127.0.0.1"
+    finally:
+        srv.server_close()
