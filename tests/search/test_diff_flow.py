@@ -117,6 +117,14 @@ def test_a_killed_search_resumes_to_the_same_result(tmp_path: Path) -> None:
     assert resumed["entropy"] == pytest.approx(whole["entropy"], rel=1e-4)
 
 
+def _known(role: str, name: str, **options: Any) -> dict[str, Any]:
+    """Those of ``options`` that component ``name`` of ``role`` has (e.g. tune has no steps)."""
+    from hwnas import registry
+
+    fields = getattr(registry.get(role, name).Options, "__dataclass_fields__", {})
+    return {k: v for k, v in options.items() if k in fields}
+
+
 def shrink(data: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """A shipped config cut to seconds: tiny network, a few steps, a fake cost store."""
     data = json.loads(json.dumps(data))
@@ -124,15 +132,15 @@ def shrink(data: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     space = data["search_space"]
     if space["type"] == "darts":
         space.update(MINI_SPACE)
-    else:
-        space.update(resolution=8, head_channels=32)
+    else:  # the small-network options this space has
+        space.update(_known("search_space", space["type"], resolution=8, head_channels=32))
     data["dataset"]["resolution"] = space["resolution"]
     if data["trainer"]["type"] == "differentiable":
         data["trainer"].update(epochs=2, steps_per_epoch=2, warmup_epochs=min(1, data["trainer"].get(
             "warmup_epochs", 0)), eval_batches=1, calib_batches=1, batch_size=32)
     else:
         data["trainer"].update(steps=2)
-        data["evaluator"].update(steps=2, batch_size=32)
+        data["evaluator"].update(_known("evaluator", data["evaluator"]["type"], steps=2, batch_size=32))
     if data["objective"]["type"] == "diff_hardware":
         from hwnas.config import build_space
 

@@ -32,6 +32,7 @@ def test_a_fault_floor_in_a_composite_keeps_the_task_reward_or_ranks_by_shortfal
     assert obj.reward(ok) == pytest.approx(0.9) and obj.feasible(ok)
     assert obj.reward(short) == pytest.approx(WORST - 0.1) and not obj.feasible(short)
     assert obj.reward(shorter) < obj.reward(short)
+    assert obj.feasible({"accuracy": 0.9})  # not measured yet (a tune evaluator's cheap-perfs check)
     assert obj.directions() == {"accuracy": "max", "fault_accuracy": "max"}
 
 

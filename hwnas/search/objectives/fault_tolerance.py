@@ -61,7 +61,11 @@ class RobustObjective(Objective):
         return self.options.mode == "constraint"
 
     def feasible(self, perfs: Mapping[str, float]) -> bool:
-        return self.options.mode != "constraint" or float(perfs[self.perf]) >= self.options.min_accuracy
+        """Whether the floor holds; True before the perf is measured (an evaluator asks
+        with the cheap perfs alone, to skip candidates a hardware budget rules out)."""
+        if self.options.mode != "constraint" or self.perf not in perfs:
+            return True
+        return float(perfs[self.perf]) >= self.options.min_accuracy
 
     def apply(self, base: float, perfs: Mapping[str, float]) -> float:
         """The task reward while the floor holds, else below every feasible rollout."""

@@ -244,6 +244,6 @@ class SimpleTrainer(Trainer):
 def _child_budget(objective: Any) -> float | None:
     for _, _, child in getattr(objective, "children", []):
         o = getattr(child, "options", None)
-        if getattr(o, "mode", "report") == "constraint":
-            return float(o.budget)
+        if getattr(o, "mode", "report") == "constraint" and hasattr(o, "budget"):  # a hardware budget, not a
+            return float(o.budget)  # robustness floor (fault_tolerance, adversarial)
     return None
