@@ -104,6 +104,28 @@ def test_the_miniature_ofa_flow(ofa: dict[str, Any], tmp_path: Path, capsys: pyt
     assert res["predicted_latency_ms"] == pytest.approx(out["targets"][0]["predicted_latency_ms"])
 
 
+def test_a_targets_file_specialises_for_every_device_in_one_call(ofa: dict[str, Any], tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from hwnas.search.ofa.predictor import AccuracyPredictor
+    from hwnas.search.ofa.sampling import open_supernet_run
+
+    run = open_supernet_run(ofa["run"])
+    rng = np.random.default_rng(0)
+    archs = [run.space.sample(rng) for _ in range(40)]
+    AccuracyPredictor(run.space, run.space_id(), epochs=50).fit(archs, rng.random(40)).save(tmp_path / "pred")
+    slow, _ = fake_cost_model(tmp_path / "slow", _space(), samples=40)  # the same law: a second "device"
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(yaml.safe_dump({"targets": [
+        {"device": "board-a", "cost": str(ofa["model"]), "budget_ms": ofa["budgets"]},
+        {"device": "board-b", "cost": {"model": "slow"}, "budget_ms": ofa["budgets"][1]}]}))  # relative to the file
+    out = _json(["specialize", str(ofa["run"]), "--targets", str(targets), "--predictor", str(tmp_path / "pred"),
+                 "--population", "20", "--generations", "5", "--out", str(tmp_path / "o")], capsys)
+    assert [t["device"] for t in out["targets"]] == ["board-a", "board-a", "board-b"]
+    assert all(t["predicted_latency_ms"] <= t["budget_ms"] for t in out["targets"])
+    assert out["predictor"]["loaded"] and (tmp_path / "o" / "accuracy_vs_budget.png").is_file()
+    assert len(yaml.safe_load((tmp_path / "o" / "specialized.yaml").read_text())) == 3
+
+
 def test_a_subnet_with_its_own_resolution_is_trained_at_it(ofa: dict[str, Any]) -> None:
     from hwnas.search.build import load_run_config
     from hwnas.search.final import at_arch_resolution
