@@ -15,6 +15,25 @@ say (a phone whose measurement of one network is off by 50%), and then its error
   (``score ** (-k / 2)``, the Gaussian likelihood of the held-out residuals). With few
   shots the simple candidates win; with more, the ridge takes over.
 
+Two more, for the shots a user really gets:
+
+* integer-millisecond columns (phones that report ``9``, ``16``, ``31`` ms) say only that
+  the latency lies in ``[y - q/2, y + q/2)``, and many shots tie. A least-squares fit to
+  the rounded values treats the rounding as signal; here a quantised column (every value
+  a multiple of a decimal step ``q``, detected or given) is fit as *interval-censored*
+  data: each iteration the target of a shot is the point of its interval nearest the
+  current prediction, so any order of tied shots that the source devices suggest costs
+  nothing. Leave-one-out errors are distances to the intervals, and the rounding's own
+  variance (``h² / 3`` for a half-width ``h`` in log space) is added to every candidate's
+  error, so a candidate that happens to hit ten rounded values is not believed more than
+  the rounding allows — without that floor the weights collapse onto one lucky candidate
+  and the result swings between shot draws;
+* a shrinkage candidate, "the new device behaves like the base's mean device" (offset
+  and slope on the mean of all source outputs): with unlucky shots (all from one corner
+  of the space) the single-device and ridge candidates can fit the corner and
+  extrapolate badly; the mean device is the prior a few shots should move away from only
+  when they agree.
+
 Everything here is NumPy on (k, D) matrices: adapting costs microseconds, so the
 honest nested leave-one-out report in :func:`loo_predictions` is cheap too.
 """
@@ -58,38 +77,93 @@ def _wls(X: np.ndarray, t: np.ndarray, obs_w: np.ndarray, alpha: float) -> tuple
     return coef, loo
 
 
-def huber_fit(X: np.ndarray, t: np.ndarray, alpha: float = 0.0, iters: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Huber regression by reweighting; returns coefficients and LOO residuals of the last fit."""
-    obs_w = np.ones(len(t))
-    coef, loo = _wls(X, t, obs_w, alpha)
+#: Decimal steps a quantised column is checked against, coarsest first.
+_STEPS: tuple[float, ...] = tuple(sorted((m * 10.0 ** e for e in range(-3, 3) for m in (1, 2, 5)), reverse=True))
+
+
+def quantum(y: np.ndarray) -> float:
+    """The coarsest decimal step (1, 2 or 5 times 10^-3 .. 10^2) that every value of ``y`` is
+    a whole multiple of, or 0.0 when there is none (real-valued measurements)."""
+    y = np.asarray(y, dtype=np.float64)
+    for q in _STEPS:
+        r = y / q
+        if np.all(np.abs(r - np.round(r)) <= 1e-6 * np.maximum(r, 1.0)) and np.all(np.round(r) >= 1):
+            return q
+    return 0.0
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Log latencies of the shots as intervals ``[lo, hi]`` (equal for exact values)."""
+
+    t: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @classmethod
+    def of(cls, t: np.ndarray, step: float | None) -> "Targets":
+        y = np.exp(t)
+        q = quantum(y) if step is None else float(step)
+        if not q > 0:
+            return cls(t, t, t)
+        return cls(t, np.log(np.maximum(y - q / 2, y / 2)), np.log(y + q / 2))
+
+    def take(self, keep: np.ndarray) -> "Targets":
+        return Targets(self.t[keep], self.lo[keep], self.hi[keep])
+
+    @property
+    def noise(self) -> float:
+        """Mean variance of a value spread evenly over its interval (0 for exact values)."""
+        return float(np.mean((self.hi - self.lo) ** 2) / 12.0)
+
+    def miss(self, pred: np.ndarray) -> np.ndarray:
+        """Signed distance of predictions from the intervals (0 inside)."""
+        return np.where(pred < self.lo, self.lo - pred, np.where(pred > self.hi, self.hi - pred, 0.0))
+
+
+def huber_fit(X: np.ndarray, t: np.ndarray | Targets, alpha: float = 0.0, iters: int = 8
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Huber regression by reweighting, on exact or interval targets; returns coefficients
+    and the leave-one-out misses (LOO residuals; distances to the intervals) of the last fit."""
+    tg = t if isinstance(t, Targets) else Targets(t, t, t)
+    obs_w = np.ones(len(tg.t))
+    target = tg.t
+    coef, loo = _wls(X, target, obs_w, alpha)
     for _ in range(iters):
-        res = t - X @ coef
-        scale = 1.4826 * float(np.median(np.abs(res))) + 1e-3
-        obs_w = np.minimum(1.0, _HUBER_K * scale / np.maximum(np.abs(res), 1e-12))
-        coef, loo = _wls(X, t, obs_w, alpha)
-    return coef, loo
+        pred = X @ coef
+        target = np.clip(pred, tg.lo, tg.hi)  # interval-censored: the nearest point of each interval
+        scale = 1.4826 * float(np.median(np.abs(tg.t - pred))) + 1e-3
+        obs_w = np.minimum(1.0, _HUBER_K * scale / np.maximum(np.abs(target - pred), 1e-12))
+        coef, loo = _wls(X, target, obs_w, alpha)
+    return coef, tg.miss(target - loo)
 
 
 def adapt(Z: np.ndarray, t: np.ndarray, sources: list[str] | None = None, *,
-          min_shots: int = MIN_SHOTS) -> Adaptation:
-    """Combine source outputs ``Z`` (k, D) into a predictor of ``t`` (k,) = log latency."""
+          min_shots: int = MIN_SHOTS, step: float | None = None, shrink_mean: bool = True) -> Adaptation:
+    """Combine source outputs ``Z`` (k, D) into a predictor of ``t`` (k,) = log latency.
+
+    ``step``: the quantisation of the measured latencies (e.g. 1.0 for whole milliseconds);
+    None detects it (:func:`quantum`), 0 treats the values as exact. ``shrink_mean``: offer
+    the base's mean device as a candidate."""
     Z = np.asarray(Z, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     k, D = Z.shape
     if k < min_shots:
         raise CostModelError(f"few-shot transfer needs at least {MIN_SHOTS} measured networks, got {k}")
+    tg = Targets.of(t, step)
     names = sources or [f"d{j}" for j in range(D)]
     one = np.ones((k, 1))
     cands: list[tuple[str, np.ndarray, float, float]] = []
-    for j in range(D):
-        coef, loo = huber_fit(np.hstack([one, Z[:, j:j + 1]]), t)
-        w = np.zeros(D)
-        w[j] = coef[1]
-        cands.append((f"like:{names[j]}", w, float(coef[0]), float(np.mean(loo ** 2))))
+    singles = [(f"like:{names[j]}", np.eye(D)[j]) for j in range(D)]
+    if shrink_mean:
+        singles.append(("mean-of-sources", np.full(D, 1.0 / D)))
+    for name, direction in singles:
+        coef, loo = huber_fit(np.hstack([one, (Z @ direction)[:, None]]), tg)
+        cands.append((name, coef[1] * direction, float(coef[0]), float(np.mean(loo ** 2))))
     for a in ALPHAS:
-        coef, loo = huber_fit(np.hstack([one, Z]), t, alpha=a)
+        coef, loo = huber_fit(np.hstack([one, Z]), tg, alpha=a)
         cands.append((f"ridge:{a:g}", coef[1:], float(coef[0]), float(np.mean(loo ** 2))))
-    mse = np.array([c[3] for c in cands])
+    mse = np.array([c[3] for c in cands]) + tg.noise
     logp = -0.5 * k * np.log(np.maximum(mse, 1e-12))
     p = np.exp(logp - logp.max())
     p /= p.sum()
@@ -99,14 +173,17 @@ def adapt(Z: np.ndarray, t: np.ndarray, sources: list[str] | None = None, *,
                       {c[0]: c[3] for c in cands})
 
 
-def loo_predictions(Z: np.ndarray, t: np.ndarray, sources: list[str] | None = None) -> np.ndarray:
+def loo_predictions(Z: np.ndarray, t: np.ndarray, sources: list[str] | None = None, *,
+                    step: float | None = None) -> np.ndarray:
     """Honest leave-one-out: shot i predicted by the whole procedure run on the others
-    (with 3 shots the inner fits see only 2, so the estimate is pessimistic there)."""
+    (with 3 shots the inner fits see only 2, so the estimate is pessimistic there). The
+    quantisation step is detected once on all k shots, not per fold."""
     k = len(t)
     if k < MIN_SHOTS:
         raise CostModelError(f"few-shot transfer needs at least {MIN_SHOTS} measured networks, got {k}")
+    q = quantum(np.exp(np.asarray(t, dtype=np.float64))) if step is None else step
     out = np.empty(k)
     for i in range(k):
         keep = np.arange(k) != i
-        out[i] = float(adapt(Z[keep], t[keep], sources, min_shots=2).predict_log(Z[i:i + 1])[0])
+        out[i] = float(adapt(Z[keep], t[keep], sources, min_shots=2, step=q).predict_log(Z[i:i + 1])[0])
     return out
