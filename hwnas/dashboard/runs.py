@@ -187,9 +187,10 @@ def hardware_label(cfg: Any, run: Path) -> str:
     """Which device a run's hardware objective prices for: the cost model's device (from its
     manifest), the store's device, or the table's column; '' when it has none."""
     obj = cfg.get("objective") if isinstance(cfg, dict) else None
-    hws = [obj] if isinstance(obj, dict) and obj.get("type") in ("hardware", "diff_hardware") else \
-        [c for c in (obj or {}).get("objectives") or [] if isinstance(c, dict)
-         and c.get("type") in ("hardware", "diff_hardware")] if isinstance(obj, dict) else []
+    if not isinstance(obj, dict):
+        return ""
+    children = obj.get("objectives") if isinstance(obj.get("objectives"), list) else []
+    hws = [c for c in [obj, *children] if isinstance(c, dict) and c.get("type") in ("hardware", "diff_hardware")]
     for h in hws:
         if h.get("model"):
             manifest = _manifest_device(Path(str(h["model"])), run)
