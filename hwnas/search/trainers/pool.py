@@ -153,13 +153,29 @@ class EvalPool:
         results: dict[int, dict[str, Any]] = {}
         deaths: Counter[int] = Counter()
         while len(results) < len(items):
-            for w in self.workers:
+            for i, w in enumerate(self.workers):
                 if w.task is None and queue:
-                    w.task = queue.popleft()
-                    name, step, arch = items[w.task]
-                    w.conn.send_bytes(json.dumps([name, int(step), [int(a) for a in arch]]).encode())
+                    self._assign(i, queue.popleft(), items)
             self._collect(items, queue, results, deaths)
         return [results[i] for i in range(len(items))]
+
+    def _assign(self, i: int, task: int, items: Sequence[tuple[str, int, Sequence[int]]]) -> None:
+        """Hand ``task`` to idle worker ``i``; one that died while idle is replaced first."""
+        name, step, arch = items[task]
+        msg = json.dumps([name, int(step), [int(a) for a in arch]]).encode()
+        for _ in range(2):
+            w = self.workers[i]
+            try:
+                if w.process.is_alive():
+                    w.conn.send_bytes(msg)
+                    w.task = task
+                    return
+            except OSError:  # BrokenPipeError: it died just now
+                pass
+            log.warning("idle worker %d (pid %s) died (exit code %s); replaced", i, w.process.pid, w.process.exitcode)
+            w.conn.close()
+            self.workers[i] = self._spawn()
+        raise HwnasError(f"rollout {name}: pool workers die as soon as they start; check memory or lower --nproc")
 
     def _collect(self, items: Sequence[tuple[str, int, Sequence[int]]], queue: deque[int],
                  results: dict[int, dict[str, Any]], deaths: Counter[int]) -> None:
