@@ -6,18 +6,28 @@ one-column-at-a-time protocol, which keeps a left-out GPU's other batch size in 
   * a seeded permutation of all architectures; the first ``--base-archs`` train the
     multi-device base on the columns of the OTHER families only (nothing of F leaks into
     the base), once per left-out family; each column d of F is then a new device;
-  * the rest (rows of d >= 0.1 ms) is d's pool; per seed s it is permuted, the k shots are
-    its first k and the evaluation set is the pool minus its first max(k) — the same for
-    every k, disjoint from every shot set and from the base's training architectures;
+  * the rest (rows of d >= 0.1 ms) is d's pool; per draw s it is permuted, its first C rows
+    (``--candidates``, at most half) are the candidates a user would pick shots from, the
+    others the evaluation set — the same for every k and every method, disjoint from every
+    shot set and from the base's training architectures;
+  * shots: **random** (the first k candidates) or **planned** (the greedy D-optimal k of the
+    candidates in the base's outputs, seed s — what ``hwnas fit-cost --transfer-from BASE
+    --plan K`` writes), both adapted by :func:`hwnas.cost_models.adapt.adapt`;
   * Spearman between d's measured latency and the prediction on the evaluation set.
-Reported per k: mean over devices (each device averaged over seeds) and the worst device.
-In the same run, the comparison baseline is the previous hwnas transfer (HELP-style): one
-MLP of the same base (member 0) and a ridge on its outputs with the LOO-chosen strength.
+Reported per method and k: mean over devices (each device averaged over draws), the worst
+device, and the spread across draws (max - min per device: mean and worst over devices; and
+max - min of the device mean). In the same run, the comparison baselines on the random
+shots: the previous hwnas transfer (HELP-style: one MLP of the same base, member 0, and a
+ridge on its outputs with the LOO-chosen strength) and, with ``--compare-previous``, the
+previous robust mix (no interval fit of integer-millisecond columns, no mean-device
+candidate). ``--families`` limits the left-out families (each needs its own base: minutes of
+CPU), so a partial run says which families it covers.
 Published reference points (their own device splits): HELP 0.932 at k=10 on NB201 and 0.910
 at k=10 on FBNet; NASFLAT 0.959 at k=20 on NB201.
 
     .venv/bin/python bench/transfer.py [--datasets nb201,fbnet] [--seeds 0,1,2] [--k 5,10,20,50]
         [--protocols family,device] [--rows N] [--base-archs N] [--encoder mlp|gnn] [--members M] [--steps S]
+        [--families 1080ti,pixel3] [--candidates C] [--compare-previous]
 
 Resumable: every (dataset, device) result is cached in ``--cache`` and skipped on rerun.
 """
@@ -96,45 +106,76 @@ def base_outputs(nets, Y, devices, out_cols, base_idx, rest, args) -> tuple[np.n
     return Z, Z0, secs
 
 
+def _methods(args) -> tuple[str, ...]:
+    return ("random", "planned", "previous", "baseline") if args.compare_previous else ("random", "planned", "baseline")
+
+
 def one_device(Z, Z0, Y, devices, d, src, base_idx, rest, args) -> dict:
-    """Every seed's shots of device ``d`` adapted on the base's outputs ``Z`` (rows of ``rest``)."""
+    """Every draw's shots of device ``d`` adapted on the base's outputs ``Z`` (rows of ``rest``).
+
+    Per draw s the pool is permuted; its first C rows are the candidates a user would have
+    (``--candidates``), the others the evaluation set, shared by every method. Random shots:
+    the first k candidates. Planned shots: the greedy D-optimal k of the candidates in the
+    base's outputs (:func:`hwnas.cost_models.plan.d_optimal`, seed s), which is what
+    ``hwnas fit-cost --transfer-from BASE --plan K`` writes."""
     from scipy.stats import spearmanr
 
     from hwnas.cost_models.adapt import adapt
+    from hwnas.cost_models.plan import d_optimal
 
     y = Y[:, devices.index(d)]
     keep = np.flatnonzero(y[rest] >= 0.1)  # positions in rest (and in Z)
     pool = rest[keep]
-    out: dict = {"seeds": {}}
+    n_cand = min(args.candidates, len(pool) // 2)
+    out: dict = {"seeds": {}, "n_candidates": n_cand}
     for seed in args.seeds:
         order = np.random.default_rng(10_000 + seed).permutation(len(pool))
-        ev = order[max(args.k):]
-        r: dict = {"new": {}, "baseline": {}, "n_eval": int(len(ev))}
+        cand, ev = order[:n_cand], order[n_cand:]
+        planned = cand[d_optimal(Z[keep[cand]], max(args.k), seed=seed)[0]]
+        r: dict = {m: {} for m in _methods(args)}
+        r["n_eval"] = int(len(ev))
         for k in args.k:
-            shots = order[:k]
-            assert not set(shots.tolist()) & set(ev.tolist())
-            assert not set(pool[shots].tolist()) & set(base_idx.tolist())
-            t = np.log(y[pool[shots]])
-            a = adapt(Z[keep[shots]], t, src)
-            r["new"][str(k)] = float(spearmanr(y[pool[ev]], a.predict_log(Z[keep[ev]])).statistic)
-            w, b = ridge_loo(Z0[keep[shots]], t)
+            shots = {"random": cand[:k], "planned": planned[:k]}
+            for method, idx in shots.items():
+                assert not set(idx.tolist()) & set(ev.tolist())
+                assert not set(pool[idx].tolist()) & set(base_idx.tolist())
+                a = adapt(Z[keep[idx]], np.log(y[pool[idx]]), src)
+                r[method][str(k)] = float(spearmanr(y[pool[ev]], a.predict_log(Z[keep[ev]])).statistic)
+            t = np.log(y[pool[cand[:k]]])
+            if args.compare_previous:
+                a = adapt(Z[keep[cand[:k]]], t, src, step=0.0, shrink_mean=False)
+                r["previous"][str(k)] = float(spearmanr(y[pool[ev]], a.predict_log(Z[keep[ev]])).statistic)
+            w, b = ridge_loo(Z0[keep[cand[:k]]], t)
             r["baseline"][str(k)] = float(spearmanr(y[pool[ev]], Z0[keep[ev]] @ w + b).statistic)
         out["seeds"][str(seed)] = r
     return out
 
 
-def summarise(res: dict, devices: list[str], ks: list[int]) -> dict:
-    out = {}
-    for method in ("new", "baseline"):
+def summarise(res: dict, devices: list[str], ks: list[int], methods: tuple[str, ...]) -> dict:
+    """Per method and k: the mean over devices (each averaged over draws), the worst device,
+    and the spread across draws — per device (max - min and std over its draws; the mean and
+    the worst over devices) and of the device mean itself (max - min over draws)."""
+    out: dict = {}
+    for method in methods:
         for k in ks:
-            per_dev = {d: float(np.mean([r[method][str(k)] for r in res[d]["seeds"].values()]))
-                       for d in devices if res.get(d)}
+            draws = {d: np.array([r[method][str(k)] for r in res[d]["seeds"].values() if method in r])
+                     for d in devices if res.get(d)}
+            draws = {d: v for d, v in draws.items() if len(v)}
+            if not draws:
+                continue
+            per_dev = {d: float(v.mean()) for d, v in draws.items()}
+            spread = {d: float(np.ptp(v)) for d, v in draws.items()}
             worst = min(per_dev, key=per_dev.get)
-            out.setdefault(method, {})[f"k={k}"] = {"mean": round(float(np.mean(list(per_dev.values()))), 4),
-                                                    "worst": round(per_dev[worst], 4), "worst_device": worst,
-                                                    "per_device": {d: round(v, 4) for d, v in per_dev.items()}}
-    means = [out["new"][f"k={k}"]["mean"] for k in ks]
-    out["new"]["monotone_in_k"] = bool(all(b >= a for a, b in zip(means, means[1:])))
+            n = min(len(v) for v in draws.values())
+            by_draw = np.mean([v[:n] for v in draws.values()], axis=0)
+            out.setdefault(method, {})[f"k={k}"] = {
+                "mean": round(float(np.mean(list(per_dev.values()))), 4), "worst": round(per_dev[worst], 4),
+                "worst_device": worst, "spread_mean": round(float(np.mean(list(spread.values()))), 4),
+                "spread_worst": round(max(spread.values()), 4),
+                "std_mean": round(float(np.mean([v.std() for v in draws.values()])), 4),
+                "spread_of_mean": round(float(np.ptp(by_draw)), 4), "draws": n,
+                "per_device": {d: round(v, 4) for d, v in per_dev.items()},
+                "per_device_spread": {d: round(v, 4) for d, v in spread.items()}}
     return out
 
 
@@ -155,6 +196,14 @@ def run_dataset(name: str, args, cache: dict) -> dict:
     perm = np.random.default_rng(args.split_seed).permutation(len(nets))
     base_idx, rest = perm[:args.base_archs], perm[args.base_archs:]
     wanted = set(args.devices.split(",")) if args.devices else set(devices)
+    if args.families:
+        from hwnas.cost_models.transfer import device_families
+
+        fam = device_families(devices)
+        unknown = sorted(set(args.families.split(",")) - set(fam))
+        if unknown:
+            raise SystemExit(f"--families: unknown {', '.join(unknown)}; families of {name}: {', '.join(fam)}")
+        wanted &= {c for f in args.families.split(",") for c in fam[f]}
     out: dict = {"devices": devices, "base_archs": args.base_archs, "rows": len(nets), "published": PUBLISHED[name]}
     for protocol in args.protocols:
         res = cache.setdefault(name, {}).setdefault(protocol, {})
@@ -171,10 +220,11 @@ def run_dataset(name: str, args, cache: dict) -> dict:
                 Path(args.cache).write_text(json.dumps(cache))
                 runs = list(r["seeds"].values())
                 print(f"{name} [{protocol}] {d} (base without {','.join(out_cols)}): " + "  ".join(
-                    f"k={k} {np.mean([v['new'][str(k)] for v in runs]):.3f} (was "
+                    f"k={k} planned {np.mean([v['planned'][str(k)] for v in runs]):.3f} random "
+                    f"{np.mean([v['random'][str(k)] for v in runs]):.3f} (baseline "
                     f"{np.mean([v['baseline'][str(k)] for v in runs]):.3f})" for k in args.k)
                     + f"  [{secs}s]", flush=True)
-        out[protocol] = {"runs": res, "summary": summarise(res, devices, args.k)}
+        out[protocol] = {"runs": res, "summary": summarise(res, devices, args.k, _methods(args))}
     return out
 
 
@@ -196,6 +246,13 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=0, help="use a seeded sample of this many table rows (0: all)")
     ap.add_argument("--devices", default="", help="left-out devices to run (comma list; default all): split the "
                                                   "work over processes with separate --cache files, then merge")
+    ap.add_argument("--families", default="", help="left-out families to run (comma list of device_families "
+                                                   "names, e.g. 1080ti,pixel3; default all): limits the bases trained")
+    ap.add_argument("--candidates", type=int, default=1000,
+                    help="candidates per draw that shots are picked from (at most half the pool; the rest is the "
+                         "evaluation set) (default: %(default)s)")
+    ap.add_argument("--compare-previous", action="store_true",
+                    help="also the previous adaptation (no quantisation handling, no noise floor) on the random shots")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "transfer.json"))
     ap.add_argument("--cache", default=None, help="resume file (default: OUT with .partial.json)")
     ap.add_argument("--zdir", default=str(ROOT / "build" / "transfer-bench"),
@@ -221,17 +278,25 @@ def main() -> int:
                                       "other families only; shots and evaluation disjoint",
                             "device": "leave one column out; sibling columns of the same device stay in the base"},
               "rows": args.rows or "all", "base_archs": args.base_archs, "seeds": args.seeds, "k": args.k, "encoder": args.encoder, "members": args.members, "steps": args.steps,
-              "split_seed": args.split_seed, "datasets": {}}
+              "candidates": args.candidates, "families": args.families or "all", "split_seed": args.split_seed, "datasets": {}}
     rows = []
+    labels = {"planned": "planned shots (D-optimal) + robust mix", "random": "random shots + robust mix",
+              "previous": "random shots + previous mix (no tie/noise handling)",
+              "baseline": "random shots, 1 MLP + ridge (HELP-style)"}
     for name in args.datasets.split(","):
         r = result["datasets"][name] = run_dataset(name, args, cache)
         for protocol in args.protocols:
-            for method, label in (("new", "hwnas (ensemble + robust mix)"), ("baseline", "previous (1 MLP + ridge)")):
-                s = r[protocol]["summary"][method]
-                rows.append({"dataset": name, "leave out": protocol, "method": label,
+            for method in _methods(args):
+                s = r[protocol]["summary"].get(method)
+                if not s:
+                    continue
+                rows.append({"dataset": name, "leave out": protocol, "method": labels[method],
                              **{f"k={k}": s[f"k={k}"]["mean"] for k in args.k},
-                             **{f"worst k={k}": s[f"k={k}"]["worst"] for k in (10,) if k in args.k}})
-    print("mean Spearman over unseen devices (each device averaged over seeds)")
+                             **{f"{what} k={k}": s[f"k={k}"][key] for k in (10,) if k in args.k
+                                for what, key in (("worst", "worst"), ("spread", "spread_mean"),
+                                                  ("spread max", "spread_worst"), ("spread of mean", "spread_of_mean"))}})
+    print("mean Spearman over unseen devices (each device averaged over draws); spread: max - min over draws "
+          "(per device: mean and worst over devices; and of the device mean)")
     print(format_table(rows))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
