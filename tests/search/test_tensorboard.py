@@ -96,3 +96,13 @@ def test_differentiable_search_logs_alphas_entropy_and_lr(tmp_path: Path) -> Non
     assert {"train/train_loss", "train/lr", "train/valid_accuracy"} <= set(ft.Tags()["scalars"])
     lrs = [e.value for e in ft.Scalars("train/lr")]
     assert len(lrs) == MINI["run"]["train"]["epochs"] and lrs[-1] < lrs[0]
+
+
+@pytest.mark.slow
+def test_async_search_logs_each_finished_rollout(ray_local: Any, tmp_path: Path) -> None:
+    cfg = {**NB201, "trainer": {"type": "async", "steps": 6, "workers": 2, "checkpoint_every": 2}}
+    out = search(tmp_path, "async", cfg)
+    ea = events(tmp_path / "async" / "tensorboard")
+    assert sorted(e.step for e in ea.Scalars("step/accuracy")) == list(range(1, 7))
+    assert ea.Scalars("search/best_reward")[-1].value == pytest.approx(out["best"]["reward"], rel=1e-6)
+    assert ea.Tags()["images"] == ["search/pareto_front"]

@@ -33,6 +33,7 @@ from hwnas.registry import register
 from hwnas.search.build import SearchComponents, base_dir
 from hwnas.search.objectives import is_feasible
 from hwnas.search.rollout import Rollout
+from hwnas.search.tensorboard import open_run_log
 from hwnas.search.trainers.simple import SimpleTrainer
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,7 @@ class AsyncTrainer(SimpleTrainer):
         self._write_config()
         ray = connect(o.ray_address or None, num_cpus=max(1, math.ceil(o.workers * o.cpus_per_task)))
         remote = ray.remote(evaluate_task)
+        tb = open_run_log(self.run_dir, self.c.config, self.step_index) if self.is_main else None
         inflight: dict[Any, Rollout] = {}
         for r in self.pending:
             self._dispatch(ray, remote, r, inflight)
@@ -202,6 +204,9 @@ class AsyncTrainer(SimpleTrainer):
                 ready, _ = ray.wait(list(inflight), num_returns=1)
                 r = inflight.pop(ready[0])
                 self._finish_one(r, self._get(ray, ready[0], r))
+                if tb is not None:  # one point per finished rollout
+                    best = self.best()
+                    tb.rollouts(self.step_index, [r], None if best is None else best.reward)
                 self.pending = self._active(inflight)
                 log.info("rollout %d/%d: reward %s (%d in flight)", self.step_index, o.steps, r.reward, len(inflight))
                 if o.checkpoint_every and self.step_index % o.checkpoint_every == 0:
@@ -211,7 +216,10 @@ class AsyncTrainer(SimpleTrainer):
             self.checkpoint()  # finished results are never lost, in-flight ones are re-submitted on resume
             for ref in inflight:
                 ray.cancel(ref, force=True)
-        return self.finish(time.perf_counter() - t0, resumed_at)
+        out = self.finish(time.perf_counter() - t0, resumed_at)
+        if tb is not None:
+            self._log_end(tb, out)
+        return out
 
     def _write_config(self) -> None:
         import yaml
