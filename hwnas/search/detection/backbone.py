@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hwnas.errors import ConfigError
@@ -31,6 +32,9 @@ def tail_keep(space: Any) -> int:
         res = list(getattr(space.options, "resolutions", []))
         if len(res) != 1:
             raise ConfigError(f"search_space.resolutions: detection needs one fixed resolution, got {res}")
+        if getattr(space, "elastic_width", False):
+            raise ConfigError("search_space.stage_widths: detection shares one head, whose input channels elastic "
+                              "stage widths would change; use [1.0]")
         return 1
     if hasattr(space, "c_head") and hasattr(space, "c_stages"):
         return 2
@@ -49,10 +53,18 @@ def feature_strides() -> list[int]:
 
 
 def stage_config(config: Any) -> Any:
-    """Per-stage choices of a supernet configuration (mbv3's is ``(resolution, stages)``)."""
-    if isinstance(config, tuple) and len(config) == 2 and isinstance(config[0], int):
+    """Per-stage choices of a supernet configuration (mbv3's is ``(resolution, stages,
+    stage channels)``)."""
+    if isinstance(config, tuple) and isinstance(config[0], int):
         return config[1]
     return config
+
+
+def stage_widths(config: Any) -> list[int] | None:
+    """mbv3's active output channels per stage (None for mbv2's configuration)."""
+    if isinstance(config, tuple) and len(config) == 3 and isinstance(config[0], int):
+        return list(config[2])
+    return None
 
 
 class SupernetFeatures(nn.Module):
@@ -67,12 +79,17 @@ class SupernetFeatures(nn.Module):
         sn, taps, feats = self.supernet, dict(STAGE_TAPS), []
         for m in sn.head:
             x = m(x)
+        widths = stage_widths(config)
         for s, (blocks, choices) in enumerate(zip(sn.stages, stage_config(config))):
             for block, (e, k) in zip(blocks, choices):
-                x = block(x, e, k)
+                x = block(x, e, k) if widths is None else block(x, e, k, widths[s])
             if s in taps:
                 feats.append(x)
-        for m in list(sn.tail)[: self.keep]:
+        tail = list(sn.tail)[: self.keep]
+        if widths is not None:  # mbv3's final expand reads the last stage's active channels
+            final = tail.pop(0)
+            x = final[2](final[1](F.conv2d(x, final[0].weight[:, : x.shape[1]])))
+        for m in tail:
             x = m(x)
         return feats + [x]
 
