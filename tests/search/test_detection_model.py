@@ -60,12 +60,18 @@ def test_hard_negatives_are_three_per_positive() -> None:
     assert int(multibox_loss(loc, conf, priors, [flagged])["positives"]) == 0
 
 
-def _brute_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, thr: float) -> list[int]:
-    from hwnas.search.detection.boxes import np_iou
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
+
+def _brute_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, thr: float) -> list[int]:
+    """The greedy rule written out: best first, keep unless it overlaps a kept box of its class."""
     kept: list[int] = []
     for i in sorted(range(len(boxes)), key=lambda k: -scores[k]):
-        if all(classes[j] != classes[i] or np_iou(boxes[i:i + 1], boxes[j:j + 1])[0, 0] <= thr for j in kept):
+        if all(classes[j] != classes[i] or _iou(boxes[i], boxes[j]) <= thr for j in kept):
             kept.append(i)
     return kept
 
