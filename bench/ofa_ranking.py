@@ -17,7 +17,8 @@ from-scratch accuracy. Small data (scikit-learn digits, 8x8 upsampled), a few mi
 training: a small-budget estimate, not OFA's ImageNet figure.
 
     nice -n 10 .venv/bin/python bench/ofa_ranking.py [--archs 30] [--steps 800] [--epochs 6]
-    (or the two halves at once: --part supernets and --part scratch, then either again to report)
+    (or the two halves at once: --part supernets and --part scratch, then either again to report;
+    finished parts are cached in --work, runs/ofa_ranking: delete that folder to recompute)
 """
 from __future__ import annotations
 
