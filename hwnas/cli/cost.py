@@ -38,6 +38,10 @@ def _cmd_fit_transfer(args: argparse.Namespace) -> int:
     base = BaseRef(local_path(args.transfer_from, "cost_model"), args.transfer_from)  # type: ignore[arg-type]
     if args.plan is not None:
         return _cmd_plan(args, base)
+    if args.arch_file or args.candidates:
+        from hwnas.errors import ConfigError
+
+        raise ConfigError("--arch-file and --candidates choose the candidates of --plan K; give --plan")
     rep = transfer_from(base, _data_request(args), out=args.out)
     loo = rep["loo"]
     like = ", ".join(f"{d} {w:.2f}" for d, w in rep["similar_devices"] if w >= 0.01) or "a mix of all sources"
@@ -78,6 +82,11 @@ def _cmd_fit_cost(args: argparse.Namespace) -> int:
 
     if args.transfer_from:
         return _cmd_fit_transfer(args)
+    if args.plan is not None or args.arch_file or args.candidates:
+        from hwnas.errors import ConfigError
+
+        raise ConfigError("--plan, --arch-file and --candidates plan shots for few-shot transfer: give --transfer-from "
+                          "BASE (e.g. asset:nb201-base)")
 
     card = _card_defaults(args)
     d = api.load_data(_data_request(args), unit=args.unit, exclude_flagged=args.exclude_flagged)

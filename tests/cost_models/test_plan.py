@@ -100,3 +100,5 @@ def test_fit_cost_plan_bad_input_is_one_line(tmp_path, capsys, data_dir):
     err = _one_line_error(capsys, "fit-cost", "--transfer-from", "asset:nb201-base", "--plan", "3", "--arch-file",
                           str(tmp_path / "a.txt"), "--out", str(tmp_path / "p"))
     assert "a.txt:2:" in err
+    err = _one_line_error(capsys, "fit-cost", "--plan", "5", "--dataset", table)
+    assert "give --transfer-from" in err
