@@ -88,15 +88,14 @@ def measure(args: argparse.Namespace, seed: int, arch: str, folder: Path,
             "fault_accuracy_std": row["fault_accuracy_std"]}
 
 
-def cached(args: argparse.Namespace, name: str, compute: Any) -> dict[str, Any]:
-    """``compute()``'s result, kept in ``--runs``/NAME.json with the settings that made it,
-    so a killed bench resumes and seeds can run in parallel processes."""
-    keys = ("steps", "epochs", "channels", "rate", "draws", "measure_draws", "arch", "train_rate")
+def cached(args: argparse.Namespace, name: str, compute: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """``compute()``'s result, kept in ``--runs``/NAME.json with the settings (``keys``)
+    that made it, so a killed bench resumes and seeds can run in parallel processes."""
     settings = {k: getattr(args, k) for k in keys}
     path = Path(args.runs) / f"{name}.json"
     if path.is_file():
         data = json.loads(path.read_text())
-        if data.get("settings") == settings:
+        if {k: data.get("settings", {}).get(k) for k in keys} == settings:
             return data["result"]
     result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +122,8 @@ def compare_searches(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]
     for seed in args.seeds:
         row: dict[str, Any] = {"seed": seed}
         for name, objective in objectives.items():
-            res = cached(args, f"{name}-seed{seed}", lambda: one_search(args, tmp, seed, name, objective))
+            keys = ("steps", "epochs", "channels", "rate", "measure_draws") + (("draws",) if name == "fault" else ())
+            res = cached(args, f"{name}-seed{seed}", lambda: one_search(args, tmp, seed, name, objective), keys)
             row[f"{name}_search_s"] = res["search_s"]
             row[f"{name}_arch"] = res["arch"]
             row[f"{name}_measured"] = res["measured"]
@@ -141,7 +141,7 @@ def fault_aware(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             out[name] = measure(args, 0, args.arch, folder, rb)
             print(f"fixed arch, {name} training: {out[name]}", flush=True)
         return out
-    return cached(args, "fault-aware", compute)
+    return cached(args, "fault-aware", compute, ("epochs", "channels", "rate", "measure_draws", "arch", "train_rate"))
 
 
 def table(rows: list[dict[str, Any]], fat: dict[str, Any]) -> str:
@@ -169,7 +169,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=4, help="training epochs per candidate")
     ap.add_argument("--channels", type=int, default=8, help="nb201 channels (C)")
     ap.add_argument("--rate", type=float, default=0.015, help="per-bit flip rate of the int8 weights")
-    ap.add_argument("--draws", type=int, default=5, help="fault draws per candidate in the search")
+    ap.add_argument("--draws", type=int, default=20, help="fault draws per candidate in the search")
     ap.add_argument("--measure-draws", type=int, default=20, help="fault draws when measuring the winners")
     ap.add_argument("--arch", default="|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
                                       "|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
