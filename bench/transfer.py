@@ -228,6 +228,26 @@ def run_dataset(name: str, args, cache: dict) -> dict:
     return out
 
 
+def table_rows(name: str, r: dict, args) -> list[dict]:
+    """The printed table's rows of one dataset: per protocol and method, the mean per k and,
+    at k = 10, the worst device and the spreads across draws."""
+    labels = {"planned": "planned shots (D-optimal) + robust mix", "random": "random shots + robust mix",
+              "previous": "random shots + previous mix (no tie/noise handling)",
+              "baseline": "random shots, 1 MLP + ridge (HELP-style)"}
+    rows = []
+    for protocol in args.protocols:
+        for method in _methods(args):
+            s = r[protocol]["summary"].get(method)
+            if not s:
+                continue
+            rows.append({"dataset": name, "leave out": protocol, "method": labels[method],
+                         **{f"k={k}": s[f"k={k}"]["mean"] for k in args.k},
+                         **{f"{what} k={k}": s[f"k={k}"][key] for k in (10,) if k in args.k
+                            for what, key in (("worst", "worst"), ("spread", "spread_mean"),
+                                              ("spread max", "spread_worst"), ("spread of mean", "spread_of_mean"))}})
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=str(ROOT / SHARED), help="folder of the latency CSVs (default: %(default)s)")
@@ -258,8 +278,7 @@ def main() -> int:
     ap.add_argument("--zdir", default=str(ROOT / "build" / "transfer-bench"),
                     help="where the bases' outputs are kept, so a rerun only re-adapts (default: %(default)s)")
     args = ap.parse_args()
-    args.seeds = [int(s) for s in args.seeds.split(",")]
-    args.k = [int(k) for k in args.k.split(",")]
+    args.seeds, args.k = [int(s) for s in args.seeds.split(",")], [int(k) for k in args.k.split(",")]
     args.protocols = [p for p in args.protocols.split(",") if p]
     if not set(args.protocols) <= {"family", "device"}:
         ap.error(f"--protocols: expected family and/or device, got {','.join(args.protocols)}")
@@ -280,21 +299,9 @@ def main() -> int:
               "rows": args.rows or "all", "base_archs": args.base_archs, "seeds": args.seeds, "k": args.k, "encoder": args.encoder, "members": args.members, "steps": args.steps,
               "candidates": args.candidates, "families": args.families or "all", "split_seed": args.split_seed, "datasets": {}}
     rows = []
-    labels = {"planned": "planned shots (D-optimal) + robust mix", "random": "random shots + robust mix",
-              "previous": "random shots + previous mix (no tie/noise handling)",
-              "baseline": "random shots, 1 MLP + ridge (HELP-style)"}
     for name in args.datasets.split(","):
-        r = result["datasets"][name] = run_dataset(name, args, cache)
-        for protocol in args.protocols:
-            for method in _methods(args):
-                s = r[protocol]["summary"].get(method)
-                if not s:
-                    continue
-                rows.append({"dataset": name, "leave out": protocol, "method": labels[method],
-                             **{f"k={k}": s[f"k={k}"]["mean"] for k in args.k},
-                             **{f"{what} k={k}": s[f"k={k}"][key] for k in (10,) if k in args.k
-                                for what, key in (("worst", "worst"), ("spread", "spread_mean"),
-                                                  ("spread max", "spread_worst"), ("spread of mean", "spread_of_mean"))}})
+        result["datasets"][name] = run_dataset(name, args, cache)
+        rows += table_rows(name, result["datasets"][name], args)
     print("mean Spearman over unseen devices (each device averaged over draws); spread: max - min over draws "
           "(per device: mean and worst over devices; and of the device mean)")
     print(format_table(rows))

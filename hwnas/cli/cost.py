@@ -145,6 +145,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_plan_arguments(f: argparse.ArgumentParser) -> None:
+    """``--plan K`` and where its candidates come from (few-shot transfer's shot planning)."""
+    f.add_argument("--plan", type=positive, metavar="K",
+                   help="with --transfer-from: write the K architectures to measure on a new device (greedy "
+                        "D-optimal in the base's outputs) to --out (default hwnas-plan/): plan.txt, plan.json, "
+                        "plan.csv; candidates: --dataset rows, --arch-file, or --candidates N sampled from --space")
+    f.add_argument("--arch-file", help="--plan: candidate architecture strings, one a line")
+    f.add_argument("--candidates", type=positive, help="--plan: sample N candidates from the space (default 2000), "
+                                                       "or a seeded subset of N of --dataset/--arch-file")
+
+
 def add_commands(sub: Any) -> None:
     f = add_parser(sub, "fit-cost", help="fit cost models on measured networks and report held-out accuracy",
                    example="hwnas fit-cost --store hwnas-store.sqlite --device cpu --backend onnxruntime "
@@ -162,13 +173,7 @@ def add_commands(sub: Any) -> None:
                    help="few-shot transfer: a multi-device base (asset:nb201-base, asset:fbnet-base or a "
                         "multi_device model folder) adapted to the k >= 3 networks of --dataset/--target or "
                         "--store/--device/--backend; --json reports the leave-one-out error on them")
-    f.add_argument("--plan", type=positive, metavar="K",
-                   help="with --transfer-from: write the K architectures to measure on a new device (greedy "
-                        "D-optimal in the base's outputs) to --out (default hwnas-plan/): plan.txt, plan.json, "
-                        "plan.csv; candidates: --dataset rows, --arch-file, or --candidates N sampled from --space")
-    f.add_argument("--arch-file", help="--plan: candidate architecture strings, one a line")
-    f.add_argument("--candidates", type=positive, help="--plan: sample N candidates from the space (default 2000), "
-                                                       "or a seeded subset of N of --dataset/--arch-file")
+    _add_plan_arguments(f)
     f.add_argument("--device", help="device id, fingerprint or name in the store (default: its only one)")
     f.add_argument("--backend", help="backend of the measurements, e.g. onnxruntime (default: the store's only one)")
     f.add_argument("--dataset", help="whole-network CSV (one architecture per row, one column per device)")
