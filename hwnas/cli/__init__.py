@@ -25,7 +25,7 @@ from hwnas.errors import HwnasError
 #: Command-group modules, in the order their commands appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "hwnas.cli.info", "hwnas.cli.store", "hwnas.cli.profile", "hwnas.cli.ingest", "hwnas.cli.cost",
-    "hwnas.cli.search", "hwnas.cli.final", "hwnas.cli.specialize", "hwnas.cli.assets", "hwnas.cli.dashboard",
+    "hwnas.cli.search", "hwnas.cli.detect", "hwnas.cli.final", "hwnas.cli.specialize", "hwnas.cli.assets", "hwnas.cli.dashboard",
 )
 
 #: Longest error line printed (the message is cut, never the exit status).

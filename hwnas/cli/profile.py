@@ -39,6 +39,10 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from hwnas.errors import ConfigError
     from hwnas.profilers import api
 
+    if args.detector:  # the detector's primitives (backbone + SSDLite head): glue at the edge
+        from hwnas.cli.detect import profile_detector
+
+        return profile_detector(args, _request)
     if profile_any.wants(args):
         args.networks = args.networks or 0
         return profile_any.run(args, _request(args))
@@ -98,6 +102,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to run (default: %(default)s)")
     p.add_argument("--backend", action="append", metavar="NAME", type=comma_list,
                    help=f"backend ({', '.join(names('backend'))} or all); repeatable; default onnxruntime")
+    p.add_argument("--detector", metavar="CONFIG",
+                   help="a detection config (hwnas detect): profile its detector's primitives, backbone + head")
     p.add_argument("--networks", type=non_negative, default=None, help="also measure N sampled networks (default: 0; 12 with the default space)")
     add_store(p)
     p.add_argument("--threads", type=positive, default=1, help="threads per inference (default: %(default)s)")
