@@ -108,6 +108,8 @@ class DetectionDataset(Dataset):
         self.root = root if root.is_absolute() or base_dir is None else Path(base_dir) / root
         self._records: dict[str, list[ImageRecord]] | None = None
         self.class_names: list[str] = []
+        #: per split, annotations skipped by class name (COCO: categories outside ``classes``)
+        self.skipped: dict[str, dict[str, int]] = {}
 
     def read_split(self, split: str) -> list[ImageRecord]:
         raise NotImplementedError
@@ -198,4 +200,5 @@ class COCODetection(DetectionDataset):
         if not self.class_names:
             self.class_names = [n for _, n in chosen]
         labels = {cid: k for k, (cid, _) in enumerate(chosen)}
-        return read_coco(path, self.root / self.options.images.format(split=name), labels)
+        self.skipped[split] = {}
+        return read_coco(path, self.root / self.options.images.format(split=name), labels, self.skipped[split])

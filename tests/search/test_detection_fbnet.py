@@ -1,0 +1,160 @@
+"""SSDLite over the fbnet backbone (its diff_supernet run one op per layer), and the COCO
+reader's classes subset (annotations of other categories skipped and counted)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from hwnas.errors import ConfigError, InputError
+from hwnas.search.detection.ssd import HeadOptions
+from hwnas.search.spaces.fbnet import OPS
+
+HEAD = HeadOptions(extra_channels=(32, 16))
+
+
+def _fbnet(resolution: int = 32, wm_type: str = "diff_supernet") -> tuple[Any, Any]:
+    from hwnas.config import parse_component
+    from hwnas.search.build import build_component
+
+    space = parse_component("search_space", {"type": "fbnet", "resolution": resolution, "num_classes": 3,
+                                             "head_channels": 64}).build()
+    wm = build_component(parse_component("weights_manager", {"type": wm_type}), space=space, seed=0)
+    return space, wm
+
+
+@pytest.fixture(scope="module")
+def fbnet() -> tuple[Any, Any]:
+    from hwnas.search.detection.model import DetSupernet
+
+    space, wm = _fbnet()
+    torch.manual_seed(0)
+    return space, DetSupernet(wm, 3, 32, HEAD)
+
+
+def test_fbnet_taps_are_the_last_map_before_the_final_downsampling_and_the_last_conv(fbnet: Any) -> None:
+    from hwnas.search.detection.backbone import feature_channels, feature_strides
+
+    space, net = fbnet
+    assert feature_channels(space) == [112, 64] and feature_strides(space) == [4, 8]
+    arch = space.sample(np.random.default_rng(0))
+    with torch.no_grad():
+        feats = net.features(torch.zeros(2, 3, 32, 32), net.wm.config_of(arch))
+    assert [tuple(f.shape) for f in feats] == [(2, 112, 8, 8), (2, 64, 4, 4)]
+    n_priors = sum(s * s for s in (8, 4, 2, 1)) * 4  # two backbone maps, two extras, 4 priors per cell
+    assert len(net.priors) == n_priors
+
+
+def test_exported_fbnet_detector_computes_what_the_shared_weights_compute(fbnet: Any) -> None:
+    space, net = fbnet
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    net.train()
+    with torch.no_grad():  # move BN statistics away from their init
+        for a in range(3):
+            net(x, net.wm.config_of(space.sample(np.random.default_rng(a))))
+    arch = space.sample(np.random.default_rng(7))
+    cand = net.candidate(arch).eval()
+    exported = net.export(arch)
+    with torch.no_grad():
+        loc_a, conf_a = cand(x)
+        loc_b, conf_b = exported(x)
+        torch.testing.assert_close(loc_a, loc_b, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(conf_a, conf_b, rtol=1e-4, atol=1e-5)
+        for p in net.features.parameters():  # the export holds copies: the supernet moving leaves it alone
+            p.add_(0.05)
+        assert not torch.allclose(cand(x)[1], conf_b)
+        torch.testing.assert_close(exported(x)[1], conf_b)
+    net.train()
+    dets = exported.detect(x)
+    assert len(dets) == 3 and all(d["boxes"].shape[1] == 4 for d in dets)
+
+
+def test_a_step_on_the_shared_weights_trains_the_chosen_ops_only(fbnet: Any) -> None:
+    from hwnas.search.detection.loss import multibox_loss
+
+    space, net = fbnet
+    arch = space.sample(np.random.default_rng(11))
+    det = net.candidate(arch).train()
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    targets = [{"boxes": torch.tensor([[0.1, 0.2, 0.6, 0.7]]), "labels": torch.tensor([k % 3]),
+                "difficult": torch.tensor([False])} for k in range(4)]
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(4):
+        opt.zero_grad(set_to_none=True)
+        loss = multibox_loss(*det(x), net.priors, targets)["loss"]
+        loss.backward()
+        if not losses:
+            i = next(i for i, a in enumerate(arch) if OPS[a] != "skip")  # a layer whose chosen op has weights
+            layer, chosen = net.wm.module.layers[1 + i], arch[i]  # node 0 is the stem
+            assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in layer[chosen].parameters())
+            assert all(p.grad is None for k, op in enumerate(layer) if k != chosen for p in op.parameters())
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]
+
+
+def test_fbnet_detector_primitives_are_what_runs(fbnet: Any) -> None:
+    from hwnas.search.detection.model import detector_primitives
+
+    space, net = fbnet
+    arch = space.sample(np.random.default_rng(3))
+    prims = detector_primitives(space, arch, 3, 32, net.options)
+    n_layers, n_maps = len(space.layers), 2 + 2
+    assert len(prims) == 1 + n_layers + 1 + 3 * 2 + 3 * n_maps
+    assert [p.op for p in prims[-3:]] == ["dwconv", "conv", "conv"]
+    assert all(p.op not in ("pool", "fc") for p in prims)
+    with torch.no_grad():
+        feats = net.export(arch).backbone(torch.zeros(1, 3, 32, 32))
+    tapped, last = prims[1 + 16], prims[1 + n_layers]  # layer 16 ends the stride-4 stage; then the 1x1 conv
+    assert feats[0].shape[1] == tapped.c_out and feats[-1].shape[1:] == (last.c_out, last.h, last.w)
+    assert feats[0].shape[2] == -(-tapped.h // tapped.stride)
+
+
+def test_fbnet_without_its_chain_supernet_or_at_another_resolution_is_one_line(fbnet: Any) -> None:
+    from hwnas.search.detection.model import DetSupernet
+
+    _, plain = _fbnet(wm_type="plain")
+    with pytest.raises(ConfigError, match=r"^weights_manager\.type: detection needs a shared-weights supernet"):
+        DetSupernet(plain, 3, 32, HEAD)
+    with pytest.raises(ConfigError, match=r"^search_space\.resolution: 32 differs .* resolution 48"):
+        DetSupernet(fbnet[1].wm, 3, 48, HEAD)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from hwnas.search.detection.synth import SynthSpec, write_synthetic
+
+    return write_synthetic(tmp_path_factory.mktemp("fbdet"), SynthSpec(n_train=8, n_val=4, n_test=4, size=32,
+                                                                        seed=3))
+
+
+def test_coco_classes_subset_skips_and_counts_the_other_categories(synth: Path, tmp_path: Path) -> None:
+    from hwnas.config import parse_component
+    from hwnas.search.build import build_component
+    from hwnas.search.detection.data_coco import coco_categories, read_coco
+
+    src = synth / "coco" / "annotations" / "instances_train.json"
+    data = json.loads(src.read_text())
+    (cid0, name0), (cid1, name1), (cid2, name2) = coco_categories(src)
+    per_cat = {c: sum(a["category_id"] == c for a in data["annotations"]) for c in (cid0, cid1, cid2)}
+    assert all(per_cat.values())
+    ds = build_component(parse_component("dataset", {"type": "coco", "root": str(synth / "coco"), "resolution": 32,
+                                                     "classes": f"{name2},{name0}"}), seed=0).prepare()
+    assert ds.class_names == [name2, name0] and ds.num_classes == 2
+    recs = ds.records("train")
+    assert len(recs) == 8  # images whose boxes were all skipped stay, as negatives
+    assert sum(r.n for r in recs) == per_cat[cid0] + per_cat[cid2]
+    assert ds.skipped["train"] == {name1: per_cat[cid1]}
+    labels = np.concatenate([r.labels for r in recs])
+    assert (labels == 0).sum() == per_cat[cid2] and (labels == 1).sum() == per_cat[cid0]
+
+    data["annotations"][1]["category_id"] = 999  # a category the file does not define is still an error
+    bad = tmp_path / "instances_train.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"annotations\[1\]: category_id 999 is not one of the categories"):
+        read_coco(bad, synth / "coco" / "train", {cid0: 0})
