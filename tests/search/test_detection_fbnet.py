@@ -158,3 +158,34 @@ def test_coco_classes_subset_skips_and_counts_the_other_categories(synth: Path, 
     bad.write_text(json.dumps(data))
     with pytest.raises(InputError, match=r"annotations\[1\]: category_id 999 is not one of the categories"):
         read_coco(bad, synth / "coco" / "train", {cid0: 0})
+
+
+def test_detnas_flow_searches_derives_trains_and_tests_an_fbnet_detector(synth: Path, tmp_path: Path) -> None:
+    """The -cpu DetNAS config with the fbnet backbone in miniature: every stage runs on the
+    chain supernet, the derived detector is exported and trained, and its primitives priced."""
+    import yaml
+
+    from hwnas.search.detection.stages import run_flow
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "detnas-voc-cpu.yaml").read_text())
+    raw["search_space"] = {"type": "fbnet", "resolution": 32, "num_classes": 3, "head_channels": 64}
+    raw["weights_manager"] = {"type": "diff_supernet"}
+    raw["dataset"].update(root=str(synth / "voc"), resolution=32)
+    raw["head"]["extra_channels"] = [32, 16]
+    raw["supernet"].update(steps=3, batch_size=4, warmup_steps=1)
+    raw["controller"].update(population=2, sample_size=2)
+    raw["search"].update(rollouts=3, batch=2, eval_images=4, eval_batch_size=4, calib_batches=1)
+    raw["final"].update(steps=2, batch_size=4, warmup_steps=1)
+    priced: list[list[Any]] = []
+
+    def pricer(items: Any) -> float:  # a stand-in for a latency table: MACs-like size
+        priced.append(list(items))
+        return float(sum(p.c_in * p.c_out * p.h * p.w for p in items)) * 1e-6
+
+    res = run_flow(raw, tmp_path / "run", pricer=pricer, coco=False)
+    search = json.loads((tmp_path / "run" / "search.json").read_text())
+    assert len(search["history"]) == 3 and res["arch"] == max(search["history"], key=lambda h: h["reward"])["arch"]
+    assert len(res["arch"].split()) == 22 and res["test"]["images"] == 4 and 0.0 <= res["test"]["map50"] <= 1.0
+    final = json.loads((tmp_path / "run" / "final.json").read_text())
+    assert len(final["losses"]) == 2 and all(np.isfinite(final["losses"]))
+    assert res["primitives"] == len(priced[-1]) and priced[-1][0].op == "conv" and res["predicted_latency_ms"] > 0
