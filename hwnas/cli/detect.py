@@ -10,6 +10,7 @@ stages, their resumption and the scoring are the library's.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -87,6 +88,41 @@ def run_stages(raw: dict[str, Any], out: Path, base: Path, stop_after: str | Non
     return res
 
 
+def measure_detector(raw: dict[str, Any], out: Path, base: Path, threads: int) -> dict[str, Any]:
+    """Export the trained detector to ONNX (``RUN_DIR/detector.onnx``) and time it end to
+    end on the hardware section's store, device and backend (the default timing protocol;
+    the row lands in that store): the measured latency beside the summed primitives'."""
+    from hwnas.nn.torch_import import export_module
+    from hwnas.profilers.onnx_job import ModelSource, profile_model
+    from hwnas.profilers.request import ProfileRequest
+    from hwnas.profilers.timing import TimingProtocol
+    from hwnas.search.detection import stages
+    from hwnas.store import Store
+
+    run = stages.build_run(raw, base)
+    hw = run.parts["hardware"]
+    if hw.store is None or hw.device not in ("cpu", "gpu") or not hw.backend:
+        raise ConfigError("--measure: needs hardware: {store: FILE, device: cpu|gpu, backend: NAME} in the config "
+                          f"(got store {hw.store}, device {hw.device!r}, backend {hw.backend!r})")
+    test = json.loads((out / "test.json").read_text())
+    det = stages.final_stage(run, stages.supernet_stage(run, out), test["arch"], out)
+    res = run.dataset.resolution
+    path = out / "detector.onnx"
+    path.write_bytes(export_module(det, (1, 3, res, res), "detector"))
+    request = ProfileRequest(backends=(hw.backend,), device=hw.device, protocol=TimingProtocol(threads=threads))
+    with Store(hw.store) as store:
+        got = profile_model(store, ModelSource(onnx=str(path)), request, per_node=False)
+    b = got["backends"][0]
+    if b.get("error"):
+        raise ConfigError(f"--measure: {path} failed on {hw.backend}: {b['error']}")
+    if b.get("median_ms") is None:  # measured before (same graph and settings): read the stored row
+        with Store(hw.store) as store:
+            rows = store.query(backend=hw.backend, kind="network", target=got["hash"], ok_only=True)
+        b = {"median_ms": rows[-1]["median_ms"] if rows else None}
+    return {"measured_latency_ms": b["median_ms"], "measured_on": f"{hw.backend} {got['device']} "
+            f"({got['device_fingerprint']}), ONNX export of the derived detector, batch 1, {threads} thread(s)"}
+
+
 def summary(res: dict[str, Any]) -> str:
     """The table a person reads: arch, mAPs, per-class AP, predicted latency."""
     if "test" not in res:
@@ -105,6 +141,8 @@ def summary(res: dict[str, Any]) -> str:
     rows.append({"item": "primitives (backbone + head)", "value": str(res["primitives"])})
     if res.get("predicted_latency_ms") is not None:
         rows.append({"item": "predicted latency ms (hardware source)", "value": f"{res['predicted_latency_ms']:.3f}"})
+    if res.get("measured_latency_ms") is not None:
+        rows.append({"item": "measured latency ms (end to end)", "value": f"{res['measured_latency_ms']:.3f}"})
     return format_table(rows, ["item", "value"])
 
 
@@ -118,6 +156,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
         for name in STAGE_FILES:
             (out / name).unlink(missing_ok=True)
     res = run_stages(raw, out, base, args.stop_after)
+    if args.measure and "test" in res:
+        res.update(measure_detector(raw, out, base, args.threads))
+        (out / "measure.json").write_text(json.dumps({k: res[k] for k in ("measured_latency_ms", "measured_on",
+                                                                           "predicted_latency_ms") if k in res}))
     res.setdefault("run_dir", str(out))
     emit(res, as_json=args.json, table=summary(res) + f"\nrun dir: {out} (test.json holds every figure)")
     return 0
@@ -189,4 +231,8 @@ def add_commands(sub: Any) -> None:
                    help="when dataset.root is missing, write the synthetic set there first: N train images, "
                         "max(6, N/10) val and test images")
     p.add_argument("--synth-size", type=positive, default=96, help="--synth: image side in px (default: %(default)s)")
+    p.add_argument("--measure", action="store_true",
+                   help="after the test: time the derived detector end to end (exported to ONNX) on the config's "
+                        "hardware store / device / backend, beside the predicted latency")
+    p.add_argument("--threads", type=positive, default=1, help="--measure: inference threads (default: %(default)s)")
     p.set_defaults(func=cmd_detect)

@@ -28,7 +28,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         from hwnas.cli import detect
 
         print(f"{args.config} is a detection config: running it as `hwnas detect {args.config}`", file=sys.stderr)
-        args.stop_after, args.synth, args.synth_size = None, None, 96
+        args.stop_after, args.synth, args.synth_size, args.measure, args.threads = None, None, 96, False, 1
         return detect.cmd_detect(args)
     out = run_search(args.config, overrides, run_dir=args.run_dir, restart=args.restart, device=args.device,
                      nproc=args.nproc)

@@ -68,6 +68,10 @@ def test_detect_profile_price_resume_restart(tmp_path: Path, capsys: Any) -> Non
     history = json.loads((run / "search.json").read_text())["history"]
     assert len(history) == 4 and all(h["perfs"]["latency_ms"] > 0 for h in history)
 
+    timed = run_json(capsys, "detect", *common, "--measure")  # the derived detector end to end, same store
+    assert timed["measured_latency_ms"] > 0 and (run / "detector.onnx").is_file()
+    assert json.loads((run / "measure.json").read_text())["measured_latency_ms"] == timed["measured_latency_ms"]
+
     before = stamps(run)
     again = run_json(capsys, "search", *common)  # routed to the same flow: every stage done, nothing retrained
     assert stamps(run) == before and again["test"] == res["test"] and again["arch"] == res["arch"]
