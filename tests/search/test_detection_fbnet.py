@@ -98,6 +98,27 @@ def test_a_step_on_the_shared_weights_trains_the_chosen_ops_only(fbnet: Any) -> 
     assert losses[-1] < losses[0]
 
 
+def test_architecture_weights_mix_the_taps_as_the_chain_does(fbnet: Any) -> None:
+    """One-hot weights give the discrete plan's maps; the loss reaches every weight of a layer."""
+    from hwnas.search.weights.mixed import MixedPlan
+
+    space, net = fbnet
+    net.eval()
+    arch = space.sample(np.random.default_rng(5))
+    weights = {f"layer{i}": torch.nn.functional.one_hot(torch.tensor([a]), len(OPS)).float().requires_grad_()
+               for i, a in enumerate(arch)}
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    mixed = net.features(x, MixedPlan(weights))
+    with torch.no_grad():
+        discrete = net.features(x, net.wm.config_of(arch))
+    for m, d in zip(mixed, discrete):
+        torch.testing.assert_close(m, d, rtol=1e-4, atol=1e-5)
+    sum(f.square().mean() for f in mixed).backward()
+    grad = weights["layer3"].grad
+    assert grad is not None and int((grad.abs() > 0).sum()) >= len(OPS) - 1
+    net.train()
+
+
 def test_fbnet_detector_primitives_are_what_runs(fbnet: Any) -> None:
     from hwnas.search.detection.model import detector_primitives
 
