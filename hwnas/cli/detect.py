@@ -182,7 +182,7 @@ def detector_primitives_of(config: str) -> tuple[Any, list[Any]]:
     from hwnas.search.build import build_component
 
     num_classes = build_component(sec["dataset"], seed=0).prepare().num_classes
-    sizes = map_sizes(int(data.resolution), feature_strides(), len(head.extra_channels))
+    sizes = map_sizes(int(data.resolution), feature_strides(space), len(head.extra_channels))
     extras, preds = head_primitives(feature_channels(space), sizes, num_classes, head)
     items = list(space.primitives()) + [p for e in extras for p in e] + [p for t in preds for p in t]
     seen: dict[str, Any] = {}

@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
 from hwnas.cli import main
+from hwnas.cli.detect import detector_primitives_of
+from hwnas.search.detection.model import detector_primitives
+from hwnas.search.detection.ssd import HeadOptions
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FAST = ["--warmup", "1", "--min-repeats", "2", "--max-repeats", "3", "--sessions", "1", "--min-time-ms", "0",
@@ -60,6 +64,12 @@ def test_detect_profile_price_resume_restart(tmp_path: Path, capsys: Any) -> Non
                     "--store", str(tmp_path / "s.sqlite"), *FAST)
     measured = prof["backends"][0]["primitives"]
     assert measured > 0 and prof["n_primitives"] == measured
+
+    space, profiled = detector_primitives_of(str(cfg))  # what was profiled covers every derived detector
+    rng, keys = np.random.default_rng(0), {p.key for p in profiled}
+    for _ in range(5):
+        prims = detector_primitives(space, space.sample(rng), 3, 32, HeadOptions(extra_channels=(32, 16), ratios=(2.0,)))
+        assert {p.key for p in prims} <= keys
 
     res = run_json(capsys, "detect", *common)  # continues: the supernet is not retrained
     assert (run / "supernet.pt").stat().st_mtime_ns == supernet_at
