@@ -35,9 +35,10 @@ def test_ofa_configs_follow_the_papers_schedule(name: str) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_a_miniature_of_the_cpu_config_runs_every_phase(tmp_path: Path) -> None:
-    data = yaml.safe_load((CONFIGS / "ofa-mbv3-cifar10-cpu.yaml").read_text())
-    data["dataset"]["max_train"] = 128
+@pytest.mark.parametrize("name", ["ofa-mbv3-cifar10-cpu", "ofa-mbv3-imagenet-cpu"])
+def test_a_miniature_of_the_cpu_config_runs_every_phase(tmp_path: Path, name: str) -> None:
+    data = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    data["dataset"].update({"samples": 256} if data["dataset"]["type"] == "synthetic" else {"max_train": 128})
     data["evaluator"].update(phase_steps=[1, 1, 1, 2], steps=2, batch_size=16, eval_batch_size=64, warmup_steps=0)
     data["trainer"].update(steps=3, rollouts_per_step=1, checkpoint_every=1)
     cfg = tmp_path / "mini.yaml"
