@@ -102,8 +102,6 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to run (default: %(default)s)")
     p.add_argument("--backend", action="append", metavar="NAME", type=comma_list,
                    help=f"backend ({', '.join(names('backend'))} or all); repeatable; default onnxruntime")
-    p.add_argument("--detector", metavar="CONFIG",
-                   help="a detection config (hwnas detect): profile its detector's primitives, backbone + head")
     p.add_argument("--networks", type=non_negative, default=None, help="also measure N sampled networks (default: 0; 12 with the default space)")
     add_store(p)
     p.add_argument("--threads", type=positive, default=1, help="threads per inference (default: %(default)s)")

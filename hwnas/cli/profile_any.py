@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--time-limit", type=finite, metavar="S",
                    help="stop after S seconds, between two items (any job; a rerun resumes)")
     g.add_argument("--no-adaptive", action="store_true", help="--kernels: draw all rounds evenly")
+    g.add_argument("--detector", metavar="CONFIG",
+                   help="a detection config (hwnas detect): profile its detector's primitives, backbone + head")
     g.add_argument("--fusion-rules", action="store_true",
                    help="measure this device's fusion and layout rules again (the kernel job does it once)")
 
