@@ -165,6 +165,20 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def from_search(args: argparse.Namespace) -> int:
+    """``hwnas search CONFIG`` given a detection config: the same flow as ``hwnas detect``
+    (run dir, --restart and --json carry over; the search-only flags are refused)."""
+    given = [f for f, v in (("--objective", args.objective), ("--budget-ms", args.budget_ms), ("--steps", args.steps),
+                            ("--device", args.device), ("--ray-address", args.ray_address),
+                            ("--nproc", args.nproc != 1)) if v]
+    if given:
+        raise ConfigError(f"{args.config} is a detection config: {', '.join(given)} do not apply (its sections set "
+                          f"the budget; run: hwnas detect {args.config} --help)")
+    print(f"{args.config} is a detection config: running it as `hwnas detect {args.config}`", file=sys.stderr)
+    args.stop_after, args.synth, args.synth_size, args.measure, args.threads = None, None, 96, False, 1
+    return cmd_detect(args)
+
+
 def detector_primitives_of(config: str) -> tuple[Any, list[Any]]:
     """The backbone space and every primitive a derived detector of ``config`` may run:
     the space's primitives followed by the SSDLite head's (one head for every subnet)."""

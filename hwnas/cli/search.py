@@ -25,11 +25,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.config is None:
         args.config = _card_config(args)
     if _is_detection(args.config):  # a detection config (head: section) runs the detection flow
-        from hwnas.cli import detect
+        from hwnas.cli.detect import from_search
 
-        print(f"{args.config} is a detection config: running it as `hwnas detect {args.config}`", file=sys.stderr)
-        args.stop_after, args.synth, args.synth_size, args.measure, args.threads = None, None, 96, False, 1
-        return detect.cmd_detect(args)
+        return from_search(args)
     out = run_search(args.config, overrides, run_dir=args.run_dir, restart=args.restart, device=args.device,
                      nproc=args.nproc)
     if out.get("rank", 0):

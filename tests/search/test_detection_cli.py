@@ -90,13 +90,16 @@ def test_detect_profile_price_resume_restart(tmp_path: Path, capsys: Any) -> Non
     assert (run / "supernet.pt").stat().st_mtime_ns != supernet_at and not (run / "search.json").exists()
 
 
-def test_classification_config_is_refused_in_one_line(capsys: Any) -> None:
+def test_wrong_config_or_flags_refused_in_one_line(capsys: Any) -> None:
     cfg = CONFIGS / "search-mbv2-digits.yaml"
     assert main(["detect", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "not a detection config" in err and f"hwnas search {cfg}" in err and err.count("\n") == 1
     assert main(["profile", "--detector", str(cfg)]) == 2
     assert "not a detection config" in capsys.readouterr().err
+    detection = str(CONFIGS / "detnas-voc-cpu.yaml")
+    assert main(["search", detection, "--budget-ms", "2"]) == 2  # search-only flags are not silently dropped
+    assert "--budget-ms do not apply" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flag", [["--space", "mbv2"], ["--networks", "3"]])
