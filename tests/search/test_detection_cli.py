@@ -54,6 +54,8 @@ def test_detect_profile_price_resume_restart(tmp_path: Path, capsys: Any) -> Non
     assert main(["detect", *common]) == 2
     err = capsys.readouterr().err
     assert "dataset.root" in err and "--synth" in err and err.count("\n") == 1
+    assert main(["profile", "--detector", str(cfg), "--store", str(tmp_path / "s.sqlite")]) == 2
+    assert "--synth" in capsys.readouterr().err and not (tmp_path / "s.sqlite").exists()
 
     res = run_json(capsys, "detect", *common, "--synth", "16", "--synth-size", "32", "--stop-after", "supernet")
     assert res["stopped_after"] == "supernet" and (tmp_path / "data" / "voc").is_dir()
