@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.errors import ConfigError, InputError
+from hwnas.errors import ConfigError, HwnasError, InputError
 from hwnas.search.detection.ssd import HeadOptions
 from hwnas.search.spaces.fbnet import OPS
 
@@ -203,6 +203,10 @@ def test_detnas_flow_searches_derives_trains_and_tests_an_fbnet_detector(synth: 
         priced.append(list(items))
         return float(sum(p.c_in * p.c_out * p.h * p.w for p in items)) * 1e-6
 
+    sandwich = {**raw, "supernet": {**raw["supernet"], "sampling": "sandwich"}}
+    with pytest.raises(HwnasError, match=r"supernet.sampling: sandwich sampling needs the largest .* space "
+                                         r"'fbnet' has decisions without an order of size .*use uniform"):  # fbnet's chain has no largest/smallest subnet
+        run_flow(sandwich, tmp_path / "sandwich", pricer=pricer, coco=False)
     res = run_flow(raw, tmp_path / "run", pricer=pricer, coco=False)
     search = json.loads((tmp_path / "run" / "search.json").read_text())
     assert len(search["history"]) == 3 and res["arch"] == max(search["history"], key=lambda h: h["reward"])["arch"]

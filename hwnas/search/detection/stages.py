@@ -10,6 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from hwnas.errors import ConfigError
 from hwnas.search.detection.flow import (
     DetRun,
     Pricer,
@@ -30,6 +31,14 @@ log = logging.getLogger(__name__)
 
 def supernet_stage(run: DetRun, out: Path) -> DetSupernet:
     """Train (or reload) the shared backbone + head on uniformly sampled subnets."""
+    if run.parts["supernet"].sampling == "sandwich":
+        if not callable(getattr(run.wm, "extreme_arch", None)):
+            raise ConfigError(f"supernet.sampling: sandwich needs a supernet with a largest and a smallest subnet; "
+                              f"weights_manager {run.raw['weights_manager'].get('type')!r} has none: use uniform")
+        try:
+            run.wm.extreme_arch("max")
+        except ConfigError as exc:
+            raise ConfigError(f"supernet.sampling: {exc}") from None
     torch.manual_seed(run.seed)
     net = DetSupernet(run.wm, run.dataset.num_classes, run.dataset.resolution, run.parts["head"])
     path = out / "supernet.pt"

@@ -228,7 +228,15 @@ class SupernetBase(WeightsManager):
                 block.export_into(next(it), e, k)
 
     def extreme_arch(self, which: str) -> Arch:
-        """Largest (``max``) or smallest (``min``) subnet, for the sandwich rule."""
+        """Largest (``max``) or smallest (``min``) subnet, for the sandwich rule. Only numeric
+        choices (kernel, expansion, depth, width) have an order of size: op names (fbnet's
+        ``k3_e1``, ``skip``) have none, and their text order would pick nonsense."""
+        unordered = [d.name for d in self.space.decisions
+                     if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in d.choices)]
+        if unordered:
+            raise ConfigError(f"sandwich sampling needs the largest and the smallest subnet, but space "
+                              f"{self.space.name!r} has decisions without an order of size ({unordered[0]}, ...): "
+                              f"use uniform sampling")
         return tuple(int(d.choices.index(max(d.choices) if which == "max" else min(d.choices)))
                      for d in self.space.decisions)
 
