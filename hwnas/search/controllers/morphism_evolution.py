@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from hwnas.config import opt
 from hwnas.errors import ConfigError
 from hwnas.registry import register
 from hwnas.search.controllers.base import Controller
-from hwnas.search.controllers.simple import valid_reward
+from hwnas.search.controllers.simple import AgingPopulation
 from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.spaces.mbv2 import MBV2Space
@@ -27,7 +27,7 @@ from hwnas.search.weights.morphism import growth_mutations
 
 
 @register("controller", "morphism_evolution")
-class MorphismEvolutionController(Controller):
+class MorphismEvolutionController(AgingPopulation, Controller):
     """Aging evolution whose mutations are function-preserving morphisms (children name parents)."""
 
     @dataclass(frozen=True)
@@ -89,17 +89,3 @@ class MorphismEvolutionController(Controller):
             out.append(Rollout(child, info={"parent": self.space.to_str(parent), "morphism": "+".join(kinds)}))
         return out
 
-    def step(self, rollouts: Sequence[Rollout]) -> None:
-        for r in rollouts:
-            if not valid_reward(r):
-                continue
-            self.population.append((tuple(r.arch), float(r.reward)))  # type: ignore[arg-type]
-            while len(self.population) > self.options.population:
-                self.population.popleft()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.rng_state(), "population": [[list(a), r] for a, r in self.population]}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.set_rng_state(state["rng"])
-        self.population = deque((tuple(int(x) for x in a), float(r)) for a, r in state["population"])

@@ -44,8 +44,32 @@ class RandomController(Controller):
         self.set_rng_state(state["rng"])
 
 
+class AgingPopulation:
+    """The aging population of evolution controllers (regularised evolution): rewarded rollouts
+    join, the oldest leave beyond ``options.population``; saved with the controller's RNG.
+    Shared by ``evolution`` and ``morphism_evolution``, which differ only in how a child is made."""
+
+    population: deque[tuple[Arch, float]]
+    options: Any
+
+    def step(self, rollouts: Sequence[Rollout]) -> None:
+        for r in rollouts:
+            if not valid_reward(r):
+                continue
+            self.population.append((tuple(r.arch), float(r.reward)))  # type: ignore[arg-type]
+            while len(self.population) > self.options.population:
+                self.population.popleft()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng_state(), "population": [[list(a), r] for a, r in self.population]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.set_rng_state(state["rng"])
+        self.population = deque((tuple(int(x) for x in a), float(r)) for a, r in state["population"])
+
+
 @register("controller", "evolution")
-class EvolutionController(Controller):
+class EvolutionController(AgingPopulation, Controller):
     """Regularized (aging) evolution: tournament selection, mutation, the oldest dies."""
 
     @dataclass(frozen=True)
@@ -83,17 +107,3 @@ class EvolutionController(Controller):
             out.append(Rollout(arch))
         return out
 
-    def step(self, rollouts: Sequence[Rollout]) -> None:
-        for r in rollouts:
-            if not valid_reward(r):
-                continue
-            self.population.append((tuple(r.arch), float(r.reward)))  # type: ignore[arg-type]
-            while len(self.population) > self.options.population:
-                self.population.popleft()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.rng_state(), "population": [[list(a), r] for a, r in self.population]}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.set_rng_state(state["rng"])
-        self.population = deque((tuple(int(x) for x in a), float(r)) for a, r in state["population"])

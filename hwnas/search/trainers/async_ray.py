@@ -61,14 +61,9 @@ def evaluate_task(cfg_data: dict[str, Any], base: str, arch: list[int], step: in
         comps = _WORKER_CACHE[key] = build_components(cfg, controller=False, device=device)
     if threads:
         torch.set_num_threads(threads)
-    r = Rollout(tuple(int(a) for a in arch))
-    r.step = step
-    if getattr(comps.evaluator, "needs_candidates", True) and comps.weights_manager is not None:
-        r.candidate = comps.weights_manager.assemble_candidate(r)
-    comps.evaluator.evaluate([r])
-    info = {k: v for k, v in r.info.items() if isinstance(v, (bool, int, float, str))}
-    return {"perfs": {k: float(v) for k, v in r.perfs.items()}, "info": info,
-            "reward": None if r.reward is None else float(r.reward), "pid": os.getpid()}
+    from hwnas.search.trainers.pool import evaluate_one  # one evaluation, as the process pool does it
+
+    return evaluate_one(comps, arch, step)
 
 
 @register("trainer", "async")
