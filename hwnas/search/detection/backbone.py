@@ -30,7 +30,7 @@ from torch import nn
 from hwnas.errors import ConfigError
 from hwnas.nn.builders import build_network
 from hwnas.search.spaces.differentiable import MixedLayer
-from hwnas.search.weights.mixed import DiscretePlan, MixedChainModule, mix
+from hwnas.search.weights.mixed import MixedChainModule, run_item
 
 #: (stage index whose last block is tapped, stride) of the five elastic stages; then the last conv.
 STAGE_TAPS: tuple[tuple[int, int], ...] = ((1, 8), (3, 16))
@@ -185,13 +185,7 @@ class MixedChainFeatures(nn.Module):
     def forward(self, x: torch.Tensor, plan: Any) -> list[torch.Tensor]:
         feats = []
         for i, (it, mod) in enumerate(zip(self.chain.items[: self.n_run], self.chain.layers)):
-            if not isinstance(it, MixedLayer):
-                x = mod(x)
-            elif isinstance(plan, DiscretePlan):
-                x = mod[plan.choices[it.group][it.row]](x)
-            else:
-                index = plan.index[it.group][it.row] if plan.index else None
-                x = mix(mod, x, plan.weights[it.group][it.row], index)
+            x = run_item(it, mod, x, plan)
             if i == self.tap:
                 feats.append(x)
         return feats + [x]

@@ -164,11 +164,16 @@ class MixedChainModule(nn.Module):
 
     def forward(self, x: torch.Tensor, plan: DiscretePlan | MixedPlan) -> torch.Tensor:
         for it, mod in zip(self.items, self.layers):
-            if not isinstance(it, MixedLayer):
-                x = mod(x)
-            elif isinstance(plan, DiscretePlan):
-                x = mod[plan.choices[it.group][it.row]](x)
-            else:
-                index = plan.index[it.group][it.row] if plan.index else None
-                x = mix(mod, x, plan.weights[it.group][it.row], index)
+            x = run_item(it, mod, x, plan)
         return x
+
+
+def run_item(it: Any, mod: nn.Module, x: torch.Tensor, plan: DiscretePlan | MixedPlan) -> torch.Tensor:
+    """One layer of a chain under a plan: a fixed layer as is, a mixed one's chosen op
+    (discrete plan) or its weighted mixture (mixed plan). Also used by detection's feature taps."""
+    if not isinstance(it, MixedLayer):
+        return mod(x)
+    if isinstance(plan, DiscretePlan):
+        return mod[plan.choices[it.group][it.row]](x)
+    index = plan.index[it.group][it.row] if plan.index else None
+    return mix(mod, x, plan.weights[it.group][it.row], index)
