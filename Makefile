@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= tvm,test,ray,dashboard,tensorboard,browser
+EXTRAS ?= tvm,test,ray,dashboard,tensorboard,browser,detection
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
