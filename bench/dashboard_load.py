@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -108,6 +109,7 @@ def main() -> None:
     ap.add_argument("--rollouts", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
+    load_before = os.getloadavg()  # timings mean little on a busy machine: the JSON says how busy
     import logging
 
     from hwnas.dashboard.app import create_app
@@ -134,7 +136,7 @@ def main() -> None:
            "baseline_read_csv_s": base, "cold_page_s": statistics.median(colds), "warm_page_s": warm,
            "figures_api_s": figs, "browser_s": br, "limit_s": 2.0,
            "data": "10,000 NB201 archs drawn uniformly, real table accuracy/latency; the rollouts are generated",
-           "note": "measured on a shared 2-core machine under other load: times are inflated"}
+           "load_average_before": load_before, "load_average_after": os.getloadavg(), "cpus": os.cpu_count()}
     rows = [("pandas.read_csv (baseline)", base), ("GET /run cold", res["cold_page_s"]),
             ("GET /run warm", warm), ("GET /api/run/figures", figs)]
     if br:
@@ -144,7 +146,8 @@ def main() -> None:
     print(f"{'what':40s} {'seconds':>8s}")
     for what, s in rows:
         print(f"{what:40s} {s:8.3f}")
-    print("limit: 2 s per page load; " + res["note"])
+    print(f"limit: 2 s per page load; load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "dashboard_load.json").write_text(json.dumps(res, indent=1) + "\n")
 
