@@ -150,4 +150,20 @@ def test_the_teacher_is_the_full_network_frozen_when_its_phase_ends(tmp_path: Pa
     for _ in range(4):
         ev.update_evaluator()
     torch.testing.assert_close(ev._teacher_logits(x, "depth"), want)  # frozen while the supernet trains on
-    assert sampled == [2, 3, 3, 4, 4, 4, 5, 5, 5]  # phase_subnets: 1 (kernel), 2 (depth), 3 (expand) per step
+    # phase_subnets: 1 (full, at a sampled resolution), 1 (kernel), 2 (depth), 3 (expand) per step
+    assert sampled == [0, 1, 2, 3, 3, 4, 4, 4, 5, 5, 5]
+
+
+@pytest.mark.timeout(60)
+def test_the_full_phase_trains_the_largest_network_at_every_resolution(tmp_path: Path) -> None:
+    """OFA samples the image size per batch in every phase, the full one included: the
+    full phase's steps train the largest network at each of the space's resolutions."""
+    ev = _parts(tmp_path, steps=12, phase_steps=[12, 1, 1, 1]).evaluator
+    trained: list[Any] = []
+    original = ev._forward
+    ev._forward = lambda x, archs: trained.extend(archs) or original(x, archs)
+    ev.update_evaluator()
+    space, largest = ev.space, ev.weights_manager.extreme_arch("max")
+    assert len(trained) == 12  # one subnet per step in the full phase
+    assert {space.resolution_of(a) for a in trained} == set(space.options.resolutions)
+    assert all(list(a)[1:] == list(largest)[1:] for a in trained)  # everything but the resolution at its largest

@@ -212,9 +212,10 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
             x, y = rt.batch(self._next_batch())
             self.optimizer.zero_grad(set_to_none=True)
             teacher = self._teacher_logits(x, phase)
-            archs = [wm.extreme_arch("max")] if phase == "full" else \
-                [self._sample(phase) for _ in range(o.phase_subnets[index] if o.phase_subnets
-                                                    else o.subnets_per_step)]
+            # the full phase trains the largest network at a sampled resolution (OFA: elastic
+            # resolution in every phase), one per step
+            archs = [self._sample(phase) for _ in range(1 if phase == "full" else o.phase_subnets[index]
+                                                        if o.phase_subnets else o.subnets_per_step)]
             if rt.distributed:  # one forward, one backward: DDP reduces once
                 outs = self._forward(x, archs)
                 step_losses = [self._loss(z, y, teacher) for z in outs]
