@@ -27,6 +27,7 @@ from hwnas.inputs import output_dir
 from hwnas.search.ofa.evolve import CostCache, EvolutionOptions, check_feasible, evolve
 from hwnas.search.ofa.fit import fit_accuracy_predictor
 from hwnas.search.ofa.predictor import AccuracyPredictor
+from hwnas.search.ofa.pricing import arch_pricing
 from hwnas.search.ofa.sampling import SupernetRun, open_supernet_run
 from hwnas.search.ofa.targets import Target
 
@@ -75,13 +76,14 @@ def _open(target: Target, run: SupernetRun, opened: dict[SourceRequest, CostCach
     sp = run.space
     src.check_space(sp)
     smallest = run.weights_manager.extreme_arch("min")
-    cache = CostCache(sp, lambda archs: src.cost_archs(sp, archs))
+    pricing = arch_pricing(src, sp)
+    cache = CostCache(sp, pricing)
     try:
         cache([smallest])
     except CostModelError as exc:
         raise ConfigError(f"{target.where}: {src.where} does not price this run's {sp.name} networks "
                           f"({' '.join(str(exc).split())})") from None
-    cache.source = src  # type: ignore[attr-defined]
+    cache.source, cache.pricing = src, pricing  # type: ignore[attr-defined]
     opened[target.request] = cache
     return cache
 
@@ -106,7 +108,8 @@ def _one(target: Target, run: SupernetRun, pred: AccuracyPredictor, cache: CostC
             f"budget_{unit.lower()}": target.budget, "search_budget": req.search_budget(target),
             f"predicted_{src.target}_{unit.lower()}": found.cost,
             "predicted_accuracy": found.accuracy, "arch_str": sp.to_str(found.arch), "arch": list(found.arch),
-            "seconds": seconds, "networks_priced": found.priced, "target": target.where}
+            "seconds": seconds, "networks_priced": found.priced, "target": target.where,
+            "pricing": cache.pricing.info}  # type: ignore[attr-defined]
 
 
 def specialize(req: SpecializeRequest, on_scored: Callable[[int], None] | None = None,
