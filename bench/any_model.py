@@ -39,14 +39,14 @@ def _store(args: argparse.Namespace):  # noqa: ANN202
 
 
 def cmd_kernels(args: argparse.Namespace) -> None:
-    from hwnas.cost_models.kernel_fit import advise_weights
+    from hwnas.cost_models.kernel_fit import advise_round
     from hwnas.profilers.kernel_job import KernelSampling, profile_kernels
     from hwnas.profilers.request import ProfileRequest
 
     with _store(args) as st:
         s = profile_kernels(st, ProfileRequest(networks=args.networks, seed=args.seed, deadline_s=args.time_limit,
                                                show_progress=True), KernelSampling(rounds=args.rounds),
-                            advisor=advise_weights)
+                            advisor=advise_round)
     log = RESULTS / "any_model_kernel_job.json"
     runs = json.loads(log.read_text()) if log.exists() else []
     runs.append({k: v for k, v in s.to_dict().items() if k != "errors"})

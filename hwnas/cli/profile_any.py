@@ -30,7 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rounds", type=positive, default=4, help="--kernels: adaptive sampling rounds (default %(default)s)")
     g.add_argument("--time-limit", type=finite, metavar="S",
                    help="stop after S seconds, between two items (any job; a rerun resumes)")
-    g.add_argument("--no-adaptive", action="store_true", help="--kernels: draw all rounds evenly")
+    g.add_argument("--no-adaptive", action="store_true", help="--kernels: draw all rounds evenly, never stop early")
+    g.add_argument("--stop-mape", type=finite, default=0.04, metavar="SHARE",
+                   help="--kernels: stop drawing a block family once its held-out networks' MAPE is at most this "
+                        "(0 never stops; default %(default)s); the job ends early when all are")
+    g.add_argument("--stop-min-networks", type=positive, default=20, metavar="N",
+                   help="--kernels: ... judged on at least N held-out networks (default %(default)s)")
     g.add_argument("--detector", metavar="CONFIG",
                    help="a detection config (hwnas detect): profile its detector's primitives, backbone + head")
     g.add_argument("--fusion-rules", action="store_true",
@@ -70,18 +75,23 @@ def _rules(args: argparse.Namespace, store: Any) -> int:
 
 
 def _kernels(args: argparse.Namespace, store: Any, request: Any) -> int:
-    from hwnas.cost_models.kernel_fit import advise_weights
-    from hwnas.profilers.kernel_job import KernelSampling, profile_kernels
+    from hwnas.cost_models.kernel_fit import advise_round
+    from hwnas.profilers.kernel_job import KernelSampling, StopRule, profile_kernels
 
     # The advice (kernel predictors fitted on earlier rounds, priced through a KernelSource)
     # is a cost-model decision: the command passes it to the profiler, which never imports it.
-    s = profile_kernels(store, request, KernelSampling(rounds=args.rounds, adaptive=not args.no_adaptive),
-                        advisor=advise_weights)
-    state = "complete" if s.complete else "stopped at the time limit; rerun to resume"
+    stop = StopRule(args.stop_mape, args.stop_min_networks)
+    s = profile_kernels(store, request, KernelSampling(rounds=args.rounds, adaptive=not args.no_adaptive, stop=stop),
+                        advisor=advise_round)
+    rows = [{"block family": b, **{k: f.get(k) for k in ("networks", "mape", "accurate", "stopped_round")}}
+            for b, f in sorted(s.families.items())]
+    state = ("complete: every block family accurate, stopped early" if s.stopped_early else
+             "complete" if s.complete else "stopped at the time limit; rerun to resume")
     emit(s.to_dict(), as_json=args.json,
          table=f"kernel job on {s.device} ({s.device_fingerprint}): {s.measured} networks measured "
                f"({s.kernels} kernels; detection matched the runtime on {s.clean}), {s.skipped} already in "
-               f"{s.store}, {s.failed} failed, {s.wall_s} s; {state}")
+               f"{s.store}, {s.failed} failed, {s.wall_s} s ({s.advice_s} s judging rounds); {state}"
+               + ("\n" + format_table(rows) if rows else ""))
     return 0
 
 

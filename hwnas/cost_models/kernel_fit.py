@@ -72,34 +72,59 @@ def fit_kernel_model(store: Any, device: str | int, backend: str = "onnxruntime"
     return report
 
 
-def advise_weights(store: Any, dev_id: int, backend: str, settings: Mapping[str, Any], rnd: int,
-                   folds: int = 3) -> dict[str, float]:
-    """Block-family weights for round ``rnd`` of the kernel job: each family of random
-    blocks is weighted by the cross-validated error of the kernels in the networks that
-    contained it (rounds before ``rnd``), so poorly predicted regions get sampled more.
-    Each fold's predictor prices kernels through a
-    :class:`~hwnas.cost_models.source_models.KernelSource` (a family it has no predictor
-    for is priced as a copy of its data)."""
-    data = load_kernel_data(store, dev_id, backend, max_round=rnd - 1)
+#: Tree settings of the advisor's per-fold fits: light (they run between rounds, inside
+#: the job's time), since they only have to rank families and judge them against the stop rule.
+ADVICE_PARAMS: dict[str, Any] = {"n_estimators": 60, "learning_rate": 0.15, "max_depth": 4}
+
+
+def _out_of_fold_errors(data: KernelData, folds: int, seed: int) -> np.ndarray:
+    """Per network, the relative error of its predicted kernel sum against the measured
+    one, each network predicted by a model fitted on the other folds only (held out)."""
     n = len(data.nets)
-    if n < 2 * folds:
-        return {}
-    order = np.random.default_rng(rnd).permutation(n)
+    order = np.random.default_rng(seed).permutation(n)
     err = np.zeros(n)
     for f in range(folds):
         te = np.sort(order[f::folds])
         tr = np.setdiff1d(np.arange(n), te)
-        model = KernelCostModel(n_estimators=100, seed=rnd).fit_kernels(data, tr)
-        source = KernelSource(model, where=f"kernel predictor of round {rnd} fold {f}", items="kernels")
+        model = KernelCostModel(seed=seed, **ADVICE_PARAMS).fit_kernels(data, tr)
+        source = KernelSource(model, where=f"kernel predictor of round {seed} fold {f}", items="kernels")
         for i in te:
             net = data.nets[i]
-            pred = source.cost(list(net.kernels))
-            err[i] = float(np.mean(np.abs(pred - np.asarray(net.kernel_ms)) / np.asarray(net.kernel_ms)))
+            measured = float(np.sum(net.kernel_ms))
+            err[i] = abs(float(np.sum(source.cost(list(net.kernels)))) / measured - 1.0)
+    return err
+
+
+def advise_round(store: Any, dev_id: int, backend: str, settings: Mapping[str, Any], rnd: int, *,
+                 stop: Any = None, folds: int = 3) -> dict[str, Any]:
+    """The kernel job's advice before round ``rnd``: judge every block family on held-out
+    networks of rounds before ``rnd`` and weight the next round's draws.
+
+    Each network is predicted out of fold (``folds`` fits, each on the other networks'
+    kernels, priced through a :class:`~hwnas.cost_models.source_models.KernelSource`; a
+    family with no predictor yet is priced as a copy of its data); its error is that of its
+    predicted kernel sum — what a whole model's price is made of, free of the end-to-end
+    timing noise. A block family's error is the MAPE of the held-out networks that contain
+    it: a bad neighbour can only keep a family drawing longer, never stop it too early.
+    Families at most ``stop.mape`` on at least ``stop.min_networks`` networks get weight 0
+    (no longer drawn); the others are weighted by the square of their error over the mean."""
+    mape_stop = float(getattr(stop, "mape", 0.04))
+    min_networks = int(getattr(stop, "min_networks", 20))
+    data = load_kernel_data(store, dev_id, backend, max_round=rnd - 1)
+    if len(data.nets) < 2 * folds:
+        return {"weights": {}, "families": {}}
+    err = _out_of_fold_errors(data, folds, rnd)
     score: dict[str, list[float]] = {}
     for i, net in enumerate(data.nets):
         for b in set(net.blocks):
-            score.setdefault(b, []).append(err[i])
-    mean = float(err.mean()) or 1.0
-    weights = {b: round((float(np.mean(v)) / mean) ** 2, 3) for b, v in score.items()}
-    log.info("round %d block weights from %d networks: %s", rnd, n, weights)
-    return weights
+            score.setdefault(b, []).append(float(err[i]))
+    families = {b: {"networks": len(v), "mape": round(float(np.mean(v)), 4),
+                    "accurate": len(v) >= min_networks and float(np.mean(v)) <= mape_stop}
+                for b, v in sorted(score.items())}
+    wrong = [f["mape"] for f in families.values() if not f["accurate"]]
+    mean = float(np.mean(wrong)) if wrong else 1.0
+    weights = {b: 0.0 if f["accurate"] else round(float(np.clip((f["mape"] / max(mean, 1e-9)) ** 2, 0.25, 4.0)), 3)
+               for b, f in families.items()}
+    log.info("round %d: %d networks judged held out; accurate %s; weights %s", rnd, len(data.nets),
+             [b for b, f in families.items() if f["accurate"]], weights)
+    return {"weights": weights, "families": families}

@@ -2,8 +2,12 @@
 store every kernel of every network; resumable, in rounds, within a time limit.
 
 Why rounds: adaptive sampling. Round 0 draws block families evenly; before each later
-round the caller's ``advisor`` (the kernel predictors fitted on what the store holds from
-earlier rounds) says which families it predicts worst, and those are drawn more often.
+round the caller's ``advisor`` (kernel predictors fitted on what the store holds from
+earlier rounds, judged on held-out networks) says, per block family, how wrong the
+predictors still are. A family whose held-out error is under the stop rule
+(:class:`StopRule`) is no longer drawn, the others are drawn in proportion to their error,
+and the job ends early once every family is accurate: the time goes where the predictor
+is still wrong, so a new device's predictor is built in minutes, not a quarter of an hour.
 Each round's networks depend only on the seed and on earlier rounds, so a killed job
 rerun with the same options draws the same networks and skips those already measured;
 ``time_limit_s`` ends a run between two networks, so long jobs are split into pieces.
@@ -19,7 +23,7 @@ import logging
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -29,7 +33,7 @@ from hwnas.errors import ConfigError
 from hwnas.nn.kernels import FusionRules, detect
 from hwnas.nn.kernels.attribution import kernel_samples
 from hwnas.nn.kernels.rules import KIND as RULES_KIND
-from hwnas.nn.kernels.synthetic import MAX_MACS, RESOLUTIONS, describe, sample_network
+from hwnas.nn.kernels.synthetic import BLOCKS, MAX_MACS, RESOLUTIONS, describe, sample_network
 from hwnas.nn.onnx_graph import import_onnx, to_network
 from hwnas.profilers.backends.base import OnnxTarget
 from hwnas.profilers.client import WorkerClient
@@ -51,7 +55,47 @@ KERNEL_PROTOCOL = TimingProtocol(warmup=3, min_repeats=5, max_repeats=20, min_ti
                                  sessions=1)
 #: The kernel job's per-item timeout when the request gives none.
 DEFAULT_TIMEOUT_S = 120.0
-Advisor = Callable[[Store, int, str, dict[str, Any], int], dict[str, float]]
+#: ``advisor(store, dev_id, backend, settings, round, stop=StopRule)`` -> a :class:`RoundAdvice`
+#: as a plain mapping (``weights``, ``families``), or a plain mapping of block weights.
+Advisor = Callable[..., Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When a block family counts as accurate: its networks' held-out error (MAPE of the
+    predicted vs measured kernel sum, out-of-fold) is at most ``mape``, judged on at least
+    ``min_networks`` held-out networks that contain it. ``mape`` 0 never stops a family."""
+
+    mape: float = 0.04
+    min_networks: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.mape) < float("inf"):
+            raise ConfigError(f"stop mape: expected a finite share >= 0 (0.04 is 4%), got {self.mape!r}")
+        if isinstance(self.min_networks, bool) or not isinstance(self.min_networks, int) or self.min_networks < 2:
+            raise ConfigError(f"stop min_networks: expected an integer >= 2, got {self.min_networks!r}")
+
+
+@dataclass(frozen=True)
+class RoundAdvice:
+    """What the advisor says before a round: block-family weights (0: accurate, no longer
+    drawn) and, per judged family, ``{"networks", "mape", "accurate"}``."""
+
+    weights: dict[str, float]
+    families: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, value: Mapping[str, Any] | None) -> "RoundAdvice":
+        """From the advisor's plain mapping; a flat ``{family: weight}`` judges nothing."""
+        value = dict(value or {})
+        if "weights" in value or "families" in value:
+            return cls({str(k): float(v) for k, v in dict(value.get("weights") or {}).items()},
+                       {str(k): dict(v) for k, v in dict(value.get("families") or {}).items()})
+        return cls({str(k): float(v) for k, v in value.items()}, {})
+
+    def all_accurate(self, drawn: list[str]) -> bool:
+        """Every family that would be drawn was judged accurate (nothing left to learn)."""
+        return bool(drawn) and all(bool(self.families.get(b, {}).get("accurate")) for b in drawn)
 
 
 @dataclass
@@ -61,6 +105,7 @@ class KernelJobSummary:
     device_fingerprint: str
     networks: int
     rounds: int
+    rounds_run: int = 0
     measured: int = 0
     skipped: int = 0
     failed: int = 0
@@ -68,8 +113,13 @@ class KernelJobSummary:
     clean: int = 0
     wall_s: float = 0.0
     complete: bool = False
+    stopped_early: bool = False
     rules_measured: bool = False
+    advice_s: float = 0.0
+    stop: dict[str, Any] = field(default_factory=dict)
     weights: list[dict[str, float]] = field(default_factory=list)
+    #: block family -> the last judgement (networks, mape, accurate) and ``stopped_round``
+    families: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,15 +146,16 @@ def net_seed(seed: int, rnd: int, i: int) -> int:
 @dataclass(frozen=True)
 class KernelSampling:
     """How the kernel job draws its networks, besides the request's ``networks`` (the
-    total over all rounds) and ``seed``: ``rounds`` of adaptive sampling (``adaptive``
-    False draws all rounds evenly), the size of a network, and a block-family emphasis
-    for every round (``weights``)."""
+    most over all rounds) and ``seed``: ``rounds`` of adaptive sampling (``adaptive``
+    False draws all rounds evenly and never stops early), when a family stops (``stop``),
+    the size of a network, and a block-family emphasis for every round (``weights``)."""
 
     rounds: int = 4
     adaptive: bool = True
     max_macs: float = MAX_MACS
     max_resolution: int = RESOLUTIONS[-1]
     weights: Mapping[str, float] = field(default_factory=dict)
+    stop: StopRule = field(default_factory=StopRule)
 
     def __post_init__(self) -> None:
         if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
@@ -152,12 +203,27 @@ class KernelJob:
         base, extra = divmod(self.n, self.rounds)
         return [base + (1 if r < extra else 0) for r in range(self.rounds)]
 
-    def _weights(self, dev_id: int, settings: dict[str, Any], rnd: int) -> dict[str, float]:
-        weights = self.advisor(self.store, dev_id, "onnxruntime", settings, rnd) \
-            if self.advisor is not None and rnd > 0 else {}
+    def _advice(self, dev_id: int, settings: dict[str, Any], rnd: int, summary: KernelJobSummary) -> RoundAdvice:
+        """The advisor's judgement before round ``rnd`` (none before round 0), times the
+        sampling's own emphasis; records each family's judgement and when it stopped."""
+        advice = RoundAdvice({}, {})
+        if self.advisor is not None and rnd > 0:
+            t0 = time.perf_counter()
+            advice = RoundAdvice.of(self.advisor(self.store, dev_id, "onnxruntime", settings, rnd,
+                                                 stop=self.sampling.stop))
+            summary.advice_s = round(summary.advice_s + time.perf_counter() - t0, 2)
+        weights = dict(advice.weights)
         for b, w in self.sampling.weights.items():
             weights[b] = weights.get(b, 1.0) * w
-        return weights
+        for b, rec in advice.families.items():
+            stopped = summary.families.get(b, {}).get("stopped_round")
+            summary.families[b] = {**rec, "stopped_round": (rnd if stopped is None else stopped)
+                                   if rec.get("accurate") else None}
+        return RoundAdvice(weights, advice.families)
+
+    def _drawn(self, weights: Mapping[str, float]) -> list[str]:
+        """The block families a round with ``weights`` can draw."""
+        return [b for b in BLOCKS if weights.get(b, 1.0) > 0]
 
     def _draws(self, dev_id: int, sh: str, rnd: int, weights: dict[str, float]) -> Iterator[JobItem]:
         """This round's networks, drawn lazily (only as far as the job gets)."""
@@ -179,7 +245,8 @@ class KernelJob:
         rules, measured_rules = ensure_rules(self.store, dev_id, self.backend)
         settings = self.settings()
         summary = KernelJobSummary(str(self.store.path), dev.name, dev.fingerprint, self.n, self.rounds,
-                                   rules_measured=measured_rules)
+                                   rules_measured=measured_rules,
+                                   stop={**asdict(self.sampling.stop), "adaptive": self.advisor is not None})
         ctx = _Context(rules, settings, {**runtime_versions(), "hwnas": __version__})
         client = WorkerClient(worker_config(self.backend, self.device, self.protocol, energy=False))
         disable = None if self.request.show_progress is None else not self.request.show_progress
@@ -189,8 +256,14 @@ class KernelJob:
             for rnd in range(self.rounds):
                 if deadline is not None and time.monotonic() > deadline:
                     return summary
-                weights = self._weights(dev_id, settings, rnd)
+                advice = self._advice(dev_id, settings, rnd, summary)
+                base = {b: w for b, w in self.sampling.weights.items()}
+                weights = advice.weights
+                if advice.all_accurate(self._drawn(base)) or not self._drawn(weights):
+                    summary.stopped_early = True  # every family accurate: nothing left to learn
+                    break
                 summary.weights.append(weights)
+                summary.rounds_run = rnd + 1
                 leases = LeasedItems(self.store, self._draws(dev_id, settings_hash(settings), rnd, weights), done,
                                      deadline=deadline)
                 leases.progress = bar
@@ -274,13 +347,14 @@ def _tally(summary: KernelJobSummary, rows: list[Measurement]) -> None:
 def profile_kernels(store: Store, request: ProfileRequest | None = None, sampling: KernelSampling | None = None,
                     advisor: Advisor | None = None) -> KernelJobSummary:
     """Run (or resume) the kernel job; ``sampling.adaptive`` draws later rounds where the
-    caller's ``advisor`` says the predictors err most. The advice is a cost-model decision,
-    so it is passed in from above (``hwnas.cost_models.kernel_fit.advise_weights``):
-    profilers never import cost models."""
+    caller's ``advisor`` says the predictors err most, stops drawing the families it judges
+    accurate (``sampling.stop``) and ends the job early when all are. The advice is a
+    cost-model decision, so it is passed in from above
+    (``hwnas.cost_models.kernel_fit.advise_round``): profilers never import cost models."""
     sampling = sampling or KernelSampling()
     if sampling.adaptive and advisor is None:
         raise ConfigError("kernel job: adaptive sampling needs an advisor (e.g. "
-                          "hwnas.cost_models.kernel_fit.advise_weights), or KernelSampling(adaptive=False)")
+                          "hwnas.cost_models.kernel_fit.advise_round), or KernelSampling(adaptive=False)")
     return KernelJob(store, request, sampling, advisor=advisor if sampling.adaptive else None).run()
 
 

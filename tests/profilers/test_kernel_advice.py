@@ -41,7 +41,7 @@ def test_the_advisor_weights_later_rounds(tmp_path: Path, measured_rules) -> Non
 
     calls: list[int] = []
 
-    def advisor(store, dev_id, backend, settings, rnd):  # type: ignore[no-untyped-def]
+    def advisor(store, dev_id, backend, settings, rnd, **kw):  # type: ignore[no-untyped-def]
         calls.append(rnd)
         return {"plain": 3.0}
 
