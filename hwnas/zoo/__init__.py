@@ -1,4 +1,5 @@
-"""A model zoo written here: ≥ 30 definitions across families, widths and resolutions,
+"""A model zoo written here: ≥ 30 definitions across families (convolutional, mobile,
+transformer and hybrid: transformers.py, modern.py, levit.py), widths and resolutions,
 for measuring how well kernel predictors do on models they never saw.
 
 Every factory returns an eval-mode torch module with ``input_shape`` set, so
@@ -14,6 +15,7 @@ from typing import Any
 
 from hwnas import registry
 from hwnas.zoo.classic import densenet, nb201, resnet, resnet18, resnet34, resnet50, shufflenet_v2, squeezenet, vgg
+from hwnas.zoo.levit import levit
 from hwnas.zoo.mobile import (
     efficientnet,
     efficientnet_b0,
@@ -26,11 +28,15 @@ from hwnas.zoo.mobile import (
     ofa_subnet,
     proxyless_mobile,
 )
+from hwnas.zoo.modern import convnext_t, efficientformer_l1, mobilevit
 from hwnas.zoo.ofa import ofa_mbv3
+from hwnas.zoo.transformers import deit_small, deit_tiny, swin_t, vit, vit_small, vit_tiny
 
-__all__ = ["ZooEntry", "densenet", "efficientnet", "efficientnet_b0", "efficientnet_b1", "mnasnet_a1",
-           "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "nb201", "ofa_mbv3", "ofa_subnet",
-           "proxyless_mobile", "resnet", "resnet18", "resnet34", "resnet50", "shufflenet_v2", "squeezenet", "vgg"]
+__all__ = ["ZooEntry", "convnext_t", "deit_small", "deit_tiny", "densenet", "efficientformer_l1", "efficientnet",
+           "efficientnet_b0", "efficientnet_b1", "levit", "mnasnet_a1", "mobilenet_v1", "mobilenet_v2",
+           "mobilenet_v3_large", "mobilenet_v3_small", "mobilevit", "nb201", "ofa_mbv3", "ofa_subnet", "proxyless_mobile",
+           "resnet", "resnet18", "resnet34", "resnet50", "shufflenet_v2", "squeezenet", "swin_t", "vgg", "vit",
+           "vit_small", "vit_tiny"]
 
 
 @dataclass
@@ -86,6 +92,26 @@ _VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "densenet121-r224": ("DenseNet", "densenet", {}),
     "densenet121-r160": ("DenseNet", "densenet", {"resolution": 160}),
     **{f"nb201_{k}-c16-r32": ("NB201", "nb201", {"arch": a}) for k, a in _NB201_ARCHS.items()},
+    # Transformer and modern families (transformers.py, modern.py, levit.py); each <= ~250 ms
+    # on one CPU thread under ONNX Runtime, with smaller widths / resolutions beside the full ones.
+    "vit_tiny-r224": ("ViT", "vit_tiny", {}),
+    "vit_tiny-r160": ("ViT", "vit_tiny", {"resolution": 160}),
+    "vit_small-r224": ("ViT", "vit_small", {}),
+    "deit_tiny-r224": ("DeiT", "deit_tiny", {}),
+    "deit_small-r224": ("DeiT", "deit_small", {}),
+    "swin_t-w1.0-r224": ("Swin", "swin_t", {}),
+    "swin_t-w0.5-r224": ("Swin", "swin_t", {"width": 0.5}),
+    "swin_t-w0.75-r192": ("Swin", "swin_t", {"width": 0.75, "resolution": 192, "window": 6}),
+    "convnext_t-w1.0-r224": ("ConvNeXt", "convnext_t", {}),
+    "convnext_t-w0.5-r224": ("ConvNeXt", "convnext_t", {"width": 0.5}),
+    "convnext_t-w1.0-r160": ("ConvNeXt", "convnext_t", {"resolution": 160}),
+    **{f"mobilevit_{s}-r256": ("MobileViT", "mobilevit", {"size": s}) for s in ("xxs", "xs", "s")},
+    "efficientformer_l1-w1.0-r224": ("EfficientFormer", "efficientformer_l1", {}),
+    "efficientformer_l1-w0.5-r224": ("EfficientFormer", "efficientformer_l1", {"width": 0.5}),
+    "efficientformer_l1-w1.0-r160": ("EfficientFormer", "efficientformer_l1", {"resolution": 160}),
+    "levit_128s-r224": ("LeViT", "levit", {}),
+    "levit_128-r224": ("LeViT", "levit", {"size": "128"}),
+    "levit_128s-r160": ("LeViT", "levit", {"resolution": 160}),
 }
 
 for _name, (_family, _factory, _opts) in _VARIANTS.items():
