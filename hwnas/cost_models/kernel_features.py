@@ -20,26 +20,36 @@ FAMILY: dict[str, str] = {
     **{a: "act" for a in ("relu", "relu6", "clip", "sigmoid", "hsigmoid", "hswish", "tanh", "leakyrelu", "scale",
                           "elu", "selu", "softplus", "gelu", "mish", "erf", "sqrt", "exp", "neg", "cast")},
     **{e: "eltwise" for e in ("add", "mul", "sub", "div", "max", "min", "pow")},
-    "maxpool": "pool", "avgpool": "pool", "gap": "gpool", "gmp": "gpool", "matmul": "fc",
+    "maxpool": "pool", "avgpool": "pool", "gap": "gpool", "gmp": "gpool",
+    # token kernels: c = the axis length (normalised size, softmax length, K), h = rows
+    "layernorm": "norm", "matmul": "bmm", "reciprocal": "act",
 }
 ACT_NAMES: tuple[str, ...] = ("none", "relu", "relu6", "clip", "sigmoid", "hsigmoid", "hswish", "swish", "tanh",
                               "leakyrelu")
 OPS: tuple[str, ...] = ("add", "avgpool", "bn", "channel_shuffle", "clip", "concat", "conv", "dwconv", "fc", "gap",
                         "gconv", "gmp", "hsigmoid", "hswish", "leakyrelu", "maxpool", "mul", "relu", "relu6",
                         "reorder", "reshape", "scale", "se", "sigmoid", "slice", "split", "swish", "tanh",
-                        "transpose")
+                        "transpose",
+                        # appended (indices above unchanged): transformer-era kernels
+                        "layernorm", "softmax", "matmul", "gather", "reduce", "gelu", "sub", "div", "pow", "sqrt",
+                        "erf")
 FEATURES: tuple[str, ...] = (
     "log2_c_in", "log2_c_out", "log2_h", "log2_w", "kernel", "stride", "log2_groups", "log2_out_hw",
     "log10_macs", "log10_bytes_in", "log10_bytes_out", "log10_bytes_w", "log10_bytes", "intensity",
     "c_in_aligned16", "c_out_aligned16", "pad_in16", "pad_out16", "pad_in8", "has_add", "has_bn", "inputs",
     "log2_mid", "direction", "bcast", "kernel_w", "dilation", "log2_rows", "op",
-    *(f"act_{a}" for a in ACT_NAMES))
+    *(f"act_{a}" for a in ACT_NAMES),
+    # token kernels: batch count of a batched matmul, whether a transpose moves the innermost axis,
+    # absorbed transposes of a matmul's operands, a fused scale
+    "log2_batch", "perm_inner", "trans_a", "trans_b", "has_scale")
 
 
 def family(op: str) -> str:
     """The predictor family of a kernel op name (``conv-bn-relu6`` -> ``conv``)."""
-    first = op.split("-")[0]
-    return FAMILY.get(first, first)
+    parts = op.split("-")
+    if "layernorm" in parts:  # a residual sum fused into the norm (SkipLayerNormalization) is a norm
+        return "norm"
+    return FAMILY.get(parts[0], parts[0])
 
 
 def _act(p: Primitive) -> str:
@@ -76,6 +86,10 @@ def work(p: Primitive) -> tuple[float, float, float, float]:
         w_bytes = p.c_out * (p.c_in / p.groups) * kk * BYTES
         extra_in = p.c_out * ho * wo if "-add" in p.op else 0
         return macs, (p.c_in * p.h * p.w + extra_in) * BYTES, p.c_out * ho * wo * BYTES, w_bytes
+    if fam == "bmm":  # (b, M, K) @ (b, K, N): c_in = K, c_out = N, h = M
+        b = int(p.extra("b", 1) or 1)
+        m, k, n = p.h * p.w, p.c_in, p.c_out
+        return b * m * k * n, b * (m * k + k * n) * BYTES, b * m * n * BYTES, 0.0
     if fam == "fc":
         rows = int(p.extra("m", 1) or 1)
         return p.c_in * p.c_out * rows, p.c_in * rows * BYTES, p.c_out * rows * BYTES, p.c_in * p.c_out * BYTES
@@ -92,6 +106,12 @@ def work(p: Primitive) -> tuple[float, float, float, float]:
     if fam == "eltwise":
         return size * max(n_in - 1, 1), size * n_in * BYTES, p.c_out * p.h * p.w * BYTES, 0.0
     return size, size * BYTES, p.c_out * ho * wo * BYTES, 0.0
+
+
+def _perm_inner(p: Primitive) -> float:
+    """1 when a transpose moves the innermost axis (a strided gather, not a block copy)."""
+    perm = str(p.extra("perm", "") or "").lstrip("p")
+    return float(bool(perm) and perm[-1] != str(len(perm) - 1))
 
 
 def _pad(c: int, block: int) -> float:
@@ -117,6 +137,8 @@ def kernel_features(p: Primitive) -> np.ndarray:
         float(p.extra("bcast", 0) or 0), float(p.extra("kw", p.kernel)), float(p.extra("dil", 1) or 1),
         math.log2(int(p.extra("m", 1) or 1)), float(OPS.index(first)) if first in OPS else -1.0,
         *(float(act == a) for a in ACT_NAMES),
+        math.log2(int(p.extra("b", 1) or 1)), _perm_inner(p), float(p.extra("ta", 0) or 0),
+        float(p.extra("tb", 0) or 0), float("scale" in parts[1:]),
     ]
     return np.asarray(row, dtype=np.float64)
 

@@ -127,9 +127,11 @@ def measure_rules(backend: Any, *, share: float = 0.5, pairs: tuple[tuple[str, s
                   progress: Callable[[str], None] | None = None) -> FusionRules:
     """Layout probes, then timed pairs: the complete rules of this device and backend."""
     from hwnas.profilers.layout import measure_layout
+    from hwnas.profilers.token_rules import measure_token_rules
 
     lay = measure_layout(backend)
     timed = measure_pairs(backend, pairs, share=share, protocol=protocol, progress=progress)
+    timed.update(measure_token_rules(backend))  # transformer pairs and patterns (structural)
     return FusionRules(backend=backend.name, share=share, pairs=timed, block=int(lay["block"]),
                        modes=lay["modes"], conv=lay["conv"],
                        meta={"protocol": protocol.to_dict(), "probe": {"c": 32, "hw": 56}})

@@ -31,6 +31,7 @@ _SIMPLE = {
     "Transpose": "transpose", "Pad": "pad", "Resize": "resize", "Upsample": "resize", "Softmax": "softmax",
     "LogSoftmax": "softmax", "Cast": "cast", "Elu": "elu", "Selu": "selu", "Softplus": "softplus",
     "Gelu": "gelu", "Mish": "mish", "Erf": "erf", "Sqrt": "sqrt", "Exp": "exp", "Neg": "neg",
+    "LayerNormalization": "layernorm", "Gather": "gather", "Reciprocal": "reciprocal",
 }
 _BINARY = {"Add": "add", "Sum": "add", "Mul": "mul", "Sub": "sub", "Div": "div", "Pow": "pow", "Max": "max",
            "Min": "min"}
@@ -67,7 +68,7 @@ def category(g: OpGraph, node: OpNode) -> str:
         if len(data) >= 2:
             return _BINARY[op]
         return "scale"  # with a constant operand: an affine map of one tensor
-    if op == "MatMul":
+    if op == "MatMul":  # a constant weight: a linear layer (over tokens); two activations: batched matmul
         return "fc" if len(g.data_inputs(node)) == 1 else "matmul"
     if op in ("ReduceMean", "ReduceMax"):
         x, y = g.shape(node.inputs[0]), g.shape(node.outputs[0])
@@ -126,6 +127,8 @@ def kernel_primitive(g: OpGraph, nodes: Sequence[OpNode], op: str, *, extras: di
         rows = int(np.prod(x[:-1])) if len(x) > 1 else 1
         if rows > 1:
             ex["m"] = rows
+    elif parts[0] in TOKEN_OPS:
+        c_in, c_out, h, w = _token_fields(g, anchor, data, parts[0], ex)
     elif parts[0] in ("concat", "add", "mul", "split", "slice") or op == "add":
         n_in = len(g.data_inputs(anchor)) if parts[0] != "split" else len([t for t in anchor.outputs if t])
         if n_in > 2 or parts[0] in ("concat", "split"):
@@ -137,6 +140,78 @@ def kernel_primitive(g: OpGraph, nodes: Sequence[OpNode], op: str, *, extras: di
     act = next((p for p in reversed(parts) if p in ACTIVATIONS and p != "none"), "none")
     return Primitive(op, int(c_in), int(c_out), int(h), int(w), act=act,
                      extras={k: ex[k] for k in sorted(ex)}, **kw)
+
+
+#: Kernels over token tensors (or any axis): shaped by the axis they work along, not by NCHW.
+TOKEN_OPS: tuple[str, ...] = ("layernorm", "softmax", "matmul", "transpose", "reduce")
+
+
+def _rows(shape: Sequence[int], axis: int) -> tuple[int, int]:
+    """(length of ``axis``, product of the other dims) of a tensor."""
+    dims = [max(int(d), 1) for d in shape] or [1]
+    axis = axis % len(dims)
+    return dims[axis], max(1, math.prod(dims) // dims[axis])
+
+
+def _token_fields(g: OpGraph, anchor: OpNode, data: list[str], cat: str, ex: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(c_in, c_out, h, w) of a kernel along one axis: c = the axis' length (normalised size,
+    softmax length, reduction length, contraction K), h = rows (every other element), w = 1.
+    Batched matmuls: c_in = K, c_out = N, h = M, and the batch count ``b`` as an extra."""
+    x = g.shape(data[0]) if data else (1,)
+    if cat == "matmul":
+        y = g.shape(data[1]) if len(data) > 1 else x
+        m, k, n = x[-2] if len(x) > 1 else 1, x[-1], y[-1]  # as the matmul sees them (after absorbed transposes)
+        out = g.shape(anchor.outputs[0])
+        batch = max(1, math.prod(int(d) for d in out[:-2])) if len(out) > 2 else 1
+        if batch > 1:
+            ex["b"] = int(batch)
+        return int(k), int(n), int(m), 1
+    if cat == "transpose":
+        perm = [int(a) for a in anchor.attr("perm", list(range(len(x)))[::-1])]
+        ex["perm"] = "p" + "".join(str(a) for a in perm)  # a prefix keeps it a string in keys
+        c, rows = _rows(x, -1)
+        return c, c, rows, 1
+    if cat == "reduce":
+        axes = anchor.attr("axes", None)
+        if axes is None and len(anchor.inputs) > 1 and anchor.inputs[1]:
+            v = g.value(anchor.inputs[1])
+            axes = [int(a) for a in v.reshape(-1)] if v is not None else None
+        axis = int(axes[0]) if axes else -1
+        c, rows = _rows(x, axis)
+        if axis % max(len(x), 1) != len(x) - 1:
+            ex["axis"] = int(axis % max(len(x), 1))
+        return c, 1, rows, 1
+    if cat == "layernorm" and anchor.op_type == "LayerNormalization":  # normalised over dims axis..last
+        a = int(anchor.attr("axis", -1)) % max(len(x), 1)
+        c = max(1, math.prod(int(d) for d in x[a:]))
+        return c, c, max(1, math.prod(int(d) for d in x) // c), 1
+    axis = int(anchor.attr("axis", -1)) if cat == "softmax" else -1
+    c, rows = _rows(x, axis)
+    return c, c, rows, 1
+
+
+#: Kernel op (first part) -> the kernel-job block family whose random networks contain it,
+#: so a predictor without data for an op can say what to add to the kernel job.
+KERNEL_JOB_FAMILY: dict[str, str] = {
+    "layernorm": "vit", "softmax": "vit", "matmul": "vit", "gelu": "vit", "gather": "vit", "transpose": "vit",
+    "reshape": "vit", "split": "window", "slice": "window", "concat": "window", "reduce": "convnext",
+    "sub": "convnext", "div": "convnext", "pow": "convnext", "sqrt": "convnext", "erf": "convnext",
+    "scale": "convnext", "hswish": "levit", "bn": "levit", "avgpool": "poolmixer", "se": "mbconv_se",
+    "swish": "mbconv", "dwconv": "dwsep", "conv": "plain", "gconv": "bottleneck", "fc": "vit", "add": "basic",
+    "mul": "mbconv_se", "channel_shuffle": "shuffle", "maxpool": "pools", "gap": "pools", "reorder": "plain",
+}
+
+
+def missing_kernel_hint(op: str) -> str:
+    """What to do when a predictor has no model for kernel ``op``: the kernel-job block
+    family that draws it, or a plain statement that no family builds it yet."""
+    first = op.split("-")[0]
+    fam = KERNEL_JOB_FAMILY.get(first)
+    if fam is not None:
+        return (f"draw block family {fam!r} in the kernel job (hwnas profile --kernels; it builds {first!r} "
+                "kernels) and refit")
+    return (f"no kernel-job block family builds {first!r} kernels yet: add one to "
+            "hwnas/nn/kernels/synthetic.py (BLOCKS) that draws it, then rerun the kernel job and refit")
 
 
 def reorder_primitive(shape: Sequence[int], direction: str) -> Primitive:

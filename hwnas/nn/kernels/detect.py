@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwnas.nn.kernels.catalog import ACTS, CONVS, category, chw, kernel_primitive, reorder_primitive
+from hwnas.nn.kernels.catalog import CONVS, category, chw, kernel_primitive, reorder_primitive
 from hwnas.nn.kernels.patterns import find_composites
 from hwnas.nn.kernels.rules import FusionRules
 from hwnas.nn.onnx_graph import OpGraph
@@ -99,7 +99,7 @@ class _Detector:
         self.native: set[str] = set()
         self.comp_of: dict[int, Any] = {}
         if composites:
-            for c in find_composites(g):
+            for c in find_composites(g, rules.merges):
                 for n in c.nodes:
                     self.comp_of[n] = c
 
@@ -167,7 +167,7 @@ class _Detector:
         g, node = self.g, self.g.nodes[j]
         cat = category(g, node)
         data = g.data_inputs(node)
-        if (cat in ACTS or cat == "bn") and len(data) == 1:
+        if len(data) == 1:  # activations, norms, a bias or scale (constant operand): as measured
             kern = self._producer_kernel(data[0], j)
             if kern is None or not self.rules.fuses(kern.sig, cat):
                 return False

@@ -11,9 +11,10 @@ activation) is a property of the runtime and is measured instead (hwnas/profiler
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from hwnas.nn.kernels.catalog import category, chw
+from hwnas.nn.kernels.token_patterns import find_token_composites
 from hwnas.nn.onnx_graph import OpGraph
 
 MAX_SE_NODES = 12
@@ -126,10 +127,16 @@ def _split(g: OpGraph, j: int) -> Composite | None:
     return Composite("split", sorted(sibs), {"n": len(sibs)})
 
 
-def find_composites(g: OpGraph) -> list[Composite]:
-    """Non-overlapping composites, SE first (it may contain a swish or hswish gate)."""
+def find_composites(g: OpGraph, merges: Callable[[str], bool] | None = None) -> list[Composite]:
+    """Non-overlapping composites, SE first (it may contain a swish or hswish gate); with
+    ``merges`` (the measured rules' ``merges``), the transformer patterns the runtime
+    was measured to merge (token_patterns.py) come first."""
     taken: set[int] = set()
     out: list[Composite] = []
+    if merges is not None:
+        for op, nodes, extras in find_token_composites(g, merges):
+            out.append(Composite(op, nodes, extras))
+            taken.update(nodes)
     for finder in (_se, _shuffle, _split, _swish):
         for j in range(len(g.nodes)):
             if j in taken:

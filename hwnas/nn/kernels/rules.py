@@ -49,6 +49,12 @@ class FusionRules:
         rec = self.pairs.get(f"{left}>{right}")
         return bool(rec and (rec.get("fused") or rec.get("merged")))
 
+    def merges(self, pattern: str) -> bool:
+        """True when the runtime was measured to run a structural pattern (a decomposed
+        layer norm, erf GELU, ...; see token_patterns.py) as fewer nodes (unmeasured: False)."""
+        rec = self.pairs.get(f"pattern:{pattern}")
+        return bool(rec and rec.get("merged"))
+
     def aligned(self, channels: int) -> bool:
         return self.block > 0 and channels % self.block == 0
 

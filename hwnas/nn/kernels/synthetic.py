@@ -23,10 +23,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from hwnas.nn.kernels.netbuilder import NetBuilder
+from hwnas.nn.kernels.token_blocks import TOKEN_BLOCKS, token_block
+from hwnas.nn.kernels.tokenbuilder import TokenBuilder
 
 BLOCKS: tuple[str, ...] = ("plain", "dwsep", "mbconv", "mbconv_se", "basic", "bottleneck", "shuffle", "dense",
-                           "fire", "nb201", "pools")
+                           "fire", "nb201", "pools", *TOKEN_BLOCKS)
 RESOLUTIONS = (32, 48, 56, 64, 96, 112, 128, 144, 160, 176, 192, 224, 240, 256, 288)
 ACTS = ("relu", "relu6", "hswish", "swish", "relu", "relu6", "sigmoid", "tanh", "leakyrelu", "hsigmoid")
 NB201_EDGE = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -59,16 +60,20 @@ class _Sampler:
         self.max_macs = max_macs
         self.resolutions = [r for r in RESOLUTIONS if r <= max_resolution] or [RESOLUTIONS[0]]
 
-    def track(self, nb: NetBuilder, x: str, before: int) -> None:
+    def track(self, nb: TokenBuilder, x: str, before: int) -> None:
         """Add the multiply-adds of the convolutions and fcs emitted since node ``before``."""
         for node in nb.nodes[before:]:
             if node.op_type in ("Conv", "Gemm"):
                 out = nb.shapes[node.output[0]]
                 w = next(t for t in nb.inits if t.name == node.input[1])
                 self.macs += float(np.prod(out)) * float(np.prod(w.dims[1:]))
+            elif node.op_type == "MatMul":  # linear layers over tokens and batched matmuls
+                self.macs += float(np.prod(nb.shapes[node.output[0]])) * float(nb.shapes[node.input[0]][-1])
 
-    def block(self, nb: NetBuilder, x: str, kind: str, c_out: int, s: int) -> str:
+    def block(self, nb: TokenBuilder, x: str, kind: str, c_out: int, s: int) -> str:
         r, c = self.rng, nb.shapes[x][1]
+        if kind in TOKEN_BLOCKS:
+            return token_block(nb, r, x, kind, c_out, s)
         a = str(r.choice(ACTS))
         if kind == "plain":
             return nb.conv_act(x, c_out, int(r.choice([1, 3, 3, 5, 7])), s, a=a)
@@ -110,7 +115,7 @@ class _Sampler:
     def network(self, seed: int) -> SampledNet:
         r = self.rng
         res = int(r.choice(self.resolutions))
-        nb = NetBuilder(3, res, seed)
+        nb = TokenBuilder(3, res, seed)
         c = int(r.choice([8, 16, 16, 24, 32, 32, 48, 64]))
         x = nb.conv_act("x", c, int(r.choice([3, 3, 5, 7])), 2 if res > 48 else 1, a=str(r.choice(ACTS[:4])))
         if res >= 192 and r.random() < 0.3:
@@ -121,6 +126,8 @@ class _Sampler:
             h = nb.shapes[x][2]
             c_next = _width(r, nb.shapes[x][1] * float(r.choice([1.0, 1.5, 2.0, 2.0, 3.0])),
                             hi=2048 if kind == "bottleneck" else 1024)
+            if kind in TOKEN_BLOCKS:  # heads of 16-64 dims: widths a multiple of 16, as real models have
+                c_next = int(min(512, max(32, round(c_next / 16) * 16)))
             for i in range(int(r.integers(1, 4))):
                 before = len(nb.nodes)
                 x = self.block(nb, x, kind, c_next, 2 if i == 0 and h >= 8 else 1)
