@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -80,16 +81,19 @@ def leave_out_sets(devices: list[str], protocol: str) -> list[tuple[list[str], l
     return [(cols, cols) for cols in device_families(devices).values()]
 
 
-def base_outputs(nets, Y, devices, out_cols, base_idx, rest, args) -> tuple[np.ndarray, np.ndarray, float]:
-    """The base (trained on the columns not in ``out_cols``) embedding every row of ``rest``;
-    cached per left-out set, so the two protocols share the bases they have in common."""
+def base_outputs(nets, Y, devices, out_cols, base_idx, rest, args) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The base (trained on the columns not in ``out_cols``) on every row of ``rest``: its
+    member-averaged outputs Z, member 0's outputs Z0 and the hidden features H of the
+    last layer (:meth:`MultiDeviceModel.embed_hidden`); cached per left-out set under
+    ``--zdir``, so the protocols, the methods and reruns share the bases they have in common."""
     from hwnas.cost_models.transfer import FitSchedule, MultiDeviceModel
 
     tag = "+".join(sorted(c.removesuffix("_ms") for c in out_cols))
     zfile = Path(args.zdir) / f"{args.dataset}_{args.encoder}_{args.base_archs}_{args.members}_{args.steps}_{tag}.npz"
     if zfile.is_file():
         z = np.load(zfile)
-        return z["Z"], z["Z0"], float(z["base_s"])
+        if "H" in z:
+            return z["Z"], z["Z0"], z["H"], float(z["base_s"])
     t0 = time.perf_counter()
     keep = [j for j, c in enumerate(devices) if c not in out_cols]
     Ysrc = Y[:, keep][base_idx]
@@ -98,20 +102,53 @@ def base_outputs(nets, Y, devices, out_cols, base_idx, rest, args) -> tuple[np.n
                                                       np.where(Ysrc >= 0.1, Ysrc, np.nan),
                                                       devices=[devices[j] for j in keep])
     assert not set(out_cols) & set(base.devices_)
-    Z = base.embed([nets[i] for i in rest])
+    Z, H = base.embed_hidden([nets[i] for i in rest])
     Z0 = base.embed([nets[i] for i in rest], members=[0])
     secs = round(time.perf_counter() - t0, 1)
     zfile.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(zfile, Z=Z, Z0=Z0, base_s=secs)
-    return Z, Z0, secs
+    np.savez(zfile, Z=Z, Z0=Z0, H=H.astype(np.float32), base_s=secs)
+    return Z, Z0, H.astype(np.float32).astype(np.float64), secs
+
+
+#: Adaptations compared: the robust mix (:func:`adapt`) alone, and the mix with the base's
+#: last layer fine-tuned on the shots (:func:`refine`); per shot choice (random, planned).
+METHODS = ("random", "planned", "random+ft", "planned+ft")
 
 
 def _methods(args) -> tuple[str, ...]:
-    return ("random", "planned", "previous", "baseline") if args.compare_previous else ("random", "planned", "baseline")
+    return (("chosen",) if args.inner else ()) + METHODS + (
+        ("previous", "baseline") if args.compare_previous else ("baseline",))
 
 
-def one_device(Z, Z0, Y, devices, d, src, base_idx, rest, args) -> dict:
-    """Every draw's shots of device ``d`` adapted on the base's outputs ``Z`` (rows of ``rest``).
+def apply_choice(res: dict, devices: list[str], choice: dict[str, str]) -> None:
+    """Add "chosen": per left-out family, the planned-shot adaptation that the family's inner
+    validation (``bench/transfer_inner.py``: bases without it AND one other training family,
+    scored on that other family) picked — decided without the left-out family's figures."""
+    from hwnas.cost_models.transfer import device_families
+
+    for fam, cols in device_families(devices).items():
+        for d in cols:
+            if fam in choice and d in res:
+                res[d]["chosen"] = choice[fam]
+                for r in res[d]["seeds"].values():
+                    r["chosen"] = r[choice[fam]]
+
+
+def adapt_predict(Z: np.ndarray, H: np.ndarray, t: np.ndarray, src: list[str], ev: np.ndarray,
+                  shots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-latency predictions of the rows ``ev`` from the shots: (mix only, mix + fine-tuned
+    last layer), the two adaptations a transfer model offers (``TransferModel(refine=...)``)."""
+    from hwnas.cost_models.adapt import adapt, loo_predictions, refine
+
+    a = adapt(Z[shots], t, src)
+    mix = a.predict_log(Z[ev])
+    rf = refine(H[shots], t, loo_predictions(Z[shots], t, src))
+    return mix, mix + rf.predict_log(H[ev])
+
+
+def one_device(outs: tuple[np.ndarray, np.ndarray, np.ndarray], Y, devices, d, src, base_idx, rest, args) -> dict:
+    """Every draw's shots of device ``d`` adapted on the base's outputs ``outs`` = (Z, Z0, H),
+    rows of ``rest``.
 
     Per draw s the pool is permuted; its first C rows are the candidates a user would have
     (``--candidates``), the others the evaluation set, shared by every method. Random shots:
@@ -123,30 +160,31 @@ def one_device(Z, Z0, Y, devices, d, src, base_idx, rest, args) -> dict:
     from hwnas.cost_models.adapt import adapt
     from hwnas.cost_models.plan import d_optimal
 
+    Z, Z0, H = outs
     y = Y[:, devices.index(d)]
     keep = np.flatnonzero(y[rest] >= 0.1)  # positions in rest (and in Z)
     pool = rest[keep]
+    Z, Z0, H = Z[keep], Z0[keep], H[keep]  # rows of pool from here on
     n_cand = min(args.candidates, len(pool) // 2)
     out: dict = {"seeds": {}, "n_candidates": n_cand}
     for seed in args.seeds:
         order = np.random.default_rng(10_000 + seed).permutation(len(pool))
         cand, ev = order[:n_cand], order[n_cand:]
-        planned = cand[d_optimal(Z[keep[cand]], max(args.k), seed=seed)[0]]
+        planned = cand[d_optimal(Z[cand], max(args.k), seed=seed)[0]]
         r: dict = {m: {} for m in _methods(args)}
         r["n_eval"] = int(len(ev))
+        rho = lambda pred: float(spearmanr(y[pool[ev]], pred).statistic)  # noqa: E731
         for k in args.k:
-            shots = {"random": cand[:k], "planned": planned[:k]}
-            for method, idx in shots.items():
+            for method, idx in (("random", cand[:k]), ("planned", planned[:k])):
                 assert not set(idx.tolist()) & set(ev.tolist())
                 assert not set(pool[idx].tolist()) & set(base_idx.tolist())
-                a = adapt(Z[keep[idx]], np.log(y[pool[idx]]), src)
-                r[method][str(k)] = float(spearmanr(y[pool[ev]], a.predict_log(Z[keep[ev]])).statistic)
+                mix, ft = adapt_predict(Z, H, np.log(y[pool[idx]]), src, ev, idx)
+                r[method][str(k)], r[f"{method}+ft"][str(k)] = rho(mix), rho(ft)
             t = np.log(y[pool[cand[:k]]])
             if args.compare_previous:
-                a = adapt(Z[keep[cand[:k]]], t, src, step=0.0, shrink_mean=False)
-                r["previous"][str(k)] = float(spearmanr(y[pool[ev]], a.predict_log(Z[keep[ev]])).statistic)
-            w, b = ridge_loo(Z0[keep[cand[:k]]], t)
-            r["baseline"][str(k)] = float(spearmanr(y[pool[ev]], Z0[keep[ev]] @ w + b).statistic)
+                r["previous"][str(k)] = rho(adapt(Z[cand[:k]], t, src, step=0.0, shrink_mean=False).predict_log(Z[ev]))
+            w, b = ridge_loo(Z0[cand[:k]], t)
+            r["baseline"][str(k)] = rho(Z0[ev] @ w + b)
         out["seeds"][str(seed)] = r
     return out
 
@@ -179,7 +217,9 @@ def summarise(res: dict, devices: list[str], ks: list[int], methods: tuple[str, 
     return out
 
 
-def run_dataset(name: str, args, cache: dict) -> dict:
+def load_table(name: str, args) -> tuple[list, np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """The networks, the (rows, devices) latencies, the device columns, and the seeded split
+    into the base's training rows and the rest (pools of shots and evaluation)."""
     import pandas as pd
 
     from hwnas.config import build_space
@@ -191,10 +231,13 @@ def run_dataset(name: str, args, cache: dict) -> dict:
     devices = [c for c in df.columns if c.endswith("_ms")]
     sp = build_space(name)
     nets = [sp.to_network(sp.from_str(s)) for s in df[col].astype(str)]
-    Y = df[devices].to_numpy(dtype=float)
     args.dataset = name
     perm = np.random.default_rng(args.split_seed).permutation(len(nets))
-    base_idx, rest = perm[:args.base_archs], perm[args.base_archs:]
+    return nets, df[devices].to_numpy(dtype=float), devices, perm[:args.base_archs], perm[args.base_archs:]
+
+
+def run_dataset(name: str, args, cache: dict) -> dict:
+    nets, Y, devices, base_idx, rest = load_table(name, args)
     wanted = set(args.devices.split(",")) if args.devices else set(devices)
     if args.families:
         from hwnas.cost_models.transfer import device_families
@@ -212,18 +255,21 @@ def run_dataset(name: str, args, cache: dict) -> dict:
                 d in res and all(str(seed) in res[d]["seeds"] for seed in args.seeds))]
             if not todo:
                 continue
-            Z, Z0, secs = base_outputs(nets, Y, devices, out_cols, base_idx, rest, args)
+            *outs, secs = base_outputs(nets, Y, devices, out_cols, base_idx, rest, args)
             src = [c for c in devices if c not in out_cols]
             for d in todo:
                 r = res[d] = {"left_out": out_cols, "base_s": secs,
-                              **one_device(Z, Z0, Y, devices, d, src, base_idx, rest, args)}
+                              **one_device(tuple(outs), Y, devices, d, src, base_idx, rest, args)}
                 Path(args.cache).write_text(json.dumps(cache))
                 runs = list(r["seeds"].values())
                 print(f"{name} [{protocol}] {d} (base without {','.join(out_cols)}): " + "  ".join(
-                    f"k={k} planned {np.mean([v['planned'][str(k)] for v in runs]):.3f} random "
+                    f"k={k} planned {np.mean([v['planned'][str(k)] for v in runs]):.3f} +ft "
+                    f"{np.mean([v['planned+ft'][str(k)] for v in runs]):.3f} random "
                     f"{np.mean([v['random'][str(k)] for v in runs]):.3f} (baseline "
                     f"{np.mean([v['baseline'][str(k)] for v in runs]):.3f})" for k in args.k)
                     + f"  [{secs}s]", flush=True)
+        if args.inner and protocol == "family":
+            apply_choice(res, devices, json.loads(Path(args.inner).read_text())["datasets"].get(name, {}).get("choice", {}))
         out[protocol] = {"runs": res, "summary": summarise(res, devices, args.k, _methods(args))}
     return out
 
@@ -231,7 +277,9 @@ def run_dataset(name: str, args, cache: dict) -> dict:
 def table_rows(name: str, r: dict, args) -> list[dict]:
     """The printed table's rows of one dataset: per protocol and method, the mean per k and,
     at k = 10, the worst device and the spreads across draws."""
-    labels = {"planned": "planned shots (D-optimal) + robust mix", "random": "random shots + robust mix",
+    labels = {"chosen": "planned shots + adaptation chosen by inner validation", "planned": "planned shots (D-optimal) + robust mix", "random": "random shots + robust mix",
+              "planned+ft": "planned shots + mix + fine-tuned last layer",
+              "random+ft": "random shots + mix + fine-tuned last layer",
               "previous": "random shots + previous mix (no tie/noise handling)",
               "baseline": "random shots, 1 MLP + ridge (HELP-style)"}
     rows = []
@@ -248,7 +296,7 @@ def table_rows(name: str, r: dict, args) -> list[dict]:
     return rows
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=str(ROOT / SHARED), help="folder of the latency CSVs (default: %(default)s)")
     ap.add_argument("--datasets", default="nb201,fbnet")
@@ -273,6 +321,8 @@ def main() -> int:
                          "evaluation set) (default: %(default)s)")
     ap.add_argument("--compare-previous", action="store_true",
                     help="also the previous adaptation (no quantisation handling, no noise floor) on the random shots")
+    ap.add_argument("--inner", default="", help="a bench/transfer_inner.py result: adds the per-family adaptation "
+                                                "its nested validation chose (family protocol)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "transfer.json"))
     ap.add_argument("--cache", default=None, help="resume file (default: OUT with .partial.json)")
     ap.add_argument("--zdir", default=str(ROOT / "build" / "transfer-bench"),
@@ -283,6 +333,12 @@ def main() -> int:
     if not set(args.protocols) <= {"family", "device"}:
         ap.error(f"--protocols: expected family and/or device, got {','.join(args.protocols)}")
     args.cache = args.cache or str(Path(args.out).with_suffix(".partial.json"))
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    t0, load0 = time.perf_counter(), os.getloadavg()
     missing = [FILES[n][0] for n in args.datasets.split(",") if not (Path(args.shared) / FILES[n][0]).is_file()]
     if missing:
         print(f"skipped: {', '.join(missing)} not in {args.shared}")
@@ -297,7 +353,8 @@ def main() -> int:
                                       "other families only; shots and evaluation disjoint",
                             "device": "leave one column out; sibling columns of the same device stay in the base"},
               "rows": args.rows or "all", "base_archs": args.base_archs, "seeds": args.seeds, "k": args.k, "encoder": args.encoder, "members": args.members, "steps": args.steps,
-              "candidates": args.candidates, "families": args.families or "all", "split_seed": args.split_seed, "datasets": {}}
+              "candidates": args.candidates, "families": args.families or "all", "split_seed": args.split_seed,
+              "inner": args.inner or None, "datasets": {}}
     rows = []
     for name in args.datasets.split(","):
         result["datasets"][name] = run_dataset(name, args, cache)
@@ -305,6 +362,10 @@ def main() -> int:
     print("mean Spearman over unseen devices (each device averaged over draws); spread: max - min over draws "
           "(per device: mean and worst over devices; and of the device mean)")
     print(format_table(rows))
+    result["wall_s"] = round(time.perf_counter() - t0, 1)  # bases read from --zdir cost nothing here: see base_s
+    result["load_average"] = {"start": [round(v, 2) for v in load0], "end": [round(v, 2) for v in os.getloadavg()]}
+    print(f"wall {result['wall_s']} s, load average {result['load_average']} (a shared 2-core machine: timings "
+          "are inflated by other work)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     return 0

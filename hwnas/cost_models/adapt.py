@@ -174,16 +174,82 @@ def adapt(Z: np.ndarray, t: np.ndarray, sources: list[str] | None = None, *,
 
 
 def loo_predictions(Z: np.ndarray, t: np.ndarray, sources: list[str] | None = None, *,
-                    step: float | None = None) -> np.ndarray:
+                    step: float | None = None, H: np.ndarray | None = None) -> np.ndarray:
     """Honest leave-one-out: shot i predicted by the whole procedure run on the others
     (with 3 shots the inner fits see only 2, so the estimate is pessimistic there). The
-    quantisation step is detected once on all k shots, not per fold."""
+    quantisation step is detected once on all k shots, not per fold. With the base's hidden
+    features ``H``, each fold also refines the last layer (:func:`refine`, whose own
+    leave-one-out residuals come from the fold's shots only)."""
     k = len(t)
     if k < MIN_SHOTS:
         raise CostModelError(f"few-shot transfer needs at least {MIN_SHOTS} measured networks, got {k}")
-    q = quantum(np.exp(np.asarray(t, dtype=np.float64))) if step is None else step
+    t = np.asarray(t, dtype=np.float64)
+    q = quantum(np.exp(t)) if step is None else step
     out = np.empty(k)
     for i in range(k):
         keep = np.arange(k) != i
         out[i] = float(adapt(Z[keep], t[keep], sources, min_shots=2, step=q).predict_log(Z[i:i + 1])[0])
+        if H is not None and k - 1 >= MIN_SHOTS:
+            inner = loo_predictions(Z[keep], t[keep], sources, step=q)
+            out[i] += float(refine(H[keep], t[keep], inner, step=q).predict_log(H[i:i + 1])[0])
     return out
+
+
+#: Ridge strengths of the last-layer refinement, in units of the shots' mean squared (centred)
+#: hidden-feature norm, so that they mean the same for any width and any number of members.
+REFINE_ALPHAS: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """log y_new ≈ (mix) + H @ delta + c: the base's last layer fine-tuned on the shots."""
+
+    delta: np.ndarray
+    c: float
+    weights: dict[str, float]  # "none" or the strength -> posterior weight
+    loo_mse: dict[str, float]
+
+    def predict_log(self, H: np.ndarray) -> np.ndarray:
+        return np.asarray(H, dtype=np.float64) @ self.delta + self.c
+
+
+def refine(H: np.ndarray, t: np.ndarray, mix_loo: np.ndarray, *, step: float | None = None,
+           alphas: tuple[float, ...] = REFINE_ALPHAS) -> Refinement:
+    """Fine-tune the base's last layer on the shots, under a ridge prior towards the mix.
+
+    Why: the mix of :func:`adapt` can only say what the source devices already say; a new
+    device may weigh an op (say, a 5x5 depthwise kernel on a phone) differently from all of
+    them. Every source output is a read-out of the base's hidden features ``H`` (the last
+    layer's input, see ``MultiDeviceModel.embed_hidden``), so the new device's read-out is
+    the mix plus a change ``delta`` of that layer. ``delta`` is fit to the mix's honest
+    leave-one-out residuals on the shots (``t - mix_loo``; for integer-millisecond columns,
+    the distance to each rounding interval) by a Huber ridge with strength ``alpha``
+    (a Gaussian prior centred on the unchanged layer), and the strengths and "no change"
+    are averaged with the same leave-one-out likelihood weights as :func:`adapt`'s
+    candidates. With 3-50 shots and a ~150-wide ``H`` the prior does the work: residuals
+    that ``H`` does not explain leave "no change" the winner, so the refinement never
+    makes a mix that already fits worse by more than the selection noise."""
+    H = np.asarray(H, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    k = len(t)
+    if H.ndim != 2 or H.shape[0] != k or len(mix_loo) != k:
+        raise CostModelError(f"refine: H must be (shots, features) for {k} shots, got {H.shape}")
+    if k < MIN_SHOTS:
+        raise CostModelError(f"few-shot transfer needs at least {MIN_SHOTS} measured networks, got {k}")
+    tg = Targets.of(t, step)
+    r = tg.miss(np.asarray(mix_loo, dtype=np.float64))  # > 0 where the mix is too low
+    mu = H.mean(0)
+    Hc = H - mu
+    scale = max(float(np.mean(np.sum(Hc ** 2, axis=1))), 1e-12)
+    X = np.hstack([np.ones((k, 1)), Hc])
+    fits: list[tuple[str, np.ndarray, float, float]] = [("none", np.zeros(H.shape[1]), 0.0, float(np.mean(r ** 2)))]
+    for a in alphas:
+        coef, loo = huber_fit(X, r, alpha=a * scale)
+        fits.append((f"{a:g}", coef[1:], float(coef[0] - mu @ coef[1:]), float(np.mean(loo ** 2))))
+    mse = np.array([f[3] for f in fits]) + tg.noise
+    logp = -0.5 * k * np.log(np.maximum(mse, 1e-12))
+    p = np.exp(logp - logp.max())
+    p /= p.sum()
+    delta = np.sum([pi * f[1] for pi, f in zip(p, fits)], axis=0)
+    return Refinement(delta, float(sum(pi * f[2] for pi, f in zip(p, fits))),
+                      {f[0]: float(pi) for pi, f in zip(p, fits)}, {f[0]: f[3] for f in fits})

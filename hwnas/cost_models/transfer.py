@@ -273,6 +273,37 @@ class MultiDeviceModel(CostModel):
                 out[s:s + chunk] = np.mean([m(*args).double().numpy() for m in mods], axis=0)
         return out
 
+    def embed_hidden(self, networks: Sequence[NetworkSpec], chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """(Z, H): the member-averaged outputs of :meth:`embed` and H (n, members x width),
+        every member's input to its last layer, divided by the number of members.
+
+        Why H: every source output is a linear read-out of H (``Z = H @ W + c`` per member), so
+        a new device's read-out ``H @ (W mix + delta)`` is the base's last layer fine-tuned
+        (:func:`hwnas.cost_models.adapt.refine`); dividing by the members makes ``H @ delta``
+        the ensemble mean of every member's fine-tuned output."""
+        import torch
+
+        self._check_fitted()
+        D, M = len(self.devices_), len(self.modules_)
+        if not len(networks):
+            return np.zeros((0, D)), np.zeros((0, M * self._width()))
+        prep = self._prepare(networks)
+        Z, H = np.zeros((len(networks), D)), np.zeros((len(networks), M * self._width()))
+        seen: list[Any] = []
+        lasts = [[m for m in mod.modules() if isinstance(m, torch.nn.Linear)][-1] for mod in self.modules_]
+        hooks = [lin.register_forward_hook(lambda _m, inp, _o: seen.append(inp[0])) for lin in lasts]
+        try:
+            with torch.inference_mode():
+                for s in range(0, len(networks), chunk):
+                    args = self._take(prep, np.arange(s, min(s + chunk, len(networks))))
+                    seen.clear()
+                    Z[s:s + chunk] = np.mean([m(*args).double().numpy() for m in self.modules_], axis=0)
+                    H[s:s + chunk] = np.concatenate([h.double().numpy() for h in seen], axis=1) / M
+        finally:
+            for h in hooks:
+                h.remove()
+        return Z, H
+
     def predict_device(self, networks: Sequence[NetworkSpec], device: str) -> np.ndarray:
         self._check_fitted()
         if device not in self.devices_:

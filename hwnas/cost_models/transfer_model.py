@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from hwnas.cost_models.adapt import MIN_SHOTS, adapt, loo_predictions
+from hwnas.cost_models.adapt import MIN_SHOTS, adapt, loo_predictions, refine
 from hwnas.cost_models.base import CostModel, check_xy
 from hwnas.cost_models.data import DataRequest
 from hwnas.cost_models.transfer import MultiDeviceModel
@@ -57,18 +57,22 @@ def load_base(ref: BaseRef | str | Path) -> tuple[MultiDeviceModel, dict[str, An
 
 @register("cost_model", "transfer")
 class TransferModel(CostModel):
-    """Few-shot transfer: a robust mix of a multi-device base's source devices, from k shots."""
+    """Few-shot transfer: a robust mix of a multi-device base's source devices, from k shots,
+    and (``refine``, the default) the base's last layer fine-tuned on them under a prior
+    towards that mix (:func:`hwnas.cost_models.adapt.refine`; chosen by the nested
+    validation of ``bench/transfer_inner.py``)."""
 
     report_order = 90
     in_all = False  # needs a base: hwnas fit-cost --transfer-from
 
-    def __init__(self, base: str | None = None) -> None:
+    def __init__(self, base: str | None = None, refine: bool = True) -> None:
         self.base = base
+        self.refine = refine
 
     @classmethod
-    def from_base(cls, base: MultiDeviceModel, ref: str | None = None) -> "TransferModel":
+    def from_base(cls, base: MultiDeviceModel, ref: str | None = None, refine: bool = True) -> "TransferModel":
         """An unfitted transfer model on an already loaded (or freshly fit) base."""
-        model = cls(base=ref)
+        model = cls(base=ref, refine=refine)
         model.base_ = base
         return model
 
@@ -87,10 +91,23 @@ class TransferModel(CostModel):
             raise CostModelError(f"few-shot transfer needs at least {MIN_SHOTS} measured networks, got {len(y)}")
         base = self._base()
         base.check_networks(networks, "shot")
-        a = adapt(base.embed(networks), np.log(y), base.devices_)
+        Z, H = base.embed_hidden(networks)
+        t = np.log(y)
+        a = adapt(Z, t, base.devices_)
         self.w_, self.b_, self.weights_ = a.w, a.b, a.weights
+        self.delta_, self.c_ = np.zeros(H.shape[1]), 0.0
+        if self.refine:
+            rf = refine(H, t, loo_predictions(Z, t, base.devices_))
+            self.delta_, self.c_ = rf.delta, rf.c
+            self.weights_.update({f"refine:{k}": v for k, v in rf.weights.items()})
         self.n_train_ = len(y)
         return self
+
+    def predict_log(self, networks: Sequence[NetworkSpec]) -> np.ndarray:
+        """Log latency: the mix of source outputs plus the fine-tuned part of the last layer."""
+        self._check_fitted()
+        Z, H = self.base_.embed_hidden(networks)
+        return Z @ self.w_ + self.b_ + H @ self.delta_ + self.c_
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "w_"):
@@ -100,7 +117,7 @@ class TransferModel(CostModel):
         self._check_fitted()
         if not len(networks):
             return np.zeros(0)
-        return np.exp(self.base_.embed(networks) @ self.w_ + self.b_)
+        return np.exp(self.predict_log(networks))
 
     def similar_devices(self, top: int = 3) -> list[tuple[str, float]]:
         """Source devices the new one was found to behave like, with their weights."""
@@ -112,7 +129,8 @@ class TransferModel(CostModel):
     def state(self) -> dict[str, Any]:
         self._check_fitted()
         return {"base_params": self.base_.get_params(), "base_state": self.base_.state(), "w": list(self.w_),
-                "b": self.b_, "weights": self.weights_, "n_train": self.n_train_}
+                "b": self.b_, "weights": self.weights_, "n_train": self.n_train_, "delta": list(self.delta_),
+                "c": self.c_}
 
     def tensors(self) -> dict[str, Any]:
         self._check_fitted()
@@ -129,6 +147,11 @@ class TransferModel(CostModel):
         if len(self.w_) != len(base.devices_):
             raise CostModelError(f"transfer: {len(self.w_)} weights for {len(base.devices_)} source devices")
         self.weights_ = {str(k): float(v) for k, v in dict(state.get("weights", {})).items()}
+        width = len(base.modules_) * base._width()
+        self.delta_ = np.asarray(state.get("delta", np.zeros(width)), dtype=np.float64)  # older files: mix only
+        self.c_ = float(state.get("c", 0.0))
+        if self.delta_.shape != (width,):
+            raise CostModelError(f"transfer: {self.delta_.size} last-layer changes for a base of width {width}")
         self.n_train_ = int(state["n_train"])
 
 
@@ -137,7 +160,8 @@ def loo_report(model: TransferModel, networks: Sequence[NetworkSpec], y: np.ndar
     from scipy.stats import kendalltau, spearmanr
 
     base = model.base_
-    pred = np.exp(loo_predictions(base.embed(networks), np.log(y), base.devices_))
+    Z, H = base.embed_hidden(networks)
+    pred = np.exp(loo_predictions(Z, np.log(y), base.devices_, H=H if model.refine else None))
     rel = pred / y - 1.0
     out: dict[str, Any] = {"k": int(len(y)), "mape": float(np.mean(np.abs(rel))),
                            "rel_rmse": float(np.sqrt(np.mean(rel ** 2))),
