@@ -33,7 +33,8 @@ from pathlib import Path
 #: longest name that matches a module decides its floor; ``hwnas`` is the root module only.
 FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("testing", ("hwnas.testing",)),
-    ("edge", ("hwnas.cli", "hwnas.demo", "hwnas.dashboard", "hwnas.assets.build", "hwnas.assets.recipes", "hwnas.assets.cpu_table")),
+    ("edge", ("hwnas.cli", "hwnas.demo", "hwnas.dashboard", "hwnas.assets.build", "hwnas.assets.recipes", "hwnas.assets.cpu_table",
+              "hwnas.assets.kernel_asset")),
     ("search", ("hwnas.search",)),
     ("cost_models", ("hwnas.cost_models",)),
     ("profilers", ("hwnas.profilers",)),

@@ -24,6 +24,13 @@ from hwnas.cost_models.source_models import KernelSource
 
 log = logging.getLogger(__name__)
 
+#: Tree settings of a kernel predictor fitted here when none are given: 150 trees of depth 4
+#: (learning rate 0.1) instead of the model's 400 of depth 5. Measured on a kernel job's own
+#: held-out random networks (285 networks, 3 splits; never the zoo): the same kernel-sum MAPE
+#: (0.096-0.120 vs 0.103-0.119), a 3x faster fit and a 4x smaller folder (1.3 MB vs 5.2 MB),
+#: which is what makes a new device's predictor minutes and the shipped asset small.
+FIT_PARAMS: dict[str, Any] = {"n_estimators": 150, "learning_rate": 0.1, "max_depth": 4}
+
 
 def _family_metrics(model: KernelCostModel, data: KernelData, idx: np.ndarray) -> dict[str, dict[str, float]]:
     prims, y = data.kernels(idx)
@@ -45,25 +52,40 @@ def _network_metrics(model: KernelCostModel, data: KernelData, idx: np.ndarray) 
     return {k: round(float(v), 4) for k, v in regression_metrics(y, p).items()}
 
 
+def _kernel_sum_metrics(model: KernelCostModel, data: KernelData, idx: np.ndarray) -> dict[str, float]:
+    """Held-out networks' predicted vs measured kernel sums (what the stop rule judges:
+    the kernel predictors alone, without the end-to-end map and its timing noise)."""
+    nets = [data.nets[i] for i in idx]
+    y = np.asarray([float(np.sum(n.kernel_ms)) for n in nets])
+    p = np.asarray([float(np.sum(model.predict_kernels(n.kernels, fallback=True))) for n in nets])
+    return {k: round(float(v), 4) for k, v in regression_metrics(y, p).items()}
+
+
 def fit_kernel_model(store: Any, device: str | int, backend: str = "onnxruntime", *, test_frac: float = 0.2,
                      seed: int = 0, out: str | Path | None = None,
                      params: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Fit on ``1 - test_frac`` of the kernel job's networks (all when 0), report held-out
-    kernel (per family) and network metrics, save to ``out``."""
+    kernel (per family) and network metrics, save to ``out``; ``params`` are the tree
+    settings (default :data:`FIT_PARAMS`)."""
+    t0 = time.perf_counter()
     data = load_kernel_data(store, device, backend)
+    load_s = time.perf_counter() - t0
     n = len(data.nets)
     tr, te = split(n, test_frac, seed) if test_frac > 0 else (np.arange(n), np.zeros(0, dtype=np.int64))
     t0 = time.perf_counter()
-    model = KernelCostModel(seed=seed, **dict(params or {})).fit_kernels(data, tr)
+    model = KernelCostModel(seed=seed, **dict(FIT_PARAMS if params is None else params)).fit_kernels(data, tr)
     fit_s = time.perf_counter() - t0
     report: dict[str, Any] = {"data": data.summary, "model": "kernel", "n_train": int(len(tr)),
-                              "n_test": int(len(te)), "seed": seed, "fit_s": round(fit_s, 2),
+                              "params": dict(FIT_PARAMS if params is None else params),
+                              "n_test": int(len(te)), "seed": seed, "load_s": round(load_s, 2),
+                              "fit_s": round(fit_s, 2),
                               "overhead": list(model.overhead_),
                               "families": {f: m.n for f, m in model.families_.items()},
                               "fused_pairs": model.rules().fused_pairs()}
     if len(te) > 1:
         report["held_out_kernels"] = _family_metrics(model, data, te)
         report["held_out_networks"] = _network_metrics(model, data, te)
+        report["held_out_kernel_sums"] = _kernel_sum_metrics(model, data, te)
     if out is not None:
         save_model(model, out, {"device": data.device, "training": {**data.summary, "train_networks": int(len(tr)),
                                                                     "test_networks": int(len(te)), "unit": "ms",
@@ -74,7 +96,7 @@ def fit_kernel_model(store: Any, device: str | int, backend: str = "onnxruntime"
 
 #: Tree settings of the advisor's per-fold fits: light (they run between rounds, inside
 #: the job's time), since they only have to rank families and judge them against the stop rule.
-ADVICE_PARAMS: dict[str, Any] = {"n_estimators": 60, "learning_rate": 0.15, "max_depth": 4}
+ADVICE_PARAMS: dict[str, Any] = {"n_estimators": 40, "learning_rate": 0.2, "max_depth": 4}
 
 
 def _out_of_fold_errors(data: KernelData, folds: int, seed: int) -> np.ndarray:
