@@ -34,7 +34,10 @@ MAX_ERROR_CHARS = 500
 __all__ = ["add_parser", "build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``command``, only the command modules up to the one that
+    defines it. Why: listing every role's components for every command's help imports
+    all of them (torch among them, ~1.5 s), and ``hwnas profile`` needs none of it."""
     p = Parser(
         prog="hwnas", formatter_class=Formatter,
         description="Hardware-aware NAS: profile real costs, fit cost models, search under them.",
@@ -46,11 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for mod in COMMAND_MODULES:
         importlib.import_module(mod).add_commands(sub)
+        if command is not None and command in sub.choices:
+            break
     return p
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The command word of a command line (the top level's options take no values)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s")

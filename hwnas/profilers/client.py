@@ -37,9 +37,19 @@ class WorkerClient:
         self.versions: dict[str, str] = {}
         self._stderr: Any = None
         self.restarts = 0
+        self._ready = False
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
+        """Start the child and wait until it is ready (or raise ProfilingError)."""
+        if self.proc is None:
+            self.spawn()
+        self._handshake()
+
+    def spawn(self) -> None:
+        """Start the child without waiting for it: it imports its runtimes while the
+        caller prepares the job; the first request (or :meth:`start`) waits for it."""
+        self._ready = False
         self._stderr = tempfile.TemporaryFile(mode="w+")
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -50,6 +60,10 @@ class WorkerClient:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
             start_new_session=True,  # Ctrl-C reaches the parent only; it stops the child
         )
+
+    def _handshake(self) -> None:
+        if self._ready:
+            return
         hello = self._read_line(STARTUP_TIMEOUT_S)
         if hello is None:
             err = self._stderr_tail()
@@ -60,6 +74,7 @@ class WorkerClient:
             self.kill()
             raise ProfilingError(f"{self.config.backend}: {msg.get('error', 'worker failed to start')}")
         self.versions = dict(msg.get("versions") or {})
+        self._ready = True
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -75,13 +90,15 @@ class WorkerClient:
                 except OSError:
                     pass
         self.proc = None
+        self._ready = False
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
 
     def close(self) -> None:
-        """Ask the child to exit (EOF on stdin), then make sure it is gone."""
-        if self.proc is not None and self.proc.stdin:
+        """Ask the child to exit (EOF on stdin), then make sure it is gone; a child spawned
+        ahead and never used is killed (it may still be importing its runtimes)."""
+        if self.proc is not None and self.proc.stdin and self._ready:
             try:
                 self.proc.stdin.close()
                 self.proc.wait(timeout=5)
@@ -118,6 +135,8 @@ class WorkerClient:
         Never raises for an item's own failure: a timeout or a crash becomes an error
         reply. It raises ProfilingError only if the child cannot be started at all.
         """
+        if self.proc is not None and not self._ready:
+            self._handshake()  # spawned ahead: a child that failed to start raises here, as start() does
         if self.proc is None or self.proc.poll() is not None:
             if self.proc is not None:
                 self.kill()

@@ -147,26 +147,37 @@ class ProfileJob:
 
     def client_config(self, backend: Any) -> WorkerConfig:
         """What the measuring child process needs (JSON-able: it also travels to Ray nodes)."""
-        return worker_config(backend, self.device, self.protocol, imports=self.request.imports,
+        # every space item is exported from torch: the worker imports the exporter up front
+        return worker_config(backend, self.device, self.protocol, imports=(*self.request.imports, "hwnas.nn.export"),
                              energy=self.request.energy)
 
     def run(self) -> JobSummary:
         t0 = time.perf_counter()
         self.check()
-        gpu = next((b.gpu_index for b in self.backends), 0)
-        dev = device_fingerprint(self.device, self.protocol.threads, gpu_index=gpu)
-        dev_id, nets, summary = self.prepare(dev)
-        base_versions = {**runtime_versions(), "hwnas": __version__}
+        # The first backend's worker starts now and imports its runtimes (torch, the
+        # runtime: ~1-2 s) while this process fingerprints the device and fills the store.
+        early = WorkerClient(self.client_config(self.backends[0])) if self.backends else None
+        if early is not None:
+            early.spawn()
         try:
-            for backend in self.backends:
-                bs = BackendSummary(backend.name)
-                summary.backends.append(bs)
-                self._run_backend(backend, dev_id, [n for n, _ in nets], bs, base_versions)
-        except KeyboardInterrupt:
-            summary.interrupted = True
-            raise
+            gpu = next((b.gpu_index for b in self.backends), 0)
+            dev = device_fingerprint(self.device, self.protocol.threads, gpu_index=gpu)
+            dev_id, nets, summary = self.prepare(dev)
+            base_versions = {**runtime_versions(), "hwnas": __version__}
+            try:
+                for i, backend in enumerate(self.backends):
+                    bs = BackendSummary(backend.name)
+                    summary.backends.append(bs)
+                    self._run_backend(backend, dev_id, [n for n, _ in nets], bs, base_versions,
+                                      early if i == 0 else None)
+            except KeyboardInterrupt:
+                summary.interrupted = True
+                raise
+            finally:
+                summary.wall_s = time.perf_counter() - t0
         finally:
-            summary.wall_s = time.perf_counter() - t0
+            if early is not None:
+                early.close()  # no-op when the backend's run closed it; killed when never used
         return summary
 
     def leases(self, dev_id: int, backend: str, settings: dict[str, Any], nets: list[NetworkSpec],
@@ -187,13 +198,13 @@ class ProfileJob:
         return LeasedItems(self.store, todo, done, deadline=self.deadline, pause=self.pause)
 
     def _run_backend(self, backend: Any, dev_id: int, nets: list[NetworkSpec], bs: BackendSummary,
-                     base_versions: dict[str, Any]) -> None:
+                     base_versions: dict[str, Any], client: WorkerClient | None = None) -> None:
         settings = backend.settings(self.protocol)
         leases = self.leases(dev_id, backend.name, settings, nets, bs)
         n_todo = leases.remaining
         if not n_todo:
             return
-        client = WorkerClient(self.client_config(backend))
+        client = client or WorkerClient(self.client_config(backend))
         versions = dict(base_versions)
         disable = None if self.request.show_progress is None else not self.request.show_progress
         leases.progress = bar = progress(total=n_todo, desc=backend.name, disable=disable, unit="item")

@@ -106,6 +106,41 @@ class TorchTarget:
 Target = Primitive | NetworkSpec | OnnxTarget | TorchTarget
 
 
+class ExportCache:
+    """The ONNX bytes of the last few targets a backend exported, keyed by the target's
+    content (a primitive's canonical key, a network's content hash) and the batch.
+
+    Why: a measurement prepares ``sessions`` fresh sessions of one target, and exporting
+    (a traced forward pass) cost more than the timed runs themselves — 3 exports per
+    primitive were ~45% of ``hwnas profile --space mbv2``. The export is deterministic
+    (seeded weights), so a fresh session from the cached bytes is the same measurement;
+    the sessions stay independent. Any change of the target changes its key, so a
+    changed primitive is exported anew; bounded, so a long job's memory stays flat.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self.hits = 0
+        self._items: dict[tuple[str, int], bytes] = {}
+
+    @staticmethod
+    def key(target: Primitive | NetworkSpec, batch: int) -> tuple[str, int]:
+        return (f"primitive {target.key}" if isinstance(target, Primitive) else f"network {target.hash}", batch)
+
+    def get(self, target: Primitive | NetworkSpec, batch: int, export: Callable[[], bytes]) -> tuple[bytes, bool]:
+        """(ONNX bytes, whether they came from the cache); ``export()`` makes them on a miss."""
+        k = self.key(target, batch)
+        if k in self._items:
+            self.hits += 1
+            self._items[k] = self._items.pop(k)  # most recently used last
+            return self._items[k], True
+        data = export()
+        self._items[k] = data
+        while len(self._items) > self.size:
+            self._items.pop(next(iter(self._items)))
+        return data, False
+
+
 @dataclass
 class Prepared:
     """A runnable bound to one input.
