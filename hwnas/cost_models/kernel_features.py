@@ -49,6 +49,8 @@ def family(op: str) -> str:
     parts = op.split("-")
     if "layernorm" in parts:  # a residual sum fused into the norm (SkipLayerNormalization) is a norm
         return "norm"
+    if parts[0] == "reshape" and "transpose" in parts:  # a view chain that moves data
+        return "transpose"
     return FAMILY.get(parts[0], parts[0])
 
 

@@ -42,6 +42,8 @@ PAIRS: tuple[tuple[str, str], ...] = (
     *(("fc", f) for f in ("relu", "relu6", "sigmoid", "hswish")),
     ("add", "relu"), ("add", "relu6"), ("bn", "relu"), ("maxpool", "relu"), ("avgpool", "relu"),
     ("concat", "relu"), ("relu", "relu6"), ("relu6", "relu"), ("relu", "relu"),
+    # modern CNNs: layer scale after a convolution (folded into its weights?), GELU after one
+    ("conv", "scale"), ("dwconv", "scale"), ("conv", "gelu"),
 )
 MODE_CATEGORIES = ("relu", "relu6", "clip", "sigmoid", "hsigmoid", "hswish", "tanh", "leakyrelu", "add", "mul",
                    "concat", "maxpool", "avgpool", "gap", "bn")

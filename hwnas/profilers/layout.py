@@ -17,7 +17,7 @@ from hwnas.profilers.ort_profile import read_executed_graph
 
 NCHWC_DOMAIN = "com.microsoft.nchwc"
 BINARY = ("add", "mul", "concat")
-UNARY = ("relu", "relu6", "clip", "sigmoid", "hsigmoid", "hswish", "tanh", "leakyrelu", "swish")
+UNARY = ("relu", "relu6", "clip", "sigmoid", "hsigmoid", "hswish", "tanh", "leakyrelu", "swish", "gelu", "scale")
 POOLS = ("maxpool", "avgpool", "gap")
 
 

@@ -27,15 +27,15 @@ from hwnas.profilers.layout import _executed
 VIEWS = ("Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity")
 
 
-def region_ops(backend: Any, data: bytes, region: set[str]) -> list[str]:
-    """Op types the runtime executes for a probe's region (views excluded)."""
+def region_ops(backend: Any, data: bytes, region: set[str], *, views: bool = False) -> list[str]:
+    """Op types the runtime executes for a probe's region (views excluded unless ``views``)."""
     model, executed = _executed(backend, data)
     traced = trace_nodes(model.graph, executed)
     names = [n.name for n in model.graph.nodes]
     out = []
     for n, (kind, ref) in zip(executed, traced):
         outside = kind == "node" and names[ref] not in region
-        if kind == "reorder" or outside or n["op_type"] in VIEWS:
+        if kind == "reorder" or outside or (n["op_type"] in VIEWS and not views):
             continue
         out.append(n["op_type"])
     return out
@@ -47,8 +47,9 @@ def measure_token_rules(backend: Any) -> dict[str, dict[str, Any]]:
     alone: dict[tuple[str | None, str | None], list[str]] = {}
 
     def ops(left: str | None, right: str | None) -> list[str]:
-        if (left, right) not in alone:
-            alone[(left, right)] = region_ops(backend, *pair_probe(left, right))
+        if (left, right) not in alone:  # reshape pairs: the views are what is measured
+            views = "reshape" in f"{left}{right}"
+            alone[(left, right)] = region_ops(backend, *pair_probe(left, right), views=views)
         return alone[(left, right)]
 
     for left, right in TOKEN_PAIRS:

@@ -20,6 +20,9 @@ from hwnas.nn.kernels.detect import KernelGraph
 from hwnas.nn.onnx_graph import OpGraph
 
 REORDERS = {"ReorderInput": "in", "ReorderOutput": "out"}
+#: Nodes the runtime makes from a whole exporter pattern (x feeds several of its nodes).
+PATTERN_OPS = ("Gelu", "BiasGelu", "FastGelu", "QuickGelu", "LayerNormalization", "SkipLayerNormalization",
+               "SimplifiedLayerNormalization")
 
 
 def _trace_one(g: OpGraph, by_name: dict[str, int], n: dict[str, Any]) -> tuple[str, Any]:
@@ -56,6 +59,8 @@ def _by_input(g: OpGraph, executed: list[dict[str, Any]], traced: list[tuple[str
         users = {c for o in g.nodes[ref].outputs for c in g.consumers.get(o, [])} - claimed
         if len(users) == 1:
             return "node", users.pop()
+        if users and executed[i]["op_type"] in PATTERN_OPS:  # a fused pattern starts at its first node
+            return "node", min(users)
     return None
 
 
@@ -70,6 +75,11 @@ def trace_nodes(g: OpGraph, executed: list[dict[str, Any]]) -> list[tuple[str, A
             producer.setdefault(t, i)
         for t in n["inputs"]:
             consumer.setdefault(t, i)
+    for i, (kind, ref) in enumerate(traced):  # a reorder reading a tensor the runtime renamed (a moved
+        if kind == "reorder" and ref[1] == "in" and ref[0] not in g.shapes:  # transpose): its producer's
+            p = producer.get(executed[i]["inputs"][0])                        # traced node's output
+            if p is not None and traced[p][0] == "node":
+                traced[i] = ("reorder", (g.nodes[traced[p][1]].outputs[0], "in"))
     claimed = {ref for kind, ref in traced if kind == "node"}
     for _ in range(4):  # unnamed helper nodes: by their input, else by the node using their output
         changed = False

@@ -214,7 +214,8 @@ def missing_kernel_hint(op: str) -> str:
             "hwnas/nn/kernels/synthetic.py (BLOCKS) that draws it, then rerun the kernel job and refit")
 
 
-def reorder_primitive(shape: Sequence[int], direction: str) -> Primitive:
-    """A layout change of one tensor (``direction`` in: to blocked, out: back)."""
+def reorder_primitive(shape: Sequence[int], direction: str, *, perm: str | None = None) -> Primitive:
+    """A layout change of one tensor (``direction`` in: to blocked, out: back); ``perm``: the
+    reorder also does a channels-last transpose it absorbed."""
     c, h, w = chw(shape)
-    return Primitive("reorder", c, c, h, w, extras={"dir": direction})
+    return Primitive("reorder", c, c, h, w, extras={"dir": direction, **({"perm": perm} if perm else {})})

@@ -23,6 +23,7 @@ from typing import Any
 from hwnas.nn.kernels.catalog import CONVS, category, chw, kernel_primitive, reorder_primitive
 from hwnas.nn.kernels.patterns import find_composites
 from hwnas.nn.kernels.rules import FusionRules
+from hwnas.nn.kernels.views import VIEW_CATS, absorb_transposes, cancel_transposes
 from hwnas.nn.onnx_graph import OpGraph
 from hwnas.primitives import NetworkSpec, Primitive
 
@@ -42,6 +43,9 @@ class Kernel:
     extras: dict[str, Any] = field(default_factory=dict)
     tensor: str | None = None           # reorders: the tensor whose layout changes
     prim: Primitive | None = None
+    #: Nodes the runtime folded into this kernel without a kernel of their own (a cancelled
+    #: transpose pair before it): whatever the runtime still runs for them is timed here.
+    absorbed: list[int] = field(default_factory=list)
 
     @property
     def sig(self) -> str:
@@ -58,7 +62,7 @@ class KernelGraph:
 
     def node_kernel(self) -> dict[int, int]:
         """ONNX node index -> kernel index."""
-        return {n: k for k, kern in enumerate(self.kernels) for n in kern.nodes}
+        return {n: k for k, kern in enumerate(self.kernels) for n in [*kern.nodes, *kern.absorbed]}
 
     def reorder_index(self) -> dict[tuple[str, str], int]:
         """(tensor, direction) -> kernel index of the predicted reorder."""
@@ -152,15 +156,17 @@ class _Detector:
         return PLAIN, PLAIN
 
     # -- grouping --------------------------------------------------------------------------
-    def _producer_kernel(self, t: str, j: int) -> Kernel | None:
-        """The fused-group kernel whose current output ``t`` is used by node ``j`` alone."""
+    def _producer_kernel(self, t: str, j: int, within: set[int] | None = None) -> Kernel | None:
+        """The fused-group kernel whose current output ``t`` is used by node ``j`` alone (or
+        only by nodes ``within`` one composite)."""
         k = self.of_tensor.get(t)
         if k is None:
             return None
         kern = self.kernels[k]
         if kern.tensor is not None or kern.op in ("se", "swish", "hswish", "channel_shuffle") or kern.outputs != [t]:
             return None
-        ok = self.g.consumers.get(t, []) == [j] and t not in self.g.outputs
+        users = self.g.consumers.get(t, [])
+        ok = (set(users) <= within if within is not None else users == [j]) and t not in self.g.outputs
         return kern if ok else None
 
     def _attach(self, j: int) -> bool:
@@ -169,7 +175,12 @@ class _Detector:
         data = g.data_inputs(node)
         if len(data) == 1:  # activations, norms, a bias or scale (constant operand): as measured
             kern = self._producer_kernel(data[0], j)
-            if kern is None or not self.rules.fuses(kern.sig, cat):
+            if kern is None:
+                return False
+            # Chains of views and transposes are one data movement: the runtime's transpose
+            # optimiser reorders, merges and moves them, so their parts cannot be timed apart.
+            views = cat in VIEW_CATS and all(c in VIEW_CATS for c in kern.chain) and kern.tensor is None
+            if not views and not self.rules.fuses(kern.sig, cat):
                 return False
             return self._join(kern, j, cat, [])
         if cat == "add" and len(data) == 2 and g.shape(data[0]) == g.shape(data[1]):
@@ -231,6 +242,15 @@ class _Detector:
         if len(ins) == 1 and self.rules.mode(comp.op, chw(self.g.shape(ins[0]))[0]) == "agnostic" \
                 and ins[0] in self.native:
             layout = BLOCKED
+        kern = self._producer_kernel(ins[0], -1, members) if len(ins) == 1 and comp.op == "layernorm" else None
+        if kern is not None and kern.chain == ["add"] and self.rules.fuses("add", "layernorm"):
+            kern.nodes += list(comp.nodes)  # a residual sum and the norm after it: SkipLayerNormalization
+            kern.chain.append("layernorm")
+            self.of_tensor.update({t: self.of_tensor[ins[0]] for t in outs})
+            kern.outputs = outs
+            for t in outs:
+                self._produced(t, kern.layout)
+            return
         self._need(ins, layout)
         self._add(Kernel(comp.op, list(comp.nodes), ins, outs, layout, [comp.op], dict(comp.extras)))
 
@@ -242,6 +262,8 @@ def detect(g: OpGraph, rules: FusionRules, *, composites: bool = True) -> Kernel
     compute node is its own kernel, no layout changes.
     """
     kernels = _Detector(g, rules, composites).run()
+    if composites:
+        kernels = absorb_transposes(g, cancel_transposes(g, kernels, rules), rules)
     for k in kernels:
         if k.prim is None:
             op = "-".join(k.chain)

@@ -134,6 +134,20 @@ def apply(pg: ProbeGraph, op: str, x: str, other: str, name: str, c: int) -> str
     if op in ("swish", "hswish_mul"):  # x * sigmoid(x): the composite, as exporters write SiLU
         gate = pg.unary(x, "sigmoid" if op == "swish" else "hsigmoid", f"{name}_gate")
         return pg.binary(x, gate, "mul", name)
+    if op == "scale":  # a per-channel constant multiply (layer scale)
+        shape = pg.shapes[x]
+        w = pg._w(f"{name}_s", (shape[1],) + (1,) * (len(shape) - 2))
+        return pg._node("Mul", [x, w], name, shape)
+    if op == "gelu":  # x * 0.5 * (1 + erf(x / sqrt 2)), as exporters write exact GELU
+        shape = pg.shapes[x]
+        consts = {}
+        for key, val in (("r2", 1.4142135), ("one", 1.0), ("half", 0.5)):
+            consts[key] = f"{name}_{key}"
+            pg.inits.append(pg.h.make_tensor(consts[key], pg.tp.FLOAT, [], [val]))
+        # the first node carries the probe's name: a fused Gelu is traced to a pattern's first node
+        e = pg._node("Erf", [pg._node("Div", [x, consts["r2"]], name, shape)], f"{name}_erf", shape)
+        y = pg._node("Mul", [x, pg._node("Add", [e, consts["one"]], f"{name}_add", shape)], f"{name}_mul", shape)
+        return pg._node("Mul", [y, consts["half"]], f"{name}_half", shape)
     if op in ("maxpool", "avgpool", "gap"):
         return pg.pool(x, op, name)
     if op == "fc":

@@ -19,7 +19,8 @@ import numpy as np
 from hwnas.nn.onnx_graph import OpGraph
 
 #: Pattern names, as stored in the rules (``pattern:<name>``) and measured by the probes.
-PATTERNS: tuple[str, ...] = ("layernorm", "gelu", "gather_split", "matmul_transpose", "matmul_scale")
+PATTERNS: tuple[str, ...] = ("layernorm", "gelu", "gather_split", "matmul_transpose", "matmul_scale",
+                             "transpose_reorder_in", "transpose_reorder_out", "transpose_cancel")
 
 
 def _sole(g: OpGraph, tensor: str) -> int | None:
@@ -136,6 +137,10 @@ def _gather_split(g: OpGraph, j: int) -> tuple[list[int], dict[str, Any]] | None
     sibs = sorted(k for k in g.consumers.get(x, []) if scalar(k))
     if len(sibs) < 2 or sibs[0] != j:
         return None
+    k = g.producer.get(x)  # the permute before the picks is pushed past the split by the runtime
+    if k is not None and g.nodes[k].op_type == "Transpose" and sorted(g.consumers.get(x, [])) == sibs \
+            and x not in g.outputs:
+        return [k, *sibs], {"n": len(sibs), "perm": "p" + "".join(str(int(a)) for a in g.nodes[k].attr("perm", []))}
     return sibs, {"n": len(sibs)}
 
 

@@ -26,6 +26,8 @@ LEFT: dict[str, Callable[[TokenBuilder, str, str], str]] = {
     "add": lambda tb, t, o: tb.add(t, o),
     "scale": lambda tb, t, o: tb.op("Add", [t, tb.const_f([0.1] * C)], tb.shapes[t]),
     "layernorm": lambda tb, t, o: tb.layernorm(t),
+    "reshape": lambda tb, t, o: tb.reshape(t, (1, HW, HW, C)),
+    "reshape-reshape": lambda tb, t, o: tb.reshape(tb.reshape(t, (1, HW, HW, C)), (1, HW, HW * C)),
 }
 RIGHT: dict[str, Callable[[TokenBuilder, str], str]] = {
     "scale": lambda tb, y: tb.op("Mul", [y, tb.const_f(0.125)], tb.shapes[y]),
@@ -35,11 +37,13 @@ RIGHT: dict[str, Callable[[TokenBuilder, str], str]] = {
     "layernorm": lambda tb, y: tb.layernorm(y),
     "softmax": lambda tb, y: tb.op("Softmax", [y], tb.shapes[y], axis=-1),
     "hswish": lambda tb, y: tb.act(y, "hswish"),
+    "reshape": lambda tb, y: tb.reshape(y, (1, HW * HW, C)),
 }
 #: Token pairs measured by default: ``left>right`` (``bias``/``scale`` are detected as ``scale``).
 TOKEN_PAIRS: tuple[tuple[str, str], ...] = (
     ("fc", "bias"), ("fc-scale", "relu"), ("fc-scale", "gelu"), ("fc-scale", "hswish"), ("fc-scale", "scale"),
     ("matmul", "scale"), ("matmul", "softmax"), ("add", "layernorm"), ("scale", "gelu"), ("layernorm", "scale"),
+    ("reshape", "reshape"), ("reshape-reshape", "reshape"),
 )
 
 
@@ -60,6 +64,12 @@ def _pattern_ops(tb: TokenBuilder, name: str, t: str, other: str) -> str:
             tb.inits.append(tb.h.make_tensor(nm, tb.tp.INT64, [], [i]))
         q, k, v = (tb.op("Gather", [qkv, i], (b, 2, n, d // 2), axis=0) for i in idx)
         return tb.add(tb.add(q, k), v)
+    if name == "transpose_reorder_in":  # tokens back to NCHW, into a convolution (blocked layout)
+        return tb.conv_act(tb.from_tokens(t, HW, HW), C, 3, a="none")
+    if name == "transpose_reorder_out":  # a convolution's output to channels-last, into a layer norm
+        return tb.layernorm(tb.transpose(tb.conv_act(other, C, 3, a="none"), (0, 2, 3, 1)))
+    if name == "transpose_cancel":  # tokens -> NCHW -> tokens with nothing between (hybrid stages)
+        return tb.to_tokens(tb.from_tokens(t, HW, HW))
     if name == "matmul_transpose":
         return tb.op("MatMul", [t, tb.transpose(other, (0, 2, 1))], (1, HW * HW, HW * HW))
     if name == "matmul_scale":
@@ -70,13 +80,15 @@ def _pattern_ops(tb: TokenBuilder, name: str, t: str, other: str) -> str:
 
 #: Structural patterns measured by default (token_patterns.PATTERNS plus forms that are only checked).
 PATTERN_PROBES: tuple[str, ...] = ("layernorm", "layernorm_c1", "gelu", "gelu_tanh", "gather_split",
-                                   "matmul_transpose", "matmul_scale")
+                                   "matmul_transpose", "matmul_scale", "transpose_reorder_in",
+                                   "transpose_reorder_out", "transpose_cancel")
 
 
 #: Per pattern, the op type whose disappearance from the executed region shows the merge.
 VANISHES: dict[str, str] = {"layernorm": "ReduceMean", "layernorm_c1": "ReduceMean", "gelu": "Erf",
                             "gelu_tanh": "Tanh", "gather_split": "Gather", "matmul_transpose": "Transpose",
-                            "matmul_scale": "Mul"}
+                            "matmul_scale": "Mul", "transpose_reorder_in": "Transpose",
+                            "transpose_reorder_out": "Transpose", "transpose_cancel": "Transpose"}
 
 
 def _context(name: str) -> tuple[TokenBuilder, str, str, str]:
@@ -102,7 +114,10 @@ def pattern_probe(name: str) -> tuple[bytes, set[str]]:
     """(model bytes, names of the region's nodes) of a structural pattern (PATTERN_PROBES)."""
     tb, pre, t, other = _context(name)
     start = len(tb.nodes)
-    y = _pattern_ops(tb, name, t, other if name.startswith("matmul") else pre)
+    y = _pattern_ops(tb, name, other if name == "transpose_cancel" else t,
+                     other if name.startswith("matmul") else pre)
+    if len(tb.shapes[y]) == 4 and name == "transpose_reorder_out":
+        y = tb.reshape(y, (1, HW * HW, C))
     return _finish(tb, y, start)
 
 

@@ -145,8 +145,8 @@ class TokenBuilder(NetBuilder):
         """Swin layer: norm, (roll), window partition, attention with a position bias, merge,
         (roll back), residual; then norm + MLP. Needs H and W divisible by ``win``."""
         n, c, hh, ww = self.shapes[x]
-        t = self.transpose(x, (0, 2, 3, 1))                                  # N, H, W, C
-        y = self.reshape(self.layernorm(self.reshape(t, (n, hh * ww, c))), (n, hh, ww, c))
+        t = self.reshape(self.transpose(x, (0, 2, 3, 1)), (n, hh * ww, c))   # N, HW, C (the shortcut)
+        y = self.reshape(self.layernorm(t), (n, hh, ww, c))
         if shift:
             y = self.roll(y, -(win // 2), (1, 2))
         y = self.transpose(self.reshape(y, (n, hh // win, win, ww // win, win, c)), (0, 1, 3, 2, 4, 5))
@@ -156,7 +156,7 @@ class TokenBuilder(NetBuilder):
         y = self.reshape(y, (n, hh, ww, c))
         if shift:
             y = self.roll(y, win // 2, (1, 2))
-        t = self.add(self.reshape(t, (n, hh * ww, c)), self.reshape(y, (n, hh * ww, c)))
+        t = self.add(t, self.reshape(y, (n, hh * ww, c)))
         t = self.add(t, self.mlp(self.layernorm(t), 4 * c))
         return self.reshape(self.transpose(self.reshape(t, (n, hh, ww, c)), (0, 3, 1, 2)), (n, c, hh, ww))
 
