@@ -197,7 +197,7 @@ def loo_predictions(Z: np.ndarray, t: np.ndarray, sources: list[str] | None = No
 
 #: Ridge strengths of the last-layer refinement, in units of the shots' mean squared (centred)
 #: hidden-feature norm, so that they mean the same for any width and any number of members.
-REFINE_ALPHAS: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0)
+REFINE_ALPHAS: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
 @dataclass(frozen=True)

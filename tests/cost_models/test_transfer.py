@@ -62,6 +62,15 @@ def test_new_device_from_few_shots_and_roundtrip(tmp_path):
     save_model(t, tmp_path / "t")
     np.testing.assert_allclose(load_model(tmp_path / "base").embed(nets[130:]), model.embed(nets[130:]))
     np.testing.assert_allclose(load_model(tmp_path / "t").predict(nets[130:]), t.predict(nets[130:]))
+    Z, H = model.embed_hidden(nets[130:])
+    np.testing.assert_allclose(Z, model.embed(nets[130:]))
+    np.testing.assert_allclose(np.log(t.predict(nets[130:])), Z @ t.w_ + t.b_ + H @ t.delta_ + t.c_)
+    older = {k: v for k, v in t.state().items() if k not in ("delta", "c")}  # files from before the refinement
+    mix_only = TransferModel()
+    mix_only.restore(older, t.tensors())
+    np.testing.assert_allclose(np.log(mix_only.predict(nets[130:])), Z @ t.w_ + t.b_)
+    plain = TransferModel.from_base(model, refine=False).fit(nets[120:130], new[120:130])
+    assert not plain.delta_.any() and plain.w_ == pytest.approx(t.w_)
 
 
 @pytest.fixture
