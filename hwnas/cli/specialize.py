@@ -55,9 +55,13 @@ def _cmd_specialize(args: argparse.Namespace) -> int:
 def _table(summary: dict[str, Any]) -> str:
     rows = summary["targets"]
     cols = ["device"] + [k for k in rows[0] if k.startswith(("budget_", "predicted_"))] + ["seconds", "arch_str"]
-    pm = (summary["predictor"].get("metrics") or {}).get("mlp") or {}
+    metrics = summary["predictor"].get("metrics") or {}
+    pm = metrics.get("ensemble") or metrics.get("mlp") or {}
+    noise = metrics.get("label_noise") or {}
     head = (f"accuracy predictor: {summary['predictor'].get('predictor')} (held-out RMSE {pm.get('rmse', float('nan')):.4f},"
-            f" Kendall tau {pm.get('kendall_tau', float('nan')):.3f}, n={pm.get('n', '?')})")
+            f" Kendall tau {pm.get('kendall_tau', float('nan')):.3f}, n={pm.get('n', '?')}"
+            + (f"; tau between two scorings of the same subnets {noise['kendall_tau_between_scorings']:.3f}"
+               if noise else "") + ")")
     return "\n".join([head, format_table(rows, cols),
                       f"wrote {summary['arch_file']} (train: hwnas train {summary['run_dir']}/config.yaml --arch "
                       f"{summary['arch_file']} --rank N --from-supernet {summary['run_dir']}), {summary['plot']}"])

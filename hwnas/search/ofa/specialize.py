@@ -24,6 +24,7 @@ import yaml
 from hwnas.cost_models.source import CostSource, SourceRequest, open_source
 from hwnas.errors import ConfigError, CostModelError, InputError
 from hwnas.inputs import output_dir
+from hwnas.search.ofa.ensemble import EnsemblePredictor, load_predictor
 from hwnas.search.ofa.evolve import CostCache, EvolutionOptions, check_feasible, evolve
 from hwnas.search.ofa.fit import fit_accuracy_predictor
 from hwnas.search.ofa.predictor import AccuracyPredictor
@@ -59,9 +60,9 @@ class SpecializeRequest:
 
 
 def _predictor(run: SupernetRun, req: SpecializeRequest, out: Path,
-               on_scored: Callable[[int], None] | None) -> tuple[AccuracyPredictor, dict[str, Any]]:
+               on_scored: Callable[[int], None] | None) -> tuple[AccuracyPredictor | EnsemblePredictor, dict[str, Any]]:
     if req.predictor is not None:
-        pred = AccuracyPredictor.load(req.predictor, run.space, run.space_id())
+        pred = load_predictor(req.predictor, run.space, run.space_id())
         return pred, {"predictor": str(req.predictor), "metrics": pred.metrics, "loaded": True}
     return fit_accuracy_predictor(run, samples=req.samples, holdout=req.holdout, seed=req.seed,
                                   out=out / PREDICTOR_DIR, on_done=on_scored)
@@ -93,7 +94,7 @@ def _describe(cache: CostCache) -> Callable[[float], str]:
     return lambda v: f"{v:.4g} {src.unit} ({src.where})"
 
 
-def _one(target: Target, run: SupernetRun, pred: AccuracyPredictor, cache: CostCache,
+def _one(target: Target, run: SupernetRun, pred: AccuracyPredictor | EnsemblePredictor, cache: CostCache,
          req: SpecializeRequest) -> dict[str, Any]:
     sp, src = run.space, cache.source  # type: ignore[attr-defined]
     unit = src.unit
