@@ -36,6 +36,15 @@ SMALL: dict[str, tuple[dict[str, Any], set[str]]] = {
 }
 
 
+#: Parameter counts (millions) of these layouts as the papers give them (MobileViT, EfficientFormer, LeViT)
+#: or their reference implementations count them where a paper rounds (ViT, DeiT, Swin, ConvNeXt): a check that
+#: depths, widths, heads, MLP ratios and heads match (DeiT and EfficientFormer with distillation head).
+PUBLISHED_M = {"vit_tiny-r224": 5.7, "vit_small-r224": 22.1, "deit_tiny-r224": 5.9, "deit_small-r224": 22.4,
+               "swin_t-w1.0-r224": 28.3, "convnext_t-w1.0-r224": 28.6, "mobilevit_xxs-r256": 1.3,
+               "mobilevit_xs-r256": 2.3, "mobilevit_s-r256": 5.6, "efficientformer_l1-w1.0-r224": 12.3,
+               "levit_128s-r224": 7.8, "levit_128-r224": 9.2}
+
+
 def _modern_entries() -> list[Any]:
     return [e for e in registry.list("zoo") if e.obj.family in FAMILIES]
 
@@ -50,6 +59,8 @@ def test_every_family_has_variants_and_every_variant_has_its_output_size() -> No
             out = model(torch.empty(model.input_shape))
         assert not model.training and tuple(out.shape) == (1, 1000), e.name
         assert model.input_shape[2] == int(e.name.rsplit("-r", 1)[1]), e.name
+        if e.name in PUBLISHED_M:
+            assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == PUBLISHED_M[e.name], e.name
 
 
 @pytest.mark.parametrize("factory", sorted(SMALL))
