@@ -26,13 +26,14 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from hwnas import __version__
 from hwnas.assets import DATA_DIR
 from hwnas.assets import recipes as R
+from hwnas.nn.kernels.synthetic import MAX_MACS, RESOLUTIONS
 from hwnas.ui import emit
 
 log = logging.getLogger("hwnas.assets.kernel_asset")
@@ -48,7 +49,8 @@ COMPARED = ("kind", "cpu_model", "cores", "threads", "governor", "gpu_name", "pr
 @dataclass(frozen=True)
 class KernelAssetRequest:
     """How the asset is built: the kernel job's options (most networks, rounds, seed, time
-    limit, stop rule) and a note for the provenance (e.g. that the machine was loaded)."""
+    limit, stop rule, size of a random network) and a note for the provenance (e.g. that
+    the machine was loaded)."""
 
     networks: int = 1200
     rounds: int = 6
@@ -57,6 +59,12 @@ class KernelAssetRequest:
     stop_mape: float = 0.04
     stop_min_networks: int = 20
     note: str = ""
+    max_macs: float = MAX_MACS
+    max_resolution: int = RESOLUTIONS[-1]
+    #: block-family emphasis of every round (empty: all families alike)
+    weights: Mapping[str, float] = field(default_factory=dict)
+    #: the timing protocol (None: the kernel job's own)
+    protocol: Any = None
 
 
 def build_command(store: str = "kernels.sqlite", out: str = "my-kernel-predictor") -> str:
@@ -74,29 +82,27 @@ def fingerprint_differences(shipped: Mapping[str, Any], here: Mapping[str, Any])
     return out
 
 
-def mismatch_line(meta: Mapping[str, Any], here: Mapping[str, Any]) -> str | None:
-    """One line when the machine differs from the one a kernel-predictor asset was built
-    on (None when it matches): which fields, and what to run to build one here."""
-    info = dict(meta.get("device_info") or {})
-    if not info:
-        return None
-    diff = fingerprint_differences(info, here)
+def mismatch_line(label: str, info: Mapping[str, Any], here: Mapping[str, Any]) -> str | None:
+    """One line when this machine (``here``) differs from the one a kernel predictor was
+    built on (``info``; None when it matches or is unknown): which fields, and what to run."""
+    diff = fingerprint_differences(info, here) if info else []
     if not diff:
         return None
-    return (f"note: asset:{meta.get('name')} was built on another machine ({'; '.join(diff)}); its figures are "
-            f"that machine's — for this one run: {build_command()}, then --predictor my-kernel-predictor")
+    return (f"note: {label} was built on another machine ({'; '.join(diff)}); its latencies are that machine's — "
+            f"to build one for this machine run: {build_command()}, then --predictor my-kernel-predictor")
 
 
 def _job(store: Any, req: KernelAssetRequest) -> dict[str, Any]:
     from hwnas.cost_models.kernel_fit import advise_round
-    from hwnas.profilers.kernel_job import KERNEL_PROTOCOL, KernelSampling, StopRule, profile_kernels
+    from hwnas.profilers.kernel_job import KernelSampling, StopRule, kernel_protocol, profile_kernels
     from hwnas.profilers.request import ProfileRequest
 
-    sampling = KernelSampling(rounds=req.rounds, stop=StopRule(req.stop_mape, req.stop_min_networks))
-    s = profile_kernels(store, ProfileRequest(networks=req.networks, seed=req.seed, deadline_s=req.time_limit_s),
-                        sampling, advisor=advise_round)
+    sampling = KernelSampling(rounds=req.rounds, stop=StopRule(req.stop_mape, req.stop_min_networks),
+                              max_macs=req.max_macs, max_resolution=req.max_resolution, weights=dict(req.weights))
+    s = profile_kernels(store, ProfileRequest(networks=req.networks, seed=req.seed, deadline_s=req.time_limit_s,
+                                              protocol=req.protocol), sampling, advisor=advise_round)
     out = {k: v for k, v in s.to_dict().items() if k not in ("errors", "store")}
-    out["protocol"] = KERNEL_PROTOCOL.to_dict()
+    out["protocol"] = kernel_protocol(req.protocol).to_dict()
     return out
 
 

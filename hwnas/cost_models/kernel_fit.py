@@ -33,32 +33,49 @@ FIT_PARAMS: dict[str, Any] = {"n_estimators": 150, "learning_rate": 0.1, "max_de
 
 
 def _family_metrics(model: KernelCostModel, data: KernelData, idx: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per kernel family of the held-out networks; a family the training networks never
+    had is reported as refused (its count), not priced."""
     prims, y = data.kernels(idx)
-    pred = model.predict_kernels(prims)
     fams: dict[str, list[int]] = {}
     for i, p in enumerate(prims):
         fams.setdefault(family(p.op), []).append(i)
-    out = {}
+    out: dict[str, dict[str, float]] = {}
     for f, ix in sorted(fams.items()):
-        m = regression_metrics(y[ix], pred[ix]) if len(ix) > 1 else {"n": len(ix)}
+        if f not in model.families_:
+            out[f] = {"n": float(len(ix)), "refused": 1.0}
+            continue
+        pred = model.predict_kernels([prims[i] for i in ix])
+        m = regression_metrics(y[ix], pred) if len(ix) > 1 else {"n": len(ix)}
         out[f] = {k: round(float(v), 4) for k, v in m.items()}
     return out
 
 
-def _network_metrics(model: KernelCostModel, data: KernelData, idx: np.ndarray) -> dict[str, float]:
+def _priced(model: KernelCostModel, data: KernelData, idx: np.ndarray) -> tuple[list[Any], int]:
+    """The held-out networks whose every kernel family the model knows, and how many were refused."""
     nets = [data.nets[i] for i in idx]
+    ok = [n for n in nets if all(family(p.op) in model.families_ for p in n.kernels if p.op != "input")]
+    return ok, len(nets) - len(ok)
+
+
+def _network_metrics(model: KernelCostModel, data: KernelData, idx: np.ndarray) -> dict[str, float]:
+    """Held-out networks' predicted vs measured end-to-end times (refused ones counted)."""
+    nets, refused = _priced(model, data, idx)
+    if len(nets) < 2:
+        return {"n": float(len(nets)), "refused": float(refused)}
     y = np.asarray([n.e2e_ms for n in nets])
     p = np.asarray([model.compose(model.predict_kernels(n.kernels)) for n in nets])
-    return {k: round(float(v), 4) for k, v in regression_metrics(y, p).items()}
+    return {**{k: round(float(v), 4) for k, v in regression_metrics(y, p).items()}, "refused": float(refused)}
 
 
 def _kernel_sum_metrics(model: KernelCostModel, data: KernelData, idx: np.ndarray) -> dict[str, float]:
     """Held-out networks' predicted vs measured kernel sums (what the stop rule judges:
     the kernel predictors alone, without the end-to-end map and its timing noise)."""
-    nets = [data.nets[i] for i in idx]
+    nets, refused = _priced(model, data, idx)
+    if len(nets) < 2:
+        return {"n": float(len(nets)), "refused": float(refused)}
     y = np.asarray([float(np.sum(n.kernel_ms)) for n in nets])
-    p = np.asarray([float(np.sum(model.predict_kernels(n.kernels, fallback=True))) for n in nets])
-    return {k: round(float(v), 4) for k, v in regression_metrics(y, p).items()}
+    p = np.asarray([float(np.sum(model.predict_kernels(n.kernels))) for n in nets])
+    return {**{k: round(float(v), 4) for k, v in regression_metrics(y, p).items()}, "refused": float(refused)}
 
 
 def fit_kernel_model(store: Any, device: str | int, backend: str = "onnxruntime", *, test_frac: float = 0.2,
