@@ -13,7 +13,7 @@ SHARED ?= ../shared/datasets
 CPU_STORES ?= build/assets-cpu
 DIGITS_OPTS := --space-opt resolution=32 --space-opt width=0.35 --space-opt in_channels=1 --space-opt num_classes=10
 
-.PHONY: install lint test test-fast chromium demo bench assets assets-cpu wheel clean gpu-check
+.PHONY: install lint test test-fast chromium demo bench assets assets-cpu kernel-asset wheel clean gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,14 @@ assets-cpu: $(STAMP)
 		--networks 40 --store $(CPU_STORES)/mbv2-digits.sqlite
 	$(PY) -m hwnas.assets.build --cpu-only --cpu-store mbv2-cpu-ort=$(CPU_STORES)/mbv2.sqlite \
 		--cpu-store mbv2-digits-cpu-ort=$(CPU_STORES)/mbv2-digits.sqlite
+
+# The shipped kernel predictor (asset:kernel-cpu-ort) is a measurement too: run on a quiet machine of the
+# test suite's class (2-core CPU, ONNX Runtime CPU, 1 thread). Resumable; prints each phase's wall time and
+# writes the provenance (fingerprint, versions, job options, held-out figures, load average, date).
+KERNEL_ASSET_WORK ?= build/kernel-asset
+KERNEL_ASSET_OPTS ?=
+kernel-asset: $(STAMP)
+	$(PY) -m hwnas.assets.kernel_asset --work $(KERNEL_ASSET_WORK) $(KERNEL_ASSET_OPTS)
 
 wheel: $(STAMP)
 	$(PIP) wheel -q --no-deps --no-build-isolation -w dist .
