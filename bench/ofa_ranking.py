@@ -1,32 +1,44 @@
 """Benchmark: does an OFA supernet rank its subnets like training them alone does?
 
 One ``mbv3`` supernet (width 0.25, resolutions 12/8, digits) is trained twice from the
-same initialisation for the same number of optimizer steps, one subnet per step:
+same initialisation:
 
 * **ps_kd** - OFA's progressive shrinking (evaluator ``ofa_ps``: full -> kernel -> depth ->
-  expand, channels sorted before expand, OFA's proportions of phase lengths and learning
-  rates, cosine restarting per phase) with distillation from the largest subnet;
+  expand, channels sorted before expand, OFA's proportions of phase lengths (180, 120,
+  25+120, 25+120 epochs) and peak learning rates (2.6, 0.96, 0.24, 0.24), cosine restarting
+  per phase, OFA's subnets per step 1, 1, 2, 4 (``dynamic_batch_size``), elastic resolution
+  in every phase, distillation from the full network frozen when its phase ends with OFA's
+  ``kd_ratio`` 1 and temperature 1, label smoothing 0.1 as OFA);
 * **uniform** - uniform single-path sampling over the whole space from the first step
-  (evaluator ``mepa``, one cosine over all steps, peak lr = PS's full phase), no distillation.
+  (evaluator ``mepa``, one cosine over all its steps, peak lr = PS's full phase, label
+  smoothing 0.1), no distillation, for **the same number of sampled-subnet forward/backward
+  passes** as ps_kd (so more optimizer steps: one subnet per step).
 
-The same 30 subnets are then scored with each supernet's inherited weights (BN
-recalibrated per subnet on training batches, accuracy on the held-out valid split) and
-trained from scratch with one short recipe (``hwnas train``'s, hwnas.search.final),
-scored on the same valid split. The figure is Kendall's tau between inherited and
-from-scratch accuracy. Small data (scikit-learn digits, 8x8 upsampled), a few minutes of
-training: a small-budget estimate, not OFA's ImageNet figure.
+The subnets are **stratified by MACs** (decided before any tau was looked at): a pool of
+uniform samples is sorted by MACs and the subnet at each of ``n`` evenly spaced quantiles
+is taken, so the set spans the space from the smallest to the largest networks (a uniform
+draw crowds the middle). They are scored with each supernet's inherited weights (BN
+recalibrated per subnet on 1024 training images, accuracy on the held-out valid split) and
+trained from scratch with one short recipe (``hwnas train``'s steps: SGD, cosine, per-epoch
+seeded shuffles; the split fixed, the training seed varied) for several seeds, scored on
+the same valid split. Reported: the **noise ceiling** (Kendall tau between the scratch
+accuracies of two seeds, and of each seed against the mean of the others) and Kendall's
+tau of each supernet's inherited accuracies against one seed and against the mean over
+seeds. Small data (scikit-learn digits, 8x8 upsampled), minutes of training: a
+small-budget estimate, not OFA's ImageNet figure.
 
-    nice -n 10 .venv/bin/python bench/ofa_ranking.py [--archs 30] [--steps 800] [--epochs 6]
-    (or the two halves at once: --part supernets and --part scratch, then either again to report;
-    finished parts are cached in --work, runs/ofa_ranking: delete that folder to recompute)
+    nice -n 10 .venv/bin/python bench/ofa_ranking.py [--archs 30] [--steps 2400] [--epochs 6] [--seeds 0,1,2]
+    (parts: --part scratch (several processes share it) and --part supernets --methods ps_kd
+    / uniform; then any call reports once every part is in --work, runs/ofa_ranking)
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
-import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,176 +46,258 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from hwnas.config import parse_config
 from hwnas.run_section import TrainOptions
-from hwnas.search import final
 from hwnas.search.datasets.builtin import DigitsDataset
 from hwnas.search.evaluators.mepa import MepaEvaluator
 from hwnas.search.evaluators.ofa_ps import ProgressiveShrinkingEvaluator
+from hwnas.search.final import evaluate_model
 from hwnas.search.rollout import Rollout
+from hwnas.search.runtime import Runtime
 from hwnas.search.spaces.mbv3 import MBV3Space
+from hwnas.search.trainable import build_model
+from hwnas.search.training import make_optimizer, make_scheduler, train_pass
 from hwnas.search.weights.supernet_mbv3 import MBV3Supernet
 from hwnas.ui import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SPACE = {"resolutions": [12, 8], "width": 0.25, "in_channels": 1, "num_classes": 10}
 DATA = {"resolution": 12, "channels": 1, "valid_fraction": 0.2, "test_fraction": 0.2}
-#: What both supernets share: optimiser, batch, scoring (whole valid split, 2 calibration batches).
-COMMON = {"batch_size": 64, "momentum": 0.9, "weight_decay": 1e-4, "grad_clip": 5.0, "label_smoothing": 0.0,
+#: What both supernets share: optimiser, batch, OFA's label smoothing, scoring (whole valid
+#: split, BN recalibrated on 2 x 512 training images: OFA uses 2000 of ImageNet's).
+COMMON = {"batch_size": 64, "momentum": 0.9, "weight_decay": 1e-4, "grad_clip": 5.0, "label_smoothing": 0.1,
           "eval_batches": 1, "eval_batch_size": 512, "calib_batches": 2}
+#: OFA's epochs per phase (full, kernel, depth 25+120, expand 25+120), peak learning rates
+#: (ImageNet, 2.6 at batch 2048) and subnets per step.
+OFA_EPOCHS, OFA_LRS, OFA_SUBNETS = (180, 120, 145, 145), (2.6, 0.96, 0.24, 0.24), (1, 1, 2, 4)
+PEAK_LR = 0.05
+#: The from-scratch recipe (hwnas train's, short).
+SCRATCH = {"batch_size": 64, "lr": 0.05, "label_smoothing": 0.0, "weight_decay": 1e-4}
 
 
-def sample_archs(space: MBV3Space, n: int, seed: int) -> list[tuple[int, ...]]:
-    """``n`` distinct architectures (distinct as networks, not only as decision vectors)."""
+def macs_of(space: MBV3Space, arch: tuple[int, ...]) -> float:
+    """Multiply-accumulates of the network, counted on its primitives (convolutions,
+    an MBConv's expand, depthwise and project layers, fully connected layers; SE and
+    pooling are negligible here)."""
+    total = 0.0
+    for p in space.to_network(arch).nodes:
+        oh, ow = p.out_hw
+        if p.op == "conv":
+            total += oh * ow * p.c_out * p.c_in / p.groups * p.kernel ** 2
+        elif p.op == "mbconv":
+            mid = p.c_in * p.expansion
+            total += (p.h * p.w * p.c_in * mid if p.expansion != 1 else 0.0) + oh * ow * mid * (p.kernel ** 2 + p.c_out)
+        elif p.op == "fc":
+            total += p.c_in * p.c_out
+    return float(total)
+
+
+def sample_archs(space: MBV3Space, n: int, seed: int, pool: int = 20) -> list[tuple[int, ...]]:
+    """``n`` distinct architectures stratified by MACs: of ``pool * n`` distinct uniform
+    samples sorted by MACs, the one at each quantile (i + 0.5) / n."""
     rng = np.random.default_rng(seed)
-    out: dict[str, tuple[int, ...]] = {}
-    while len(out) < n:
+    cands: dict[str, tuple[int, ...]] = {}
+    while len(cands) < pool * n:
         a = space.sample(rng)
-        out.setdefault(space.to_str(a), a)
-    return list(out.values())
+        cands.setdefault(space.to_str(a), a)
+    ranked = sorted(cands.values(), key=lambda a: macs_of(space, a))
+    return [ranked[int((i + 0.5) / n * len(ranked))] for i in range(n)]
+
+
+def supernet_evaluator(method: str, space: MBV3Space, dataset: DigitsDataset, steps: int,
+                       seed: int) -> tuple[MepaEvaluator, int, int]:
+    """The evaluator training ``method``'s supernet; its optimizer steps and subnet passes.
+    ``steps`` is ps_kd's optimizer steps; uniform gets as many passes (one per step)."""
+    wm = MBV3Supernet(space=space, seed=seed)
+    split = np.floor(np.array(OFA_EPOCHS) / sum(OFA_EPOCHS) * steps).astype(int)
+    split[-1] = steps - split[:-1].sum()
+    passes = int(sum(s * k for s, k in zip(split, OFA_SUBNETS)))
+    if method == "ps_kd":
+        opts = ProgressiveShrinkingEvaluator.Options(
+            phases=["full", "kernel", "depth", "expand"], phase_steps=[int(v) for v in split],
+            phase_lrs=[PEAK_LR * v / OFA_LRS[0] for v in OFA_LRS], phase_subnets=list(OFA_SUBNETS),
+            kd_weight=1.0, kd_temperature=1.0, steps=steps, schedule="cosine", lr=PEAK_LR, **COMMON)
+        return ProgressiveShrinkingEvaluator(opts, space=space, weights_manager=wm, dataset=dataset,
+                                             seed=seed), steps, passes
+    ev = MepaEvaluator(MepaEvaluator.Options(sampling="uniform", steps=passes, schedule="cosine",
+                                             total_steps=passes, lr=PEAK_LR, **COMMON),
+                       space=space, weights_manager=wm, dataset=dataset, seed=seed)
+    return ev, passes, passes
 
 
 def train_supernet(method: str, space: MBV3Space, dataset: DigitsDataset, steps: int, seed: int,
-                   archs: list[tuple[int, ...]]) -> tuple[list[float], dict[str, float], float]:
-    """Train one supernet by ``method`` for ``steps`` steps; inherited accuracies of ``archs``."""
+                   archs: list[tuple[int, ...]], chunks: int = 8) -> dict[str, Any]:
+    """Train one supernet in ``chunks`` rounds (mean training loss of each recorded), then
+    the inherited accuracy of each of ``archs``."""
     t0 = time.perf_counter()
-    wm = MBV3Supernet(space=space, seed=seed)
-    if method == "ps_kd":
-        # OFA's proportions of epochs (full 180, kernel 120, depth 25+120, expand 25+120) and of
-        # peak learning rates (2.6, 0.96, 0.24, 0.24), cosine restarting in every phase.
-        split = np.floor(np.array([180, 120, 145, 145]) / 590 * steps).astype(int)
-        split[-1] = steps - split[:-1].sum()
-        opts = ProgressiveShrinkingEvaluator.Options(
-            phases=["full", "kernel", "depth", "expand"], phase_steps=[int(v) for v in split],
-            phase_lrs=[0.05, 0.05 * 0.96 / 2.6, 0.05 * 0.24 / 2.6, 0.05 * 0.24 / 2.6], subnets_per_step=1,
-            kd_weight=1.0, kd_temperature=1.0, steps=steps, schedule="cosine", lr=0.05, **COMMON)
-        ev: MepaEvaluator = ProgressiveShrinkingEvaluator(opts, space=space, weights_manager=wm, dataset=dataset,
-                                                          seed=seed)
-    else:
-        ev = MepaEvaluator(MepaEvaluator.Options(sampling="uniform", steps=steps, schedule="cosine",
-                                                 total_steps=steps, lr=0.05, **COMMON),
-                           space=space, weights_manager=wm, dataset=dataset, seed=seed)
-    stats = ev.update_evaluator()
+    ev, total, passes = supernet_evaluator(method, space, dataset, steps, seed)
+    curve = []
+    for i in range(chunks):
+        n = total * (i + 1) // chunks - total * i // chunks
+        ev.options = replace(ev.options, steps=n)  # frozen options: a copy
+        stats = ev.update_evaluator()
+        curve.append({"step": ev.steps_done, "loss": stats.get("supernet_loss"),
+                      "train_acc": stats.get("supernet_accuracy")})
+        print(f"{method}: step {ev.steps_done}/{total} loss {curve[-1]['loss']:.3f}", flush=True)
+    train_s = time.perf_counter() - t0
     rollouts = [Rollout(a) for a in archs]
     ev.evaluate(rollouts)
-    return [float(r.perfs["accuracy"]) for r in rollouts], stats, time.perf_counter() - t0
+    return {"accs": {space.to_str(a): float(r.perfs["accuracy"]) for a, r in zip(archs, rollouts)},
+            "optimizer_steps": total, "subnet_passes": passes, "loss_curve": curve, "train_seconds": train_s,
+            "seconds": time.perf_counter() - t0, "load_avg_end": os.getloadavg()}
+
+
+def scratch_accuracy(space: MBV3Space, arch: tuple[int, ...], epochs: int, seed: int) -> float:
+    """Valid accuracy of ``arch`` trained alone: hwnas train's steps (hwnas.search.final:
+    torch seed, SGD + cosine per step, each epoch shuffled by (seed, epoch)), but the
+    digits split fixed (seed 0, the supernets') while the training seed varies."""
+    o = TrainOptions(epochs=epochs, **SCRATCH)  # type: ignore[arg-type]
+    dataset = DigitsDataset(DigitsDataset.Options(**{**DATA, "resolution": space.resolution_of(arch)}), seed=0)
+    dataset.prepare()
+    rt = Runtime.cpu()
+    torch.manual_seed(seed)
+    model = build_model(space, arch)
+    steps = len(dataset.loader("train", batch_size=o.batch_size, shuffle=False))
+    optimizer = make_optimizer(model.parameters(), o)
+    scheduler = make_scheduler(optimizer, o, epochs * steps, warmup_steps=0)
+    for epoch in range(epochs):
+        torch.manual_seed(seed * 100_003 + epoch)
+        loader = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed * 100_003 + epoch)
+        train_pass(model, loader, optimizer, o, scheduler=scheduler, runtime=rt)
+    return float(evaluate_model(model, dataset, "valid", 512, rt)["accuracy"])
 
 
 def scratch_done(work: Path, prefix: str) -> dict[str, float]:
-    """From-scratch accuracies of every process so far (one cache file each)."""
+    """From-scratch accuracies of every process so far, keyed ``seed/arch`` (a cache file each)."""
     done: dict[str, float] = {}
-    for f in sorted(work.glob(f"{prefix}*.json")):
+    for f in sorted(work.glob(f"{prefix}-*.json")):
         done.update(json.loads(f.read_text()))
     return done
 
 
-def train_alone(space: MBV3Space, archs: list[tuple[int, ...]], epochs: int, seed: int, work: Path,
+def train_alone(space: MBV3Space, archs: list[tuple[int, ...]], epochs: int, seeds: list[int], work: Path,
                 prefix: str) -> float:
-    """Valid accuracy of each arch trained from scratch (digits at the arch's resolution).
-    Several processes may share the work: each claims an arch (an exclusive claim file)
-    before training it and writes its results to a cache file of its own after each one,
-    so a killed run resumes; returns the seconds spent here."""
-    config = parse_config({"seed": seed, "dataset": {"type": "digits", **DATA},
-                           "search_space": {"type": "mbv3", **SPACE}})
+    """Train every (seed, arch) not done yet. Several processes may share the work: each
+    claims a job (an exclusive claim file) before training it and writes its results to a
+    cache file of its own after each one, so a killed run resumes (remove work/claims
+    after a kill); returns the seconds spent here."""
     mine = work / f"{prefix}-{os.getpid()}.json"
     own: dict[str, float] = {}
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, a in enumerate(archs):
-            key = space.to_str(a)
-            claim = work / "claims" / f"{prefix}-{i}"
-            claim.parent.mkdir(exist_ok=True)
-            if key in scratch_done(work, prefix):
-                continue
-            try:
-                claim.open("x").close()
-            except FileExistsError:
-                continue  # another process trains it (remove work/claims after a kill)
-            opts = TrainOptions(epochs=epochs, batch_size=64, lr=0.05, label_smoothing=0.0, weight_decay=1e-4,
-                                dataset={"resolution": space.resolution_of(a)})
-            af = final.ArchFile(Path(f"arch{i}.yaml"), "mbv3", list(a))
-            summary = final.train(config, af, Path(tmp) / f"a{i}", options=opts)
-            own[key] = float(summary["history"][-1]["valid_accuracy"])
-            mine.write_text(json.dumps(own, indent=1))
-            print(f"from scratch arch {i}: {own[key]:.3f}", flush=True)
+    (work / "claims").mkdir(exist_ok=True)
+    for seed, (i, a) in itertools.product(seeds, enumerate(archs)):
+        key = f"{seed}/{space.to_str(a)}"
+        if key in scratch_done(work, prefix):
+            continue
+        try:
+            (work / "claims" / f"{prefix}-s{seed}-{space.to_str(a).replace('|', '_').replace(':', '')}").open("x").close()
+        except FileExistsError:
+            continue
+        own[key] = scratch_accuracy(space, a, epochs, seed)
+        mine.write_text(json.dumps(own, indent=1))
+        print(f"from scratch seed {seed} arch {i}: {own[key]:.3f}", flush=True)
     return time.perf_counter() - t0
 
 
-def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any], args: argparse.Namespace) -> None:
-    """Kendall tau of each supernet's inherited accuracies against the from-scratch ones
-    (over the archs trained from scratch so far, with --partial)."""
-    have = [i for i, a in enumerate(archs) if space.to_str(a) in parts["scratch"]]
-    supernet_accs = {m: [parts[m]["accs"][i] for i in have] for m in ("ps_kd", "uniform")}
-    scored = len(archs)
-    archs = [archs[i] for i in have]
-    alone = [parts["scratch"][space.to_str(a)] for a in archs]
-    info = {m: {k: v for k, v in parts[m].items() if k != "accs"} for m in ("ps_kd", "uniform")}
-    for m in info:
-        inherited = supernet_accs[m]
-        info[m]["kendall_tau"] = float(kendalltau(inherited, alone).statistic)
-        info[m]["spearman_rho"] = float(spearmanr(inherited, alone).statistic)
-        info[m]["mean_inherited_acc"] = float(np.mean(inherited))
-    rows = [{"arch": space.to_str(a), "scratch_acc": s, "ps_kd_acc": p, "uniform_acc": u}
-            for a, s, p, u in zip(archs, alone, supernet_accs["ps_kd"], supernet_accs["uniform"])]
-    print(format_table(sorted(rows, key=lambda r: -r["scratch_acc"]), ["scratch_acc", "ps_kd_acc", "uniform_acc", "arch"]))
-    print(format_table([{"method": m, **info[m]} for m in info],
-                       ["method", "kendall_tau", "spearman_rho", "mean_inherited_acc", "seconds"]))
-    result = {"archs": len(archs), "archs_scored_by_supernets": scored, "supernet_steps": args.steps, "scratch_epochs": args.epochs, "seed": args.seed,
-              "arch_sample_seed": args.seed + 1, "methods": info, "mean_scratch_acc": float(np.mean(alone)),
-              "space": {"type": "mbv3", **SPACE}, "dataset": {"type": "digits", **DATA},
-              "scored_on": "valid split (held out from all training), BN recalibrated per subnet",
-              "rows": rows, "note": "small data: scikit-learn digits (8x8, upsampled to 12), minutes of "
-                                    "training; a small-budget estimate, timings under shared-CPU load"}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"Kendall tau: ps_kd {info['ps_kd']['kendall_tau']:.3f}, uniform {info['uniform']['kendall_tau']:.3f} "
-          f"({len(archs)} subnets, small data: digits)\nwrote {out}")
+def tau(a: Any, b: Any) -> float:
+    return float(kendalltau(a, b).statistic)
+
+
+def noise_ceiling(scratch: np.ndarray) -> dict[str, Any]:
+    """How well one from-scratch run ranks like another (``scratch``: seeds x archs)."""
+    k = len(scratch)
+    pairs = [tau(scratch[i], scratch[j]) for i, j in itertools.combinations(range(k), 2)]
+    loo = [tau(scratch[i], np.delete(scratch, i, 0).mean(0)) for i in range(k)] if k > 2 else []
+    return {"seed_pairs_tau": pairs, "mean_seed_pair_tau": float(np.mean(pairs)) if pairs else None,
+            "seed_vs_mean_of_others_tau": loo, "mean_seed_vs_others_tau": float(np.mean(loo)) if loo else None,
+            "per_arch_seed_std": float(scratch.std(0, ddof=1).mean()) if k > 1 else None,
+            "across_arch_std_of_mean": float(scratch.mean(0).std(ddof=1))}
+
+
+def ranking(inherited: list[float], scratch: np.ndarray) -> dict[str, Any]:
+    """Kendall tau (and Spearman rho) of inherited accuracies against each scratch seed
+    and against the mean over seeds."""
+    mean = scratch.mean(0)
+    return {"kendall_tau_vs_seed_mean": tau(inherited, mean),
+            "spearman_rho_vs_seed_mean": float(spearmanr(inherited, mean).statistic),
+            "kendall_tau_vs_each_seed": [tau(inherited, s) for s in scratch],
+            "mean_inherited_acc": float(np.mean(inherited))}
+
+
+def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any], args: argparse.Namespace,
+           seeds: list[int]) -> dict[str, Any]:
+    """The noise ceiling of the scratch reference, then each finished supernet's ranking."""
+    keys = [space.to_str(a) for a in archs]
+    scratch = np.array([[parts["scratch"][f"{s}/{k}"] for k in keys] for s in seeds])
+    methods = {}
+    for m in ("ps_kd", "uniform"):
+        if m in parts:
+            inherited = [parts[m]["accs"][k] for k in keys]
+            methods[m] = {**ranking(inherited, scratch), **{k: v for k, v in parts[m].items() if k != "accs"}}
+    rows = [{"arch": k, "macs": parts["macs"][k], "scratch_mean": float(scratch[:, i].mean()),
+             **{f"scratch_seed{s}": float(scratch[j, i]) for j, s in enumerate(seeds)},
+             **{f"{m}_acc": parts[m]["accs"][k] for m in methods}} for i, k in enumerate(keys)]
+    cols = ["scratch_mean", *[f"scratch_seed{s}" for s in seeds], *[f"{m}_acc" for m in methods], "macs", "arch"]
+    print(format_table(sorted(rows, key=lambda r: -r["scratch_mean"]), cols))
+    ceiling = noise_ceiling(scratch)
+    print(f"noise ceiling: seed-vs-seed tau {ceiling['seed_pairs_tau']}, seed vs mean of others "
+          f"{ceiling['seed_vs_mean_of_others_tau']}")
+    if methods:
+        print(format_table([{"method": m, **v} for m, v in methods.items()],
+                           ["method", "kendall_tau_vs_seed_mean", "spearman_rho_vs_seed_mean", "mean_inherited_acc",
+                            "optimizer_steps", "subnet_passes", "train_seconds"]))
+    return {"archs": len(archs), "arch_sampling": "stratified by MACs (pool of 20 x n uniform samples, quantiles)",
+            "supernet_steps_ps_kd": args.steps, "step_matching": "uniform: as many sampled-subnet forward/backward "
+            "passes as ps_kd (one subnet per optimizer step, so more steps)", "scratch_epochs": args.epochs,
+            "scratch_seeds": seeds, "scratch_recipe": SCRATCH, "seed": args.seed, "arch_sample_seed": args.seed + 1,
+            "noise_ceiling": ceiling, "methods": methods, "mean_scratch_acc": float(scratch.mean()),
+            "space": {"type": "mbv3", **SPACE}, "dataset": {"type": "digits", **DATA}, "supernet_common": COMMON,
+            "scored_on": "valid split (288 images, held out from all training), BN recalibrated per subnet",
+            "rows": rows, "note": "small data: scikit-learn digits (8x8, upsampled to 12), minutes of training on a "
+                                  "shared 2-core CPU; a small-budget estimate, timings inflated by the load"}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", type=int, default=30)
-    ap.add_argument("--steps", type=int, default=800, help="supernet optimizer steps (both methods)")
+    ap.add_argument("--steps", type=int, default=2400, help="ps_kd's optimizer steps (uniform: as many passes)")
     ap.add_argument("--epochs", type=int, default=6, help="from-scratch training epochs per subnet")
+    ap.add_argument("--seeds", default="0,1,2", help="from-scratch training seeds")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--part", choices=("all", "supernets", "scratch"), default="all",
-                    help="compute only one part (two processes can share the work folder); the report is "
-                         "written once every part is there")
-    ap.add_argument("--methods", default="ps_kd,uniform", help="supernets to train in this process (--part "
-                                                                  "supernets: one process per method at once)")
-    ap.add_argument("--partial", action="store_true", help="report over the archs trained from scratch so far")
+    ap.add_argument("--part", choices=("all", "supernets", "scratch", "report"), default="all")
+    ap.add_argument("--methods", default="ps_kd,uniform", help="supernets to train in this process")
     ap.add_argument("--work", default="runs/ofa_ranking", help="folder of the parts done (resumable)")
     ap.add_argument("--out", default=str(RESULTS / "ofa_ranking.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    t0, load0 = time.perf_counter(), os.getloadavg()
     space = MBV3Space(MBV3Space.Options(**SPACE))  # type: ignore[arg-type]
     dataset = DigitsDataset(DigitsDataset.Options(**DATA), seed=args.seed)
     archs = sample_archs(space, args.archs, args.seed + 1)
+    seeds = [int(s) for s in args.seeds.split(",")]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    tag = f"n{args.archs}-seed{args.seed}"
-    files = {m: work / f"supernet-{m}-steps{args.steps}-{tag}.json" for m in ("ps_kd", "uniform")}
-    prefix = f"scratch-epochs{args.epochs}-seed{args.seed}"
+    files = {m: work / f"supernet-{m}-steps{args.steps}-seed{args.seed}.json" for m in ("ps_kd", "uniform")}
+    prefix = f"scratch-strat{args.archs}-epochs{args.epochs}"
     if args.part in ("all", "supernets"):
         for method in args.methods.split(","):
-            if files[method].is_file():
-                continue
-            accs, stats, secs = train_supernet(method, space, dataset, args.steps, args.seed, archs)
-            files[method].write_text(json.dumps({"accs": accs, "seconds": secs,
-                                                 "final_supernet_loss": stats.get("supernet_loss")}))
-            print(f"{method}: supernet trained and scored in {secs:.0f} s", flush=True)
+            if not files[method].is_file():
+                files[method].write_text(json.dumps(train_supernet(method, space, dataset, args.steps, args.seed,
+                                                                   archs), indent=1))
     if args.part in ("all", "scratch"):
-        secs = train_alone(space, archs, args.epochs, args.seed, work, prefix)
-        print(f"from scratch: done ({secs:.0f} s in this process)", flush=True)
-    parts = {k: json.loads(f.read_text()) for k, f in files.items() if f.is_file()}
+        print(f"from scratch: {train_alone(space, archs, args.epochs, seeds, work, prefix):.0f} s here", flush=True)
+    parts: dict[str, Any] = {m: json.loads(f.read_text()) for m, f in files.items() if f.is_file()}
     parts["scratch"] = scratch_done(work, prefix)
-    missing = [a for a in archs if space.to_str(a) not in parts["scratch"]]
-    if len(parts) < 3 or (missing and not (args.partial and len(missing) < len(archs) - 2)):
-        print(f"parts still missing in {work}: run the other --part (or --part all)")
+    parts["macs"] = {space.to_str(a): macs_of(space, a) for a in archs}
+    if any(f"{s}/{space.to_str(a)}" not in parts["scratch"] for s in seeds for a in archs):
+        print(f"from-scratch runs still missing in {work}: run --part scratch")
         return 0
-    report(space, archs, parts, args)
+    result = report(space, archs, parts, args, seeds)
+    result["wall_seconds_this_call"], result["load_avg_this_call"] = time.perf_counter() - t0, [load0, os.getloadavg()]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out} (small data: digits)")
     return 0
 
 
