@@ -19,6 +19,8 @@ import itertools
 import torch
 from torch import nn
 
+from hwnas.errors import ConfigError
+
 #: Added to masked attention logits, as Swin's reference does (softmax makes it ~e^-100).
 MASK_VALUE = -100.0
 
@@ -42,7 +44,7 @@ class Attention(nn.Module):
     def __init__(self, dim: int, heads: int, qkv_bias: bool = True) -> None:
         super().__init__()
         if dim % heads:
-            raise ValueError(f"attention width {dim} is not a multiple of {heads} heads")
+            raise ConfigError(f"attention width {dim} is not a multiple of {heads} heads")
         self.heads = heads
         self.scale = (dim // heads) ** -0.5
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)

@@ -146,7 +146,8 @@ def test_position_bias_indices_follow_offsets() -> None:
 
 
 @pytest.mark.parametrize("call", [lambda: zoo.mobilevit(resolution=100), lambda: zoo.swin_t(resolution=200),
-                                  lambda: zoo.levit(size="256"), lambda: zoo.vit_tiny(resolution=100)])
+                                  lambda: zoo.levit(size="256"), lambda: zoo.vit_tiny(resolution=100),
+                                  lambda: zoo.vit(dim=100, heads=3)])
 def test_bad_sizes_say_what_is_expected(call: Any) -> None:
     with pytest.raises(ConfigError, match="must|multiple|one of"):
         call()
