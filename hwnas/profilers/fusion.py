@@ -43,7 +43,7 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("add", "relu"), ("add", "relu6"), ("bn", "relu"), ("maxpool", "relu"), ("avgpool", "relu"),
     ("concat", "relu"), ("relu", "relu6"), ("relu6", "relu"), ("relu", "relu"),
     # modern CNNs: layer scale after a convolution (folded into its weights?), GELU after one
-    ("conv", "scale"), ("dwconv", "scale"), ("conv", "gelu"),
+    ("conv", "scale"), ("dwconv", "scale"), ("conv", "gelu"), ("fc", "bn"),
 )
 MODE_CATEGORIES = ("relu", "relu6", "clip", "sigmoid", "hsigmoid", "hswish", "tanh", "leakyrelu", "add", "mul",
                    "concat", "maxpool", "avgpool", "gap", "bn")

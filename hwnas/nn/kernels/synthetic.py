@@ -137,7 +137,10 @@ class _Sampler:
                     break
             if self.macs > self.max_macs:
                 break
-        x = nb.head(x, int(r.choice([10, 100, 1000])), int(r.choice([0, 0, 0, 1024, 1280])))
+        if kinds and kinds[-1] in TOKEN_BLOCKS and r.random() < 0.5:  # LayerNorm, mean over tokens, fc
+            x = nb.token_head(x, int(r.choice([10, 100, 1000])))
+        else:
+            x = nb.head(x, int(r.choice([10, 100, 1000])), int(r.choice([0, 0, 0, 1024, 1280])))
         return SampledNet(nb.to_bytes([x], post=False), (1, 3, res, res), seed, kinds, self.macs)
 
 

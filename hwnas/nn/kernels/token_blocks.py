@@ -43,6 +43,9 @@ def _enter(nb: TokenBuilder, r: np.random.Generator, x: str, c_out: int, s: int,
 
 def token_block(nb: TokenBuilder, r: np.random.Generator, x: str, kind: str, c_out: int, s: int) -> str:
     """One block of a token family (see module docstring); NCHW in and out."""
+    nb.style = {"qkv": str(r.choice(["heads", "gather", "unbind"] if kind in ("levit", "poolmixer")
+                                    else ["gather", "unbind", "unbind"])),
+                "scale_q": bool(r.random() < 0.5)}
     if kind == "vit":
         x = _enter(nb, r, x, c_out, s)
         d = nb.shapes[x][1]
@@ -50,7 +53,10 @@ def token_block(nb: TokenBuilder, r: np.random.Generator, x: str, kind: str, c_o
         return nb.vit_block(x, _heads(r, d), float(r.choice([2.0, 3.0, 4.0, 4.0])), int(r.integers(1, 3)),
                             decomposed=bool(r.random() < 0.3), gelu=gelu)
     if kind == "window":
-        x = _enter(nb, r, x, c_out, s, max_tokens=4096)
+        _, c, h, w = nb.shapes[x]
+        if s == 2 and h % 2 == 0 and c_out == 2 * c and r.random() < 0.6:
+            x = nb.patch_merge(x)  # Swin's own downsampling
+        x = _enter(nb, r, x, c_out, 1 if nb.shapes[x][2] < h else s, max_tokens=4096)
         h = nb.shapes[x][2]
         win = next((w for w in (7, 4, 8, 2) if h % w == 0 and h > w), h)
         return nb.window_block(x, _heads(r, nb.shapes[x][1], 16, 32), win, bool(r.random() < 0.5 and win < h))
@@ -72,10 +78,16 @@ def token_block(nb: TokenBuilder, r: np.random.Generator, x: str, kind: str, c_o
         c = nb.shapes[x][1]
         if s == 2 or c != c_out:
             x = nb.conv_act(x, c_out, 3, s, a="relu")
+        if nb.shapes[x][2] * nb.shapes[x][3] <= MAX_TOKENS // 4 and r.random() < 0.3:  # the last, 3D stage
+            nb.style["qkv"] = "heads"
+            return nb.vit_block(x, _heads(r, nb.shapes[x][1], 16, 64), 4.0, 1)
         return nb.poolmixer_block(x, float(r.choice([4.0, 4.0, 3.0])))
     # levit
-    c = nb.shapes[x][1]
-    if s == 2 or c != c_out or nb.shapes[x][2] * nb.shapes[x][3] > MAX_TOKENS:
+    _, c, h, w = nb.shapes[x]
+    if s == 2 and h % 2 == 0 and (h // 2) * (w // 2) <= MAX_TOKENS and r.random() < 0.5:
+        t = nb.subsample(nb.to_tokens(x), h, w)  # shrinking: strided slices of the token map
+        x = nb.from_tokens(nb.act(nb.linear_bn(t, c_out), "hswish"), h // 2, w // 2)
+    elif s == 2 or c != c_out or h * w > MAX_TOKENS:
         x = _enter(nb, r, x, c_out, s)
         x = nb.act(x, "hswish")
     key_dim = int(r.choice([16, 32]))

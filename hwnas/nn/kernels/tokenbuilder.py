@@ -19,7 +19,15 @@ from hwnas.nn.kernels.netbuilder import NetBuilder
 
 
 class TokenBuilder(NetBuilder):
-    """A NetBuilder with token operators and transformer-era blocks."""
+    """A NetBuilder with token operators and transformer-era blocks. ``style`` holds how the
+    next blocks write attention, as the reference code bases differ: ``qkv`` is ``gather``
+    (timm's ``qkv[0]``), ``unbind`` (``Split`` + ``Squeeze``) or ``heads`` (EfficientFormer /
+    LeViT: per-head ``Split`` of unequal q/k/v sizes on the last axis); ``scale_q`` scales q
+    before the product instead of the scores after it."""
+
+    def __init__(self, c_in: int, hw: int, seed: int = 0) -> None:
+        super().__init__(c_in, hw, seed)
+        self.style: dict[str, object] = {"qkv": "gather", "scale_q": False}
 
     # -- token operators ---------------------------------------------------------------------
     def const_f(self, values: np.ndarray | float, name: str = "cf") -> str:
@@ -100,19 +108,54 @@ class TokenBuilder(NetBuilder):
         (+ a relative position bias), softmax, @ v, transpose back, projection."""
         b, n, d = self.shapes[t]
         dh = key_dim or max(d // heads, 1)
+        q, k, v = self._qkv(t, heads, dh)
+        dv = self.shapes[v][-1]
+        if self.style.get("scale_q"):
+            q = self.op("Mul", [q, self.const_f(dh ** -0.5)], self.shapes[q])
+        att = self.op("MatMul", [q, self.transpose(k, (0, 1, 3, 2))], (b, heads, n, n))
+        if not self.style.get("scale_q"):
+            att = self.op("Mul", [att, self.const_f(dh ** -0.5)], (b, heads, n, n))
+        if bias:
+            att = self.op("Add", [att, self.const_f(0.02 * self.rng.standard_normal((heads, n, n)))], (b, heads, n, n))
+        windows = int(self.style.get("mask_windows", 0) or 0)  # Swin's shift mask, per window
+        if windows > 1 and b % windows == 0:
+            m = self.reshape(att, (b // windows, windows, heads, n, n))
+            mask = self.const_f(-100.0 * (self.rng.random((1, windows, 1, n, n)) < 0.2))
+            att = self.reshape(self.op("Add", [m, mask], self.shapes[m]), (b, heads, n, n))
+        att = self.op("Softmax", [att], (b, heads, n, n), axis=-1)
+        y = self.op("MatMul", [att, v], (b, heads, n, dv))
+        y = self.reshape(self.transpose(y, (0, 2, 1, 3)), (b, n, heads * dv))
+        return self.linear(self.act(y, act) if act != "none" else y, d)
+
+    def _qkv(self, t: str, heads: int, dh: int) -> tuple[str, str, str]:
+        """q, k, v (b, heads, n, d) from one fused projection, in the style asked for."""
+        b, n, _ = self.shapes[t]
+        form = self.style.get("qkv", "gather")
+        if form == "heads":  # (b, n, h, dh + dh + dv) -> (b, h, n, .) -> Split on the last axis
+            dv = 2 * dh
+            y = self.transpose(self.reshape(self.linear(t, heads * (2 * dh + dv)), (b, n, heads, 2 * dh + dv)),
+                               (0, 2, 1, 3))
+            sizes = self.const_i64([dh, dh, dv])
+            outs = [f"{self.uid('split')}_{i}" for i in range(3)]
+            self.nodes.append(self.h.make_node("Split", [y, sizes], outs, name=outs[0][:-2], axis=-1))
+            for o, w in zip(outs, (dh, dh, dv)):
+                self.shapes[o] = (b, heads, n, w)
+            return outs[0], outs[1], outs[2]
         qkv = self.transpose(self.reshape(self.linear(t, 3 * heads * dh), (b, n, 3, heads, dh)), (2, 0, 3, 1, 4))
+        if form == "unbind":  # Split(3, axis 0) + Squeeze each
+            outs = [f"{self.uid('split')}_{i}" for i in range(3)]
+            self.nodes.append(self.h.make_node("Split", [qkv, self.const_i64([1, 1, 1])], outs, name=outs[0][:-2],
+                                               axis=0))
+            axes = self.const_i64([0])
+            for o in outs:
+                self.shapes[o] = (1, b, heads, n, dh)
+            q, k, v = (self.op("Squeeze", [o, axes], (b, heads, n, dh)) for o in outs)
+            return q, k, v
         idx = [self.uid("idx") for _ in range(3)]
         for i, name in enumerate(idx):
             self.inits.append(self.h.make_tensor(name, self.tp.INT64, [], [i]))
         q, k, v = (self.op("Gather", [qkv, i], (b, heads, n, dh), axis=0) for i in idx)
-        att = self.op("MatMul", [q, self.transpose(k, (0, 1, 3, 2))], (b, heads, n, n))
-        att = self.op("Mul", [att, self.const_f(dh ** -0.5)], (b, heads, n, n))
-        if bias:
-            att = self.op("Add", [att, self.const_f(0.02 * self.rng.standard_normal((heads, n, n)))], (b, heads, n, n))
-        att = self.op("Softmax", [att], (b, heads, n, n), axis=-1)
-        y = self.op("MatMul", [att, v], (b, heads, n, dh))
-        y = self.reshape(self.transpose(y, (0, 2, 1, 3)), (b, n, heads * dh))
-        return self.linear(self.act(y, act) if act != "none" else y, d)
+        return q, k, v
 
     def encoder(self, t: str, heads: int, ratio: float, *, decomposed: bool = False, gelu: str = "gelu") -> str:
         """Pre-norm transformer layer: x + attn(ln(x)); x + mlp(ln(x))."""
@@ -151,7 +194,9 @@ class TokenBuilder(NetBuilder):
             y = self.roll(y, -(win // 2), (1, 2))
         y = self.transpose(self.reshape(y, (n, hh // win, win, ww // win, win, c)), (0, 1, 3, 2, 4, 5))
         nw = n * (hh // win) * (ww // win)
+        self.style["mask_windows"] = nw if shift else 0
         y = self.attention(self.reshape(y, (nw, win * win, c)), heads, bias=True)
+        self.style["mask_windows"] = 0
         y = self.transpose(self.reshape(y, (n, hh // win, ww // win, win, win, c)), (0, 1, 3, 2, 4, 5))
         y = self.reshape(y, (n, hh, ww, c))
         if shift:
@@ -208,8 +253,39 @@ class TokenBuilder(NetBuilder):
     def linear_bn(self, t: str, d_out: int) -> str:
         """LeViT's Linear + BatchNorm1d over flattened tokens (the norm is not folded by the exporter)."""
         b, n, _ = self.shapes[t]
-        y = self.reshape(self.linear(t, d_out, bias=False), (b * n, d_out))
+        y = self.op("Flatten", [self.linear(t, d_out, bias=False)], (b * n, d_out), axis=2)
         return self.reshape(self.bn(y), (b, n, d_out))
+
+    def subsample(self, t: str, hh: int, ww: int) -> str:
+        """LeViT's shrinking queries: ``x.view(b, h, w, c)[:, ::2, ::2].reshape(b, -1, c)``."""
+        b, _, c = self.shapes[t]
+        y = self.reshape(t, (b, hh, ww, c))
+        for ax in (1, 2):
+            s = list(self.shapes[y])
+            s[ax] = (s[ax] + 1) // 2
+            y = self.op("Slice", [y, self.const_i64([0]), self.const_i64([s[ax] * 2]), self.const_i64([ax]),
+                                  self.const_i64([2])], tuple(s))
+        return self.reshape(y, (b, self.shapes[y][1] * self.shapes[y][2], c))
+
+    def patch_merge(self, x: str) -> str:
+        """Swin's patch merging: four step-2 slices (NHWC), concat, LayerNorm, linear 4C -> 2C."""
+        n, c, hh, ww = self.shapes[x]
+        t = self.transpose(x, (0, 2, 3, 1))
+        parts = []
+        for oy, ox in ((0, 0), (1, 0), (0, 1), (1, 1)):
+            y = self.op("Slice", [t, self.const_i64([oy, ox]), self.const_i64([hh, ww]), self.const_i64([1, 2]),
+                                  self.const_i64([2, 2])], (n, hh // 2, ww // 2, c))
+            parts.append(y)
+        y = self.op("Concat", parts, (n, hh // 2, ww // 2, 4 * c), axis=-1)
+        y = self.linear(self.layernorm(self.reshape(y, (n, hh * ww // 4, 4 * c))), 2 * c, bias=False)
+        return self.from_tokens(y, hh // 2, ww // 2)
+
+    def token_head(self, x: str, classes: int) -> str:
+        """Transformer heads: LayerNorm, mean over tokens, linear classifier."""
+        t = self.layernorm(self.to_tokens(x))
+        b, _, d = self.shapes[t]
+        y = self.op("ReduceMean", [t], (b, d), axes=[1], keepdims=0)
+        return self.fc(y, classes, self.uid("fc"))
 
     def levit_block(self, x: str, heads: int, key_dim: int) -> str:
         """LeViT layer: attention (q/k/v/proj as Linear+BN, hard-swish before the projection,

@@ -127,4 +127,19 @@ def cancel_transposes(g: OpGraph, kernels: list["Kernel"], rules: "FusionRules")
         users = sorted(g.consumers.get(g.nodes[chain[-1]].outputs[0], []))
         if users and users[0] in of_node:
             of_node[users[0]].absorbed += chain
-    return out
+            _skip_norm(g, of_node, chain, users, rules)
+    return [k for k in out if k.nodes or k.tensor is not None]
+
+
+def _skip_norm(g: OpGraph, of_node: dict[int, "Kernel"], chain: list[int], users: list[int],
+               rules: "FusionRules") -> None:
+    """A residual sum and a layer norm that the cancelled chain stood between fuse
+    (SkipLayerNormalization) as they would side by side: the sum joins the norm's kernel."""
+    src = g.nodes[chain[0]].inputs[0]
+    prod = of_node.get(g.producer.get(src, -1))
+    norm = of_node[users[0]]
+    if prod is None or len(users) != 1 or prod.chain != ["add"] or norm.chain != ["layernorm"] \
+            or g.consumers.get(src, []) != [chain[0]] or not rules.fuses("add", "layernorm"):
+        return
+    norm.nodes, norm.chain, norm.inputs = [*prod.nodes, *norm.nodes], ["add", "layernorm"], list(prod.inputs)
+    prod.nodes = []
