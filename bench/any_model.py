@@ -2,27 +2,35 @@
 
 Phases (each resumable; run the timing ones alone on the machine, in pieces):
 
-  python bench/any_model.py kernels --networks 1600 --time-limit 840   # repeat until complete
-  python bench/any_model.py export                                     # zoo -> ONNX files (untimed)
-  python bench/any_model.py zoo --time-limit 840                       # measure every zoo model
-  python bench/any_model.py report                                     # fit, predict, table, JSON, PNG
-  python bench/any_model.py                                            # all four in turn (make bench)
+  python bench/any_model.py kernels                  # the kernel job as a new device's build runs it
+  python bench/any_model.py export                   # zoo -> ONNX files (untimed)
+  python bench/any_model.py zoo --time-limit 840     # measure every zoo model (rerun to continue)
+  python bench/any_model.py report                   # fit, predict, table, JSON, PNG
+  python bench/any_model.py                          # all four in turn (make bench)
 
-``kernels`` runs the kernel job (random networks only, never zoo models) and logs each
-piece's wall time, so the report can say how long building a predictor for a new device
-takes. ``zoo`` measures each zoo model end to end (ONNX Runtime, CPU, 1 thread, the
-default protocol: 3 sessions) with ``hwnas profile --onnx``'s library call. ``report``
-fits the kernel predictor on all kernel data (timed), predicts every zoo model and the
-naive per-node sum (every ONNX node its own kernel, same predictors), and writes
-``bench/results/any_model.json`` and ``any_model.png``.
+``kernels`` runs the kernel job with adaptive sampling and its stopping rule (random
+networks only, never zoo models; defaults: at most 1200 networks in 6 rounds, 300 s) and
+logs each piece (wall time, rounds, which block families stopped early and when), so the
+report can say how long building a predictor for a new device takes: job + fit. ``zoo``
+measures each zoo model end to end (ONNX Runtime, CPU, 1 thread, the default protocol: 3
+sessions) with ``hwnas profile --onnx``'s library call. ``report`` fits the kernel
+predictor on all kernel data (timed), predicts every zoo model with it, with the naive
+per-node sum (every ONNX node its own kernel, same predictors) and with the shipped
+predictor ``asset:kernel-cpu-ort`` (the one ``hwnas predict --onnx`` uses on a fresh
+install; a line says when this machine's fingerprint differs from the asset's). A model a
+predictor cannot price (or that cannot be exported/imported) is counted as refused, never
+dropped: the within-±10%/±5% shares are over every measured zoo model, refusals as misses.
+Writes ``bench/results/any_model.json`` and ``any_model.png``.
 """
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "bench" / "results"
+JOB_LOG = RESULTS / "any_model_kernel_job.json"
+SHIPPED = "asset:kernel-cpu-ort"
 
 
 def _store(args: argparse.Namespace):  # noqa: ANN202
@@ -38,48 +48,61 @@ def _store(args: argparse.Namespace):  # noqa: ANN202
     return Store(args.store)
 
 
+def _zoo(args: argparse.Namespace) -> list[Any]:
+    from hwnas import registry
+
+    return [e for e in registry.list("zoo") if not args.only or any(fnmatch.fnmatch(e.name, p) for p in args.only)]
+
+
 def cmd_kernels(args: argparse.Namespace) -> None:
     from hwnas.cost_models.kernel_fit import advise_round
-    from hwnas.profilers.kernel_job import KernelSampling, profile_kernels
+    from hwnas.profilers.kernel_job import KernelSampling, StopRule, profile_kernels
     from hwnas.profilers.request import ProfileRequest
 
+    sampling = KernelSampling(rounds=args.rounds, stop=StopRule(args.stop_mape, args.stop_min_networks))
     with _store(args) as st:
-        s = profile_kernels(st, ProfileRequest(networks=args.networks, seed=args.seed, deadline_s=args.time_limit,
-                                               show_progress=True), KernelSampling(rounds=args.rounds),
-                            advisor=advise_round)
-    log = RESULTS / "any_model_kernel_job.json"
-    runs = json.loads(log.read_text()) if log.exists() else []
+        limit = 300.0 if args.time_limit is None else args.time_limit or None  # a new device's build: 300 s
+        s = profile_kernels(st, ProfileRequest(networks=args.networks, seed=args.seed, deadline_s=limit,
+                                               show_progress=True), sampling, advisor=advise_round)
+    runs = json.loads(JOB_LOG.read_text()) if JOB_LOG.exists() else []
     runs.append({k: v for k, v in s.to_dict().items() if k != "errors"})
-    log.write_text(json.dumps(runs, indent=1))
-    print(f"kernel job piece: {s.measured} measured, {s.skipped} skipped, {s.failed} failed, {s.wall_s} s, "
-          f"complete={s.complete}")
+    JOB_LOG.write_text(json.dumps(runs, indent=1))
+    print(f"kernel job piece: {s.measured} measured, {s.skipped} skipped, {s.failed} failed, {s.wall_s} s "
+          f"({s.advice_s} s judging), complete={s.complete}, stopped early={s.stopped_early}"
+          + ("" if s.complete else " (time limit: the predictor is fitted on what was measured; rerun to add)"))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from hwnas import registry
     from hwnas.nn.torch_import import export_module
 
     out = Path(args.zoo_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for e in registry.list("zoo"):
+    for e in _zoo(args):
         f = out / f"{e.name}.onnx"
-        if not f.exists():
+        if f.exists():
+            continue
+        try:
             m = e.obj.build()
             f.write_bytes(export_module(m, m.input_shape, e.name))
             print("exported", f)
+        except Exception as exc:  # noqa: BLE001 - counted as refused in the report, never dropped
+            print(f"export failed: {e.name}: {str(exc).splitlines()[0][:200]}")
 
 
 def cmd_zoo(args: argparse.Namespace) -> None:
-    from hwnas import registry
     from hwnas.profilers.onnx_job import ModelSource, profile_model
 
     t0 = time.perf_counter()
     with _store(args) as st:
-        for e in registry.list("zoo"):
+        for e in _zoo(args):
             if args.time_limit and time.perf_counter() - t0 > args.time_limit:
                 print("time limit reached; rerun to continue")
                 return
-            res = profile_model(st, ModelSource(onnx=str(Path(args.zoo_dir) / f"{e.name}.onnx")))
+            f = Path(args.zoo_dir) / f"{e.name}.onnx"
+            if not f.exists():
+                print(f"{e.name:32s} not exported")
+                continue
+            res = profile_model(st, ModelSource(onnx=str(f)))
             b = res["backends"][0]
             print(f"{e.name:32s} {b.get('median_ms') or 'skipped'}")
 
@@ -90,8 +113,7 @@ def _measured(st, dev_id: int, hashes: dict[str, str]) -> dict[str, float]:  # n
     return {name: by[h] for name, h in hashes.items() if h in by}
 
 
-def _kernel_diagnostics(st, dev_id: int, hashes: dict[str, str], preds: dict[str, list[float]],  # noqa: ANN001
-                        ops: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+def _kernel_diagnostics(st, dev_id: int, hashes: dict[str, str], preds: dict[str, Any]) -> dict[str, dict[str, float]]:  # noqa: ANN001
     """Per family: predicted vs measured kernel times inside the zoo models (diagnostics
     only: where the model-level error comes from; nothing here is used for fitting)."""
     from hwnas.cost_models.kernel_features import family
@@ -100,19 +122,26 @@ def _kernel_diagnostics(st, dev_id: int, hashes: dict[str, str], preds: dict[str
     for name, h in hashes.items():
         if name not in preds:
             continue
+        ks = preds[name].kernels
         for b in st.query(device_id=dev_id, backend="onnxruntime", kind="block", network=h, ok_only=True, latest=True):
             pos = int(b["position"])
-            if pos < len(preds[name]) and b["median_ms"]:
-                rel.setdefault(family(ops[name][pos]), []).append(preds[name][pos] / float(b["median_ms"]) - 1)
+            if pos < len(ks) and b["median_ms"]:
+                rel.setdefault(family(ks[pos]["op"]), []).append(ks[pos]["ms"] / float(b["median_ms"]) - 1)
     return {f: {"n": len(v), "mape": round(float(np.mean(np.abs(v))), 4), "bias": round(float(np.median(v)), 4)}
             for f, v in sorted(rel.items())}
 
 
 def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    rel = (p - y) / y
-    return {"within_10": float(np.mean(np.abs(rel) <= 0.10)), "within_5": float(np.mean(np.abs(rel) <= 0.05)),
-            "rmse_ms": float(np.sqrt(np.mean((p - y) ** 2))), "mape": float(np.mean(np.abs(rel))),
-            "max_abs_rel": float(np.max(np.abs(rel)))}
+    """Shares within ±10% / ±5% over every model (a refused one, NaN, is a miss); errors over priced ones."""
+    ok = np.isfinite(p)
+    rel = (p[ok] - y[ok]) / y[ok]
+    out = {"models": int(len(y)), "refused": int((~ok).sum()),
+           "within_10": float(np.sum(np.abs(rel) <= 0.10) / max(len(y), 1)),
+           "within_5": float(np.sum(np.abs(rel) <= 0.05) / max(len(y), 1))}
+    if ok.any():
+        out.update(rmse_ms=float(np.sqrt(np.mean((p[ok] - y[ok]) ** 2))), mape=float(np.mean(np.abs(rel))),
+                   max_abs_rel=float(np.max(np.abs(rel))))
+    return out
 
 
 def _plot(rows: list[dict], path: Path) -> None:
@@ -127,8 +156,12 @@ def _plot(rows: list[dict], path: Path) -> None:
     xs = np.array([lo, hi])
     ax.fill_between(xs, xs * 0.9, xs * 1.1, color="grey", alpha=0.25, label="±10%")
     ax.plot(xs, xs, "k-", lw=0.7)
-    ax.scatter(y, [r["naive_ms"] for r in rows], s=14, marker="x", c="tab:red", label="naive per-node sum")
-    ax.scatter(y, [r["predicted_ms"] for r in rows], s=16, c="tab:blue", label="kernel predictor")
+    for key, mark, colour, label in (("naive_ms", "x", "tab:red", "naive per-node sum"),
+                                     ("shipped_ms", "^", "tab:green", "shipped predictor"),
+                                     ("predicted_ms", "o", "tab:blue", "fresh kernel predictor")):
+        pts = [(r["measured_ms"], r[key]) for r in rows if r.get(key) is not None]
+        if pts:
+            ax.scatter(*zip(*pts), s=14, marker=mark, c=colour, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
@@ -142,69 +175,174 @@ def _plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def cmd_report(args: argparse.Namespace) -> None:
-    from hwnas import registry
-    from hwnas.cost_models.kernel_data import load_kernel_data
-    from hwnas.cost_models.kernel_model import KernelCostModel
-    from hwnas.cost_models.kernel_predict import naive_sum, predict_onnx
+def _shipped() -> tuple[Any, dict[str, Any]]:
+    """The shipped kernel predictor and what to say about it (None when not in this install)."""
+    from hwnas import assets
+    from hwnas.assets.kernel_asset import mismatch_line
+    from hwnas.cost_models.persistence import load_model
+    from hwnas.errors import HwnasError
+    from hwnas.profilers.fingerprint import device_fingerprint
+
+    try:
+        asset = assets.get(SHIPPED)
+        model = load_model(assets.resolve_path(SHIPPED, "cost_model"))
+    except HwnasError as exc:
+        return None, {"asset": SHIPPED, "available": False, "reason": str(exc)}
+    note = mismatch_line(SHIPPED, dict(asset.meta.get("device_info") or {}), device_fingerprint("cpu", 1).to_dict())
+    built = asset.meta.get("built") or {}
+    return model, {"asset": SHIPPED, "available": True, "fingerprint": asset.meta.get("fingerprint"),
+                   "fingerprint_note": note, "built": built.get("date"), "provenance": asset.meta.get("provenance"),
+                   "networks": (asset.meta.get("data") or {}).get("networks")}
+
+
+def _price(model: Any, onnx: Any) -> tuple[Any, str | None]:
+    """(prediction, None) or (None, why it was refused)."""
+    from hwnas.cost_models.kernel_predict import predict_onnx
+    from hwnas.errors import HwnasError
+
+    try:
+        return predict_onnx(model, onnx, naive=False), None
+    except HwnasError as exc:
+        return None, " ".join(str(exc).split())[:240]
+
+
+def _import_zoo(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """(imported ONNX models, their graph hashes, why the others could not be imported)."""
+    from hwnas.errors import HwnasError
     from hwnas.nn.onnx_graph import import_onnx, to_network
+
+    models, hashes, refused = {}, {}, {}
+    for e in _zoo(args):
+        f = Path(args.zoo_dir) / f"{e.name}.onnx"
+        if not f.exists():
+            refused[e.name] = "not exported (see the export phase)"
+            continue
+        try:
+            models[e.name] = import_onnx(str(f), name=e.name)
+            hashes[e.name] = to_network(models[e.name].graph).hash
+        except HwnasError as exc:
+            refused[e.name] = " ".join(str(exc).split())[:240]
+    return models, hashes, refused
+
+
+def _row(e: Any, y: float, onnx: Any, fresh: Any, shipped: Any) -> tuple[dict[str, Any], Any]:
+    from hwnas.cost_models.kernel_predict import naive_sum
+
+    pred, why = _price(fresh, onnx)
+    row: dict[str, Any] = {"model": e.name, "family": e.obj.family, "measured_ms": round(y, 4),
+                           "predicted_ms": None, "error_pct": None, "naive_ms": round(naive_sum(fresh, onnx), 4)}
+    row["naive_error_pct"] = round(100 * (row["naive_ms"] - y) / y, 2)
+    if pred is not None:
+        row.update(predicted_ms=round(pred.total_ms, 4), error_pct=round(100 * (pred.total_ms - y) / y, 2),
+                   kernels=len(pred.kernels))
+    else:
+        row["refused"] = why
+    if shipped is not None:
+        sp, swhy = _price(shipped, onnx)
+        row["shipped_ms"] = None if sp is None else round(sp.total_ms, 4)
+        row["shipped_error_pct"] = None if sp is None else round(100 * (sp.total_ms - y) / y, 2)
+        if sp is None:
+            row["shipped_refused"] = swhy
+    return row, pred
+
+
+def _build_time(args: argparse.Namespace, data: Any, load_s: float, fit_s: float) -> dict[str, Any]:
+    """How long this device's predictor took: the kernel job's pieces on this store + load + fit."""
+    pieces = [p for p in (json.loads(JOB_LOG.read_text()) if JOB_LOG.exists() else [])
+              if Path(p.get("store", "")).resolve() == Path(args.store).resolve()]
+    last = pieces[-1] if pieces else {}
+    job_s = sum(float(p["wall_s"]) for p in pieces)
+    return {"kernel_job_pieces": len(pieces), "kernel_job_wall_s": round(job_s, 1),
+            "judging_rounds_s": round(sum(float(p.get("advice_s", 0.0)) for p in pieces), 1),
+            "complete": last.get("complete"), "stopped_early": last.get("stopped_early"),
+            "rounds_run": last.get("rounds_run"), "stop_rule": last.get("stop"),
+            "families": last.get("families") or {}, "networks": data.summary["networks"],
+            "kernels": data.summary["kernels"],
+            "networks_with_detection_mismatch": data.summary["networks_with_detection_mismatch"],
+            "load_s": round(load_s, 2), "fit_s": round(fit_s, 2),
+            "new_device_s": round(job_s + load_s + fit_s, 1), "goal_s": 360}
+
+
+def _summary(rows: list[dict[str, Any]], shipped_info: dict[str, Any]) -> dict[str, Any]:
+    y = np.array([r["measured_ms"] for r in rows])
+
+    def col(key: str) -> np.ndarray:
+        return np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+
+    out = {"models": len(rows), "kernel_predictor": _metrics(y, col("predicted_ms")),
+           "naive_per_node_sum": _metrics(y, col("naive_ms"))}
+    if shipped_info.get("available"):
+        out["shipped_predictor"] = _metrics(y, col("shipped_ms"))
+    return out
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from hwnas.cost_models.kernel_data import load_kernel_data
+    from hwnas.cost_models.kernel_fit import FIT_PARAMS
+    from hwnas.cost_models.kernel_model import KernelCostModel
 
     missing = [str(p) for p in (Path(args.store), Path(args.zoo_dir)) if not p.exists()]
     if missing:
         print(f"skipped: {' and '.join(missing)} not found (run the kernels, export and zoo phases first)")
         return
+    shipped, shipped_info = _shipped()
+    models, hashes, not_imported = _import_zoo(args)
     with _store(args) as st:
         t0 = time.perf_counter()
         data = load_kernel_data(st, args.device)
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        model = KernelCostModel(seed=args.seed).fit_kernels(data)
+        fresh = KernelCostModel(seed=args.seed, **FIT_PARAMS).fit_kernels(data)
         fit_s = time.perf_counter() - t0
         dev_id = st.find_device(args.device)["id"]
-        models = {e.name: import_onnx(str(Path(args.zoo_dir) / f"{e.name}.onnx"), name=e.name)
-                  for e in registry.list("zoo")}
-        hashes = {n: to_network(m.graph).hash for n, m in models.items()}
         measured = _measured(st, dev_id, hashes)
-        preds = {n: predict_onnx(model, m, naive=False) for n, m in models.items() if n in measured}
-        diag = _kernel_diagnostics(st, dev_id, hashes, {n: [k["ms"] for k in p.kernels] for n, p in preds.items()},
-                                   {n: [k["op"] for k in p.kernels] for n, p in preds.items()})
-    rows = []
-    for e in registry.list("zoo"):
-        if e.name not in measured:
-            continue
-        pred = preds[e.name]
-        y = measured[e.name]
-        naive = naive_sum(model, models[e.name])
-        rows.append({"model": e.name, "family": e.obj.family, "measured_ms": round(y, 4),
-                     "predicted_ms": round(pred.total_ms, 4), "naive_ms": round(naive, 4),
-                     "error_pct": round(100 * (pred.total_ms - y) / y, 2),
-                     "naive_error_pct": round(100 * (naive - y) / y, 2), "kernels": len(pred.kernels)})
-    y = np.array([r["measured_ms"] for r in rows])
-    summary = {"models": len(rows), "kernel_predictor": _metrics(y, np.array([r["predicted_ms"] for r in rows])),
-               "naive_per_node_sum": _metrics(y, np.array([r["naive_ms"] for r in rows]))}
-    job_log = RESULTS / "any_model_kernel_job.json"
-    pieces = json.loads(job_log.read_text()) if job_log.exists() else []
-    build = {"kernel_job_pieces": len(pieces), "kernel_job_wall_s": round(sum(p["wall_s"] for p in pieces), 1),
-             "networks": data.summary["networks"], "kernels": data.summary["kernels"],
-             "networks_with_detection_mismatch": data.summary["networks_with_detection_mismatch"],
-             "load_s": round(load_s, 2), "fit_s": round(fit_s, 2)}
-    build["total_s"] = round(build["kernel_job_wall_s"] + fit_s + load_s, 1)
-    out = {"device": data.device, "summary": summary, "predictor_build": build, "overhead": list(model.overhead_),
-           "families": {f: m.n for f, m in model.families_.items()}, "rows": rows,
-           "zoo_kernels_by_family": diag,
-           "fused_pairs": model.rules().fused_pairs()}
+        rows, preds = [], {}
+        for e in _zoo(args):
+            if e.name in measured:
+                row, preds[e.name] = _row(e, measured[e.name], models[e.name], fresh, shipped)
+                rows.append(row)
+        diag = _kernel_diagnostics(st, dev_id, hashes, {n: p for n, p in preds.items() if p is not None})
+    not_measured = {e.name: not_imported.get(e.name, "not measured (run the zoo phase)")
+                    for e in _zoo(args) if e.name not in measured}
+    out = {"device": data.device, "summary": {**_summary(rows, shipped_info), "not_measured": not_measured},
+           "shipped": shipped_info, "predictor_build": _build_time(args, data, load_s, fit_s),
+           "fit_params": FIT_PARAMS, "overhead": list(fresh.overhead_),
+           "families": {f: m.n for f, m in fresh.families_.items()}, "rows": rows, "zoo_kernels_by_family": diag,
+           "fused_pairs": fresh.rules().fused_pairs()}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "any_model.json").write_text(json.dumps(out, indent=1))
-    _plot(rows, RESULTS / "any_model.png")
-    print(f"{'model':32s} {'measured':>9s} {'kernel':>9s} {'err%':>7s} {'naive':>9s} {'err%':>7s}")
+    (RESULTS / args.out).write_text(json.dumps(out, indent=1))
+    if rows:
+        _plot(rows, RESULTS / Path(args.out).with_suffix(".png").name)
+    _print(rows, out)
+
+
+def _print(rows: list[dict[str, Any]], out: dict[str, Any]) -> None:
+    def f(v: Any, spec: str) -> str:
+        return format(v, spec) if v is not None else "refused".rjust(int(spec.split(".")[0]))
+
+    print(f"{'model':32s} {'measured':>9s} {'kernel':>9s} {'err%':>7s} {'naive':>9s} {'err%':>7s} "
+          f"{'shipped':>9s} {'err%':>7s}")
     for r in rows:
-        print(f"{r['model']:32s} {r['measured_ms']:9.3f} {r['predicted_ms']:9.3f} {r['error_pct']:7.1f} "
-              f"{r['naive_ms']:9.3f} {r['naive_error_pct']:7.1f}")
-    for k, m in summary.items():
-        if isinstance(m, dict):
-            print(f"{k:20s} within ±10% {100 * m['within_10']:.1f}%  ±5% {100 * m['within_5']:.1f}%  "
-                  f"RMSE {m['rmse_ms']:.3f} ms  MAPE {100 * m['mape']:.2f}%")
-    print("predictor build:", json.dumps(build))
+        print(f"{r['model']:32s} {r['measured_ms']:9.3f} {f(r['predicted_ms'], '9.3f')} {f(r['error_pct'], '7.1f')} "
+              f"{r['naive_ms']:9.3f} {r['naive_error_pct']:7.1f} {f(r.get('shipped_ms'), '9.3f')} "
+              f"{f(r.get('shipped_error_pct'), '7.1f')}")
+    for k, m in out["summary"].items():
+        if isinstance(m, dict) and "within_10" in m:
+            print(f"{k:20s} within ±10% {100 * m['within_10']:.1f}%  ±5% {100 * m['within_5']:.1f}%  refused "
+                  f"{m['refused']}/{m['models']}" + (f"  RMSE {m['rmse_ms']:.3f} ms  MAPE {100 * m['mape']:.2f}%"
+                                                      if "mape" in m else ""))
+    if out["summary"]["not_measured"]:
+        print("not measured:", json.dumps(out["summary"]["not_measured"]))
+    sh = out["shipped"]
+    print("shipped predictor:", sh.get("fingerprint_note") or ("same fingerprint" if sh.get("available")
+                                                                 else f"not available ({sh.get('reason')})"))
+    b = out["predictor_build"]
+    print(f"new device's predictor: kernel job {b['kernel_job_wall_s']} s ({b['kernel_job_pieces']} piece(s), stopped "
+          f"early: {b['stopped_early']}) + load {b['load_s']} s + fit {b['fit_s']} s = {b['new_device_s']} s "
+          f"(goal {b['goal_s']} s)")
+    for fam, rec in sorted(b["families"].items()):
+        print(f"  {fam:12s} held-out MAPE {rec.get('mape')} on {rec.get('networks')} networks, accurate "
+              f"{rec.get('accurate')}, stopped at round {rec.get('stopped_round')}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -214,10 +352,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--store", default=str(ROOT / "runs" / "any-model" / "store.sqlite"))
     p.add_argument("--zoo-dir", default=str(ROOT / "runs" / "any-model" / "zoo"))
     p.add_argument("--device", default="cpu")
-    p.add_argument("--networks", type=int, default=1600)
-    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--networks", type=int, default=1200, help="kernels: most random networks (default %(default)s)")
+    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--stop-mape", type=float, default=0.04, help="kernels: the stop rule (default %(default)s)")
+    p.add_argument("--stop-min-networks", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--time-limit", type=float, default=None)
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds per piece, a rerun resumes (kernels: default 300, a new device's build; 0: none)")
+    p.add_argument("--only", action="append", default=[], metavar="GLOB", help="only zoo models matching (repeatable)")
+    p.add_argument("--out", default="any_model.json", help="report JSON under bench/results (default %(default)s)")
     args = p.parse_args(argv)
     phases = {"kernels": cmd_kernels, "export": cmd_export, "zoo": cmd_zoo, "report": cmd_report}
     for name in phases if args.phase == "all" else [args.phase]:

@@ -118,9 +118,10 @@ def build_kernel_asset(work: Path, out: Path, req: KernelAssetRequest, name: str
     with Store(work / "store.sqlite") as st:
         job = _job(st, req)
     job_s = time.perf_counter() - t0
-    if not job["complete"]:
-        raise SystemExit(f"kernel asset: the kernel job stopped at its time limit after {job['wall_s']} s; "
-                         "rerun the same command to resume it (or give --time-limit 0 for no limit)")
+    # The time limit is a normal end (the predictor is built from what was measured; its
+    # held-out figures say how good that is); a rerun resumes the job and adds networks.
+    job["ended"] = ("every block family accurate" if job["stopped_early"] else
+                    "all networks measured" if job["complete"] else "time limit")
     folder = out / name
     if folder.exists():
         shutil.rmtree(folder)
@@ -159,8 +160,7 @@ def _manifest(name: str, dev: Any, final: Mapping[str, Any], held: Mapping[str, 
                        f"--onnx model.onnx` uses asset:{name} when no --predictor is given.",
         "measured": {"where": f"{info.get('cpu_model')}, {info.get('cores')} cores, fingerprint {dev.fingerprint}",
                      "when": built["date"], "what": f"{data['kernels']} kernels in {data['networks']} random networks "
-                     f"of the kernel job (never zoo models), {job['rounds_run']} round(s), stopped early: "
-                     f"{job['stopped_early']}"},
+                     f"of the kernel job (never zoo models), {job['rounds_run']} round(s), ended: {job['ended']}"},
         "provenance": "built with `make kernel-asset` on the machine class the test suite runs on; load average "
                       f"before/after {built['load_average_1min']['before']}/{built['load_average_1min']['after']}"
                       + (f"; {built['request']['note']}" if built["request"]["note"] else ""),
