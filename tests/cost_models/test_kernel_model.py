@@ -124,15 +124,17 @@ def test_hardware_objective_uses_kernel_predictor(kernel_store, tmp_path) -> Non
 def test_kernel_job_advice_prices_held_out_kernels_through_a_kernel_source(kernel_store) -> None:
     """The kernel job's advice: cross-validated kernel predictors (as KernelSources) weight
     the block families of the round-0 networks; the same store gives the same weights."""
-    from hwnas.cost_models.kernel_fit import advise_weights
+    from hwnas.cost_models.kernel_fit import advise_round
     from hwnas.store import Store
 
     with Store(kernel_store, readonly=True) as st:
         dev_id = st.find_device("cpu")["id"]
-        weights = advise_weights(st, dev_id, "onnxruntime", {}, 1, folds=2)
-        again = advise_weights(st, dev_id, "onnxruntime", {}, 1, folds=2)
-    assert weights and weights == again
+        advice = advise_round(st, dev_id, "onnxruntime", {}, 1, folds=2)
+        again = advise_round(st, dev_id, "onnxruntime", {}, 1, folds=2)
+    weights = advice["weights"]
+    assert weights and advice == again
     assert all(np.isfinite(v) and v >= 0 for v in weights.values())
+    assert set(advice["families"]) == set(weights)  # each weighted family was judged on held-out networks
     assert {"mbconv_se", "shuffle"} & set(weights)  # the families the fixture's job emphasised
 
 
