@@ -61,7 +61,7 @@ def tiny_net() -> NetworkSpec:
 # -- any model: small models, measured rules, a tiny kernel job ---------------------------------
 TINY_PAIRS = (("conv", "relu"), ("conv", "relu6"), ("conv", "add"), ("conv-add", "relu"), ("dwconv", "relu"),
               ("dwconv", "relu6"), ("add", "relu"), ("fc", "relu"), ("conv", "hswish"), ("dwconv", "hswish"),
-              ("conv", "sigmoid"), ("conv", "hsigmoid"), ("relu", "relu6"))
+              ("conv", "sigmoid"), ("conv", "hsigmoid"), ("relu", "relu6"), ("conv", "scale"), ("fc", "bn"))
 
 
 def small_torch_model():  # noqa: ANN201
@@ -108,6 +108,9 @@ def measured_rules():
     # (The timed verdict itself is tested on real timings in profilers/test_fusion_timing.py.)
     for rec in pairs.values():
         rec["timed_fused"], rec["fused"] = rec["fused"], rec["merged"]
+    from hwnas.profilers.token_rules import measure_token_rules
+
+    pairs.update(measure_token_rules(be))  # transformer pairs and patterns (structural, ~2 s)
     return FusionRules(pairs=pairs, block=lay["block"], modes=lay["modes"], conv=lay["conv"])
 
 
@@ -115,6 +118,7 @@ def measured_rules():
 def kernel_store(tmp_path_factory, measured_rules) -> Path:
     """A store with this machine's rules and a tiny kernel job (small random networks)."""
     from hwnas.nn.kernels.rules import KIND
+    from hwnas.nn.kernels.token_blocks import TOKEN_BLOCKS
     from hwnas.profilers.fingerprint import device_fingerprint
     from hwnas.profilers.kernel_job import KernelJob, KernelSampling
     from hwnas.profilers.request import ProfileRequest
@@ -129,7 +133,10 @@ def kernel_store(tmp_path_factory, measured_rules) -> Path:
         st.add_rules(dev_id, "onnxruntime", KIND, measured_rules.to_dict(), {"test": True})
         KernelJob(st, ProfileRequest(networks=8, seed=1, protocol=proto, show_progress=False),
                   KernelSampling(rounds=1, max_macs=3e7, max_resolution=64,
-                                 weights={"mbconv_se": 4.0, "shuffle": 4.0, "dense": 0.0, "nb201": 0.0})).run()
+                                 weights={"mbconv_se": 4.0, "shuffle": 4.0, "dense": 0.0, "nb201": 0.0,
+                                          # the convolutional networks of before: token families
+                                          # have their own job in tests/nn/kernels/test_token_job.py
+                                          **{b: 0.0 for b in TOKEN_BLOCKS}})).run()
     return path
 
 
