@@ -21,6 +21,7 @@ from hwnas.cost_models.kernel_model import KernelCostModel
 from hwnas.cost_models.metrics import regression_metrics
 from hwnas.cost_models.persistence import save_model
 from hwnas.cost_models.source_models import KernelSource
+from hwnas.errors import CostModelError
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,10 @@ def advise_round(store: Any, dev_id: int, backend: str, settings: Mapping[str, A
     (no longer drawn); the others are weighted by the square of their error over the mean."""
     mape_stop = float(getattr(stop, "mape", 0.04))
     min_networks = int(getattr(stop, "min_networks", 20))
-    data = load_kernel_data(store, dev_id, backend, max_round=rnd - 1)
+    try:
+        data = load_kernel_data(store, dev_id, backend, max_round=rnd - 1)
+    except CostModelError:  # no clean network yet: nothing to judge, every family stays drawn
+        return {"weights": {}, "families": {}}
     if len(data.nets) < 2 * folds:
         return {"weights": {}, "families": {}}
     err = _out_of_fold_errors(data, folds, rnd)
