@@ -122,10 +122,13 @@ def cmd_fit_kernel(args: argparse.Namespace) -> int:
     rows = [{"family": f, "train_kernels": n, **{k: (rep.get("held_out_kernels") or {}).get(f, {}).get(k)
                                                   for k in ("n", "mape", "within_10", "spearman")}}
             for f, n in rep["families"].items()]
-    net = rep.get("held_out_networks") or {}
+    net, sums = rep.get("held_out_networks") or {}, rep.get("held_out_kernel_sums") or {}
     head = (f"kernel model from {rep['data']['networks']} random networks ({rep['data']['kernels']} kernels): "
-            f"{rep['n_train']} train / {rep['n_test']} held out, fit {rep['fit_s']} s"
+            f"{rep['n_train']} train / {rep['n_test']} held out, load {rep['load_s']} s, fit {rep['fit_s']} s"
             + (f"; held-out networks: MAPE {100 * net['mape']:.1f}%, within ±10% {100 * net['within_10']:.1f}%"
-               if net else "") + (f"; saved to {rep['out']}" if rep.get("out") else ""))
+               if "mape" in net else "")
+            + (f" (kernel sums: MAPE {100 * sums['mape']:.1f}%)" if "mape" in sums else "")
+            + (f", {int(net['refused'])} refused (a kernel family unseen in training)" if net.get("refused") else "")
+            + (f"; saved to {rep['out']}" if rep.get("out") else ""))
     emit(rep, as_json=args.json, table=head + "\n" + format_table(rows))
     return 0
