@@ -25,6 +25,7 @@ from hwnas.cost_models.base import CostModel
 from hwnas.cost_models.kernel_features import FEATURES, family, feature_matrix, work
 from hwnas.cost_models.trees import TreeEnsemble
 from hwnas.errors import CostModelError
+from hwnas.nn.kernels.catalog import missing_kernel_hint
 from hwnas.primitives import NetworkSpec, Primitive
 from hwnas.registry import register
 
@@ -212,7 +213,7 @@ class KernelCostModel(CostModel):
             if model is None:
                 known = ", ".join(sorted(self.families_))
                 raise CostModelError(f"no kernel predictor for {prims[ix[0]].op!r} (kernel {prims[ix[0]].key!r}); "
-                                     f"this predictor knows: {known}")
+                                     f"{missing_kernel_hint(prims[ix[0]].op)}; this predictor knows: {known}")
             sub = [prims[i] for i in ix]
             out[ix] = model.predict(feature_matrix(sub), _work_matrix(sub))
         return out
