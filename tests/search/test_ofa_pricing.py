@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from hwnas.cli import main
-from hwnas.cost_models.source import SourceRequest, open_source
-from hwnas.search.ofa.pricing import StorePricing, arch_pricing, fit_calibration
+from hwnas.cost_models.source import CostSource, SourceRequest, open_source
+from hwnas.search.ofa.pricing import StorePricing, TablePricing, arch_pricing, fit_calibration
 from hwnas.search.spaces.mbv3 import MBV3Space
 
 from .conftest import fake_store
@@ -109,3 +109,40 @@ def test_specialize_under_a_store_meets_every_budget_at_the_stores_price(tmp_pat
                  "--predictor", str(tmp_path / "pred"), "--out", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no subnet meets it; the cheapest achievable is" in err
+
+
+class _BlockPricer(CostSource):
+    """A kernel-predictor-like source: a network costs 0.01 + its blocks' work + 0.002 per
+    block; a block alone (a one-node network) pays the 0.01 overhead too."""
+
+    where, device, estimator = "fake-kernel", "fake", "made-up law"
+
+    def __init__(self) -> None:
+        self.items_priced = 0
+
+    @staticmethod
+    def work(p: Any) -> float:
+        return 1e-6 * p.c_in * p.c_out * p.kernel * p.kernel * max(p.expansion, 1.0) * p.h * p.w
+
+    def item_costs(self, items: Any) -> np.ndarray:
+        self.items_priced += len(items)
+        return np.array([0.01 + self.work(p) + 0.002 for p in items])
+
+    def network_costs(self, networks: Any) -> np.ndarray:
+        return np.array([0.01 + sum(self.work(p) + 0.002 for p in n.nodes) for n in networks])
+
+
+def test_a_kernel_like_source_is_priced_once_per_primitive_and_summed_to_its_whole_price() -> None:
+    sp = _space()
+    src = _BlockPricer()
+    pricing = TablePricing(src, sp, anchors=12)
+    cal = pricing.calibration
+    assert cal is not None and cal.law == "a + b*lut + c*nodes" and cal.loo_rel_rmse < 1e-6
+    rng = np.random.default_rng(8)
+    probe = [sp.sample(rng) for _ in range(60)]
+    assert np.allclose(pricing(probe), src.cost_archs(sp, probe), rtol=1e-6)  # the whole-network price
+    unique = {p.key for a in probe for p in sp.to_network(a).nodes} | set(pricing.table)
+    assert src.items_priced == len(pricing.table) <= len(unique)  # each primitive priced once
+    before = src.items_priced
+    pricing(probe)
+    assert src.items_priced == before

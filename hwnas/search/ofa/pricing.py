@@ -12,8 +12,14 @@ microseconds. Sources differ in what they hold:
   nodes``, whichever predicts those rows better leave-one-out) and answers the measured
   value itself for a network the store measured whole. Nothing is fitted on anything but
   the store, and the leave-one-out relative error is reported (a search margin basis).
-* every other source (a fitted cost model, a kernel predictor, a table) prices whole
-  networks itself (:class:`SourcePricing`).
+* a **kernel predictor** prices any network by exporting it to ONNX and detecting its
+  kernels: far too slow for thousands of candidates. :class:`TablePricing` prices each
+  primitive of the space ONCE through it (a block as a one-node network) into a table and
+  sums per candidate; each one-node price carries the predictor's per-network overhead, so
+  the sum is mapped onto the predictor's own whole-network prices of a few sampled subnets
+  (``a + b * sum + c * nodes``, the same leave-one-out choice of law as for a store).
+* every other source (a fitted cost model, a table) prices whole networks itself
+  (:class:`SourcePricing`).
 """
 from __future__ import annotations
 
@@ -124,6 +130,39 @@ class StorePricing:
         return out
 
 
+class TablePricing:
+    """Each primitive priced once through the source, summed per candidate, calibrated on
+    the source's own whole-network prices of ``anchors`` sampled subnets."""
+
+    def __init__(self, src: CostSource, space: SearchSpace, anchors: int = 24, seed: int = 0) -> None:
+        self.src, self.space, self.table = src, space, {}  # type: ignore[var-annotated]
+        rng = np.random.default_rng(seed + 11)
+        archs = list(dict.fromkeys(space.canonical(space.sample(rng)) for _ in range(4 * anchors)))[:anchors]
+        whole = np.asarray(src.cost_archs(space, archs), dtype=float)
+        nets = [space.to_network(a) for a in archs]
+        self.calibration = fit_calibration(self.sums(nets), np.array([len(n.nodes) for n in nets], dtype=float),
+                                           whole)
+        cal = self.calibration
+        self.info: dict[str, Any] = {"pricing": "each primitive priced once by the source, summed" + (
+            f", calibrated on its whole-network prices of {cal.rows} subnets ({cal.law})" if cal else " (raw)")}
+        if cal is not None:
+            self.info.update({"coef": list(cal.coef), "loo_rel_rmse_vs_source": cal.loo_rel_rmse,
+                              "raw_sum_rel_rmse_vs_source": cal.raw_rel_rmse})
+
+    def sums(self, nets: Sequence[Any]) -> np.ndarray:
+        """Per network the sum of its primitives' table prices (new primitives priced in one batch)."""
+        todo = list({p.key: p for n in nets for p in n.nodes if p.key not in self.table}.values())
+        if todo:
+            self.table.update(zip((p.key for p in todo), map(float, self.src.cost(todo))))
+        return np.array([sum(self.table[p.key] for p in n.nodes) for n in nets])
+
+    def __call__(self, archs: Sequence[Arch]) -> np.ndarray:
+        nets = [self.space.to_network(a) for a in archs]
+        total = self.sums(nets)
+        cal = self.calibration
+        return cal.apply(total, np.array([len(n.nodes) for n in nets], dtype=float)) if cal else total
+
+
 def _network_rows(src: StoreSource) -> dict[str, tuple[Any, float]]:
     """Network hash -> (network, newest successful unflagged value of the source's
     column) among the store's whole-network rows of the source's device, backend and the
@@ -141,9 +180,12 @@ def _network_rows(src: StoreSource) -> dict[str, tuple[Any, float]]:
     return {r["target"]: (nets[r["target"]], float(r[src.column])) for r in rows if r["target"] in nets}
 
 
-def arch_pricing(src: CostSource, space: SearchSpace) -> SourcePricing | StorePricing:
-    """The pricing of ``src`` for ``space``'s architectures (a store's own, or the source's)."""
+def arch_pricing(src: CostSource, space: SearchSpace) -> SourcePricing | StorePricing | TablePricing:
+    """The pricing of ``src`` for ``space``'s architectures (a store's own, a kernel
+    predictor's table, or the source's)."""
     inner = getattr(src, "inner", src)  # an asset: store prices as a store
     if isinstance(inner, StoreSource):
         return StorePricing(inner, space)
+    if getattr(inner, "registry_name", "") == "kernel" and "items" in src.prices:
+        return TablePricing(src, space)
     return SourcePricing(src, space)

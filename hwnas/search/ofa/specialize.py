@@ -77,9 +77,9 @@ def _open(target: Target, run: SupernetRun, opened: dict[SourceRequest, CostCach
     sp = run.space
     src.check_space(sp)
     smallest = run.weights_manager.extreme_arch("min")
-    pricing = arch_pricing(src, sp)
-    cache = CostCache(sp, pricing)
     try:
+        pricing = arch_pricing(src, sp)
+        cache = CostCache(sp, pricing)
         cache([smallest])
     except CostModelError as exc:
         raise ConfigError(f"{target.where}: {src.where} does not price this run's {sp.name} networks "
