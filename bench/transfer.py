@@ -12,7 +12,10 @@ one-column-at-a-time protocol, which keeps a left-out GPU's other batch size in 
     shot set and from the base's training architectures;
   * shots: **random** (the first k candidates) or **planned** (the greedy D-optimal k of the
     candidates in the base's outputs, seed s — what ``hwnas fit-cost --transfer-from BASE
-    --plan K`` writes), both adapted by :func:`hwnas.cost_models.adapt.adapt`;
+    --plan K`` writes), each adapted two ways: the robust mix of source outputs
+    (:func:`hwnas.cost_models.adapt.adapt`) and the mix plus the base's last layer fine-tuned
+    on the shots (``+ft``, :func:`hwnas.cost_models.adapt.refine`, strengths weighted by
+    leave-one-out on the k shots only; what ``TransferModel`` does by default);
   * Spearman between d's measured latency and the prediction on the evaluation set.
 Reported per method and k: mean over devices (each device averaged over draws), the worst
 device, and the spread across draws (max - min per device: mean and worst over devices; and
@@ -27,7 +30,10 @@ at k=10 on FBNet; NASFLAT 0.959 at k=20 on NB201.
 
     .venv/bin/python bench/transfer.py [--datasets nb201,fbnet] [--seeds 0,1,2] [--k 5,10,20,50]
         [--protocols family,device] [--rows N] [--base-archs N] [--encoder mlp|gnn] [--members M] [--steps S]
-        [--families 1080ti,pixel3] [--candidates C] [--compare-previous]
+        [--families 1080ti,pixel3] [--candidates C] [--compare-previous] [--inner INNER_JSON]
+
+``--inner``: the per-family adaptation that ``bench/transfer_inner.py``'s nested validation
+(bases without the left-out family and one more, scored on the other) chose, as "chosen".
 
 Resumable: every (dataset, device) result is cached in ``--cache`` and skipped on rerun.
 """
