@@ -19,6 +19,7 @@ the runtime executed is stored with the network (``extra.detection``).
 """
 from __future__ import annotations
 
+import json
 import logging
 import statistics
 import tempfile
@@ -225,10 +226,22 @@ class KernelJob:
         """The block families a round with ``weights`` can draw."""
         return [b for b in BLOCKS if weights.get(b, 1.0) > 0]
 
-    def _draws(self, dev_id: int, sh: str, rnd: int, weights: dict[str, float]) -> Iterator[JobItem]:
+    def _known(self, dev_id: int, sh: str) -> set[tuple[int, str]]:
+        """(seed, weights) of the networks this device and settings already measured: a
+        resumed piece skips them without generating their ONNX again (up to 0.5 s each)."""
+        rows = self.store.query(device_id=dev_id, backend="onnxruntime", kind="network", ok_only=True)
+        return {(int(r["extra"]["seed"]), _wkey(r["extra"].get("weights") or {})) for r in rows
+                if r["settings_hash"] == sh and (r["extra"] or {}).get("job") == SPACE and "seed" in r["extra"]}
+
+    def _draws(self, dev_id: int, sh: str, rnd: int, weights: dict[str, float],
+               summary: KernelJobSummary) -> Iterator[JobItem]:
         """This round's networks, drawn lazily (only as far as the job gets)."""
+        known, wkey = self._known(dev_id, sh), _wkey(weights)
         for i in range(self._round_sizes()[rnd]):
             seed = net_seed(self.seed, rnd, i)
+            if (seed, wkey) in known:  # the same seed and weights draw the same network: measured
+                summary.skipped += 1
+                continue
             net = sample_network(seed, weights, **self.size)
             model = import_onnx(net.data, name=f"kernels seed {seed}")
             spec = to_network(model.graph)
@@ -264,8 +277,8 @@ class KernelJob:
                     break
                 summary.weights.append(weights)
                 summary.rounds_run = rnd + 1
-                leases = LeasedItems(self.store, self._draws(dev_id, settings_hash(settings), rnd, weights), done,
-                                     deadline=deadline)
+                leases = LeasedItems(self.store, self._draws(dev_id, settings_hash(settings), rnd, weights, summary),
+                                     done, deadline=deadline)
                 leases.progress = bar
                 try:
                     leases.run(lambda it: self._measure(it, client, leases, ctx),
@@ -330,6 +343,11 @@ class _Context:
     rules: FusionRules
     settings: dict[str, Any]
     versions: dict[str, Any]
+
+
+def _wkey(weights: Mapping[str, Any]) -> str:
+    """A draw's block weights as a comparable key (as stored in the network's ``arch``)."""
+    return json.dumps({str(k): float(v) for k, v in weights.items()}, sort_keys=True)
 
 
 def _tally(summary: KernelJobSummary, rows: list[Measurement]) -> None:
