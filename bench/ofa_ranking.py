@@ -234,18 +234,23 @@ def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any]
     used = [i for i, row in enumerate(grid) if (~np.isnan(row)).sum() >= 5]
     seeds, scratch = [seeds[i] for i in used], grid[used]
     complete = ~np.isnan(scratch).any(0)
+    res = np.array([space.resolution_of(a) for a in archs])
     methods = {}
     for m in ("ps_kd", "uniform"):
         if m in parts:
             inherited = np.array([parts[m]["accs"][k] for k in keys])
-            methods[m] = {**ranking(inherited, scratch, complete),
-                          **{k: v for k, v in parts[m].items() if k != "accs"}}
+            within = {str(r): tau(inherited[complete & (res == r)], scratch[:, complete & (res == r)].mean(0))
+                      for r in SPACE["resolutions"]}  # ranking inside one input size (diagnostic)
+            methods[m] = {**ranking(inherited, scratch, complete), "kendall_tau_vs_seed_mean_within_resolution":
+                          within, **{k: v for k, v in parts[m].items() if k != "accs"}}
     rows = [{"arch": k, "macs": parts["macs"][k], "scratch_mean": float(np.nanmean(scratch[:, i])),
              **{f"scratch_seed{s}": float(scratch[j, i]) for j, s in enumerate(seeds)},
              **{f"{m}_acc": parts[m]["accs"][k] for m in methods}} for i, k in enumerate(keys)]
     cols = ["scratch_mean", *[f"scratch_seed{s}" for s in seeds], *[f"{m}_acc" for m in methods], "macs", "arch"]
     print(format_table(sorted(rows, key=lambda r: -r["scratch_mean"]), cols))
-    ceiling = {**noise_ceiling(scratch[:, complete]), "archs": int(complete.sum()), "seeds": seeds}
+    ceiling = {**noise_ceiling(scratch[:, complete]), "archs": int(complete.sum()), "seeds": seeds,
+               "within_resolution": {str(r): noise_ceiling(scratch[:, complete & (res == r)])
+                                     for r in SPACE["resolutions"]}}
     print(f"noise ceiling over {int(complete.sum())} archs: seed-vs-seed tau {ceiling['seed_pairs_tau']}, "
           f"seed vs mean of others {ceiling['seed_vs_mean_of_others_tau']}")
     if methods:
