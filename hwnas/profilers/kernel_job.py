@@ -206,21 +206,34 @@ class KernelJob:
 
     def _advice(self, dev_id: int, settings: dict[str, Any], rnd: int, summary: KernelJobSummary) -> RoundAdvice:
         """The advisor's judgement before round ``rnd`` (none before round 0), times the
-        sampling's own emphasis; records each family's judgement and when it stopped."""
-        advice = RoundAdvice({}, {})
-        if self.advisor is not None and rnd > 0:
-            t0 = time.perf_counter()
-            advice = RoundAdvice.of(self.advisor(self.store, dev_id, "onnxruntime", settings, rnd,
-                                                 stop=self.sampling.stop))
-            summary.advice_s = round(summary.advice_s + time.perf_counter() - t0, 2)
-        weights = dict(advice.weights)
-        for b, w in self.sampling.weights.items():
-            weights[b] = weights.get(b, 1.0) * w
+        sampling's own emphasis; records each family's judgement and when it stopped. A
+        round already begun (a resumed piece) keeps the advice its networks were drawn with."""
+        advice = self._stored_advice(dev_id, settings_hash(settings), rnd)
+        if advice is None:
+            advice = RoundAdvice({}, {})
+            if self.advisor is not None and rnd > 0:
+                t0 = time.perf_counter()
+                advice = RoundAdvice.of(self.advisor(self.store, dev_id, "onnxruntime", settings, rnd,
+                                                     stop=self.sampling.stop))
+                summary.advice_s = round(summary.advice_s + time.perf_counter() - t0, 2)
+            weights = dict(advice.weights)
+            for b, w in self.sampling.weights.items():
+                weights[b] = weights.get(b, 1.0) * w
+            advice = RoundAdvice(weights, advice.families)
         for b, rec in advice.families.items():
             stopped = summary.families.get(b, {}).get("stopped_round")
             summary.families[b] = {**rec, "stopped_round": (rnd if stopped is None else stopped)
                                    if rec.get("accurate") else None}
-        return RoundAdvice(weights, advice.families)
+        return advice
+
+    def _stored_advice(self, dev_id: int, sh: str, rnd: int) -> RoundAdvice | None:
+        """The weights and judgements round ``rnd``'s stored networks were drawn with, if any."""
+        for r in self.store.query(device_id=dev_id, backend="onnxruntime", kind="network"):
+            x = r["extra"] or {}
+            if r["settings_hash"] == sh and x.get("job") == SPACE and x.get("round") == rnd and "seed" in x:
+                return RoundAdvice({str(k): float(v) for k, v in dict(x.get("weights") or {}).items()},
+                                   {str(k): dict(v) for k, v in dict(x.get("advice") or {}).items()})
+        return None
 
     def _drawn(self, weights: Mapping[str, float]) -> list[str]:
         """The block families a round with ``weights`` can draw."""
@@ -233,9 +246,10 @@ class KernelJob:
         return {(int(r["extra"]["seed"]), _wkey(r["extra"].get("weights") or {})) for r in rows
                 if r["settings_hash"] == sh and (r["extra"] or {}).get("job") == SPACE and "seed" in r["extra"]}
 
-    def _draws(self, dev_id: int, sh: str, rnd: int, weights: dict[str, float],
+    def _draws(self, dev_id: int, sh: str, rnd: int, advice: RoundAdvice,
                summary: KernelJobSummary) -> Iterator[JobItem]:
         """This round's networks, drawn lazily (only as far as the job gets)."""
+        weights = advice.weights
         known, wkey = self._known(dev_id, sh), _wkey(weights)
         for i in range(self._round_sizes()[rnd]):
             seed = net_seed(self.seed, rnd, i)
@@ -245,7 +259,8 @@ class KernelJob:
             net = sample_network(seed, weights, **self.size)
             model = import_onnx(net.data, name=f"kernels seed {seed}")
             spec = to_network(model.graph)
-            arch = {**describe(net), "round": rnd, "weights": weights}
+            arch = {**describe(net), "round": rnd, "weights": weights,
+                    **({"advice": advice.families} if advice.families else {})}
             yield JobItem(ItemKey(dev_id, "onnxruntime", sh, "network", spec.hash), _Draw(net, model, spec, arch),
                           self.timeout_s + LEASE_GRACE_S)
 
@@ -277,7 +292,7 @@ class KernelJob:
                     break
                 summary.weights.append(weights)
                 summary.rounds_run = rnd + 1
-                leases = LeasedItems(self.store, self._draws(dev_id, settings_hash(settings), rnd, weights, summary),
+                leases = LeasedItems(self.store, self._draws(dev_id, settings_hash(settings), rnd, advice, summary),
                                      done, deadline=deadline)
                 leases.progress = bar
                 try:

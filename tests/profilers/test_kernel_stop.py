@@ -61,18 +61,20 @@ def test_an_accurate_family_is_no_longer_drawn(tmp_path: Path, measured_rules) -
     assert "plain" in by_round[0]                       # drawn before it was judged
     assert by_round[1] == {"dwsep"}                     # judged accurate: no longer drawn
     assert s.families["plain"]["stopped_round"] == 1 and s.families["dwsep"]["stopped_round"] is None
-    # a rerun resumes: the same seeds and weights are known measured, so no network is even generated
+    # a rerun resumes: each begun round keeps the advice its networks were drawn with (the
+    # advisor is not asked again), and measured networks are not even generated again
     import hwnas.profilers.kernel_job as kj
 
     def no_draw(*a, **k):  # type: ignore[no-untyped-def]
-        raise AssertionError("a measured network was generated again")
+        raise AssertionError("a measured network was generated again, or the advisor asked again")
 
     with _store(tmp_path, measured_rules) as st, pytest.MonkeyPatch.context() as mp:
         mp.setattr(kj, "sample_network", no_draw)
         again = profile_kernels(st, ProfileRequest(networks=6, seed=3, protocol=TimingProtocol(**PROTO),
                                                    show_progress=False),
-                                _sampling(2, StopRule(0.05, 20), TWO), advisor=advisor)
-    assert again.complete and again.measured == 0 and again.skipped == 6
+                                _sampling(2, StopRule(0.05, 20), TWO), advisor=no_draw)
+    assert again.complete and again.measured == 0 and again.skipped == 6 and again.advice_s == 0
+    assert again.families == s.families and again.weights == s.weights
 
 
 @pytest.mark.timeout(300)
