@@ -9,6 +9,13 @@ departures from it. A whole model is ``a + b * sum(kernel predictions) + c * ker
 ``a, b, c`` are fitted on the kernel job's random networks (end to end against the sum of
 their kernels' profiled times), never on the networks being predicted.
 
+A kernel's time also depends on the network it runs in: the same configuration is slower
+in a bigger network (measured on the kernel job's random networks: likely caches, whose
+contents the kernels before it evicted). Per family, a slope of log time on log10 of the
+network's end-to-end time is fitted among repeated configurations; the trees learn the
+time at a reference context, and one network's kernels are rescaled to its own context
+(:meth:`KernelCostModel.predict_network`). Without it, small models were over-priced.
+
 Saved like every cost model (persistence.py): parameters, rules and tree metadata as
 JSON, the tree arrays as a ``state_dict`` — no pickle, and scikit-learn is not needed to
 load or predict.
