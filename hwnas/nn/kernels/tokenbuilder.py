@@ -280,12 +280,27 @@ class TokenBuilder(NetBuilder):
         y = self.linear(self.layernorm(self.reshape(y, (n, hh * ww // 4, 4 * c))), 2 * c, bias=False)
         return self.from_tokens(y, hh // 2, ww // 2)
 
-    def token_head(self, x: str, classes: int) -> str:
-        """Transformer heads: LayerNorm, mean over tokens, linear classifier."""
-        t = self.layernorm(self.to_tokens(x))
-        b, _, d = self.shapes[t]
-        y = self.op("ReduceMean", [t], (b, d), axes=[1], keepdims=0)
-        return self.fc(y, classes, self.uid("fc"))
+    def token_head(self, x: str, classes: int, cls: int = 0) -> str:
+        """Transformer heads: LayerNorm, mean over tokens, linear classifier; with ``cls``
+        class tokens (1: ViT, 2: DeiT's class and distillation tokens) concatenated in front,
+        one encoder layer, then the tokens picked (``x[:, i]``: Gather) into averaged heads."""
+        t = self.to_tokens(x)
+        b, n, d = self.shapes[t]
+        if not cls:
+            y = self.op("ReduceMean", [self.layernorm(t)], (b, d), axes=[1], keepdims=0)
+            return self.fc(y, classes, self.uid("fc"))
+        tokens = self.const_f(0.02 * self.rng.standard_normal((b, cls, d)))
+        t = self.op("Concat", [tokens, t], (b, n + cls, d), axis=1)
+        heads = next(h for h in (6, 4, 3, 2, 1) if d % h == 0 and (d // h >= 16 or h == 1))
+        t = self.layernorm(self.encoder(t, heads, 4.0))
+        outs = []
+        for i in range(cls):
+            idx = self.uid("idx")
+            self.inits.append(self.h.make_tensor(idx, self.tp.INT64, [], [i]))
+            outs.append(self.fc(self.op("Gather", [t, idx], (b, d), axis=1), classes, self.uid("fc")))
+        if cls == 1:
+            return outs[0]
+        return self.op("Div", [self.add(outs[0], outs[1]), self.const_f(2.0)], (b, classes))
 
     def levit_block(self, x: str, heads: int, key_dim: int) -> str:
         """LeViT layer: attention (q/k/v/proj as Linear+BN, hard-swish before the projection,
