@@ -190,10 +190,12 @@ class KernelJob:
         return advice
 
     def _stored_advice(self, dev_id: int, sh: str, rnd: int) -> RoundAdvice | None:
-        """The weights and judgements round ``rnd``'s stored networks were drawn with, if any."""
+        """The weights and judgements this job's round ``rnd`` was drawn with, if any of its
+        networks (this seed's draws) are stored."""
+        seeds = {net_seed(self.seed, rnd, i) for i in range(self._round_sizes()[rnd])}
         for r in self.store.query(device_id=dev_id, backend="onnxruntime", kind="network"):
             x = r["extra"] or {}
-            if r["settings_hash"] == sh and x.get("job") == SPACE and x.get("round") == rnd and "seed" in x:
+            if r["settings_hash"] == sh and x.get("job") == SPACE and x.get("round") == rnd and x.get("seed") in seeds:
                 return RoundAdvice({str(k): float(v) for k, v in dict(x.get("weights") or {}).items()},
                                    {str(k): dict(v) for k, v in dict(x.get("advice") or {}).items()})
         return None
