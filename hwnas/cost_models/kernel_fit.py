@@ -130,8 +130,12 @@ def _out_of_fold_errors(data: KernelData, folds: int, seed: int) -> np.ndarray:
         source = KernelSource(model, where=f"kernel predictor of round {seed} fold {f}", items="kernels")
         for i in te:
             net = data.nets[i]
-            measured = float(np.sum(net.kernel_ms))
-            err[i] = abs(float(np.sum(source.cost(list(net.kernels)))) / measured - 1.0)
+            try:
+                pred = float(np.sum(source.cost(list(net.kernels))))
+            except CostModelError:  # a family the other folds never had (tiny data): not judged
+                err[i] = np.nan
+                continue
+            err[i] = abs(pred / float(np.sum(net.kernel_ms)) - 1.0)
     return err
 
 
@@ -160,7 +164,8 @@ def advise_round(store: Any, dev_id: int, backend: str, settings: Mapping[str, A
     score: dict[str, list[float]] = {}
     for i, net in enumerate(data.nets):
         for b in set(net.blocks):
-            score.setdefault(b, []).append(float(err[i]))
+            if np.isfinite(err[i]):
+                score.setdefault(b, []).append(float(err[i]))
     families = {b: {"networks": len(v), "mape": round(float(np.mean(v)), 4),
                     "accurate": len(v) >= min_networks and float(np.mean(v)) <= mape_stop}
                 for b, v in sorted(score.items())}
