@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         model = KernelCostModel(seed=args.seed, context=ctx, **FIT_PARAMS).fit_kernels(data, tr)
         fit_s = time.perf_counter() - t0
         tot, sums = _net_preds(model, test)
-        out[label] = {"fit_s": round(fit_s, 1), "context": model.context_,
+        out[label] = {"fit_s": round(fit_s, 1), "context": model.context_, "overhead_a_b_c": list(model.overhead_),
                       "held_out_networks_by_size": _by_size(y, tot, y),
                       "held_out_kernel_sums_by_size": _by_size(ysum, sums, y)}
         for name in measured:
