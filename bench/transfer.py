@@ -327,6 +327,8 @@ def parse_args() -> argparse.Namespace:
                          "evaluation set) (default: %(default)s)")
     ap.add_argument("--compare-previous", action="store_true",
                     help="also the previous adaptation (no quantisation handling, no noise floor) on the random shots")
+    ap.add_argument("--merge", default="", help="comma list of other runs' --cache files (the same settings, other "
+                                                "--families) to fold into this run's results first")
     ap.add_argument("--inner", default="", help="a bench/transfer_inner.py result: adds the per-family adaptation "
                                                 "its nested validation chose (family protocol)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "transfer.json"))
@@ -355,6 +357,10 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     cache = json.loads(Path(args.cache).read_text()) if Path(args.cache).is_file() else {}
+    for part in filter(None, args.merge.split(",")):  # other processes' caches (--families split)
+        for name, by_protocol in json.loads(Path(part).read_text()).items():
+            for protocol, res in by_protocol.items():
+                cache.setdefault(name, {}).setdefault(protocol, {}).update(res)
     result = {"protocols": {"family": "leave one device family out (every batch-size column of it); base on the "
                                       "other families only; shots and evaluation disjoint",
                             "device": "leave one column out; sibling columns of the same device stay in the base"},
