@@ -107,7 +107,7 @@ def fit_context(keys: Sequence[str], fams: Sequence[str], ctx: np.ndarray, y: np
         n = float(m.sum())
         slopes[f] = (n * slope(m) + CONTEXT_PRIOR * overall) / (n + CONTEXT_PRIOR)
     return {"ref": float(np.mean(ctx)) if len(ctx) else 0.0, "overall": overall, "slopes": slopes,
-            "n": int(used.sum())}
+            "n": int(used.sum()), "range": [float(np.min(ctx)), float(np.max(ctx))] if len(ctx) else [0.0, 0.0]}
 
 
 def _fit_base(w: np.ndarray, y: np.ndarray) -> tuple[tuple[float, float, float], float]:
@@ -230,7 +230,9 @@ class KernelCostModel(CostModel):
         c = getattr(self, "context_", None) or {}
         slopes = c.get("slopes", {})
         beta = np.asarray([float(slopes.get(f, c.get("overall", 0.0))) for f in fams])
-        return beta * (np.asarray(ctx, dtype=float) - float(c.get("ref", 0.0)))
+        lo, hi = c.get("range", [-np.inf, np.inf])
+        # no extrapolation beyond the network sizes the slopes were fitted on
+        return beta * (np.clip(np.asarray(ctx, dtype=float), lo, hi) - float(c.get("ref", 0.0)))
 
     def predict_network(self, prims: Sequence[Primitive], *, fallback: bool = False) -> np.ndarray:
         """Predicted time (ms) of each kernel of ONE network, in that network's context:

@@ -64,6 +64,10 @@ def test_context_slope_is_recovered_and_prices_small_networks_right(tmp_path) ->
     k = small[0].kernels
     big = k + [pool[i] for i in range(len(pool))] * 3
     assert np.all(ctx_model.predict_network(big)[: len(k)] > ctx_model.predict_network(k))
+    # beyond the biggest training network the context is held at its edge (no extrapolation)
+    huge, huger = big + list(pool) * 5, big + list(pool) * 20
+    assert np.log10(ctx_model.compose(ctx_model.predict_network(huge))) > ctx_model.context_["range"][1]
+    assert np.allclose(ctx_model.predict_network(huger)[: len(k)], ctx_model.predict_network(huge)[: len(k)])
 
     save_model(ctx_model, tmp_path / "km")
     loaded = load_model(tmp_path / "km")
