@@ -137,8 +137,9 @@ class _Sampler:
                     break
             if self.macs > self.max_macs:
                 break
-        if kinds and kinds[-1] in TOKEN_BLOCKS and r.random() < 0.6:  # transformer heads
-            cls = int(r.choice([0, 1, 2])) if kinds[-1] == "vit" and nb.shapes[x][2] * nb.shapes[x][3] <= 1024 else 0
+        if kinds and kinds[-1] in TOKEN_BLOCKS and r.random() < 0.7:  # transformer heads (class tokens: ViT/DeiT)
+            few = nb.shapes[x][2] * nb.shapes[x][3] <= 1024
+            cls = int(r.choice([1, 1, 2, 0])) if kinds[-1] in ("vit", "levit") and few else 0
             x = nb.token_head(x, int(r.choice([10, 100, 1000])), cls)
         else:
             x = nb.head(x, int(r.choice([10, 100, 1000])), int(r.choice([0, 0, 0, 1024, 1280])))
