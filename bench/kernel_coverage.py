@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,7 +59,7 @@ def _coverage(model: Any, kg: Any, n_nodes: int) -> float:
     return covered / max(n_nodes, 1)
 
 
-def _one(model: Any, entry: Any) -> dict[str, Any]:
+def _one(model: Any, entry: Any, measure: bool = False) -> dict[str, Any]:
     from hwnas.cost_models.kernel_predict import predict_onnx
     from hwnas.errors import HwnasError
     from hwnas.nn.kernels import FusionRules, detect
@@ -75,10 +76,34 @@ def _one(model: Any, entry: Any) -> dict[str, Any]:
                            "kernels": len(kg.kernels), "coverage": round(_coverage(model, kg, n), 4),
                            "naive_coverage": round(_coverage(model, naive, n), 4)}
     try:
-        row["predicted_ms"] = round(predict_onnx(model, onnx, naive=False).total_ms, 3)
+        pred = predict_onnx(model, onnx, naive=measure)
+        row["predicted_ms"] = round(pred.total_ms, 3)
+        if measure:
+            row["naive_ms"] = round(float(pred.naive_ms or 0.0), 3)
+            row["measured_ms"] = round(_measure(onnx), 3)
     except HwnasError as exc:
         row["refused"] = str(exc)
     return row
+
+
+def _measure(onnx: Any, runs: int = 15) -> float:
+    """Median of ``runs`` end-to-end runs (1 thread, after 3 warm-up runs): a rough check,
+    not the project's timing protocol (bench/any_model.py measures the zoo properly)."""
+    import statistics
+
+    import numpy as np
+
+    from hwnas import registry
+
+    sess = registry.build("backend", "onnxruntime", device="cpu", threads=1).session(onnx.data)
+    feeds = {k: np.random.default_rng(0).standard_normal(v).astype(np.float32) for k, v in onnx.input_shapes.items()}
+    times = []
+    for i in range(runs + 3):
+        t0 = time.perf_counter()
+        sess.run(None, feeds)
+        if i >= 3:
+            times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -92,14 +117,21 @@ def cmd_report(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     model = KernelCostModel(n_estimators=args.trees).fit_kernels(data)
     fit_s = time.perf_counter() - t0
-    rows = [_one(model, e) for e in registry.list("zoo") if e.obj.family in FAMILIES]
-    print(f"{'model':32s} {'nodes':>6s} {'kernels':>7s} {'covered':>8s} {'naive':>6s}  priced")
+    load0 = os.getloadavg()[0]
+    rows = [_one(model, e, args.measure) for e in registry.list("zoo") if e.obj.family in FAMILIES]
+    print(f"{'model':32s} {'nodes':>6s} {'kernels':>7s} {'covered':>8s} {'naive':>6s}  priced"
+          + ("   pred/meas  naive/meas" if args.measure else ""))
     for r in rows:
+        ratio = (f"   {r['predicted_ms'] / r['measured_ms']:9.2f}  {r['naive_ms'] / r['measured_ms']:10.2f}"
+                 if "measured_ms" in r else "")
         print(f"{r['model']:32s} {r['onnx_nodes']:6d} {r['kernels']:7d} {r['coverage']:8.1%} {r['naive_coverage']:6.1%}  "
-              f"{'yes' if 'refused' not in r else 'REFUSED: ' + r['refused'][:90]}")
+              f"{'yes' if 'refused' not in r else 'REFUSED: ' + r['refused'][:90]}{ratio}")
     out = {"what": "share of each zoo model's ONNX nodes in a kernel whose family has a predictor, kernel job of "
                    "random networks only (token families weighted x3); not a latency figure",
            "store": str(args.store), "data": data.summary, "fit_s": round(fit_s, 2),
+           "load_avg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
+           "measured_note": "measured_ms (with --measure) is a rough median of 15 runs on this machine as it was, "
+                            "not the project's timing protocol; bench/any_model.py measures the zoo properly",
            "families_with_predictor": sorted(model.families_), "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "kernel_coverage.json").write_text(json.dumps(out, indent=1))
@@ -114,6 +146,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=22)
     ap.add_argument("--max-macs", type=float, default=4e8)
     ap.add_argument("--trees", type=int, default=200)
+    ap.add_argument("--measure", action="store_true", help="also time each model end to end (rough, see JSON)")
     args = ap.parse_args()
     {"job": cmd_job, "report": cmd_report}[args.phase](args)
 
