@@ -241,11 +241,17 @@ def refine(H: np.ndarray, t: np.ndarray, mix_loo: np.ndarray, *, step: float | N
     mu = H.mean(0)
     Hc = H - mu
     scale = max(float(np.mean(np.sum(Hc ** 2, axis=1))), 1e-12)
-    X = np.hstack([np.ones((k, 1)), Hc])
+    # the penalised change lies in the span of the shots' features (a part orthogonal to it
+    # changes no fit and only adds to the penalty), so fit in that k-dimensional basis:
+    # exactly the same ridge, at the cost of k x k systems instead of width x width
+    _, s, vt = np.linalg.svd(Hc, full_matrices=False)
+    V = vt[s > 1e-10 * max(float(s[0]), 1e-300)].T
+    X = np.hstack([np.ones((k, 1)), Hc @ V])
     fits: list[tuple[str, np.ndarray, float, float]] = [("none", np.zeros(H.shape[1]), 0.0, float(np.mean(r ** 2)))]
     for a in alphas:
         coef, loo = huber_fit(X, r, alpha=a * scale)
-        fits.append((f"{a:g}", coef[1:], float(coef[0] - mu @ coef[1:]), float(np.mean(loo ** 2))))
+        delta = V @ coef[1:]
+        fits.append((f"{a:g}", delta, float(coef[0] - mu @ delta), float(np.mean(loo ** 2))))
     mse = np.array([f[3] for f in fits]) + tg.noise
     logp = -0.5 * k * np.log(np.maximum(mse, 1e-12))
     p = np.exp(logp - logp.max())
