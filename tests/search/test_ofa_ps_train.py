@@ -4,6 +4,7 @@ is one line), a search killed inside a phase resumes to the weights of an uninte
 one, and the supernet trains under DDP with two gloo ranks."""
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,7 @@ def test_the_teacher_is_the_full_network_frozen_when_its_phase_ends(tmp_path: Pa
     for _ in range(2):
         ev.update_evaluator()
     assert ev._teacher is None  # the full phase trains the network that becomes the teacher
-    full = ev.weights_manager.export_subnet(ev.weights_manager.extreme_arch("max")).eval()
+    full = ev.weights_manager.export_subnet(ev.weights_manager.extreme_arch("max")).train()  # OFA: BN on the batch
     with torch.no_grad():
         want = full(x)
     for _ in range(4):
@@ -167,3 +168,22 @@ def test_the_full_phase_trains_the_largest_network_at_every_resolution(tmp_path:
     assert len(trained) == 12  # one subnet per step in the full phase
     assert {space.resolution_of(a) for a in trained} == set(space.options.resolutions)
     assert all(list(a)[1:] == list(largest)[1:] for a in trained)  # everything but the resolution at its largest
+
+
+@pytest.mark.timeout(60)
+def test_the_teacher_normalises_with_the_batch_statistics(tmp_path: Path) -> None:
+    """OFA runs its teacher in train mode: with elastic resolution the running BN
+    statistics mix every input size, so the soft targets use each batch's own."""
+    ev = _parts(tmp_path, steps=2, phase_steps=[2, 1, 1, 1]).evaluator
+    ev.update_evaluator()  # the full phase ends: the teacher is frozen at the next step
+    ev.options = replace(ev.options, steps=1)
+    ev.update_evaluator()
+    teacher = ev._teacher
+    assert teacher is not None
+    x = 3.0 * torch.randn(8, ev.space.options.in_channels, 12, 12) + 1.0  # far from the running statistics
+    with torch.no_grad():
+        batch_stats = copy.deepcopy(teacher).train()(x)
+        running_stats = copy.deepcopy(teacher).eval()(x)
+    soft = ev._teacher_logits(x, "kernel")
+    torch.testing.assert_close(soft, batch_stats)
+    assert not torch.allclose(soft, running_stats, atol=1e-3)

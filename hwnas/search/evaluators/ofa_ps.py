@@ -166,13 +166,14 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
     @torch.no_grad()
     def _teacher_logits(self, x: torch.Tensor, phase: str) -> torch.Tensor | None:
         """Soft targets of this step: the frozen teacher (a checkpoint, or the snapshot of
-        the largest subnet), or the live largest subnet on the same batch (``kd_teacher:
-        largest``); none in the full phase or with kd_weight 0."""
+        the largest subnet; in train mode as OFA's, so BN uses this batch's statistics), or
+        the live largest subnet on the same batch (``kd_teacher: largest``); none in the
+        full phase or with kd_weight 0."""
         if phase == "full" or self.options.kd_weight <= 0:
             return None
         with self.runtime.autocast():
-            if self._teacher is not None:
-                return self._teacher(x).float()
+            if self._teacher is not None:  # OFA runs its teacher in train mode: BN on the batch's statistics
+                return self._teacher.train()(x).float()  # (running ones mix the resolutions trained)
             largest = self.weights_manager.extreme_arch("max")
             return self.weights_manager.assemble_candidate(Rollout(largest))(x).float()
 
