@@ -9,7 +9,12 @@ budgets on this CPU, each searched under TWO pricings of the same profiled ``mbv
 
 * ``store`` - the store itself: its primitives' lookup-table sum calibrated on its own
   whole-network rows (``hwnas specialize --cost store=...``; the issue's pricing);
-* ``cost model`` - a cost model fitted on that store (best held-out RMSE of ``--models``).
+* ``cost model`` - a cost model fitted on that store (best held-out RMSE of ``--models``);
+* ``kernel predictor`` (with ``--kernel-model DIR``, ``hwnas fit-cost --model kernel``) -
+  each mbv3 primitive priced once through it into a table, summed per candidate and mapped
+  onto its own whole-network prices of 24 sampled subnets; budgets at the same percentiles
+  of its own prices, margin from the table's error against its whole-network prices (its
+  error on the store's measured networks is reported: a bias no margin should hide).
 
 For each target the bench MEASURES the derived subnet end to end (ONNX Runtime, 1 thread,
 3 sessions, the profiler's robust estimate and the wall median) and reports
@@ -27,7 +32,9 @@ cost model. Give --run-dir (and --store / --cost-model) to skip training (and pr
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/ofa_specialize.py [--run-dir runs/ofa-bench/supernet]
 
-(``bench/results/ofa_specialize_load16.json``: this bench run at load average 13-17 on 2 cores.)
+(``bench/results/ofa_specialize_load16.json``: this bench run at load average 13-17 on 2 cores;
+``bench/results/ofa_specialize_kernel_load.json``: with ``--kernel-model`` and ``--predictor``
+at load average 21, a kernel predictor fitted here in 5 minutes under that load.)
 """
 from __future__ import annotations
 
@@ -119,15 +126,29 @@ def pricings(args: argparse.Namespace, work: Path, run: Any) -> tuple[dict[str, 
     from hwnas.search.ofa.pricing import arch_pricing
 
     store, folder, cost_s, model_rel = cost_model(args, work, run.space_id())
-    out = {}
-    for name, req in (("store", SourceRequest(store=str(store), device="cpu", backend="onnxruntime", option="--cost")),
-                      ("cost model", SourceRequest(model=str(folder), option="--cost"))):
+    out: dict[str, Any] = {}
+    requests = [("store", SourceRequest(store=str(store), device="cpu", backend="onnxruntime", option="--cost")),
+                ("cost model", SourceRequest(model=str(folder), option="--cost"))]
+    if args.kernel_model:
+        requests.append(("kernel predictor", SourceRequest(model=args.kernel_model, option="--cost")))
+    for name, req in requests:
         src = open_source(req)
+        t0 = time.perf_counter()
         pricing = arch_pricing(src, run.space)
-        rel = float(pricing.info.get("loo_rel_rmse", model_rel))
-        out[name] = {"request": req, "src": src, "pricing": pricing, "rel_error": rel,
+        rel = float(pricing.info.get("loo_rel_rmse", pricing.info.get("loo_rel_rmse_vs_source", model_rel)))
+        out[name] = {"request": req, "src": src, "pricing": pricing, "rel_error": rel, "setup_s": time.perf_counter() - t0,
                      "margin": min(0.5, args.margin_sigmas * rel), "where": src.where}
+        if name == "kernel predictor":  # its own error on the store's measured whole networks (a bias: no margin)
+            out[name]["rel_error_on_store_networks"] = rel_error_on(pricing, out["store"]["pricing"].measured.values())
     return out, cost_s
+
+
+def rel_error_on(pricing: Any, rows: Any) -> float:
+    """Relative RMSE of a table pricing on (network, measured ms) rows."""
+    nets, y = [n for n, _ in rows], np.array([v for _, v in rows])
+    nodes = np.array([len(n.nodes) for n in nets], dtype=float)
+    pred = pricing.calibration.apply(pricing.sums(nets), nodes) if pricing.calibration else pricing.sums(nets)
+    return float(np.sqrt(np.mean(((pred - y) / y) ** 2)))
 
 
 def one_row(t: dict[str, Any], p: dict[str, Any], run: Any, args: argparse.Namespace, i: int) -> dict[str, Any]:
@@ -171,9 +192,13 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     probe = [sp.canonical(sp.sample(rng)) for _ in range(500)]
     budgets = [float(b) for b in np.percentile(ps["store"]["pricing"](probe), args.percentiles)]
     rows, summaries = [], {}
-    pred_dir = None
+    pred_dir = args.predictor
     for name, p in ps.items():  # one specialize call per pricing (its own margin); the predictor fitted once
-        targets = [Target(name, p["request"], b, f"{name} budget p{q:g}") for b, q in zip(budgets, args.percentiles)]
+        # the store and the cost model share the store's budgets; a kernel predictor of another
+        # scale gets the same percentiles of its own prices (its measured/predicted then shows its bias)
+        own = budgets if name != "kernel predictor" else \
+            [float(b) for b in np.percentile(p["pricing"](probe), args.percentiles)]
+        targets = [Target(name, p["request"], b, f"{name} budget p{q:g}") for b, q in zip(own, args.percentiles)]
         summary = specialize(SpecializeRequest(run_dir, targets, out=work / f"specialize-{name.replace(' ', '-')}",
                                                samples=args.samples, seed=0, margin=p["margin"], predictor=pred_dir,
                                                evolution=EvolutionOptions(), device="cpu"))
@@ -184,6 +209,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     return {"bench": "ofa_specialize", "data": "digits 16x16 (sklearn, 1,797 images): SMALL DATA",
             "run_dir": str(run_dir), "supernet_train_s": train_s, "profile_fit_s": cost_s,
             "pricings": {n: {"source": p["where"], "rel_error": p["rel_error"], "margin": p["margin"],
+                             "setup_s": p["setup_s"], "rel_error_on_store_networks": p.get("rel_error_on_store_networks"),
                              **p["pricing"].info} for n, p in ps.items()},
             "predictor": first["predictor"], "predictor_s": first["predictor_s"], "targets": rows,
             "all_within_budget": {n: all(r["within_budget"] for r in rows if r["pricing"] == n) for n in ps},
@@ -228,6 +254,8 @@ def main() -> None:
     ap.add_argument("--networks", type=int, default=40, help="networks profiled end to end (default 40)")
     ap.add_argument("--models", default="linear1,linear2,lstm", help="cost models fitted; best held-out RMSE used")
     ap.add_argument("--cost-model", help="a fitted cost model folder (skips profiling and fitting)")
+    ap.add_argument("--predictor", help="a saved accuracy predictor of the run (default: fit one)")
+    ap.add_argument("--kernel-model", help="also price by this kernel predictor folder (hwnas fit-cost --model kernel)")
     ap.add_argument("--fallback-rel-rmse", type=float, default=0.1, help="margin basis without a fit report")
     ap.add_argument("--margin-sigmas", type=float, default=2.0, help="margin = this x held-out relative RMSE")
     ap.add_argument("--percentiles", type=float, nargs="+", default=[10, 25, 40, 55, 70, 85],

@@ -63,7 +63,8 @@ def _predictor(run: SupernetRun, req: SpecializeRequest, out: Path,
                on_scored: Callable[[int], None] | None) -> tuple[AccuracyPredictor | EnsemblePredictor, dict[str, Any]]:
     if req.predictor is not None:
         pred = load_predictor(req.predictor, run.space, run.space_id())
-        return pred, {"predictor": str(req.predictor), "metrics": pred.metrics, "loaded": True}
+        return pred, {"predictor": str(req.predictor), "metrics": pred.metrics, "loaded": True,
+                      "chosen": "+".join(getattr(pred, "chosen", [])) or "mlp (format 1)"}
     return fit_accuracy_predictor(run, samples=req.samples, holdout=req.holdout, seed=req.seed,
                                   out=out / PREDICTOR_DIR, on_done=on_scored)
 
