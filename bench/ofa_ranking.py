@@ -46,7 +46,9 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
+from hwnas.config import parse_config
 from hwnas.run_section import TrainOptions
+from hwnas.search import final
 from hwnas.search.datasets.builtin import DigitsDataset
 from hwnas.search.evaluators.mepa import MepaEvaluator
 from hwnas.search.evaluators.ofa_ps import ProgressiveShrinkingEvaluator
@@ -70,6 +72,9 @@ COMMON = {"batch_size": 64, "momentum": 0.9, "weight_decay": 1e-4, "grad_clip": 
 #: (ImageNet, 2.6 at batch 2048) and subnets per step.
 OFA_EPOCHS, OFA_LRS, OFA_SUBNETS = (180, 120, 145, 145), (2.6, 0.96, 0.24, 0.24), (1, 1, 2, 4)
 PEAK_LR = 0.05
+#: The two supernets compared, then two ablations run after their results were seen.
+METHODS = ("ps_kd", "uniform", "ps_no_kd", "ps_kd_trained_teacher")
+POST_HOC = ("ps_no_kd", "ps_kd_trained_teacher")
 #: The from-scratch recipe (hwnas train's, short).
 SCRATCH = {"batch_size": 64, "lr": 0.05, "label_smoothing": 0.0, "weight_decay": 1e-4}
 
@@ -104,18 +109,21 @@ def sample_archs(space: MBV3Space, n: int, seed: int, pool: int = 20) -> list[tu
 
 
 def supernet_evaluator(method: str, space: MBV3Space, dataset: DigitsDataset, steps: int,
-                       seed: int) -> tuple[MepaEvaluator, int, int]:
+                       seed: int, teacher: Path | None = None) -> tuple[MepaEvaluator, int, int]:
     """The evaluator training ``method``'s supernet; its optimizer steps and subnet passes.
-    ``steps`` is ps_kd's optimizer steps; uniform gets as many passes (one per step)."""
+    ``steps`` is ps_kd's optimizer steps; uniform gets as many passes (one per step). The
+    ablations (chosen after the first results): ``ps_no_kd`` (no distillation) and
+    ``ps_kd_trained_teacher`` (distilling from ``teacher``, the largest subnet trained alone)."""
     wm = MBV3Supernet(space=space, seed=seed)
     split = np.floor(np.array(OFA_EPOCHS) / sum(OFA_EPOCHS) * steps).astype(int)
     split[-1] = steps - split[:-1].sum()
     passes = int(sum(s * k for s, k in zip(split, OFA_SUBNETS)))
-    if method == "ps_kd":
+    if method.startswith("ps"):
         opts = ProgressiveShrinkingEvaluator.Options(
             phases=["full", "kernel", "depth", "expand"], phase_steps=[int(v) for v in split],
             phase_lrs=[PEAK_LR * v / OFA_LRS[0] for v in OFA_LRS], phase_subnets=list(OFA_SUBNETS),
-            kd_weight=1.0, kd_temperature=1.0, steps=steps, schedule="cosine", lr=PEAK_LR, **COMMON)
+            kd_weight=0.0 if method == "ps_no_kd" else 1.0, kd_temperature=1.0, teacher=teacher, steps=steps,
+            schedule="cosine", lr=PEAK_LR, **COMMON)
         return ProgressiveShrinkingEvaluator(opts, space=space, weights_manager=wm, dataset=dataset,
                                              seed=seed), steps, passes
     ev = MepaEvaluator(MepaEvaluator.Options(sampling="uniform", steps=passes, schedule="cosine",
@@ -124,12 +132,25 @@ def supernet_evaluator(method: str, space: MBV3Space, dataset: DigitsDataset, st
     return ev, passes, passes
 
 
+def train_teacher(space: MBV3Space, seed: int, epochs: int, work: Path) -> Path:
+    """OFA's separately trained full network: the largest subnet trained alone (hwnas
+    train, the scratch recipe for ``epochs`` epochs, on the training split) - a checkpoint."""
+    largest = space.validate([d.choices.index(max(d.choices)) for d in space.decisions])
+    config = parse_config({"seed": seed, "dataset": {"type": "digits", **DATA}, "search_space": {"type": "mbv3", **SPACE}})
+    opts = TrainOptions(epochs=epochs, **SCRATCH, dataset={"resolution": space.resolution_of(largest)})  # type: ignore[arg-type]
+    out = work / f"teacher-epochs{epochs}-seed{seed}"
+    if not (out / "summary.json").is_file():
+        summary = final.train(config, final.ArchFile(Path("largest.yaml"), "mbv3", list(largest)), out, options=opts)
+        print(f"teacher: valid accuracy {summary['history'][-1]['valid_accuracy']:.3f}", flush=True)
+    return out / final.CHECKPOINT
+
+
 def train_supernet(method: str, space: MBV3Space, dataset: DigitsDataset, steps: int, seed: int,
-                   archs: list[tuple[int, ...]], chunks: int = 8) -> dict[str, Any]:
+                   archs: list[tuple[int, ...]], chunks: int = 8, teacher: Path | None = None) -> dict[str, Any]:
     """Train one supernet in ``chunks`` rounds (mean training loss of each recorded), then
     the inherited accuracy of each of ``archs``."""
     t0 = time.perf_counter()
-    ev, total, passes = supernet_evaluator(method, space, dataset, steps, seed)
+    ev, total, passes = supernet_evaluator(method, space, dataset, steps, seed, teacher)
     curve = []
     for i in range(chunks):
         n = total * (i + 1) // chunks - total * i // chunks
@@ -236,13 +257,14 @@ def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any]
     complete = ~np.isnan(scratch).any(0)
     res = np.array([space.resolution_of(a) for a in archs])
     methods = {}
-    for m in ("ps_kd", "uniform"):
+    for m in METHODS:
         if m in parts:
             inherited = np.array([parts[m]["accs"][k] for k in keys])
             within = {str(r): tau(inherited[complete & (res == r)], scratch[:, complete & (res == r)].mean(0))
                       for r in SPACE["resolutions"]}  # ranking inside one input size (diagnostic)
             methods[m] = {**ranking(inherited, scratch, complete), "kendall_tau_vs_seed_mean_within_resolution":
-                          within, **{k: v for k, v in parts[m].items() if k != "accs"}}
+                          within, "post_hoc_ablation": m in POST_HOC,
+                          **{k: v for k, v in parts[m].items() if k != "accs"}}
     rows = [{"arch": k, "macs": parts["macs"][k], "scratch_mean": float(np.nanmean(scratch[:, i])),
              **{f"scratch_seed{s}": float(scratch[j, i]) for j, s in enumerate(seeds)},
              **{f"{m}_acc": parts[m]["accs"][k] for m in methods}} for i, k in enumerate(keys)]
@@ -291,13 +313,14 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    files = {m: work / f"supernet-{m}-steps{args.steps}-seed{args.seed}.json" for m in ("ps_kd", "uniform")}
+    files = {m: work / f"supernet-{m}-steps{args.steps}-seed{args.seed}.json" for m in METHODS}
     prefix = f"scratch-strat{args.archs}-epochs{args.epochs}"
     if args.part in ("all", "supernets"):
         for method in args.methods.split(","):
+            teacher = train_teacher(space, args.seed, 30, work) if method == "ps_kd_trained_teacher" else None
             if not files[method].is_file():
                 files[method].write_text(json.dumps(train_supernet(method, space, dataset, args.steps, args.seed,
-                                                                   archs), indent=1))
+                                                                   archs, teacher=teacher), indent=1))
     if args.part in ("all", "scratch"):
         print(f"from scratch: {train_alone(space, archs, args.epochs, seeds, work, prefix):.0f} s here", flush=True)
     parts: dict[str, Any] = {m: json.loads(f.read_text()) for m, f in files.items() if f.is_file()}
