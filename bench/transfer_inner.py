@@ -48,9 +48,10 @@ def run_dataset(name: str, args, cache: dict) -> dict:
     if unknown:
         raise SystemExit(f"--families: unknown {', '.join(unknown)}; families of {name}: {', '.join(fam)}")
     res = cache.setdefault(name, {})
-    for f, g in inner_pairs(list(fam), outer):
+    shard, shards = (int(v) for v in args.shard.split("/"))
+    for i, (f, g) in enumerate(inner_pairs(list(fam), outer)):
         key = f"{f}+{g}"
-        if key in res:
+        if key in res or i % shards != shard:
             continue
         out_cols = fam[f] + fam[g]
         *outs, secs = T.base_outputs(nets, Y, devices, out_cols, base_idx, rest, args)
@@ -61,6 +62,8 @@ def run_dataset(name: str, args, cache: dict) -> dict:
         print(f"{name} base without {f},{g} [{secs}s]: " + "  ".join(
             f"{d} " + " ".join(f"{m} {_device_score(r, m, args.k[0]):.3f}" for m in args.choose_from)
             for d, r in res[key]["devices"].items()), flush=True)
+    if shards > 1:
+        return {"shard": args.shard, "pairs": sorted(res)}
     return summarise(res, fam, outer, args)
 
 
@@ -103,6 +106,8 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--choose-from", default="planned,planned+ft", help="adaptations compared (bench/transfer.py names)")
+    ap.add_argument("--shard", default="0/1", help="I/N: only every N-th pair base from the I-th (parallel runs)")
+    ap.add_argument("--merge", default="", help="comma list of --shard runs' caches (*.partial.json) to fold in")
     ap.add_argument("--zdir", default=str(T.ROOT / "runs" / "transfer"))
     ap.add_argument("--out", default=str(T.ROOT / "bench" / "results" / "transfer_inner.json"))
     args = ap.parse_args()
@@ -115,12 +120,17 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     t0, load0 = time.perf_counter(), os.getloadavg()
     cache = json.loads(Path(args.cache).read_text()) if Path(args.cache).is_file() else {}
+    for part in filter(None, args.merge.split(",")):  # the caches of --shard runs
+        for name, res in json.loads(Path(part).read_text()).items():
+            cache.setdefault(name, {}).update(res)
     result: dict = {"what": "nested validation: per outer family F, bases without F and one other family G, scored "
                             "on G (planned shots); the choice never sees F",
                     **{k: getattr(args, k) for k in ("encoder", "members", "steps", "base_archs", "seeds", "k",
                                                      "candidates", "choose_from", "split_seed")}, "datasets": {}}
     for name in args.datasets.split(","):
         result["datasets"][name] = run_dataset(name, args, cache)
+        if "choice" not in result["datasets"][name]:
+            continue
         for f, s in result["datasets"][name]["scores"].items():
             print(f"{name} outer {f}: " + "  ".join(f"{m} {v:.4f}" for m, v in s.items())
                   + f"  -> {result['datasets'][name]['choice'][f]}")
