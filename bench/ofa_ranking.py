@@ -72,8 +72,10 @@ COMMON = {"batch_size": 64, "momentum": 0.9, "weight_decay": 1e-4, "grad_clip": 
 #: (ImageNet, 2.6 at batch 2048) and subnets per step.
 OFA_EPOCHS, OFA_LRS, OFA_SUBNETS = (180, 120, 145, 145), (2.6, 0.96, 0.24, 0.24), (1, 1, 2, 4)
 PEAK_LR = 0.05
-#: The two supernets compared, then two ablations run after their results were seen.
-METHODS = ("ps_kd", "uniform", "ps_no_kd", "ps_kd_trained_teacher")
+#: The two supernets compared, then two ablations run after their results were seen; and
+#: ``ps_kd_eval_teacher``: ps_kd's first run, before ofa_ps ran its frozen teacher in train
+#: mode (commit 3235a40; read from the cache only, today's ofa_ps cannot redo it).
+METHODS = ("ps_kd", "uniform", "ps_no_kd", "ps_kd_trained_teacher", "ps_kd_eval_teacher")
 POST_HOC = ("ps_no_kd", "ps_kd_trained_teacher")
 #: The from-scratch recipe (hwnas train's, short).
 SCRATCH = {"batch_size": 64, "lr": 0.05, "label_smoothing": 0.0, "weight_decay": 1e-4}
@@ -263,7 +265,8 @@ def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any]
             within = {str(r): tau(inherited[complete & (res == r)], scratch[:, complete & (res == r)].mean(0))
                       for r in SPACE["resolutions"]}  # ranking inside one input size (diagnostic)
             methods[m] = {**ranking(inherited, scratch, complete), "kendall_tau_vs_seed_mean_within_resolution":
-                          within, "post_hoc_ablation": m in POST_HOC,
+                          within, "post_hoc_ablation": m in POST_HOC, "mean_inherited_acc_by_resolution":
+                          {str(r): float(inherited[res == r].mean()) for r in SPACE["resolutions"]},
                           **{k: v for k, v in parts[m].items() if k != "accs"}}
     rows = [{"arch": k, "macs": parts["macs"][k], "scratch_mean": float(np.nanmean(scratch[:, i])),
              **{f"scratch_seed{s}": float(scratch[j, i]) for j, s in enumerate(seeds)},
@@ -272,7 +275,9 @@ def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any]
     print(format_table(sorted(rows, key=lambda r: -r["scratch_mean"]), cols))
     ceiling = {**noise_ceiling(scratch[:, complete]), "archs": int(complete.sum()), "seeds": seeds,
                "within_resolution": {str(r): noise_ceiling(scratch[:, complete & (res == r)])
-                                     for r in SPACE["resolutions"]}}
+                                     for r in SPACE["resolutions"]},
+               "mean_scratch_acc_by_resolution": {str(r): float(np.nanmean(scratch[:, res == r]))
+                                                  for r in SPACE["resolutions"]}}
     print(f"noise ceiling over {int(complete.sum())} archs: seed-vs-seed tau {ceiling['seed_pairs_tau']}, "
           f"seed vs mean of others {ceiling['seed_vs_mean_of_others_tau']}")
     if methods:
@@ -316,7 +321,7 @@ def main() -> int:
     files = {m: work / f"supernet-{m}-steps{args.steps}-seed{args.seed}.json" for m in METHODS}
     prefix = f"scratch-strat{args.archs}-epochs{args.epochs}"
     if args.part in ("all", "supernets"):
-        for method in args.methods.split(","):
+        for method in [m for m in args.methods.split(",") if m != "ps_kd_eval_teacher"]:
             teacher = train_teacher(space, args.seed, 30, work) if method == "ps_kd_trained_teacher" else None
             if not files[method].is_file():
                 files[method].write_text(json.dumps(train_supernet(method, space, dataset, args.steps, args.seed,
