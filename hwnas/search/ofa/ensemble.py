@@ -34,7 +34,15 @@ import torch
 from hwnas.cost_models.trees import TreeEnsemble
 from hwnas.errors import ConfigError, CostModelError
 from hwnas.search.ofa.features import features
-from hwnas.search.ofa.predictor import MANIFEST, WEIGHTS, AccuracyPredictor, _differs, _mlp, held_out_metrics
+from hwnas.search.ofa.predictor import (
+    MANIFEST,
+    WEIGHTS,
+    AccuracyPredictor,
+    _differs,
+    _mlp,
+    held_out_metrics,
+    read_manifest_json,
+)
 from hwnas.search.spaces.base import Arch, SearchSpace
 
 FORMAT = "hwnas-acc-predictor/2"
@@ -203,12 +211,7 @@ def load_predictor(directory: str | Path, space: SearchSpace,
     """A saved accuracy predictor of either format; another space or a changed file is one line."""
     d = Path(directory)
     path = d / MANIFEST
-    if not path.is_file():
-        raise ConfigError(f"{d}: not an accuracy predictor folder (no {MANIFEST})")
-    try:
-        m = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot read ({type(exc).__name__})") from None
+    m = read_manifest_json(d)
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         return AccuracyPredictor.load(d, space, space_id)  # format 1, or refused there by name
     missing = [k for k in ("space", "features", "chosen", "seed", "folds", "y_mean", "y_std") if k not in m]

@@ -121,14 +121,20 @@ class AccuracyPredictor:
         return p
 
 
-def read_manifest(d: Path) -> dict[str, Any]:
+def read_manifest_json(d: Path) -> Any:
+    """The parsed manifest of an accuracy predictor folder, of any format (one line when absent or unreadable)."""
     path = d / MANIFEST
     if not path.is_file():
         raise ConfigError(f"{d}: not an accuracy predictor folder (no {MANIFEST})")
     try:
-        m = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read ({type(exc).__name__})") from None
+
+
+def read_manifest(d: Path) -> dict[str, Any]:
+    path = d / MANIFEST
+    m = read_manifest_json(d)
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise ConfigError(f"{path}: expected format {FORMAT!r}, got {m.get('format') if isinstance(m, dict) else m!r}")
     missing = [k for k in ("space", "hidden", "epochs", "lr", "weight_decay", "seed", "y_mean", "y_std") if k not in m]
