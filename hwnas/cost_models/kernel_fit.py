@@ -20,7 +20,6 @@ from hwnas.cost_models.kernel_features import family
 from hwnas.cost_models.kernel_model import KernelCostModel
 from hwnas.cost_models.metrics import regression_metrics
 from hwnas.cost_models.persistence import save_model
-from hwnas.cost_models.source_models import KernelSource
 from hwnas.errors import CostModelError
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,7 @@ def _network_metrics(model: KernelCostModel, data: KernelData, idx: np.ndarray) 
     if len(nets) < 2:
         return {"n": float(len(nets)), "refused": float(refused)}
     y = np.asarray([n.e2e_ms for n in nets])
-    p = np.asarray([model.compose(model.predict_kernels(n.kernels)) for n in nets])
+    p = np.asarray([model.compose(model.predict_network(n.kernels)) for n in nets])
     return {**{k: round(float(v), 4) for k, v in regression_metrics(y, p).items()}, "refused": float(refused)}
 
 
@@ -77,7 +76,7 @@ def _kernel_sum_metrics(model: KernelCostModel, data: KernelData, idx: np.ndarra
     if len(nets) < 2:
         return {"n": float(len(nets)), "refused": float(refused)}
     y = np.asarray([float(np.sum(n.kernel_ms)) for n in nets])
-    p = np.asarray([float(np.sum(model.predict_kernels(n.kernels))) for n in nets])
+    p = np.asarray([float(np.sum(model.predict_network(n.kernels))) for n in nets])
     return {**{k: round(float(v), 4) for k, v in regression_metrics(y, p).items()}, "refused": float(refused)}
 
 
@@ -129,11 +128,10 @@ def _out_of_fold_errors(data: KernelData, folds: int, seed: int) -> np.ndarray:
         te = np.sort(order[f::folds])
         tr = np.setdiff1d(np.arange(n), te)
         model = KernelCostModel(seed=seed, **ADVICE_PARAMS).fit_kernels(data, tr)
-        source = KernelSource(model, where=f"kernel predictor of round {seed} fold {f}", items="kernels")
         for i in te:
             net = data.nets[i]
-            try:
-                pred = float(np.sum(source.cost(list(net.kernels))))
+            try:  # in the network's own context, as a whole model is priced (predict_network)
+                pred = float(np.sum(model.predict_network(list(net.kernels), fallback=True)))
             except CostModelError:  # a family the other folds never had (tiny data): not judged
                 err[i] = np.nan
                 continue
@@ -147,7 +145,8 @@ def advise_round(store: Any, dev_id: int, backend: str, settings: Mapping[str, A
     networks of rounds before ``rnd`` and weight the next round's draws.
 
     Each network is predicted out of fold (``folds`` fits, each on the other networks'
-    kernels, priced through a :class:`~hwnas.cost_models.source_models.KernelSource`; a
+    kernels, priced in the network's own context as a whole model is
+    (:meth:`~hwnas.cost_models.kernel_model.KernelCostModel.predict_network`); a
     family with no predictor yet is priced as a copy of its data); its error is that of its
     predicted kernel sum — what a whole model's price is made of, free of the end-to-end
     timing noise. A block family's error is the MAPE of the held-out networks that contain
