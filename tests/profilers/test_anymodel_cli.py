@@ -97,7 +97,9 @@ def test_bad_inputs_are_one_line(capsys, predictor, small_onnx, tmp_path) -> Non
                     "input 'img' has a dynamic shape", "--input-shape img=1x3x8x8")
     _one_line_error(hwnas(capsys, "predict", "--onnx", str(odd), "--predictor", str(predictor), "--input-shape",
                           "img=1x3x8x8"), "no kernel predictor for 'op_gridsample'", "ONNX node '/GridSample'")
-    _one_line_error(hwnas(capsys, "predict", "--onnx", str(small_onnx)), "--predictor")
+    # no --predictor: the shipped kernel predictor answers (its absence is tests/assets/test_kernel_asset.py's)
+    rc, out, _ = hwnas(capsys, "predict", "--onnx", str(small_onnx))
+    assert rc == 0 and "by asset:kernel-cpu-ort" in out
     # no --space at all profiles the card's default space (tests/test_card.py); options without a space are refused
     _one_line_error(hwnas(capsys, "profile", "--space-opt", "width=0.5", "--store", str(tmp_path / "y.sqlite")),
                     "--space", "--onnx")
