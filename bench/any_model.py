@@ -13,7 +13,14 @@ networks only, never zoo models; defaults: at most 1200 networks in 6 rounds, 30
 logs each piece (wall time, rounds, which block families stopped early and when), so the
 report can say how long building a predictor for a new device takes: job + fit. ``zoo``
 measures each zoo model end to end (ONNX Runtime, CPU, 1 thread, the default protocol: 3
-sessions) with ``hwnas profile --onnx``'s library call. ``report`` fits the kernel
+sessions) with ``hwnas profile --onnx``'s library call, in ``--zoo-rounds`` rounds (default 5):
+every model once per round, round after round, so a model's rounds lie minutes apart and
+the machine's drifts (on a shared VM a model's time moves by 10-40% from one session to the
+next) fall on different rounds; round 1 goes into ``--store``, round r into a sibling
+``<store>.zoo-round<r>.sqlite``. The measured latency is the median over the rounds, and
+the report states the measurement's own repeatability beside the predictors: how often one
+round lies within ±10% / ±5% of the median of the other rounds (no predictor can be
+judged more finely than that). ``report`` fits the kernel
 predictor on all kernel data (timed), predicts every zoo model with it, with the naive
 per-node sum (every ONNX node its own kernel, same predictors) and with the shipped
 predictor ``asset:kernel-cpu-ort`` (the one ``hwnas predict --onnx`` uses on a fresh
@@ -89,28 +96,70 @@ def cmd_export(args: argparse.Namespace) -> None:
             print(f"export failed: {e.name}: {str(exc).splitlines()[0][:200]}")
 
 
+def round_store(args: argparse.Namespace, r: int) -> Path:
+    """Where round ``r`` (1-based) of the zoo measurement lives: round 1 in the kernel store."""
+    base = Path(args.store)
+    return base if r == 1 else base.with_name(f"{base.stem}.zoo-round{r}{base.suffix}")
+
+
 def cmd_zoo(args: argparse.Namespace) -> None:
     from hwnas.profilers.onnx_job import ModelSource, profile_model
+    from hwnas.store import Store
 
     t0 = time.perf_counter()
-    with _store(args) as st:
-        for e in _zoo(args):
-            if args.time_limit and time.perf_counter() - t0 > args.time_limit:
-                print("time limit reached; rerun to continue")
-                return
-            f = Path(args.zoo_dir) / f"{e.name}.onnx"
-            if not f.exists():
-                print(f"{e.name:32s} not exported")
+    for r in range(1, args.zoo_rounds + 1):
+        print(f"round {r}/{args.zoo_rounds} -> {round_store(args, r)}")
+        with Store(round_store(args, r)) as st:
+            for e in _zoo(args):
+                if args.time_limit and time.perf_counter() - t0 > args.time_limit:
+                    print("time limit reached; rerun to continue")
+                    return
+                f = Path(args.zoo_dir) / f"{e.name}.onnx"
+                if not f.exists():
+                    print(f"{e.name:32s} not exported")
+                    continue
+                res = profile_model(st, ModelSource(onnx=str(f)))  # a model already in this round is skipped
+                b = res["backends"][0]
+                print(f"{e.name:32s} {b.get('median_ms') or 'done before'}")
+
+
+def _round_medians(args: argparse.Namespace, device: str, hashes: dict[str, str]) -> dict[str, list[float]]:
+    """Each zoo model's end-to-end median in every round measured so far (round order)."""
+    from hwnas.errors import HwnasError
+    from hwnas.store import Store
+
+    out: dict[str, list[float]] = {}
+    for r in range(1, args.zoo_rounds + 1):
+        path = round_store(args, r)
+        if not path.exists():
+            continue
+        with Store(path) as st:
+            try:
+                dev_id = st.find_device(device)["id"]
+            except HwnasError:
                 continue
-            res = profile_model(st, ModelSource(onnx=str(f)))
-            b = res["backends"][0]
-            print(f"{e.name:32s} {b.get('median_ms') or 'skipped'}")
+            rows = st.query(device_id=dev_id, backend="onnxruntime", kind="network", ok_only=True, latest=True)
+        by = {x["target"]: float(x["median_ms"]) for x in rows if (x["extra"] or {}).get("job") != "kernels"}
+        for name, h in hashes.items():
+            if h in by:
+                out.setdefault(name, []).append(by[h])
+    return out
 
 
-def _measured(st, dev_id: int, hashes: dict[str, str]) -> dict[str, float]:  # noqa: ANN001
-    rows = st.query(device_id=dev_id, backend="onnxruntime", kind="network", ok_only=True, latest=True)
-    by = {r["target"]: float(r["median_ms"]) for r in rows}
-    return {name: by[h] for name, h in hashes.items() if h in by}
+def repeatability(rounds: dict[str, list[float]]) -> dict[str, Any]:
+    """How well the measurement agrees with itself: each round of each model (with 3 or
+    more rounds) against the median of its other rounds, as the shares within ±10% / ±5%
+    that the predictors are judged by - the ceiling of any predictor's figures."""
+    rel = [v / float(np.median(vs[:i] + vs[i + 1:])) - 1 for vs in rounds.values() if len(vs) >= 3
+           for i, v in enumerate(vs)]
+    if not rel:
+        return {"rounds": max((len(v) for v in rounds.values()), default=0), "note": "needs 3 or more rounds"}
+    a = np.abs(np.asarray(rel))
+    spread = [float(np.ptp(v) / np.median(v)) for v in rounds.values() if len(v) >= 2]
+    return {"rounds": max(len(v) for v in rounds.values()), "models": sum(len(v) >= 3 for v in rounds.values()),
+            "round_vs_others_within_10": float(np.mean(a <= 0.10)), "round_vs_others_within_5": float(np.mean(a <= 0.05)),
+            "median_abs_rel": float(np.median(a)), "max_abs_rel": float(a.max()),
+            "median_round_spread": float(np.median(spread)), "max_round_spread": float(max(spread))}
 
 
 def _kernel_diagnostics(st, dev_id: int, hashes: dict[str, str], preds: dict[str, Any]) -> dict[str, dict[str, float]]:  # noqa: ANN001
@@ -263,6 +312,18 @@ def _build_time(args: argparse.Namespace, data: Any, load_s: float, fit_s: float
             "new_device_s": round(job_s + load_s + fit_s, 1), "goal_s": 360}
 
 
+def _single_rounds(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fresh predictor's shares within ±10% / ±5% when one round alone is taken as the
+    measurement (lowest and highest over the rounds every model has): how much a
+    one-measurement benchmark's verdict depends on when it was measured."""
+    n = min((len(r["rounds_ms"]) for r in rows), default=0)
+    if n < 2:
+        return {}
+    p = np.array([np.nan if r.get("predicted_ms") is None else r["predicted_ms"] for r in rows], dtype=float)
+    per = [_metrics(np.array([r["rounds_ms"][i] for r in rows]), p) for i in range(n)]
+    return {f"{k}_range": [min(m[k] for m in per), max(m[k] for m in per)] for k in ("within_10", "within_5")}
+
+
 def _summary(rows: list[dict[str, Any]], shipped_info: dict[str, Any]) -> dict[str, Any]:
     y = np.array([r["measured_ms"] for r in rows])
 
@@ -295,16 +356,19 @@ def cmd_report(args: argparse.Namespace) -> None:
         fresh = KernelCostModel(seed=args.seed, **FIT_PARAMS).fit_kernels(data)
         fit_s = time.perf_counter() - t0
         dev_id = st.find_device(args.device)["id"]
-        measured = _measured(st, dev_id, hashes)
+        rounds = _round_medians(args, args.device, hashes)
         rows, preds = [], {}
         for e in _zoo(args):
-            if e.name in measured:
-                row, preds[e.name] = _row(e, measured[e.name], models[e.name], fresh, shipped)
+            if e.name in rounds:
+                row, preds[e.name] = _row(e, float(np.median(rounds[e.name])), models[e.name], fresh, shipped)
+                row["rounds_ms"] = [round(v, 4) for v in rounds[e.name]]
                 rows.append(row)
         diag = _kernel_diagnostics(st, dev_id, hashes, {n: p for n, p in preds.items() if p is not None})
     not_measured = {e.name: not_imported.get(e.name, "not measured (run the zoo phase)")
-                    for e in _zoo(args) if e.name not in measured}
-    out = {"device": data.device, "summary": {**_summary(rows, shipped_info), "not_measured": not_measured},
+                    for e in _zoo(args) if e.name not in rounds}
+    summary = {**_summary(rows, shipped_info), "measurement_repeatability": repeatability(rounds),
+               "against_single_rounds": _single_rounds(rows), "not_measured": not_measured}
+    out = {"device": data.device, "summary": summary,
            "shipped": shipped_info, "predictor_build": _build_time(args, data, load_s, fit_s),
            "fit_params": FIT_PARAMS, "overhead": list(fresh.overhead_),
            "families": {f: m.n for f, m in fresh.families_.items()}, "rows": rows, "zoo_kernels_by_family": diag,
@@ -331,6 +395,16 @@ def _print(rows: list[dict[str, Any]], out: dict[str, Any]) -> None:
             print(f"{k:20s} within ±10% {100 * m['within_10']:.1f}%  ±5% {100 * m['within_5']:.1f}%  refused "
                   f"{m['refused']}/{m['models']}" + (f"  RMSE {m['rmse_ms']:.3f} ms  MAPE {100 * m['mape']:.2f}%"
                                                       if "mape" in m else ""))
+    rep = out["summary"]["measurement_repeatability"]
+    if "round_vs_others_within_10" in rep:
+        print(f"{'measurement itself':20s} within ±10% {100 * rep['round_vs_others_within_10']:.1f}%  ±5% "
+              f"{100 * rep['round_vs_others_within_5']:.1f}%  (each of {rep['rounds']} rounds against the median of the "
+              f"others; median spread of a model's rounds {100 * rep['median_round_spread']:.1f}%)")
+    one = out["summary"]["against_single_rounds"]
+    if one:
+        print(f"kernel predictor against one round alone: within ±10% {100 * one['within_10_range'][0]:.1f}-"
+              f"{100 * one['within_10_range'][1]:.1f}%, ±5% {100 * one['within_5_range'][0]:.1f}-"
+              f"{100 * one['within_5_range'][1]:.1f}%")
     if out["summary"]["not_measured"]:
         print("not measured:", json.dumps(out["summary"]["not_measured"]))
     sh = out["shipped"]
@@ -356,6 +430,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--stop-mape", type=float, default=0.04, help="kernels: the stop rule (default %(default)s)")
     p.add_argument("--stop-min-networks", type=int, default=20)
+    p.add_argument("--zoo-rounds", type=int, default=5,
+                   help="zoo/report: rounds of the zoo measurement; the median over rounds is the measured latency")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-limit", type=float, default=None,
                    help="seconds per piece, a rerun resumes (kernels: default 300, a new device's build; 0: none)")
