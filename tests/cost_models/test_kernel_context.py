@@ -1,7 +1,9 @@
 """The kernel model's network context: the same kernel is slower in a bigger network; the
 model recovers that slope from repeated kernel configurations, prices a small network's
 kernels lower than a context-free model does (closer to the truth), and keeps the slopes
-through save/load (a model saved without them predicts as before)."""
+through save/load (a model saved without them predicts as before). Both measures of the
+context: the network's end-to-end time (``e2e``, the first form) and the bytes it moves
+(``bytes``, the default), each recovered where it is the one planted."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +12,8 @@ import pytest
 from hwnas.cost_models import load_model, save_model
 from hwnas.cost_models.kernel_data import KernelData, KernelNet
 from hwnas.cost_models.kernel_features import work
-from hwnas.cost_models.kernel_model import KernelCostModel
+from hwnas.cost_models.kernel_model import KernelCostModel, bytes_context
+from hwnas.errors import CostModelError
 from hwnas.nn.kernels import FusionRules
 from hwnas.primitives import Primitive
 
@@ -33,15 +36,15 @@ def _law(p: Primitive) -> float:
     return 2e-3 + macs / (2e7 if p.groups == 1 else 2e6) + (b_in + b_out + b_w) / 5e9
 
 
-def _net(prims: list[Primitive], rng: np.random.Generator, name: str) -> KernelNet:
-    ctx = np.log10(sum(_law(p) for p in prims))
+def _net(prims: list[Primitive], rng: np.random.Generator, name: str, by: str = "e2e") -> KernelNet:
+    ctx = np.log10(sum(_law(p) for p in prims)) if by == "e2e" else bytes_context(prims) - 6
     ms = [_law(p) * float(np.exp(BETA * ctx)) * float(rng.lognormal(0, 0.02)) for p in prims]
     return KernelNet(name, float(sum(ms)), prims, ms)
 
 
-def _data(n: int, seed: int, pool: list[Primitive]) -> KernelData:
+def _data(n: int, seed: int, pool: list[Primitive], by: str = "e2e") -> KernelData:
     rng = np.random.default_rng(seed)
-    nets = [_net([pool[i] for i in rng.integers(0, len(pool), int(rng.integers(3, 60)))], rng, f"n{seed}-{k}")
+    nets = [_net([pool[i] for i in rng.integers(0, len(pool), int(rng.integers(3, 60)))], rng, f"n{seed}-{k}", by)
             for k in range(n)]
     return KernelData(nets, FusionRules(), {"name": "fake"})
 
@@ -49,7 +52,7 @@ def _data(n: int, seed: int, pool: list[Primitive]) -> KernelData:
 def test_context_slope_is_recovered_and_prices_small_networks_right(tmp_path) -> None:
     pool = _pool(np.random.default_rng(0))
     data = _data(120, 1, pool)
-    ctx_model = KernelCostModel(n_estimators=60, seed=0).fit_kernels(data)
+    ctx_model = KernelCostModel(n_estimators=60, seed=0, context_by="e2e").fit_kernels(data)
     flat = KernelCostModel(n_estimators=60, seed=0, context=False).fit_kernels(data)
     assert flat.context_ == {}
     assert ctx_model.context_["overall"] == pytest.approx(BETA, rel=0.3)
@@ -72,8 +75,33 @@ def test_context_slope_is_recovered_and_prices_small_networks_right(tmp_path) ->
     save_model(ctx_model, tmp_path / "km")
     loaded = load_model(tmp_path / "km")
     assert np.array_equal(loaded.predict_network(big), ctx_model.predict_network(big))
+    assert loaded.context_by == "e2e"
     state = ctx_model.state()
     state.pop("context")  # a model saved before the slopes existed
     old = KernelCostModel()
     old.restore(state, ctx_model.tensors())
     assert np.array_equal(old.predict_network(big), old.predict_kernels(big))
+
+
+def test_bytes_context_is_recovered_needs_no_fixed_point_and_is_saved(tmp_path) -> None:
+    """Planted on the bytes a network moves, the default model recovers the slope, prices
+    small networks' kernels better than a context-free model, and keeps ``by`` on disk;
+    a model saved with the end-to-end context still loads as one (the shipped asset)."""
+    pool = _pool(np.random.default_rng(0))
+    data = _data(120, 1, pool, by="bytes")
+    model = KernelCostModel(n_estimators=60, seed=0).fit_kernels(data)
+    flat = KernelCostModel(n_estimators=60, seed=0, context=False).fit_kernels(data)
+    assert model.context_["by"] == "bytes" and model.context_["overall"] == pytest.approx(BETA, rel=0.3)
+    rng = np.random.default_rng(7)
+    small = [_net([pool[i] for i in rng.integers(0, len(pool), 3)], rng, f"s{k}", "bytes") for k in range(20)]
+    err = [abs(np.sum(model.predict_network(n.kernels)) / sum(n.kernel_ms) - 1) for n in small]
+    err_flat = [abs(np.sum(flat.predict_network(n.kernels)) / sum(n.kernel_ms) - 1) for n in small]
+    assert np.median(err) < 0.5 * np.median(err_flat)
+    k = small[0].kernels
+    big = k + list(pool) * 3
+    assert np.all(model.predict_network(big)[: len(k)] > model.predict_network(k))
+    save_model(model, tmp_path / "km")
+    loaded = load_model(tmp_path / "km")
+    assert loaded.context_by == "bytes" and np.array_equal(loaded.predict_network(big), model.predict_network(big))
+    with pytest.raises(CostModelError, match="context_by must be one of bytes, e2e"):
+        KernelCostModel(context_by="flops")
