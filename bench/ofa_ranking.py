@@ -69,8 +69,10 @@ DATA = {"resolution": 12, "channels": 1, "valid_fraction": 0.2, "test_fraction":
 COMMON = {"batch_size": 64, "momentum": 0.9, "weight_decay": 1e-4, "grad_clip": 5.0, "label_smoothing": 0.1,
           "eval_batches": 1, "eval_batch_size": 512, "calib_batches": 2}
 #: OFA's epochs per phase (full, kernel, depth 25+120, expand 25+120), peak learning rates
-#: (ImageNet, 2.6 at batch 2048) and subnets per step.
+#: (ImageNet, 2.6 at batch 2048) and subnets per step; the partial sub-phases' epochs
+#: (depth {4, 3}, expansion {6, 4}; at a third of the phase's rate, ofa_ps's default).
 OFA_EPOCHS, OFA_LRS, OFA_SUBNETS = (180, 120, 145, 145), (2.6, 0.96, 0.24, 0.24), (1, 1, 2, 4)
+OFA_PARTIAL_EPOCHS = (0, 0, 25, 25)
 PEAK_LR = 0.05
 #: The two supernets compared, then two ablations run after their results were seen; and
 #: ``ps_kd_eval_teacher``: ps_kd's first run, before ofa_ps ran its frozen teacher in train
@@ -111,21 +113,23 @@ def sample_archs(space: MBV3Space, n: int, seed: int, pool: int = 20) -> list[tu
 
 
 def supernet_evaluator(method: str, space: MBV3Space, dataset: DigitsDataset, steps: int,
-                       seed: int, teacher: Path | None = None) -> tuple[MepaEvaluator, int, int]:
+                       seed: int, teacher: Path | None = None, **ps: Any) -> tuple[MepaEvaluator, int, int]:
     """The evaluator training ``method``'s supernet; its optimizer steps and subnet passes.
     ``steps`` is ps_kd's optimizer steps; uniform gets as many passes (one per step). The
     ablations (chosen after the first results): ``ps_no_kd`` (no distillation) and
-    ``ps_kd_trained_teacher`` (distilling from ``teacher``, the largest subnet trained alone)."""
+    ``ps_kd_trained_teacher`` (distilling from ``teacher``, the largest subnet trained alone).
+    ``ps``: ofa_ps options to change (diagnostics)."""
     wm = MBV3Supernet(space=space, seed=seed)
     split = np.floor(np.array(OFA_EPOCHS) / sum(OFA_EPOCHS) * steps).astype(int)
     split[-1] = steps - split[:-1].sum()
     passes = int(sum(s * k for s, k in zip(split, OFA_SUBNETS)))
     if method.startswith("ps"):
+        recipe = {"phase_partial_steps": [int(s * p / e) for s, p, e in zip(split, OFA_PARTIAL_EPOCHS, OFA_EPOCHS)],
+                  "kd_weight": 0.0 if method == "ps_no_kd" else 1.0, "kd_temperature": 1.0, **COMMON}
         opts = ProgressiveShrinkingEvaluator.Options(
             phases=["full", "kernel", "depth", "expand"], phase_steps=[int(v) for v in split],
             phase_lrs=[PEAK_LR * v / OFA_LRS[0] for v in OFA_LRS], phase_subnets=list(OFA_SUBNETS),
-            kd_weight=0.0 if method == "ps_no_kd" else 1.0, kd_temperature=1.0, teacher=teacher, steps=steps,
-            schedule="cosine", lr=PEAK_LR, **COMMON)
+            teacher=teacher, steps=steps, schedule="cosine", lr=PEAK_LR, **{**recipe, **ps})
         return ProgressiveShrinkingEvaluator(opts, space=space, weights_manager=wm, dataset=dataset,
                                              seed=seed), steps, passes
     ev = MepaEvaluator(MepaEvaluator.Options(sampling="uniform", steps=passes, schedule="cosine",

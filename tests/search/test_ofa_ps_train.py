@@ -140,7 +140,7 @@ def test_the_teacher_is_the_full_network_frozen_when_its_phase_ends(tmp_path: Pa
     ev = _parts(tmp_path, steps=1, phase_steps=[2, 1, 1, 2], phase_subnets=[1, 1, 2, 3]).evaluator
     sampled: list[int] = []
     original = ev._sample
-    ev._sample = lambda phase: sampled.append(ev.steps_done) or original(phase)
+    ev._sample = lambda *args: sampled.append(ev.steps_done) or original(*args)
     x = torch.randn(4, ev.space.options.in_channels, 12, 12)
     for _ in range(2):
         ev.update_evaluator()

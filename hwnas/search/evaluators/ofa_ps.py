@@ -8,11 +8,19 @@ OFA the teacher is the full network: a frozen copy of the largest subnet taken w
 full phase ends (kept in the checkpoint), or (``teacher:``) a separately trained network
 of the same space; ``kd_teacher: largest`` distils from the live largest subnet instead.
 Each phase may train several subnets per step (``phase_subnets``; OFA: 1, 1, 2, 4).
+A phase may begin with a partial sub-phase (``phase_partial_steps``) in which the
+dimension it makes elastic takes only its two largest choices, at a fraction of the
+phase's learning rate (OFA: depth {4, 3} then {4, 3, 2}, expansion {6, 4} then {6, 4, 3},
+25 of each phase's 145 epochs at a third of its rate).
 Before the expansion phase the hidden channels are sorted by importance
 (``sort_channels`` of the supernet), so small expansions keep the channels that matter;
 an optional fifth phase, ``width``, makes the stages' output widths elastic (a space with
 ``stage_widths``) after sorting each stage's channels likewise (``sort_stage_channels``).
-The input resolution is elastic in every phase, as in OFA.
+The input resolution is elastic in every phase, as in OFA: one input size per step, drawn
+for the step as OFA's loader draws one per batch, shared by the step's subnets and by the
+teacher, which thus sees the very input its students see (a teacher at another resolution
+than its student gives targets that input cannot support). As OFA (``no_decay_keys``
+``bn#bias``), BatchNorm parameters and biases get no weight decay (``no_decay_bn_bias``).
 
 The phase follows from the number of supernet steps done, which the checkpoint holds,
 so a run resumes inside a phase or between phases where it stopped. Scoring is mepa's
@@ -41,7 +49,7 @@ from hwnas.search.controllers.base import Controller
 from hwnas.search.evaluators.mepa import MepaEvaluator, _MultiPath
 from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
-from hwnas.search.training import all_reduce_sum, backward, clip_and_step, lr_factor
+from hwnas.search.training import all_reduce_sum, backward, clip_and_step, lr_factor, make_optimizer, make_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +94,13 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
         kd_teacher: Literal["snapshot", "largest"] = opt(
             "snapshot", help="without a teacher checkpoint: a frozen copy of the largest subnet taken when the "
                              "full phase ends (OFA), or the live largest subnet on the same batch")
+        phase_partial_steps: list[int] = opt([], min=0, help="per phase, its first steps in which the dimension "
+                                                            "it makes elastic takes only its two largest choices "
+                                                            "(OFA: depth and expand, 25 of 145 epochs); empty = none")
+        partial_lr_scale: float = opt(1 / 3, gt=0, max=1, help="peak learning rate of a partial sub-phase, as a "
+                                                              "fraction of its phase's (OFA: 2.5e-3 / 7.5e-3)")
+        no_decay_bn_bias: bool = opt(True, help="no weight decay on BatchNorm parameters and biases (OFA's "
+                                               "no_decay_keys 'bn#bias')")
 
         def check(self) -> None:  # the schedule restarts in every phase: total_steps is not used
             if list(self.phases) != list(PHASES[:len(self.phases)]):
@@ -98,12 +113,29 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
             if not len(self.phase_steps) == len(self.phase_lrs) == len(self.phases):
                 raise ConfigError(f"phase_steps: phases, phase_steps and phase_lrs need one entry per phase, got "
                                   f"{len(self.phases)}, {len(self.phase_steps)} and {len(self.phase_lrs)}")
+            self._check_partial()
+
+        def _check_partial(self) -> None:
+            if not self.phase_partial_steps:
+                return
+            if len(self.phase_partial_steps) != len(self.phases):
+                raise ConfigError(f"phase_partial_steps: one entry per phase ({len(self.phases)}), "
+                                  f"got {len(self.phase_partial_steps)}")
+            for name, part, steps in zip(self.phases, self.phase_partial_steps, self.phase_steps):
+                if part and (name == "full" or part >= steps):
+                    raise ConfigError(f"phase_partial_steps: the {name} phase's partial sub-phase ({part} steps) "
+                                      f"must be shorter than the phase ({steps}) and the full phase has none")
 
     def __init__(self, options: "ProgressiveShrinkingEvaluator.Options | None" = None, **kw: Any) -> None:
         super().__init__(options or ProgressiveShrinkingEvaluator.Options(), **kw)
         self._teacher: nn.Module | None = None  # a checkpoint's, or the snapshot after the full phase
         if self.options.teacher is not None and self.options.kd_weight > 0:
             self._teacher = self.runtime.model(load_teacher(self.space, self.options.teacher))
+        if self.options.no_decay_bn_bias:  # OFA: no_decay_keys 'bn#bias'
+            plain = make_optimizer(self.weights_manager.module.parameters(), self.options)
+            self.optimizer = type(plain)(decay_groups(self.weights_manager.module, self.options.weight_decay),
+                                         **plain.defaults)
+            self.scheduler = make_scheduler(self.optimizer, self.options, self.options.total_steps)
 
     @property
     def _snapshots(self) -> bool:
@@ -124,14 +156,44 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
     def _phase_start(self, phase: int) -> int:
         return int(sum(self.options.phase_steps[:phase]))
 
-    def _sample(self, phase: str) -> Arch:
-        """A random architecture with only this phase's elastic dimensions (and the
-        resolution) free; the others at their largest choice."""
+    def _partial(self, index: int) -> bool:
+        """Whether this step is in phase ``index``'s partial sub-phase."""
+        parts = self.options.phase_partial_steps
+        return bool(parts) and self.steps_done - self._phase_start(index) < parts[index]
+
+    def _sample(self, phase: str, resolution: int | None = None, partial: bool = False) -> Arch:
+        """A random architecture with only this phase's elastic dimensions free (the
+        dimension the phase adds only among its two largest choices when ``partial``), the
+        others at their largest choice; the resolution decision at index ``resolution``
+        (the step's), or drawn when the step has none."""
         out = []
         for d in self.space.decisions:
-            free = d.name == "resolution" or d.name.endswith(ELASTIC[phase])
-            out.append(int(self.rng.integers(d.size)) if free else int(d.choices.index(max(d.choices))))
+            largest = int(d.choices.index(max(d.choices)))
+            if d.name == "resolution" and resolution is not None:
+                out.append(int(resolution))
+            elif partial and d.name.endswith(ELASTIC[phase][-1]):
+                top = sorted(range(d.size), key=d.choices.__getitem__, reverse=True)[:2]
+                out.append(int(top[int(self.rng.integers(len(top)))]))
+            elif d.name == "resolution" or d.name.endswith(ELASTIC[phase]):
+                out.append(int(self.rng.integers(d.size)))
+            else:
+                out.append(largest)
         return self.space.validate(out)
+
+    def _step_resolution(self, x: torch.Tensor) -> tuple[torch.Tensor, int | None]:
+        """This step's input size (index of the ``resolution`` decision, drawn as OFA's
+        loader draws one per batch) and the batch resized to it the way the supernet
+        resizes (bilinear), so the teacher sees what the students see; spaces without a
+        resolution decision keep the batch."""
+        names = [d.name for d in self.space.decisions]
+        if "resolution" not in names:
+            return x, None
+        d = self.space.decisions[names.index("resolution")]
+        index = int(self.rng.integers(d.size))
+        r = int(d.choices[index])
+        if tuple(x.shape[-2:]) != (r, r):
+            x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False)
+        return x, index
 
     def _set_lr(self, index: int) -> None:
         """The learning rate of this step: the phase's own, on a schedule that restarts in
@@ -139,9 +201,14 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
         ``lr_min`` over the phase's steps; the last phase stays at its end value past it),
         or constant."""
         o = self.options
-        lr = o.phase_lrs[index]
+        lr, warmup = o.phase_lrs[index], o.warmup_steps
         start, length = self._phase_start(index), o.phase_steps[index]
-        factor = lr_factor(self.steps_done - start, length, min(o.warmup_steps, length), o.schedule,
+        part = o.phase_partial_steps[index] if o.phase_partial_steps else 0
+        if self._partial(index):  # OFA's first sub-phase: its own cosine, a lower peak, no warm-up
+            lr, length, warmup = lr * o.partial_lr_scale, part, 0
+        else:
+            start, length = start + part, length - part
+        factor = lr_factor(self.steps_done - start, length, min(warmup, length), o.schedule,
                            min(1.0, o.lr_min / lr))
         for group in self.optimizer.param_groups:
             group["lr"] = lr * factor
@@ -164,18 +231,21 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
             log.info("ofa_ps: channels sorted by importance before the %s phase", phase)
 
     @torch.no_grad()
-    def _teacher_logits(self, x: torch.Tensor, phase: str) -> torch.Tensor | None:
-        """Soft targets of this step: the frozen teacher (a checkpoint, or the snapshot of
-        the largest subnet; in train mode as OFA's, so BN uses this batch's statistics), or
-        the live largest subnet on the same batch (``kd_teacher: largest``); none in the
-        full phase or with kd_weight 0."""
+    def _teacher_logits(self, x: torch.Tensor, phase: str, resolution: int | None = None) -> torch.Tensor | None:
+        """Soft targets of this step on the students' input ``x`` (already at the step's
+        resolution): the frozen teacher (a checkpoint, or the snapshot of the largest
+        subnet; in train mode as OFA's, so BN uses this batch's statistics), or the live
+        largest subnet at the step's resolution (index ``resolution``) on the same batch
+        (``kd_teacher: largest``); none in the full phase or with kd_weight 0."""
         if phase == "full" or self.options.kd_weight <= 0:
             return None
         with self.runtime.autocast():
             if self._teacher is not None:  # OFA runs its teacher in train mode: BN on the batch's statistics
                 return self._teacher.train()(x).float()  # (running ones mix the resolutions trained)
-            largest = self.weights_manager.extreme_arch("max")
-            return self.weights_manager.assemble_candidate(Rollout(largest))(x).float()
+            largest = list(self.weights_manager.extreme_arch("max"))
+            if resolution is not None:
+                largest[[d.name for d in self.space.decisions].index("resolution")] = resolution
+            return self.weights_manager.assemble_candidate(Rollout(self.space.validate(largest)))(x).float()
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
         o = self.options
@@ -211,12 +281,15 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
             self._enter_phase(index)
             self._set_lr(index)
             x, y = rt.batch(self._next_batch())
+            x, resolution = self._step_resolution(x)  # one input size per step, teacher included (OFA)
             self.optimizer.zero_grad(set_to_none=True)
-            teacher = self._teacher_logits(x, phase)
-            # the full phase trains the largest network at a sampled resolution (OFA: elastic
+            teacher = self._teacher_logits(x, phase, resolution)
+            # the full phase trains the largest network at the step's resolution (OFA: elastic
             # resolution in every phase), one per step
-            archs = [self._sample(phase) for _ in range(1 if phase == "full" else o.phase_subnets[index]
-                                                        if o.phase_subnets else o.subnets_per_step)]
+            partial = self._partial(index)
+            archs = [self._sample(phase, resolution, partial)
+                     for _ in range(1 if phase == "full" else o.phase_subnets[index]
+                                    if o.phase_subnets else o.subnets_per_step)]
             if rt.distributed:  # one forward, one backward: DDP reduces once
                 outs = self._forward(x, archs)
                 step_losses = [self._loss(z, y, teacher) for z in outs]
@@ -256,6 +329,21 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
             if isinstance(state.get("teacher"), Mapping):
                 self._teacher = self._snapshot()  # the structure; the weights follow
                 self._teacher.load_state_dict(dict(state["teacher"]))
+
+
+def decay_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """``module``'s trainable parameters in two optimizer groups: BatchNorm weights and
+    biases and every bias without weight decay (OFA's ``no_decay_keys='bn#bias'``: decay
+    pulls BN's scales towards zero, which shrinks what every subnet shares), the rest
+    (convolutions, linear layers, kernel transforms) with ``weight_decay``."""
+    no_decay: dict[int, nn.Parameter] = {}
+    for m in module.modules():
+        for name, p in m.named_parameters(recurse=False):
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) or name == "bias":
+                no_decay[id(p)] = p
+    rest = [p for p in module.parameters() if p.requires_grad and id(p) not in no_decay]
+    return [{"params": rest, "weight_decay": weight_decay},
+            {"params": [p for p in no_decay.values() if p.requires_grad], "weight_decay": 0.0}]
 
 
 def load_teacher(space: SearchSpace, path: Path) -> nn.Module:
