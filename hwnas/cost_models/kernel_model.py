@@ -14,14 +14,20 @@ in a bigger network (measured on the kernel job's random networks: caches, whose
 the kernels before it evicted). Per family, a slope of log time on the network's context
 is fitted among repeated configurations; the trees learn the time at a reference context,
 and one network's kernels are rescaled to its own context
-(:meth:`KernelCostModel.predict_network`). Without it, small models were over-priced. The
-context is log10 of the bytes the whole network moves per inference (``context_by:
-bytes``, every kernel's input, output and weights: what passes through the caches between
-two runs of a kernel); the first form, log10 of the network's end-to-end time (``e2e``),
-is kept for models saved with it. Chosen on the kernel job's own held-out networks (the
-asset's 1,132, 3 folds: MAPE 8.8% vs 9.1%, within ±10% 67.5% vs 64.8%): the time is a
-proxy that ranks a mobile CNN (a few ms, but many MB of activations and weights) as a
-small network and a compute-bound transformer as a huge one.
+(:meth:`KernelCostModel.predict_network`). Without it, small models were over-priced.
+
+The context is log10 of the bytes the whole network moves per inference (every kernel's
+input, output and weights: what passes through the caches between two runs of a kernel),
+and by default (``context_by: bytes-trees``) it is one more feature of every family's
+trees, so its effect can depend on the kernel: a memory-bound classifier layer slows down
+in a network that moves more data, a compute-bound transformer projection hardly at all,
+and the effect levels off where the trees saw no bigger networks. ``bytes`` fits one slope
+per family on it instead, and ``e2e`` one slope per family on log10 of the network's
+end-to-end time (the first form, kept for models saved with it). Chosen on the kernel
+job's own held-out random networks (the asset's 1,132, 3 folds by network): MAPE 7.6%,
+73.5% within ±10% (``bytes-trees``) against 8.8%, 67.5% (``bytes``) and 9.1%, 64.8%
+(``e2e``); a slope is one number per family, and the time is a proxy that ranks a mobile
+CNN (a few ms, many MB of activations) as small and a compute-bound transformer as huge.
 
 Saved like every cost model (persistence.py): parameters, rules and tree metadata as
 JSON, the tree arrays as a ``state_dict`` — no pickle, and scikit-learn is not needed to
@@ -64,6 +70,12 @@ class FamilyModel:
         return base * (np.exp(self.trees.predict(x)) if self.trees is not None else 1.0)
 
 
+def _features(prims: Sequence[Primitive], ctx: np.ndarray | None) -> np.ndarray:
+    """The trees' inputs: the kernel's features, then its network context when used."""
+    x = feature_matrix(list(prims))
+    return x if ctx is None else np.column_stack([x, np.asarray(ctx, dtype=float)])
+
+
 def _work_matrix(prims: Sequence[Primitive]) -> np.ndarray:
     rows = [work(p) for p in prims]
     return np.asarray([[m, bi + bo + bw, 1.0] for m, bi, bo, bw in rows], dtype=np.float64).reshape(-1, 3)
@@ -74,8 +86,9 @@ def _work_matrix(prims: Sequence[Primitive]) -> np.ndarray:
 CONTEXT_PRIOR = 200.0
 
 
-#: What a network's context is measured by (see the module docstring).
-CONTEXTS = ("bytes", "e2e")
+#: How a network's context enters (see the module docstring): a feature of the trees, or
+#: per-family slopes on the bytes or on the end-to-end time.
+CONTEXTS = ("bytes-trees", "bytes", "e2e")
 
 
 def network_context(network_ms: float) -> float:
@@ -147,7 +160,7 @@ class KernelCostModel(CostModel):
     in_all = False  # `--model all` fits on networks; this model needs a kernel job's data
 
     def __init__(self, n_estimators: int = 400, max_depth: int = 5, learning_rate: float = 0.05,
-                 min_samples: int = 15, seed: int = 0, context: bool = True, context_by: str = "bytes") -> None:
+                 min_samples: int = 15, seed: int = 0, context: bool = True, context_by: str = "bytes-trees") -> None:
         if context_by not in CONTEXTS:
             raise CostModelError(f"kernel model: context_by must be one of {', '.join(CONTEXTS)}, got {context_by!r}")
         self.n_estimators = n_estimators
@@ -159,7 +172,9 @@ class KernelCostModel(CostModel):
         self.seed = seed
 
     # -- fitting ------------------------------------------------------------------------------
-    def fit_family(self, prims: Sequence[Primitive], y: np.ndarray) -> FamilyModel:
+    def fit_family(self, prims: Sequence[Primitive], y: np.ndarray, ctx: np.ndarray | None = None) -> FamilyModel:
+        """One family's base and trees; ``ctx`` (each kernel's network context) becomes the
+        trees' last feature when given."""
         from sklearn.ensemble import GradientBoostingRegressor
 
         w = _work_matrix(prims)
@@ -170,7 +185,7 @@ class KernelCostModel(CostModel):
             est = GradientBoostingRegressor(n_estimators=self.n_estimators, max_depth=self.max_depth,
                                             learning_rate=self.learning_rate, subsample=0.8, min_samples_leaf=3,
                                             random_state=self.seed)
-            est.fit(feature_matrix(list(prims)), np.log(y) - np.log(base))
+            est.fit(_features(prims, ctx), np.log(y) - np.log(base))
             trees = TreeEnsemble.from_sklearn(est)
         return FamilyModel(coef, floor, trees, len(y))
 
@@ -182,16 +197,22 @@ class KernelCostModel(CostModel):
             raise CostModelError("kernel model: no kernel measurements to fit")
         nets = data.nets if idx is None else [data.nets[i] for i in idx]
         self.overhead_ = self._fit_overhead(nets)
-        ctx = np.asarray([bytes_context(n.kernels) if self.context_by == "bytes" else network_context(n.e2e_ms)
+        ctx = np.asarray([network_context(n.e2e_ms) if self.context_by == "e2e" else bytes_context(n.kernels)
                           for n in nets for _ in n.kernels])
         fam_of = [family(p.op) for p in prims]
-        self.context_ = {**fit_context([p.key for p in prims], fam_of, ctx, y), "by": self.context_by} \
-            if self.context else {}
-        y = y * np.exp(-self._context_factor_log(fam_of, ctx))  # the time each kernel takes at the reference context
+        trees_ctx = self.context and self.context_by == "bytes-trees"
+        if trees_ctx:
+            self.context_ = {"by": self.context_by, "ref": float(np.mean(ctx)),
+                             "range": [float(np.min(ctx)), float(np.max(ctx))]}
+        else:
+            self.context_ = {**fit_context([p.key for p in prims], fam_of, ctx, y), "by": self.context_by} \
+                if self.context else {}
+            y = y * np.exp(-self._context_factor_log(fam_of, ctx))  # each kernel's time at the reference context
         fams: dict[str, list[int]] = {}
         for i, f in enumerate(fam_of):
             fams.setdefault(f, []).append(i)
-        self.families_ = {f: self.fit_family([prims[i] for i in ix], y[ix]) for f, ix in sorted(fams.items())}
+        self.families_ = {f: self.fit_family([prims[i] for i in ix], y[ix], ctx[ix] if trees_ctx else None)
+                          for f, ix in sorted(fams.items())}
         self.rules_ = data.rules.to_dict()
         self.device_ = dict(data.device or {})
         self.n_train_ = len(nets)
@@ -226,10 +247,16 @@ class KernelCostModel(CostModel):
         if not hasattr(self, "families_"):
             raise CostModelError("KernelCostModel is not fitted; fit it from a store or load_model() it")
 
-    def predict_kernels(self, prims: Sequence[Primitive], *, fallback: bool = False) -> np.ndarray:
+    def predict_kernels(self, prims: Sequence[Primitive], *, fallback: bool = False,
+                        ctx: float | None = None) -> np.ndarray:
         """Predicted in-model time (ms) of each kernel; an unknown family is an error
-        naming it (``fallback`` predicts it as a copy of its data, for the naive view)."""
+        naming it (``fallback`` predicts it as a copy of its data, for the naive view).
+        Kernels without a network (``ctx`` None) are priced at the reference context: the
+        training networks' mean (a context-tree model) or the slopes' reference."""
         self._check()
+        trees_ctx = self._trees_context()
+        if trees_ctx and ctx is None:
+            ctx = float(self.context_["ref"])
         out = np.zeros(len(prims))
         groups: dict[str, list[int]] = {}
         for i, p in enumerate(prims):
@@ -244,8 +271,11 @@ class KernelCostModel(CostModel):
                 raise CostModelError(f"no kernel predictor for {prims[ix[0]].op!r} (kernel {prims[ix[0]].key!r}); "
                                      f"{missing_kernel_hint(prims[ix[0]].op)}; this predictor knows: {known}")
             sub = [prims[i] for i in ix]
-            out[ix] = model.predict(feature_matrix(sub), _work_matrix(sub))
+            out[ix] = model.predict(_features(sub, np.full(len(sub), ctx) if trees_ctx else None), _work_matrix(sub))
         return out
+
+    def _trees_context(self) -> bool:
+        return (getattr(self, "context_", None) or {}).get("by") == "bytes-trees"
 
     def _context_factor_log(self, fams: Sequence[str], ctx: np.ndarray | float) -> np.ndarray:
         """log of each kernel's time in context ``ctx`` relative to the reference context."""
@@ -260,6 +290,8 @@ class KernelCostModel(CostModel):
         """Predicted time (ms) of each kernel of ONE network, in that network's context: the
         context-free predictions rescaled to the bytes the network moves (``e2e``, models
         saved with it: to the time their composition implies, a few fixed-point steps)."""
+        if self._trees_context():
+            return self.predict_kernels(prims, fallback=fallback, ctx=bytes_context(prims))
         base = self.predict_kernels(prims, fallback=fallback)
         if not getattr(self, "context_", None) or not len(base):
             return base

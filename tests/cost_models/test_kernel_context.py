@@ -3,7 +3,9 @@ model recovers that slope from repeated kernel configurations, prices a small ne
 kernels lower than a context-free model does (closer to the truth), and keeps the slopes
 through save/load (a model saved without them predicts as before). Both measures of the
 context: the network's end-to-end time (``e2e``, the first form) and the bytes it moves
-(``bytes``, the default), each recovered where it is the one planted."""
+(``bytes``), each recovered as a per-family slope where it is the one planted; and the
+default, the bytes as a feature of the trees (``bytes-trees``), which also learns an effect
+that differs between kernels of one family (a slope cannot)."""
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +40,9 @@ def _law(p: Primitive) -> float:
 
 def _net(prims: list[Primitive], rng: np.random.Generator, name: str, by: str = "e2e") -> KernelNet:
     ctx = np.log10(sum(_law(p) for p in prims)) if by == "e2e" else bytes_context(prims) - 6
-    ms = [_law(p) * float(np.exp(BETA * ctx)) * float(rng.lognormal(0, 0.02)) for p in prims]
+    # "bytes-k1": only the 1x1 kernels (low arithmetic intensity) feel the context
+    ms = [_law(p) * float(np.exp(BETA * ctx if by != "bytes-k1" or p.kernel == 1 else 0.0))
+          * float(rng.lognormal(0, 0.02)) for p in prims]
     return KernelNet(name, float(sum(ms)), prims, ms)
 
 
@@ -89,7 +93,7 @@ def test_bytes_context_is_recovered_needs_no_fixed_point_and_is_saved(tmp_path) 
     a model saved with the end-to-end context still loads as one (the shipped asset)."""
     pool = _pool(np.random.default_rng(0))
     data = _data(120, 1, pool, by="bytes")
-    model = KernelCostModel(n_estimators=60, seed=0).fit_kernels(data)
+    model = KernelCostModel(n_estimators=60, seed=0, context_by="bytes").fit_kernels(data)
     flat = KernelCostModel(n_estimators=60, seed=0, context=False).fit_kernels(data)
     assert model.context_["by"] == "bytes" and model.context_["overall"] == pytest.approx(BETA, rel=0.3)
     rng = np.random.default_rng(7)
@@ -103,5 +107,34 @@ def test_bytes_context_is_recovered_needs_no_fixed_point_and_is_saved(tmp_path) 
     save_model(model, tmp_path / "km")
     loaded = load_model(tmp_path / "km")
     assert loaded.context_by == "bytes" and np.array_equal(loaded.predict_network(big), model.predict_network(big))
-    with pytest.raises(CostModelError, match="context_by must be one of bytes, e2e"):
+    with pytest.raises(CostModelError, match="context_by must be one of bytes-trees, bytes, e2e"):
         KernelCostModel(context_by="flops")
+
+
+def test_context_in_the_trees_learns_an_effect_a_slope_cannot(tmp_path) -> None:
+    """Planted: only 1x1 kernels slow down in networks that move more data. The default
+    model (context as a tree feature) prices fresh networks' kernels closer than per-family
+    slopes do, keeps a 3x3 kernel's time flat across contexts while a 1x1's grows, and
+    predicts the same after save/load."""
+    pool = _pool(np.random.default_rng(0))
+    data = _data(160, 1, pool, by="bytes-k1")
+    trees = KernelCostModel(n_estimators=60, seed=0).fit_kernels(data)
+    slopes = KernelCostModel(n_estimators=60, seed=0, context_by="bytes").fit_kernels(data)
+    assert trees.context_by == "bytes-trees" and "slopes" not in trees.context_
+    rng = np.random.default_rng(7)
+    fresh = [_net([pool[i] for i in rng.integers(0, len(pool), int(rng.choice([3, 80])))], rng, f"f{k}", "bytes-k1")
+             for k in range(30)]
+
+    def err(m: KernelCostModel) -> float:
+        return float(np.median([abs(np.sum(m.predict_network(n.kernels)) / sum(n.kernel_ms) - 1) for n in fresh]))
+
+    assert err(trees) < 0.7 * err(slopes)
+    k1 = next(p for p in pool if p.kernel == 1 and p.groups == 1)
+    k3 = next(p for p in pool if p.kernel == 3 and p.groups == 1)
+    small, big = [k1, k3], [k1, k3] + list(pool) * 4
+    grow = trees.predict_network(big)[:2] / trees.predict_network(small)[:2]
+    assert grow[0] > 1.15 and abs(grow[1] - 1) < 0.08
+    save_model(trees, tmp_path / "km")
+    loaded = load_model(tmp_path / "km")
+    assert loaded.context_by == "bytes-trees" and np.array_equal(loaded.predict_network(big), trees.predict_network(big))
+    assert np.all(np.isfinite(loaded.predict_kernels(big)))  # no network given: the reference context
