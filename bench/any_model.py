@@ -351,6 +351,11 @@ def cmd_report(args: argparse.Namespace) -> None:
     with _store(args) as st:
         t0 = time.perf_counter()
         data = load_kernel_data(st, args.device)
+        if args.job_before:  # the predictor an earlier, shorter build had: its networks only
+            early = {r["target"] for r in st.query(kind="network", ok_only=True) if r["created"] < args.job_before}
+            data.nets = [n for n in data.nets if n.hash in early]
+            data.summary["networks"] = len(data.nets)
+            data.summary["kernels"] = sum(len(n.kernels) for n in data.nets)
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         fresh = KernelCostModel(seed=args.seed, **FIT_PARAMS).fit_kernels(data)
@@ -436,6 +441,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--time-limit", type=float, default=None,
                    help="seconds per piece, a rerun resumes (kernels: default 300, a new device's build; 0: none)")
     p.add_argument("--only", action="append", default=[], metavar="GLOB", help="only zoo models matching (repeatable)")
+    p.add_argument("--job-before", default="", metavar="ISO",
+                   help="report: fit only the kernel-job networks measured before this UTC time (an earlier build)")
     p.add_argument("--out", default="any_model.json", help="report JSON under bench/results (default %(default)s)")
     args = p.parse_args(argv)
     phases = {"kernels": cmd_kernels, "export": cmd_export, "zoo": cmd_zoo, "report": cmd_report}
