@@ -59,6 +59,15 @@ def score_both(ev: Any, space: MBV3Space, archs: list[list[int]]) -> dict[str, A
     return out
 
 
+def one_dimension_archs(space: MBV3Space, suffix: str, n: int, seed: int) -> list[list[int]]:
+    """The largest architecture, then ``n`` with only the decisions ending in ``suffix``
+    drawn at random (the rest at their largest choice)."""
+    rng = np.random.default_rng(seed)
+    largest = [d.choices.index(max(d.choices)) for d in space.decisions]
+    return [largest, *[[int(rng.integers(d.size)) if d.name.endswith(suffix) else largest[i]
+                        for i, d in enumerate(space.decisions)] for _ in range(n)]]
+
+
 def summary(phase: str, step: int, scores: dict[str, Any]) -> dict[str, Any]:
     """Means over the random archs (index 1..), the largest apart, and the paired r12 - r8."""
     hi, lo = (np.array(scores[str(r)]["acc"]) for r in SPACE["resolutions"])
@@ -80,6 +89,10 @@ def main() -> int:
     ap.add_argument("--teacher-full-size", action="store_true",
                     help="ofa_ps before the fix: each subnet draws its own resolution and the teacher gets the "
                          "full-size batch (the step draws none)")
+    ap.add_argument("--gap-after-full", action="store_true",
+                    help="train the full phase only, then score subnets with one dimension (kernel, depth, "
+                         "expansion) random at both resolutions: how far each dimension moves a subnet from "
+                         "the trained largest network at each input size")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="an ofa_ps option to change, e.g. no_decay_bn_bias=false or phase_partial_steps=[]")
     args = ap.parse_args()
@@ -96,6 +109,13 @@ def main() -> int:
             else [total * (i + 1) // 4 for i in range(4)])
     names = list(getattr(ev.options, "phases", ["q1", "q2", "q3", "q4"]))
     rows = []
+    if args.gap_after_full:
+        ev.options = replace(ev.options, steps=int(ends[0]))
+        ev.update_evaluator()
+        for suffix in (".k", ".depth", ".e"):
+            sub = one_dimension_archs(space, suffix, args.archs, args.seed + 20)
+            rows.append({**summary(f"full, random {suffix[1:]}", ev.steps_done, score_both(ev, space, sub))})
+        names, ends = [], []
     for name, end in zip(names, ends):
         ev.options = replace(ev.options, steps=int(end) - ev.steps_done)
         ev.update_evaluator()

@@ -292,6 +292,7 @@ def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any]
             "supernet_steps_ps_kd": args.steps, "step_matching": "uniform: as many sampled-subnet forward/backward "
             "passes as ps_kd (one subnet per optimizer step, so more steps)", "scratch_epochs": args.epochs,
             "scratch_seeds": seeds, "scratch_recipe": SCRATCH, "seed": args.seed, "arch_sample_seed": args.seed + 1,
+            "supernet_seed": args.seed if args.supernet_seed is None else args.supernet_seed,
             "noise_ceiling": ceiling, "methods": methods, "mean_scratch_acc": float(np.nanmean(scratch)),
             "complete": bool(complete.all() and len(seeds) == len(grid)),
             "space": {"type": "mbv3", **SPACE}, "dataset": {"type": "digits", **DATA}, "supernet_common": COMMON,
@@ -307,6 +308,9 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=6, help="from-scratch training epochs per subnet")
     ap.add_argument("--seeds", default="0,1,2", help="from-scratch training seeds")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--supernet-seed", type=int, default=None,
+                    help="seed of the supernets' initialisation, data order and subnet sampling (default --seed; "
+                         "the split, the subnets and the scratch reference stay those of --seed)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--part", choices=("all", "supernets", "scratch", "report"), default="all")
     ap.add_argument("--methods", default="ps_kd,uniform", help="supernets to train in this process")
@@ -322,13 +326,15 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    files = {m: work / f"supernet-{m}-steps{args.steps}-seed{args.seed}.json" for m in METHODS}
+    sn_seed = args.seed if args.supernet_seed is None else args.supernet_seed
+    tail = "" if sn_seed == args.seed else f"-supernet{sn_seed}"
+    files = {m: work / f"supernet-{m}-steps{args.steps}-seed{args.seed}{tail}.json" for m in METHODS}
     prefix = f"scratch-strat{args.archs}-epochs{args.epochs}"
     if args.part in ("all", "supernets"):
         for method in [m for m in args.methods.split(",") if m != "ps_kd_eval_teacher"]:
             teacher = train_teacher(space, args.seed, 30, work) if method == "ps_kd_trained_teacher" else None
             if not files[method].is_file():
-                files[method].write_text(json.dumps(train_supernet(method, space, dataset, args.steps, args.seed,
+                files[method].write_text(json.dumps(train_supernet(method, space, dataset, args.steps, sn_seed,
                                                                    archs, teacher=teacher), indent=1))
     if args.part in ("all", "scratch"):
         print(f"from scratch: {train_alone(space, archs, args.epochs, seeds, work, prefix):.0f} s here", flush=True)
