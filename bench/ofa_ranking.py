@@ -140,7 +140,11 @@ def supernet_evaluator(method: str, space: MBV3Space, dataset: DigitsDataset, st
 
 def train_teacher(space: MBV3Space, seed: int, epochs: int, work: Path) -> Path:
     """OFA's separately trained full network: the largest subnet trained alone (hwnas
-    train, the scratch recipe for ``epochs`` epochs, on the training split) - a checkpoint."""
+    train, the scratch recipe for ``epochs`` epochs, on the training split) - a checkpoint.
+    Unlike OFA's teacher it is trained at the largest resolution only; since ofa_ps feeds
+    the teacher each step's resolution, its targets at resolution 8 are those of a network
+    that never saw 8x8 inputs (this ablation then separates the resolutions by the
+    teacher's weakness there, not by the subnets')."""
     largest = space.validate([d.choices.index(max(d.choices)) for d in space.decisions])
     config = parse_config({"seed": seed, "dataset": {"type": "digits", **DATA}, "search_space": {"type": "mbv3", **SPACE}})
     opts = TrainOptions(epochs=epochs, **SCRATCH, dataset={"resolution": space.resolution_of(largest)})  # type: ignore[arg-type]

@@ -31,6 +31,8 @@ def test_ofa_configs_follow_the_papers_schedule(name: str) -> None:
     assert tr.steps * ev.steps == pytest.approx(sum(ev.phase_steps), rel=0.01)  # the run spans the schedule
     if not name.endswith("-cpu"):
         assert [s / ev.steps for s in ev.phase_steps] == OFA_EPOCHS  # one evaluator round = one epoch
+        assert [s / ev.steps for s in ev.phase_partial_steps] == [0, 0, 25, 25]  # OFA's sub-phases
+        assert ev.partial_lr_scale == pytest.approx(2.5e-3 / 7.5e-3)
         assert cfg["search_space"].options.width == 1.0 and list(cfg["search_space"].options.kernels) == [3, 5, 7]
 
 
