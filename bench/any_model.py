@@ -352,9 +352,13 @@ def cmd_report(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         data = load_kernel_data(st, args.device)
         if args.job_before:  # the predictor an earlier, shorter build had: its networks only
-            early = {r["target"] for r in st.query(kind="network", ok_only=True) if r["created"] < args.job_before}
+            rows = [r for r in st.query(kind="network", ok_only=True) if r["created"] < args.job_before]
+            early = {r["target"] for r in rows}
             data.nets = [n for n in data.nets if n.hash in early]
             data.summary["networks"] = len(data.nets)
+            data.summary["networks_with_detection_mismatch"] = sum(
+                1 for r in rows if (r["extra"] or {}).get("job") == "kernels"
+                and not (r["extra"] or {}).get("detection", {}).get("clean", False))
             data.summary["kernels"] = sum(len(n.kernels) for n in data.nets)
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()

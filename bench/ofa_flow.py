@@ -124,12 +124,22 @@ def sp_of(run: Path) -> Any:
     return load_run_config(run / "config.yaml")["search_space"].build()
 
 
-def budgets_of(run: Path, price: Any, percentiles: list[float]) -> list[float]:
-    """Budgets: percentiles of the pricing's latency over random subnets of the run's space."""
+def budgets_of(run: Path, price: Any, percentiles: list[float]) -> tuple[list[float], float]:
+    """Budgets: percentiles of the pricing's latency over random subnets of the run's space;
+    and the cheapest of those subnets' prices (a search budget below it may be unreachable)."""
     space = sp_of(run)
     rng = np.random.default_rng(7)
     costs = price([space.canonical(space.sample(rng)) for _ in range(500)])
-    return [round(float(b), 5) for b in np.percentile(costs, percentiles)]
+    return [round(float(b), 5) for b in np.percentile(costs, percentiles)], float(np.min(costs))
+
+
+def search_margin(rel_rmse: float, tightest: float, cheapest: float) -> tuple[float, bool]:
+    """Twice the pricing's own relative error (at most 0.5), lowered where it would put the
+    tightest search budget below the cheapest sampled subnet (a noisy store's error can
+    exceed the room the budgets leave); (margin, whether it was lowered)."""
+    want = min(0.5, 2 * rel_rmse)
+    room = max(0.0, 1 - 1.001 * cheapest / tightest)
+    return (min(want, room), room < want)
 
 
 def fine_tune_and_test(args: argparse.Namespace, work: Path, run: Path, spec: dict[str, Any], src: dict[str, Any],
@@ -185,8 +195,8 @@ def main() -> None:
     w["make_data"] = time.perf_counter() - t_all
     w["search"], _ = hwnas("search", config, "--run-dir", str(run), *steps, "--restart")
     src = cost_sources(args, work, run, w)
-    budgets = budgets_of(run, src["price"], [25, 75])
-    margin = min(0.5, 2 * float(src["rel_rmse"]))
+    budgets, cheapest = budgets_of(run, src["price"], [25, 75])
+    margin, capped = search_margin(float(src["rel_rmse"]), budgets[0], cheapest)
     w["specialize"], spec = hwnas("specialize", str(run), "--cost", src["cost"], *[f"--budget-ms={b}" for b in budgets],
                                   "--samples", str(args.samples), "--margin", f"{margin:.4f}", "--out",
                                   str(work / "specialize"))
@@ -200,6 +210,7 @@ def main() -> None:
            "specialize_cost": src["cost"], "wall_s": {k: round(v, 1) for k, v in w.items()},
            "flow_total_s": round(total, 1), "goal_s": 900, "cost_model": src["best"],
            "cost_model_rel_rmse": src["model_rel_rmse"], "pricing_rel_rmse": src["rel_rmse"], "margin": margin,
+           "margin_capped_by_cheapest_subnet": capped,
            "budgets_ms": budgets, "specialized": spec["targets"], "predictor_metrics": spec["predictor"]["metrics"],
            "derived": tight["arch_str"], "budget_ms": tight["budget_ms"], **results,
            "load_avg_before": load_before, "load_avg_end": os.getloadavg(), "cpu_count": os.cpu_count(),

@@ -134,3 +134,17 @@ def test_a_bad_partial_sub_phase_is_refused_in_one_line(partial: list, needle: s
         parse_config(data)
     msg = str(err.value)
     assert msg.startswith("evaluator.") and needle in msg and "\n" not in msg
+
+
+@pytest.mark.timeout(60)
+def test_a_checkpoint_from_other_optimizer_groups_is_one_line(tmp_path: Path) -> None:
+    """A run written before no_decay_bn_bias (one optimizer group) resumed under it (two)
+    is refused in one line naming the cause, not torch's ValueError."""
+    old = _parts(tmp_path / "old", no_decay_bn_bias=False).evaluator
+    new = _parts(tmp_path / "new").evaluator
+    assert len(old.optimizer.param_groups) == 1 and len(new.optimizer.param_groups) == 2
+    with pytest.raises(ConfigError, match=r"1 parameter group\(s\) and this run's 2.*no_decay_bn_bias") as err:
+        new.load_state_dict(old.state_dict())
+    assert "\n" not in str(err.value)
+    same = _parts(tmp_path / "same", no_decay_bn_bias=False).evaluator
+    same.load_state_dict(old.state_dict())  # the settings it was written with: resumes

@@ -284,6 +284,12 @@ class MepaEvaluator(Evaluator):
         if "rng" in state:
             self.rng.bit_generator.state = dict(state["rng"])
         if "optimizer" in state:
+            groups, here = len(dict(state["optimizer"]).get("param_groups", [])), len(self.optimizer.param_groups)
+            if groups != here:
+                raise ConfigError(f"the checkpoint's optimizer has {groups} parameter group(s) and this run's {here}: it "
+                                  "was written with other optimizer settings (ofa_ps no_decay_bn_bias puts BatchNorm "
+                                  "parameters and biases in a group of their own); resume with the settings it was "
+                                  "written with, or restart the search")
             self.optimizer.load_state_dict(state["optimizer"])
         if "scheduler" in state:
             self.scheduler.load_state_dict(state["scheduler"])

@@ -96,6 +96,8 @@ class SimpleTrainer(Trainer):
             if state.get(name) and comp is not None:
                 try:
                     comp.load_state_dict(state[name])
+                except ConfigError as exc:  # the component says what is wrong: name the run too
+                    raise ConfigError(f"{self.run_dir}: {name}: {exc}") from None
                 except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
                     raise ConfigError(f"{self.run_dir}: damaged checkpoint ({name} state: "
                                       f"{type(exc).__name__})") from None
