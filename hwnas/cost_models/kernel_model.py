@@ -164,7 +164,7 @@ class KernelCostModel(CostModel):
         if context_by not in CONTEXTS:
             raise CostModelError(f"kernel model: context_by must be one of {', '.join(CONTEXTS)}, got {context_by!r}")
         self.n_estimators = n_estimators
-        self.context = context  # fit and apply the network-context slopes (False: the ablation)
+        self.context = context  # fit and apply the network context (False: the ablation)
         self.context_by = context_by
         self.max_depth = max_depth
         self.learning_rate = learning_rate

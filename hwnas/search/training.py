@@ -31,13 +31,27 @@ class TrainingDiverged(HwnasError):
     """The loss became NaN or infinite (learning rate too high, no gradient clipping)."""
 
 
-def make_optimizer(params: Iterable[nn.Parameter], o: OptimOptions) -> torch.optim.Optimizer:
-    """The optimiser the options describe, over trainable ``params``."""
-    params = [p for p in params if p.requires_grad]
+def make_optimizer(params: Iterable[Any], o: OptimOptions) -> torch.optim.Optimizer:
+    """The optimiser the options describe, over trainable ``params``: parameters, or
+    parameter groups (dicts whose own options, e.g. ``weight_decay``, override these)."""
+    items = list(params)
+    if items and isinstance(items[0], dict):
+        params: list[Any] = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in items]
+    else:
+        params = [p for p in items if p.requires_grad]
     if o.optimizer == "adam":
         return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
     return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
                            nesterov=o.momentum > 0)
+
+
+def resize_input(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """A batch of images at ``resolution`` x ``resolution`` (bilinear; unchanged when it is
+    already that size): how an elastic-resolution supernet, and a teacher beside it, see
+    one input size."""
+    if tuple(x.shape[-2:]) == (resolution, resolution):
+        return x
+    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
 
 
 def lr_factor(step: int, total: int, warmup: int, schedule: str = "cosine", floor: float = 0.0) -> float:

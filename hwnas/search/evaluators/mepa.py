@@ -134,9 +134,14 @@ class MepaEvaluator(Evaluator):
         self._calib: list[torch.Tensor] | None = None
         o = self.options
         self.runtime.model(weights_manager.module)  # in place: candidates share the moved weights
-        self.optimizer = make_optimizer(weights_manager.module.parameters(), o)
+        self.optimizer = make_optimizer(self._param_groups(), o)
         self.scheduler = make_scheduler(self.optimizer, o, o.total_steps)
         self._ddp: nn.Module | None = None
+
+    def _param_groups(self) -> Any:
+        """What the optimizer trains: the shared weights (subclasses may split them into
+        groups with options of their own)."""
+        return self.weights_manager.module.parameters()
 
     # -- data -------------------------------------------------------------------------------
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -49,7 +49,7 @@ from hwnas.search.controllers.base import Controller
 from hwnas.search.evaluators.mepa import MepaEvaluator, _MultiPath
 from hwnas.search.rollout import Rollout
 from hwnas.search.spaces.base import Arch, SearchSpace
-from hwnas.search.training import all_reduce_sum, backward, clip_and_step, lr_factor, make_optimizer, make_scheduler
+from hwnas.search.training import all_reduce_sum, backward, clip_and_step, lr_factor, resize_input
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +131,11 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
         self._teacher: nn.Module | None = None  # a checkpoint's, or the snapshot after the full phase
         if self.options.teacher is not None and self.options.kd_weight > 0:
             self._teacher = self.runtime.model(load_teacher(self.space, self.options.teacher))
+
+    def _param_groups(self) -> Any:
         if self.options.no_decay_bn_bias:  # OFA: no_decay_keys 'bn#bias'
-            plain = make_optimizer(self.weights_manager.module.parameters(), self.options)
-            self.optimizer = type(plain)(decay_groups(self.weights_manager.module, self.options.weight_decay),
-                                         **plain.defaults)
-            self.scheduler = make_scheduler(self.optimizer, self.options, self.options.total_steps)
+            return decay_groups(self.weights_manager.module, self.options.weight_decay)
+        return super()._param_groups()
 
     @property
     def _snapshots(self) -> bool:
@@ -182,18 +182,15 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
 
     def _step_resolution(self, x: torch.Tensor) -> tuple[torch.Tensor, int | None]:
         """This step's input size (index of the ``resolution`` decision, drawn as OFA's
-        loader draws one per batch) and the batch resized to it the way the supernet
-        resizes (bilinear), so the teacher sees what the students see; spaces without a
-        resolution decision keep the batch."""
+        loader draws one per batch) and the batch resized to it as the supernet resizes
+        (:func:`resize_input`), so the teacher sees what the students see; spaces without
+        a resolution decision keep the batch."""
         names = [d.name for d in self.space.decisions]
         if "resolution" not in names:
             return x, None
         d = self.space.decisions[names.index("resolution")]
         index = int(self.rng.integers(d.size))
-        r = int(d.choices[index])
-        if tuple(x.shape[-2:]) != (r, r):
-            x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False)
-        return x, index
+        return resize_input(x, int(d.choices[index])), index
 
     def _set_lr(self, index: int) -> None:
         """The learning rate of this step: the phase's own, on a schedule that restarts in

@@ -34,6 +34,7 @@ from hwnas.nn.builders import _divisible, build_primitive
 from hwnas.registry import register
 from hwnas.search.spaces.base import Arch, SearchSpace
 from hwnas.search.spaces.mbv3 import STAGES, MBV3Space
+from hwnas.search.training import resize_input
 from hwnas.search.weights.supernet_mbv2 import ElasticMBConv, ElasticOptions, SupernetBase, sliced_bn
 
 #: The resolution, per stage the (expansion, kernel) of each block that runs, and each
@@ -145,8 +146,7 @@ class MBV3SupernetModule(nn.Module):
 
     def forward(self, x: torch.Tensor, config: SubnetConfig) -> torch.Tensor:
         resolution, stages, widths = config
-        if tuple(x.shape[-2:]) != (resolution, resolution):
-            x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+        x = resize_input(x, resolution)
         for m in self.head:
             x = m(x)
         for blocks, choices, c_out in zip(self.stages, stages, widths):
