@@ -34,7 +34,7 @@ from hwnas.errors import ConfigError
 from hwnas.nn.kernels import FusionRules, detect
 from hwnas.nn.kernels.attribution import kernel_samples
 from hwnas.nn.kernels.rules import KIND as RULES_KIND
-from hwnas.nn.kernels.synthetic import BLOCKS, MAX_MACS, RESOLUTIONS, describe, sample_network
+from hwnas.nn.kernels.synthetic import BLOCKS, MAX_MACS, RESOLUTIONS, SAMPLER_VERSION, describe, sample_network
 from hwnas.nn.onnx_graph import import_onnx, to_network
 from hwnas.profilers.backends.base import OnnxTarget
 from hwnas.profilers.client import WorkerClient
@@ -195,7 +195,8 @@ class KernelJob:
         seeds = {net_seed(self.seed, rnd, i) for i in range(self._round_sizes()[rnd])}
         for r in self.store.query(device_id=dev_id, backend="onnxruntime", kind="network"):
             x = r["extra"] or {}
-            if r["settings_hash"] == sh and x.get("job") == SPACE and x.get("round") == rnd and x.get("seed") in seeds:
+            if r["settings_hash"] == sh and x.get("job") == SPACE and x.get("round") == rnd and x.get("seed") in seeds \
+                    and int(x.get("sampler", 1)) == SAMPLER_VERSION:
                 return RoundAdvice({str(k): float(v) for k, v in dict(x.get("weights") or {}).items()},
                                    {str(k): dict(v) for k, v in dict(x.get("advice") or {}).items()})
         return None
@@ -205,11 +206,14 @@ class KernelJob:
         return [b for b in BLOCKS if weights.get(b, 1.0) > 0]
 
     def _known(self, dev_id: int, sh: str) -> set[tuple[int, str]]:
-        """(seed, weights) of the networks this device and settings already measured: a
-        resumed piece skips them without generating their ONNX again (up to 0.5 s each)."""
+        """(seed, weights) of the networks this device and settings already measured with
+        this sampler version: a resumed piece skips them without generating their ONNX again
+        (up to 0.5 s each). Another version's seed drew another network (stored before the
+        version was recorded: version 1), so it is not skipped."""
         rows = self.store.query(device_id=dev_id, backend="onnxruntime", kind="network", ok_only=True)
         return {(int(r["extra"]["seed"]), _wkey(r["extra"].get("weights") or {})) for r in rows
-                if r["settings_hash"] == sh and (r["extra"] or {}).get("job") == SPACE and "seed" in r["extra"]}
+                if r["settings_hash"] == sh and (r["extra"] or {}).get("job") == SPACE and "seed" in r["extra"]
+                and int(r["extra"].get("sampler", 1)) == SAMPLER_VERSION}
 
     def _draws(self, dev_id: int, sh: str, rnd: int, advice: RoundAdvice,
                summary: KernelJobSummary) -> Iterator[JobItem]:

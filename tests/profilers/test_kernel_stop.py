@@ -2,6 +2,7 @@
 no longer drawn, and the job ends early once every family it draws is accurate."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def test_an_accurate_family_is_no_longer_drawn(tmp_path: Path, measured_rules) -
                              "dwsep": {"networks": 30, "mape": 0.20, "accurate": False}}}
 
     with _store(tmp_path, measured_rules) as st:
-        s = profile_kernels(st, ProfileRequest(networks=6, seed=3, protocol=TimingProtocol(**PROTO),
+        s = profile_kernels(st, ProfileRequest(networks=6, seed=0, protocol=TimingProtocol(**PROTO),
                                                show_progress=False),
                             _sampling(2, StopRule(0.05, 20), TWO), advisor=advisor)
         by_round = _blocks_by_round(st)
@@ -70,7 +71,7 @@ def test_an_accurate_family_is_no_longer_drawn(tmp_path: Path, measured_rules) -
 
     with _store(tmp_path, measured_rules) as st, pytest.MonkeyPatch.context() as mp:
         mp.setattr(kj, "sample_network", no_draw)
-        again = profile_kernels(st, ProfileRequest(networks=6, seed=3, protocol=TimingProtocol(**PROTO),
+        again = profile_kernels(st, ProfileRequest(networks=6, seed=0, protocol=TimingProtocol(**PROTO),
                                                    show_progress=False),
                                 _sampling(2, StopRule(0.05, 20), TWO), advisor=no_draw)
     assert again.complete and again.measured == 0 and again.skipped == 6 and again.advice_s == 0
@@ -98,6 +99,32 @@ def test_the_job_ends_early_when_every_family_is_accurate(tmp_path: Path, measur
                               stop=StopRule(0.0, 2))
     assert strict["families"] and not any(f["accurate"] for f in strict["families"].values())
     assert all(w > 0 for w in strict["weights"].values())
+
+
+@pytest.mark.timeout(300)
+def test_a_new_sampler_version_draws_its_networks_again(tmp_path: Path, measured_rules) -> None:
+    """A stored network drawn by another sampler version came from another stream: a rerun
+    with the same seed must generate and measure its own draw, not skip it as measured."""
+    import hwnas.profilers.kernel_job as kj
+    from hwnas.profilers.request import ProfileRequest
+    from hwnas.profilers.timing import TimingProtocol
+
+    calls: list[int] = []
+    real = kj.sample_network
+
+    def counting(seed, *a, **k):  # type: ignore[no-untyped-def]
+        calls.append(seed)
+        return real(seed, *a, **k)
+
+    req = ProfileRequest(networks=2, seed=4, protocol=TimingProtocol(**PROTO), show_progress=False)
+    with _store(tmp_path, measured_rules) as st, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kj, "sample_network", counting)
+        first = kj.profile_kernels(st, req, replace(_sampling(1, kj.StopRule(), TWO), adaptive=False))
+        same = kj.profile_kernels(st, req, replace(_sampling(1, kj.StopRule(), TWO), adaptive=False))
+        assert first.measured == 2 and same.skipped == 2 and len(calls) == 2   # same version: not even drawn
+        mp.setattr(kj, "SAMPLER_VERSION", kj.SAMPLER_VERSION + 1)
+        kj.profile_kernels(st, req, replace(_sampling(1, kj.StopRule(), TWO), adaptive=False))
+    assert len(calls) == 4                                                     # another version: drawn again
 
 
 def test_stop_rule_is_checked() -> None:

@@ -15,6 +15,13 @@ strides, expansions and the input resolution (32-288) are drawn at random; width
 mostly multiples of 8, sometimes of 4 or 2 (ShuffleNet's 58 and 116 exist). A cap on the
 multiply-adds keeps one item under a few seconds. ``weights`` (adaptive sampling) makes
 block families whose kernels the current predictors get wrong more frequent.
+
+Strides: each stage opens with a stride-2 block, except that a convolutional first stage
+keeps the stem's resolution half the time (``FIRST_STAGE_STRIDE1``), as MobileNetV2/V3,
+MnasNet, EfficientNet and ProxylessNAS do at 112x112 and ResNet/DenseNet after their max
+pool: without it no random network ran a stride-1 block at the stem's resolution, the
+layers where real mobile models spend much of their time (sampler version 2; version 1
+networks, drawn before, stay valid measurements but are drawn from other seeds' streams).
 """
 from __future__ import annotations
 
@@ -32,6 +39,11 @@ RESOLUTIONS = (32, 48, 56, 64, 96, 112, 128, 144, 160, 176, 192, 224, 240, 256, 
 ACTS = ("relu", "relu6", "hswish", "swish", "relu", "relu6", "sigmoid", "tanh", "leakyrelu", "hsigmoid")
 NB201_EDGE = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 MAX_MACS = 2.5e9
+#: Changes whenever the same seed would draw another network (stored with every draw, so a
+#: resumed job never mistakes an older version's network for this one's).
+SAMPLER_VERSION = 2
+#: How often a convolutional first stage runs at the stem's resolution (stride 1).
+FIRST_STAGE_STRIDE1 = 0.5
 
 
 @dataclass
@@ -121,16 +133,17 @@ class _Sampler:
         if res >= 192 and r.random() < 0.3:
             x = nb.pool2(x, "maxpool", 3, 2)
         kinds: list[str] = []
-        for _stage in range(int(r.integers(2, 6))):
+        for stage in range(int(r.integers(2, 6))):
             kind = str(r.choice(BLOCKS, p=self.p))
             h = nb.shapes[x][2]
+            keep = stage == 0 and kind not in TOKEN_BLOCKS and r.random() < FIRST_STAGE_STRIDE1
             c_next = _width(r, nb.shapes[x][1] * float(r.choice([1.0, 1.5, 2.0, 2.0, 3.0])),
                             hi=2048 if kind == "bottleneck" else 1024)
             if kind in TOKEN_BLOCKS:  # heads of 16-64 dims: widths a multiple of 16, as real models have
                 c_next = int(min(512, max(32, round(c_next / 16) * 16)))
             for i in range(int(r.integers(1, 4))):
                 before = len(nb.nodes)
-                x = self.block(nb, x, kind, c_next, 2 if i == 0 and h >= 8 else 1)
+                x = self.block(nb, x, kind, c_next, 2 if i == 0 and h >= 8 and not keep else 1)
                 self.track(nb, x, before)
                 kinds.append(kind)
                 if self.macs > self.max_macs:
@@ -154,4 +167,5 @@ def sample_network(seed: int, weights: Mapping[str, float] | None = None, *, max
 
 
 def describe(net: SampledNet) -> dict[str, Any]:
-    return {"seed": net.seed, "input": list(net.input_shape), "blocks": net.blocks, "gmacs": round(net.macs / 1e9, 4)}
+    return {"seed": net.seed, "input": list(net.input_shape), "blocks": net.blocks, "gmacs": round(net.macs / 1e9, 4),
+            "sampler": SAMPLER_VERSION}
