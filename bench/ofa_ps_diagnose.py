@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ofa_ranking import DATA, SPACE, supernet_evaluator  # noqa: E402
+from ofa_ranking import COMMON, supernet_evaluator  # noqa: E402
+from ofa_scratch import Setting  # noqa: E402
 
 from hwnas.search.datasets.builtin import DigitsDataset  # noqa: E402
 from hwnas.search.rollout import Rollout  # noqa: E402
@@ -69,13 +70,31 @@ def one_dimension_archs(space: MBV3Space, suffix: str, n: int, seed: int) -> lis
 
 
 def summary(phase: str, step: int, scores: dict[str, Any]) -> dict[str, Any]:
-    """Means over the random archs (index 1..), the largest apart, and the paired r12 - r8."""
-    hi, lo = (np.array(scores[str(r)]["acc"]) for r in SPACE["resolutions"])
-    lhi, llo = (np.array(scores[str(r)]["loss"]) for r in SPACE["resolutions"])
+    """Means over the random archs (index 1..), the largest apart, and the paired gap
+    largest - smallest resolution (columns named r12 / r8 as in the first setting)."""
+    sizes = sorted(map(int, scores), reverse=True)
+    big, small = str(sizes[0]), str(sizes[-1])
+    hi, lo = (np.array(scores[r]["acc"]) for r in (big, small))
+    lhi, llo = (np.array(scores[r]["loss"]) for r in (big, small))
     return {"phase": phase, "step": step, "largest_acc_r12": hi[0], "largest_acc_r8": lo[0],
             "acc_r12": float(hi[1:].mean()), "acc_r8": float(lo[1:].mean()),
             "paired_acc_diff": float((hi[1:] - lo[1:]).mean()), "share_r12_better": float((hi[1:] > lo[1:]).mean()),
             "loss_r12": float(lhi[1:].mean()), "loss_r8": float(llo[1:].mean())}
+
+
+def record_grad_norms() -> list[float]:
+    """Wrap torch's gradient-norm clip (what ``clip_and_step`` calls) to record each
+    step's total norm before clipping: how often the bench's clip binds."""
+    norms: list[float] = []
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def recording(params: Any, max_norm: float, *a: Any, **kw: Any) -> torch.Tensor:
+        total = clip(params, max_norm, *a, **kw)
+        norms.append(float(total))
+        return total
+
+    torch.nn.utils.clip_grad_norm_ = recording  # type: ignore[assignment]
+    return norms
 
 
 def main() -> int:
@@ -93,15 +112,22 @@ def main() -> int:
                     help="train the full phase only, then score subnets with one dimension (kernel, depth, "
                          "expansion) random at both resolutions: how far each dimension moves a subnet from "
                          "the trained largest network at each input size")
+    ap.add_argument("--resolutions", default="12,8", help="the space's input sizes (as bench/ofa_ranking.py)")
+    ap.add_argument("--grad-norms", action="store_true",
+                    help="record every step's gradient norm before clipping (median and share above the clip "
+                         "per phase)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="an ofa_ps option to change, e.g. no_decay_bn_bias=false or phase_partial_steps=[]")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    space = MBV3Space(MBV3Space.Options(**SPACE))  # type: ignore[arg-type]
-    dataset = DigitsDataset(DigitsDataset.Options(**DATA), seed=args.seed)
+    setting = Setting(tuple(int(r) for r in args.resolutions.split(",")))
+    space = MBV3Space(MBV3Space.Options(**setting.space))  # type: ignore[arg-type]
+    dataset = DigitsDataset(DigitsDataset.Options(**setting.data), seed=args.seed)
+    norms = record_grad_norms() if args.grad_norms else None
     archs = paired_archs(space, args.archs, args.seed + 10)
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    clip = float(overrides.get("grad_clip", COMMON["grad_clip"]))
     ev, total, _ = supernet_evaluator(args.method, space, dataset, args.steps, args.seed, **overrides)
     if args.teacher_full_size:
         ev._step_resolution = lambda x: (x, None)  # type: ignore[method-assign]
@@ -118,12 +144,17 @@ def main() -> int:
         names, ends = [], []
     for name, end in zip(names, ends):
         ev.options = replace(ev.options, steps=int(end) - ev.steps_done)
+        n_before = len(norms) if norms is not None else 0
         ev.update_evaluator()
         rows.append(summary(name, ev.steps_done, score_both(ev, space, archs)))
+        if norms is not None and len(norms) > n_before:  # none recorded when the clip is off
+            g = np.array(norms[n_before:])
+            rows[-1].update({"grad_norm_median": float(np.median(g)), "share_clipped": float((g > clip).mean())})
         print(f"{args.method}: {name} done at step {ev.steps_done} ({time.perf_counter() - t0:.0f} s)", flush=True)
     print(format_table(rows, list(rows[0])))
     out = RESULTS / f"ofa_ps_diagnose_{args.method}{args.tag}.json"
     out.write_text(json.dumps({"method": args.method, "steps": args.steps, "seed": args.seed, "archs": args.archs,
+                               "resolutions": list(setting.resolutions),
                                "overrides": overrides, "teacher_full_size": args.teacher_full_size,
                                "rows": rows, "seconds": time.perf_counter() - t0,
                                "note": "small data: digits; diagnostic on random archs of seed+10, not the "

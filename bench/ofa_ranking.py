@@ -28,8 +28,17 @@ seeds. Small data (scikit-learn digits, 8x8 upsampled), minutes of training: a
 small-budget estimate, not OFA's ImageNet figure.
 
     nice -n 10 .venv/bin/python bench/ofa_ranking.py [--archs 30] [--steps 500] [--epochs 6] [--seeds 0,1,2]
+        [--resolutions 12,8] [--eval-splits valid]
     (parts: --part scratch (several processes share it) and --part supernets --methods ps_kd
     / uniform; then any call reports once every part is in --work, runs/ofa_ranking)
+
+The setting is an option, its first values the defaults (the figures of the first runs stay
+reproducible): ``--resolutions`` (the digits are upsampled to the largest; 16,12 keeps the
+second stage at 2x2 instead of 1x1 maps), ``--epochs`` of the scratch recipe and
+``--eval-splits`` (``valid,test``: both splits are held out from every training - the
+supernets', their BN recalibration's and the scratch runs' - so scoring on both halves the
+evaluation noise). A setting other than the defaults is part of every cache file's name
+in ``--work``, so parts of different settings never mix.
 """
 from __future__ import annotations
 
@@ -37,6 +46,7 @@ import argparse
 import itertools
 import json
 import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -50,20 +60,17 @@ from hwnas.config import parse_config
 from hwnas.run_section import TrainOptions
 from hwnas.search import final
 from hwnas.search.datasets.builtin import DigitsDataset
-from hwnas.search.evaluators.mepa import MepaEvaluator
+from hwnas.search.evaluators.mepa import MepaEvaluator, score_with_recalibrated_bn
 from hwnas.search.evaluators.ofa_ps import ProgressiveShrinkingEvaluator
-from hwnas.search.final import evaluate_model
 from hwnas.search.rollout import Rollout
-from hwnas.search.runtime import Runtime
 from hwnas.search.spaces.mbv3 import MBV3Space
-from hwnas.search.trainable import build_model
-from hwnas.search.training import make_optimizer, make_scheduler, train_pass
 from hwnas.search.weights.supernet_mbv3 import MBV3Supernet
 from hwnas.ui import format_table
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench's own modules
+from ofa_scratch import SCRATCH, Setting, scratch_done, train_alone  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
-SPACE = {"resolutions": [12, 8], "width": 0.25, "in_channels": 1, "num_classes": 10}
-DATA = {"resolution": 12, "channels": 1, "valid_fraction": 0.2, "test_fraction": 0.2}
 #: What both supernets share: optimiser, batch, OFA's label smoothing, scoring (whole valid
 #: split, BN recalibrated on 2 x 512 training images: OFA uses 2000 of ImageNet's).
 COMMON = {"batch_size": 64, "momentum": 0.9, "weight_decay": 1e-4, "grad_clip": 5.0, "label_smoothing": 0.1,
@@ -79,8 +86,6 @@ PEAK_LR = 0.05
 #: mode (commit 3235a40; read from the cache only, today's ofa_ps cannot redo it).
 METHODS = ("ps_kd", "uniform", "ps_no_kd", "ps_kd_trained_teacher", "ps_kd_eval_teacher")
 POST_HOC = ("ps_no_kd", "ps_kd_trained_teacher")
-#: The from-scratch recipe (hwnas train's, short).
-SCRATCH = {"batch_size": 64, "lr": 0.05, "label_smoothing": 0.0, "weight_decay": 1e-4}
 
 
 def macs_of(space: MBV3Space, arch: tuple[int, ...]) -> float:
@@ -138,7 +143,7 @@ def supernet_evaluator(method: str, space: MBV3Space, dataset: DigitsDataset, st
     return ev, passes, passes
 
 
-def train_teacher(space: MBV3Space, seed: int, epochs: int, work: Path) -> Path:
+def train_teacher(space: MBV3Space, seed: int, epochs: int, work: Path, setting: Setting) -> Path:
     """OFA's separately trained full network: the largest subnet trained alone (hwnas
     train, the scratch recipe for ``epochs`` epochs, on the training split) - a checkpoint.
     Unlike OFA's teacher it is trained at the largest resolution only; since ofa_ps feeds
@@ -146,19 +151,35 @@ def train_teacher(space: MBV3Space, seed: int, epochs: int, work: Path) -> Path:
     that never saw 8x8 inputs (this ablation then separates the resolutions by the
     teacher's weakness there, not by the subnets')."""
     largest = space.validate([d.choices.index(max(d.choices)) for d in space.decisions])
-    config = parse_config({"seed": seed, "dataset": {"type": "digits", **DATA}, "search_space": {"type": "mbv3", **SPACE}})
+    config = parse_config({"seed": seed, "dataset": {"type": "digits", **setting.data},
+                           "search_space": {"type": "mbv3", **setting.space}})
     opts = TrainOptions(epochs=epochs, **SCRATCH, dataset={"resolution": space.resolution_of(largest)})  # type: ignore[arg-type]
-    out = work / f"teacher-epochs{epochs}-seed{seed}"
+    out = work / f"teacher-epochs{epochs}-seed{seed}{setting.tag}"
     if not (out / "summary.json").is_file():
         summary = final.train(config, final.ArchFile(Path("largest.yaml"), "mbv3", list(largest)), out, options=opts)
         print(f"teacher: valid accuracy {summary['history'][-1]['valid_accuracy']:.3f}", flush=True)
     return out / final.CHECKPOINT
 
 
+def score_inherited(ev: MepaEvaluator, archs: list[tuple[int, ...]], setting: Setting) -> list[float]:
+    """Inherited accuracy of each arch: the evaluator's own scoring (BN recalibrated on its
+    training batches, the valid split) or, with other ``eval_splits``, the same
+    recalibration scored on those splits (``_fixed_batches``: the evaluator's batches)."""
+    rollouts = [Rollout(a) for a in archs]
+    if setting.eval_splits == ("valid",):
+        ev.evaluate(rollouts)
+        return [float(r.perfs["accuracy"]) for r in rollouts]
+    calib, _ = ev._fixed_batches()
+    held, wm = setting.held_out(ev.dataset, ev.options.eval_batch_size), ev.weights_manager
+    return [score_with_recalibrated_bn(wm.assemble_candidate(r), wm.module, calib, held, ev.runtime)["accuracy"]
+            for r in rollouts]
+
+
 def train_supernet(method: str, space: MBV3Space, dataset: DigitsDataset, steps: int, seed: int,
-                   archs: list[tuple[int, ...]], chunks: int = 8, teacher: Path | None = None) -> dict[str, Any]:
-    """Train one supernet in ``chunks`` rounds (mean training loss of each recorded), then
-    the inherited accuracy of each of ``archs``."""
+                   archs: list[tuple[int, ...]], setting: Setting, teacher: Path | None = None) -> dict[str, Any]:
+    """Train one supernet in 8 rounds (mean training loss of each recorded), then the
+    inherited accuracy of each of ``archs``."""
+    chunks = 8
     t0 = time.perf_counter()
     ev, total, passes = supernet_evaluator(method, space, dataset, steps, seed, teacher)
     curve = []
@@ -170,63 +191,10 @@ def train_supernet(method: str, space: MBV3Space, dataset: DigitsDataset, steps:
                       "train_acc": stats.get("supernet_accuracy")})
         print(f"{method}: step {ev.steps_done}/{total} loss {curve[-1]['loss']:.3f}", flush=True)
     train_s = time.perf_counter() - t0
-    rollouts = [Rollout(a) for a in archs]
-    ev.evaluate(rollouts)
-    return {"accs": {space.to_str(a): float(r.perfs["accuracy"]) for a, r in zip(archs, rollouts)},
+    accs = score_inherited(ev, archs, setting)
+    return {"accs": {space.to_str(a): acc for a, acc in zip(archs, accs)},
             "optimizer_steps": total, "subnet_passes": passes, "loss_curve": curve, "train_seconds": train_s,
             "seconds": time.perf_counter() - t0, "load_avg_end": os.getloadavg()}
-
-
-def scratch_accuracy(space: MBV3Space, arch: tuple[int, ...], epochs: int, seed: int) -> float:
-    """Valid accuracy of ``arch`` trained alone: hwnas train's steps (hwnas.search.final:
-    torch seed, SGD + cosine per step, each epoch shuffled by (seed, epoch)), but the
-    digits split fixed (seed 0, the supernets') while the training seed varies."""
-    o = TrainOptions(epochs=epochs, **SCRATCH)  # type: ignore[arg-type]
-    dataset = DigitsDataset(DigitsDataset.Options(**{**DATA, "resolution": space.resolution_of(arch)}), seed=0)
-    dataset.prepare()
-    rt = Runtime.cpu()
-    torch.manual_seed(seed)
-    model = build_model(space, arch)
-    steps = len(dataset.loader("train", batch_size=o.batch_size, shuffle=False))
-    optimizer = make_optimizer(model.parameters(), o)
-    scheduler = make_scheduler(optimizer, o, epochs * steps, warmup_steps=0)
-    for epoch in range(epochs):
-        torch.manual_seed(seed * 100_003 + epoch)
-        loader = dataset.loader("train", batch_size=o.batch_size, shuffle=True, seed=seed * 100_003 + epoch)
-        train_pass(model, loader, optimizer, o, scheduler=scheduler, runtime=rt)
-    return float(evaluate_model(model, dataset, "valid", 512, rt)["accuracy"])
-
-
-def scratch_done(work: Path, prefix: str) -> dict[str, float]:
-    """From-scratch accuracies of every process so far, keyed ``seed/arch`` (a cache file each)."""
-    done: dict[str, float] = {}
-    for f in sorted(work.glob(f"{prefix}-*.json")):
-        done.update(json.loads(f.read_text()))
-    return done
-
-
-def train_alone(space: MBV3Space, archs: list[tuple[int, ...]], epochs: int, seeds: list[int], work: Path,
-                prefix: str) -> float:
-    """Train every (seed, arch) not done yet. Several processes may share the work: each
-    claims a job (an exclusive claim file) before training it and writes its results to a
-    cache file of its own after each one, so a killed run resumes (remove work/claims
-    after a kill); returns the seconds spent here."""
-    mine = work / f"{prefix}-{os.getpid()}.json"
-    own: dict[str, float] = {}
-    t0 = time.perf_counter()
-    (work / "claims").mkdir(exist_ok=True)
-    for seed, (i, a) in itertools.product(seeds, enumerate(archs)):
-        key = f"{seed}/{space.to_str(a)}"
-        if key in scratch_done(work, prefix):
-            continue
-        try:
-            (work / "claims" / f"{prefix}-s{seed}-{space.to_str(a).replace('|', '_').replace(':', '')}").open("x").close()
-        except FileExistsError:
-            continue
-        own[key] = scratch_accuracy(space, a, epochs, seed)
-        mine.write_text(json.dumps(own, indent=1))
-        print(f"from scratch seed {seed} arch {i}: {own[key]:.3f}", flush=True)
-    return time.perf_counter() - t0
 
 
 def tau(a: Any, b: Any) -> float:
@@ -256,7 +224,7 @@ def ranking(inherited: np.ndarray, scratch: np.ndarray, complete: np.ndarray) ->
 
 
 def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any], args: argparse.Namespace,
-           seeds: list[int]) -> dict[str, Any]:
+           seeds: list[int], setting: Setting) -> dict[str, Any]:
     """The noise ceiling of the scratch reference, then each finished supernet's ranking.
     With runs missing (``--partial``): the seeds with at least 5 archs, the ceiling and the
     seed mean over the archs all of them have, each seed's tau over its own archs."""
@@ -271,10 +239,10 @@ def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any]
         if m in parts:
             inherited = np.array([parts[m]["accs"][k] for k in keys])
             within = {str(r): tau(inherited[complete & (res == r)], scratch[:, complete & (res == r)].mean(0))
-                      for r in SPACE["resolutions"]}  # ranking inside one input size (diagnostic)
+                      for r in setting.resolutions}  # ranking inside one input size (diagnostic)
             methods[m] = {**ranking(inherited, scratch, complete), "kendall_tau_vs_seed_mean_within_resolution":
                           within, "post_hoc_ablation": m in POST_HOC, "mean_inherited_acc_by_resolution":
-                          {str(r): float(inherited[res == r].mean()) for r in SPACE["resolutions"]},
+                          {str(r): float(inherited[res == r].mean()) for r in setting.resolutions},
                           **{k: v for k, v in parts[m].items() if k != "accs"}}
     rows = [{"arch": k, "macs": parts["macs"][k], "scratch_mean": float(np.nanmean(scratch[:, i])),
              **{f"scratch_seed{s}": float(scratch[j, i]) for j, s in enumerate(seeds)},
@@ -283,15 +251,16 @@ def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any]
     print(format_table(sorted(rows, key=lambda r: -r["scratch_mean"]), cols))
     ceiling = {**noise_ceiling(scratch[:, complete]), "archs": int(complete.sum()), "seeds": seeds,
                "within_resolution": {str(r): noise_ceiling(scratch[:, complete & (res == r)])
-                                     for r in SPACE["resolutions"]},
+                                     for r in setting.resolutions},
                "mean_scratch_acc_by_resolution": {str(r): float(np.nanmean(scratch[:, res == r]))
-                                                  for r in SPACE["resolutions"]}}
+                                                  for r in setting.resolutions}}
     print(f"noise ceiling over {int(complete.sum())} archs: seed-vs-seed tau {ceiling['seed_pairs_tau']}, "
           f"seed vs mean of others {ceiling['seed_vs_mean_of_others_tau']}")
     if methods:
         print(format_table([{"method": m, **v} for m, v in methods.items()],
                            ["method", "kendall_tau_vs_seed_mean", "kendall_tau_vs_each_seed", "archs_in_seed_mean",
                             "mean_inherited_acc", "optimizer_steps", "subnet_passes", "train_seconds"]))
+    n_held = sum(int(len(y)) for _, y in setting.held_out(DigitsDataset(DigitsDataset.Options(**setting.data))))
     return {"archs": len(archs), "arch_sampling": "stratified by MACs (pool of 20 x n uniform samples, quantiles)",
             "supernet_steps_ps_kd": args.steps, "step_matching": "uniform: as many sampled-subnet forward/backward "
             "passes as ps_kd (one subnet per optimizer step, so more steps)", "scratch_epochs": args.epochs,
@@ -299,10 +268,34 @@ def report(space: MBV3Space, archs: list[tuple[int, ...]], parts: dict[str, Any]
             "supernet_seed": args.seed if args.supernet_seed is None else args.supernet_seed,
             "noise_ceiling": ceiling, "methods": methods, "mean_scratch_acc": float(np.nanmean(scratch)),
             "complete": bool(complete.all() and len(seeds) == len(grid)),
-            "space": {"type": "mbv3", **SPACE}, "dataset": {"type": "digits", **DATA}, "supernet_common": COMMON,
-            "scored_on": "valid split (288 images, held out from all training), BN recalibrated per subnet",
-            "rows": rows, "note": "small data: scikit-learn digits (8x8, upsampled to 12), minutes of training on a "
-                                  "shared 2-core CPU; a small-budget estimate, timings inflated by the load"}
+            "space": {"type": "mbv3", **setting.space}, "dataset": {"type": "digits", **setting.data},
+            "supernet_common": COMMON, "scored_on": f"{' + '.join(setting.eval_splits)} split(s) ({n_held} images, "
+            "held out from all training: supernets, their BN recalibration and the scratch runs), BN recalibrated "
+            "per subnet", "rows": rows,
+            "note": f"small data: scikit-learn digits (8x8, upsampled to {max(setting.resolutions)}), minutes of "
+                    "training on a shared 2-core CPU; a small-budget estimate, timings inflated by the load"}
+
+
+def summarise(paths: list[Path]) -> dict[str, Any]:
+    """Per method, the taus of several supernet seeds' reports (same setting, subnets and
+    scratch reference) and their means, overall and within each resolution."""
+    runs = [json.loads(p.read_text()) for p in paths]
+    out: dict[str, Any] = {"files": [p.name for p in paths], "supernet_seeds": [r["supernet_seed"] for r in runs],
+                           "noise_ceiling": runs[0]["noise_ceiling"], "space": runs[0]["space"],
+                           "scored_on": runs[0]["scored_on"], "note": runs[0]["note"], "methods": {}}
+    for m in sorted({m for r in runs for m in r["methods"]}, key=METHODS.index):
+        have = [r["methods"][m] for r in runs if m in r["methods"]]
+        taus = [v["kendall_tau_vs_seed_mean"] for v in have]
+        within = {res: [v["kendall_tau_vs_seed_mean_within_resolution"][res] for v in have]
+                  for res in have[0]["kendall_tau_vs_seed_mean_within_resolution"]}
+        out["methods"][m] = {"kendall_tau_vs_seed_mean": taus, "mean": float(np.mean(taus)),
+                             "within_resolution": within,
+                             "within_resolution_mean": {k: float(np.mean(v)) for k, v in within.items()},
+                             "mean_inherited_acc": [v["mean_inherited_acc"] for v in have],
+                             "train_seconds": [v["train_seconds"] for v in have]}
+    print(format_table([{"method": m, **v} for m, v in out["methods"].items()],
+                       ["method", "kendall_tau_vs_seed_mean", "mean", "within_resolution_mean"]))
+    return out
 
 
 def main() -> int:
@@ -311,12 +304,15 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=500, help="ps_kd's optimizer steps (uniform: as many passes)")
     ap.add_argument("--epochs", type=int, default=6, help="from-scratch training epochs per subnet")
     ap.add_argument("--seeds", default="0,1,2", help="from-scratch training seeds")
+    ap.add_argument("--resolutions", default="12,8", help="the space's input sizes (digits upsampled to the largest)")
+    ap.add_argument("--eval-splits", default="valid", help="held-out splits scored (valid or valid,test)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--supernet-seed", type=int, default=None,
                     help="seed of the supernets' initialisation, data order and subnet sampling (default --seed; "
                          "the split, the subnets and the scratch reference stay those of --seed)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--part", choices=("all", "supernets", "scratch", "report"), default="all")
+    ap.add_argument("--part", choices=("all", "supernets", "scratch", "report", "summary"), default="all")
+    ap.add_argument("--summary-of", default="", help="--part summary: reports of several supernet seeds (JSON)")
     ap.add_argument("--methods", default="ps_kd,uniform", help="supernets to train in this process")
     ap.add_argument("--partial", action="store_true", help="report with from-scratch runs still missing")
     ap.add_argument("--work", default="runs/ofa_ranking", help="folder of the parts done (resumable)")
@@ -324,31 +320,37 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0, load0 = time.perf_counter(), os.getloadavg()
-    space = MBV3Space(MBV3Space.Options(**SPACE))  # type: ignore[arg-type]
-    dataset = DigitsDataset(DigitsDataset.Options(**DATA), seed=args.seed)
+    if args.part == "summary":
+        Path(args.out).write_text(json.dumps(summarise([Path(p) for p in args.summary_of.split(",")]), indent=2))
+        print(f"wrote {args.out} (small data: digits)")
+        return 0
+    setting = Setting(tuple(int(r) for r in args.resolutions.split(",")), tuple(args.eval_splits.split(",")))
+    space = MBV3Space(MBV3Space.Options(**setting.space))  # type: ignore[arg-type]
+    dataset = DigitsDataset(DigitsDataset.Options(**setting.data), seed=args.seed)
     archs = sample_archs(space, args.archs, args.seed + 1)
     seeds = [int(s) for s in args.seeds.split(",")]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     sn_seed = args.seed if args.supernet_seed is None else args.supernet_seed
     tail = "" if sn_seed == args.seed else f"-supernet{sn_seed}"
-    files = {m: work / f"supernet-{m}-steps{args.steps}-seed{args.seed}{tail}.json" for m in METHODS}
-    prefix = f"scratch-strat{args.archs}-epochs{args.epochs}"
+    files = {m: work / f"supernet-{m}-steps{args.steps}-seed{args.seed}{tail}{setting.tag}.json" for m in METHODS}
+    prefix = f"scratch-strat{args.archs}-epochs{args.epochs}{setting.tag}"
     if args.part in ("all", "supernets"):
         for method in [m for m in args.methods.split(",") if m != "ps_kd_eval_teacher"]:
-            teacher = train_teacher(space, args.seed, 30, work) if method == "ps_kd_trained_teacher" else None
+            teacher = train_teacher(space, args.seed, 30, work, setting) if method == "ps_kd_trained_teacher" else None
             if not files[method].is_file():
                 files[method].write_text(json.dumps(train_supernet(method, space, dataset, args.steps, sn_seed,
-                                                                   archs, teacher=teacher), indent=1))
+                                                                   archs, setting, teacher=teacher), indent=1))
     if args.part in ("all", "scratch"):
-        print(f"from scratch: {train_alone(space, archs, args.epochs, seeds, work, prefix):.0f} s here", flush=True)
+        print(f"from scratch: {train_alone(space, archs, args.epochs, seeds, work, prefix, setting):.0f} s here",
+              flush=True)
     parts: dict[str, Any] = {m: json.loads(f.read_text()) for m, f in files.items() if f.is_file()}
     parts["scratch"] = scratch_done(work, prefix)
     parts["macs"] = {space.to_str(a): macs_of(space, a) for a in archs}
     if not args.partial and any(f"{s}/{space.to_str(a)}" not in parts["scratch"] for s in seeds for a in archs):
         print(f"from-scratch runs still missing in {work}: run --part scratch")
         return 0
-    result = report(space, archs, parts, args, seeds)
+    result = report(space, archs, parts, args, seeds, setting)
     result["wall_seconds_this_call"], result["load_avg_this_call"] = time.perf_counter() - t0, [load0, os.getloadavg()]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

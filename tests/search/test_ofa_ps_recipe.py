@@ -1,7 +1,8 @@
 """OFA recipe pieces of progressive shrinking (evaluator ofa_ps): one input size per step,
 shared by the step's subnets and the teacher (so the teacher sees what its students see);
 no weight decay on BatchNorm parameters and biases; the partial sub-phases of the depth
-and expand phases (two largest choices first, at a lower learning rate)."""
+and expand phases (two largest choices first, at a lower learning rate), and OFA's second
+channel sort when the expand phase's sub-phase ends."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -119,6 +120,24 @@ def test_a_partial_sub_phase_has_its_own_lower_learning_rate(tmp_path: Path) -> 
         lrs.append(ev.optimizer.param_groups[0]["lr"])
     assert lrs[4] == pytest.approx(0.015) and lrs[5] < lrs[4]  # the sub-phase: half the rate, decaying
     assert lrs[6] == pytest.approx(0.03) and lrs[6] > lrs[7] > lrs[9]  # the rest of the phase restarts
+
+
+@pytest.mark.timeout(60)
+def test_channels_are_sorted_again_when_the_partial_expand_sub_phase_ends(tmp_path: Path) -> None:
+    """OFA sorts before each expansion sub-phase: once when the expand phase starts (all
+    channels), again when its {6, 4} sub-phase ends (expansion 4's channels kept in front)."""
+    ev = _deep_evaluator(tmp_path, steps=1, phase_steps=[1, 1, 1, 4], phase_partial_steps=[0, 0, 0, 2])
+    calls: list[tuple[int, Any]] = []
+    original = ev.weights_manager.sort_channels
+
+    def record(keep_expansion: Any = None) -> int:
+        calls.append((ev.steps_done, keep_expansion))
+        return original(keep_expansion)
+
+    ev.weights_manager.sort_channels = record  # type: ignore[method-assign]
+    for _ in range(7):
+        ev.update_evaluator()
+    assert calls == [(3, None), (5, 4)]
 
 
 @pytest.mark.parametrize("partial,needle", [([0, 0, 5, 0], "shorter than the phase"),

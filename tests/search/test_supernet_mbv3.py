@@ -140,3 +140,40 @@ def test_sorting_channels_keeps_the_largest_subnet_and_puts_important_channels_f
     torch.testing.assert_close(importance, top)  # most important first
     torch.testing.assert_close(run(largest), before_max, atol=1e-5, rtol=1e-5)
     assert not torch.allclose(run(smallest), before_min)  # the small expansion now keeps other channels
+
+
+def test_a_second_sort_keeps_the_trained_expansions_channels_in_front() -> None:
+    """OFA's re-sort before its second expansion sub-phase: expansion 4's hidden channels
+    (what the {6, 4} sub-phase trained) are sorted among themselves and stay in front, so
+    the largest and the expansion-4 subnets compute what they did, and expansion 3 now
+    takes the most important of expansion 4's channels."""
+    space = _space()
+    wm = MBV3Supernet(space=space, seed=0)
+    _randomise(wm.module, 3)
+    with torch.no_grad():
+        for stage in wm.module.stages:
+            for block in stage:
+                block.project.weight.mul_(torch.rand(block.mid_max, generator=torch.Generator().manual_seed(6))
+                                          .view(1, -1, 1, 1) * 3)
+    x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(7))
+    largest = list(wm.extreme_arch("max"))
+
+    def at_expansion(e: int) -> tuple[int, ...]:
+        return space.validate([d.choices.index(e) if d.name.endswith(".e") else v
+                               for d, v in zip(space.decisions, largest)])
+
+    def run(arch: tuple[int, ...]) -> torch.Tensor:
+        with torch.no_grad():
+            return wm.assemble_candidate(Rollout(arch)).eval()(x)
+
+    before = {e: run(at_expansion(e)) for e in (6, 4, 3)}
+    block = wm.module.stages[4][0]  # has squeeze-excite
+    keep, old = block.mid(4), block.project.weight.abs().sum(dim=(0, 2, 3)).clone()
+    assert wm.sort_channels(keep_expansion=4) == sum(len(s) for s in wm.module.stages)
+    new = block.project.weight.abs().sum(dim=(0, 2, 3))
+    torch.testing.assert_close(new[:keep], torch.sort(old[:keep], descending=True).values)
+    torch.testing.assert_close(new[keep:], torch.sort(old[keep:], descending=True).values)
+    assert not torch.equal(new, torch.sort(old, descending=True).values)  # not one global order
+    for e in (6, 4):
+        torch.testing.assert_close(run(at_expansion(e)), before[e], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(run(at_expansion(3)), before[3])

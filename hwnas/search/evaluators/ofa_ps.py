@@ -13,7 +13,9 @@ dimension it makes elastic takes only its two largest choices, at a fraction of 
 phase's learning rate (OFA: depth {4, 3} then {4, 3, 2}, expansion {6, 4} then {6, 4, 3},
 25 of each phase's 145 epochs at a third of its rate).
 Before the expansion phase the hidden channels are sorted by importance
-(``sort_channels`` of the supernet), so small expansions keep the channels that matter;
+(``sort_channels`` of the supernet), so small expansions keep the channels that matter,
+and, as OFA does before its second expansion sub-phase, again when the partial sub-phase
+ends (the channels the second-largest expansion trained kept in front);
 an optional fifth phase, ``width``, makes the stages' output widths elastic (a space with
 ``stage_widths``) after sorting each stage's channels likewise (``sort_stage_channels``).
 The input resolution is elastic in every phase, as in OFA: one input size per step, drawn
@@ -215,7 +217,8 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
         """After the full phase, take the snapshot teacher (unless a checkpoint restored it);
         at the first step of the expand (width) phase, sort hidden (stage) channels by
         importance - once: the step count says where a resumed run is - and drop momentum
-        of the old order."""
+        of the old order; and, as OFA sorts again before its second expansion sub-phase,
+        once more when the expand phase's partial sub-phase ends (see :meth:`_resort`)."""
         wm = self.weights_manager
         if index >= 1 and self._snapshots and (self._teacher is None or self.steps_done == self._phase_start(1)):
             self._teacher = self._snapshot()  # OFA distils from the full network as trained in phase one
@@ -226,6 +229,23 @@ class ProgressiveShrinkingEvaluator(MepaEvaluator):
             getattr(wm, sort)()
             self.optimizer.state.clear()  # momentum belongs to the old channel order
             log.info("ofa_ps: channels sorted by importance before the %s phase", phase)
+        parts = self.options.phase_partial_steps
+        if phase == "expand" and parts and parts[index] and self.steps_done == self._phase_start(index) + parts[index]:
+            self._resort()
+
+    def _resort(self) -> None:
+        """OFA's ``re_organize_middle_weights`` at the second expansion stage: after the
+        sub-phase that trained only the two largest expansions, sort each block's hidden
+        channels again, the smaller of those two expansions' channels kept in front (they
+        are what it trained), so the smallest expansion, free from now on, starts from the
+        most important of them rather than from the order of before the sub-phase."""
+        expansions = sorted({c for d in self.space.decisions if d.name.endswith(".e") for c in d.choices})
+        if len(expansions) < 3 or not hasattr(self.weights_manager, "sort_channels"):
+            return
+        self.weights_manager.sort_channels(keep_expansion=expansions[-2])
+        self.optimizer.state.clear()
+        log.info("ofa_ps: channels sorted again (expansion %s's kept in front) after the partial sub-phase",
+                 expansions[-2])
 
     @torch.no_grad()
     def _teacher_logits(self, x: torch.Tensor, phase: str, resolution: int | None = None) -> torch.Tensor | None:

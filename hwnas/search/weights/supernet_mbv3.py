@@ -42,6 +42,16 @@ from hwnas.search.weights.supernet_mbv2 import ElasticMBConv, ElasticOptions, Su
 SubnetConfig = tuple[int, list[list[tuple[int, int]]], list[int]]
 
 
+def sorted_within(importance: torch.Tensor, keep: int = 0) -> torch.Tensor:
+    """Indices ordering ``importance`` descending, within the first ``keep`` entries and
+    within the rest separately when 0 < keep < len (OFA's ``re_organize_middle_weights``
+    at a later expansion stage: channels already in use stay in front)."""
+    if not 0 < keep < len(importance):
+        return torch.argsort(importance, descending=True)
+    return torch.cat([torch.argsort(importance[:keep], descending=True),
+                      keep + torch.argsort(importance[keep:], descending=True)])
+
+
 class ElasticMBConvSE(ElasticMBConv):
     """An elastic inverted residual with an optional elastic squeeze-excite after the
     depthwise layer (MobileNetV3's order: expand, depthwise, SE, project)."""
@@ -81,16 +91,20 @@ class ElasticMBConvSE(ElasticMBConv):
         return x + h if self.stride == 1 and c_in == c_out else h
 
     @torch.no_grad()
-    def sort_channels(self) -> bool:
+    def sort_channels(self, keep: int = 0) -> bool:
         """Reorder the hidden channels by importance (L1 norm of their project weights),
         most important first, and the SE's reduced channels likewise (OFA's step before
         shrinking the expansion: a small expansion then keeps the channels that matter).
-        The largest subnet computes the same function afterwards. A block that may run at
-        expansion 1 (whose hidden channels are its inputs) is left as it is; returns
-        whether the block was reordered."""
+        The largest subnet computes the same function afterwards. With ``keep`` (OFA's
+        re-sort before the second expansion sub-phase) the first ``keep`` hidden channels
+        - those the smaller expansion trained so far used - are sorted among themselves
+        and the rest after them, so that expansion keeps its channels (and its SE's
+        reduced ones) and computes the same function too, while a still smaller one gets
+        the most important of them. A block that may run at expansion 1 (whose hidden
+        channels are its inputs) is left as it is; returns whether the block was reordered."""
         if self.mid_max == self.c_in:
             return False
-        idx = torch.argsort(self.project.weight.abs().sum(dim=(0, 2, 3)), descending=True)
+        idx = sorted_within(self.project.weight.abs().sum(dim=(0, 2, 3)), keep)
         for w in (self.expand.weight, self.dw.weight):
             w.copy_(w[idx])
         for bn in (self.expand_bn, self.dw_bn):
@@ -101,7 +115,8 @@ class ElasticMBConvSE(ElasticMBConv):
             self.se_reduce.weight.copy_(self.se_reduce.weight[:, idx])
             self.se_expand.weight.copy_(self.se_expand.weight[idx])
             self.se_expand.bias.copy_(self.se_expand.bias[idx])
-            se_idx = torch.argsort(self.se_expand.weight.abs().sum(dim=(0, 2, 3)), descending=True)
+            se_keep = _divisible(keep / 4) if keep else 0
+            se_idx = sorted_within(self.se_expand.weight.abs().sum(dim=(0, 2, 3)), se_keep)
             self.se_expand.weight.copy_(self.se_expand.weight[:, se_idx])
             self.se_reduce.weight.copy_(self.se_reduce.weight[se_idx])
             self.se_reduce.bias.copy_(self.se_reduce.bias[se_idx])
@@ -180,12 +195,15 @@ class MBV3Supernet(SupernetBase):
             torch.manual_seed(seed)
             self.module = MBV3SupernetModule(space, self.options.kernel_transform)  # type: ignore[arg-type]
 
-    def sort_channels(self) -> int:
+    def sort_channels(self, keep_expansion: int | None = None) -> int:
         """Sort every elastic block's hidden channels by importance (see
-        :meth:`ElasticMBConvSE.sort_channels`), as OFA does before the elastic-expansion
-        phase; returns the number of blocks reordered. Optimizer state (momentum) is not
+        :meth:`ElasticMBConvSE.sort_channels`), as OFA does before each elastic-expansion
+        sub-phase; ``keep_expansion``: the hidden channels of that expansion stay in front
+        (OFA's re-sort after the sub-phase that trained only the two largest expansions).
+        Returns the number of blocks reordered. Optimizer state (momentum) is not
         permuted: sort between training phases, with a fresh optimizer after."""
-        return sum(int(block.sort_channels()) for stage in self.module.stages for block in stage)
+        return sum(int(block.sort_channels(block.mid(keep_expansion) if keep_expansion else 0))
+                   for stage in self.module.stages for block in stage)
 
     @torch.no_grad()
     def sort_stage_channels(self) -> int:
