@@ -132,7 +132,7 @@ def test_channels_are_sorted_again_when_the_partial_expand_sub_phase_ends(tmp_pa
 
     def record(keep_expansion: Any = None) -> int:
         calls.append((ev.steps_done, keep_expansion))
-        return original(keep_expansion)
+        return original(keep_expansion) if keep_expansion else original()
 
     ev.weights_manager.sort_channels = record  # type: ignore[method-assign]
     for _ in range(7):
