@@ -295,10 +295,22 @@ def _row(e: Any, y: float, onnx: Any, fresh: Any, shipped: Any) -> tuple[dict[st
     return row, pred
 
 
+def _fit_data(args: argparse.Namespace, st: Any, load: Any) -> Any:
+    """The kernel-job networks the fresh predictor learns from: ``--store``'s, or another
+    build's (``--fit-store``: e.g. a new device's 300 s job) judged on ``--store``'s zoo rounds."""
+    if not args.fit_store:
+        return load(st, args.device)
+    from hwnas.store import Store
+
+    with Store(args.fit_store, readonly=True) as other:
+        return load(other, args.device)
+
+
 def _build_time(args: argparse.Namespace, data: Any, load_s: float, fit_s: float) -> dict[str, Any]:
-    """How long this device's predictor took: the kernel job's pieces on this store + load + fit."""
+    """How long this device's predictor took: the kernel job's pieces on its store + load + fit."""
+    job_store = Path(args.fit_store or args.store).resolve()
     pieces = [p for p in (json.loads(JOB_LOG.read_text()) if JOB_LOG.exists() else [])
-              if Path(p.get("store", "")).resolve() == Path(args.store).resolve()]
+              if Path(p.get("store", "")).resolve() == job_store]
     last = pieces[-1] if pieces else {}
     job_s = sum(float(p["wall_s"]) for p in pieces)
     return {"kernel_job_pieces": len(pieces), "kernel_job_wall_s": round(job_s, 1),
@@ -350,7 +362,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     models, hashes, not_imported = _import_zoo(args)
     with _store(args) as st:
         t0 = time.perf_counter()
-        data = load_kernel_data(st, args.device)
+        data = _fit_data(args, st, load_kernel_data)
         if args.job_before:  # the predictor an earlier, shorter build had: its networks only
             rows = [r for r in st.query(kind="network", ok_only=True) if r["created"] < args.job_before]
             early = {r["target"] for r in rows}
@@ -447,6 +459,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--only", action="append", default=[], metavar="GLOB", help="only zoo models matching (repeatable)")
     p.add_argument("--job-before", default="", metavar="ISO",
                    help="report: fit only the kernel-job networks measured before this UTC time (an earlier build)")
+    p.add_argument("--fit-store", default="", metavar="PATH",
+                   help="report: fit the fresh predictor on this store's kernel job (another build), zoo from --store")
     p.add_argument("--out", default="any_model.json", help="report JSON under bench/results (default %(default)s)")
     args = p.parse_args(argv)
     phases = {"kernels": cmd_kernels, "export": cmd_export, "zoo": cmd_zoo, "report": cmd_report}
