@@ -186,11 +186,12 @@ def main() -> int:
     archs = paired_archs(space, args.archs, args.arch_seed, bench)
     seeds, work = [int(s) for s in args.seeds.split(",")], Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for e in [int(v) for v in args.epochs.split(",")]:
-        prefix = f"pilot{args.archs}-a{args.arch_seed}-epochs{e}{setting.tag}"
-        train_alone(space, archs, e, seeds, work, prefix, setting)
-        done = scratch_done(work, prefix)
+    epochs, rows = [int(v) for v in args.epochs.split(",")], []
+    prefix = f"pilot{args.archs}-a{args.arch_seed}-epochs{{}}{setting.tag}"
+    for e in epochs:
+        train_alone(space, archs, e, seeds, work, prefix.format(e), setting)
+    for e in epochs:  # after all: another process may have finished some meanwhile
+        done = scratch_done(work, prefix.format(e))
         if all(f"{s}/{space.to_str(a)}" in done for s in seeds for a in archs):
             rows += resolution_gaps(space, archs, done, e, seeds)
     if not rows:
