@@ -176,12 +176,13 @@ def score_inherited(ev: MepaEvaluator, archs: list[tuple[int, ...]], setting: Se
 
 
 def train_supernet(method: str, space: MBV3Space, dataset: DigitsDataset, steps: int, seed: int,
-                   archs: list[tuple[int, ...]], setting: Setting, teacher: Path | None = None) -> dict[str, Any]:
+                   archs: list[tuple[int, ...]], setting: Setting, ps: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train one supernet in 8 rounds (mean training loss of each recorded), then the
-    inherited accuracy of each of ``archs``."""
+    inherited accuracy of each of ``archs``. ``ps``: ofa_ps options of the PS supernets
+    (a ``teacher`` checkpoint, ``grad_clip``)."""
     chunks = 8
     t0 = time.perf_counter()
-    ev, total, passes = supernet_evaluator(method, space, dataset, steps, seed, teacher)
+    ev, total, passes = supernet_evaluator(method, space, dataset, steps, seed, **(ps or {}))
     curve = []
     for i in range(chunks):
         n = total * (i + 1) // chunks - total * i // chunks
@@ -298,7 +299,7 @@ def summarise(paths: list[Path]) -> dict[str, Any]:
     return out
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", type=int, default=30)
     ap.add_argument("--steps", type=int, default=500, help="ps_kd's optimizer steps (uniform: as many passes)")
@@ -306,6 +307,9 @@ def main() -> int:
     ap.add_argument("--seeds", default="0,1,2", help="from-scratch training seeds")
     ap.add_argument("--resolutions", default="12,8", help="the space's input sizes (digits upsampled to the largest)")
     ap.add_argument("--eval-splits", default="valid", help="held-out splits scored (valid or valid,test)")
+    ap.add_argument("--ps-grad-clip", type=float, default=COMMON["grad_clip"],
+                    help="gradient-norm clip of the PS supernets (0 = none, OFA's recipe; the first runs: 5, as "
+                         "uniform's, which binds on most expand-phase steps: 4 subnets' and KD's gradients summed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--supernet-seed", type=int, default=None,
                     help="seed of the supernets' initialisation, data order and subnet sampling (default --seed; "
@@ -317,7 +321,21 @@ def main() -> int:
     ap.add_argument("--partial", action="store_true", help="report with from-scratch runs still missing")
     ap.add_argument("--work", default="runs/ofa_ranking", help="folder of the parts done (resumable)")
     ap.add_argument("--out", default=str(RESULTS / "ofa_ranking.json"))
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def supernet_files(args: argparse.Namespace, work: Path, setting: Setting) -> dict[str, Path]:
+    """Each method's cache file: steps, seeds and setting in the name (and the PS runs'
+    gradient clip when it is not the first runs' 5)."""
+    sn_seed = args.seed if args.supernet_seed is None else args.supernet_seed
+    tail = "" if sn_seed == args.seed else f"-supernet{sn_seed}"
+    clip = f"-psclip{args.ps_grad_clip:g}" if args.ps_grad_clip != COMMON["grad_clip"] else ""
+    return {m: work / f"supernet-{m}-steps{args.steps}-seed{args.seed}{tail}{setting.tag}"
+                      f"{clip if m.startswith('ps') else ''}.json" for m in METHODS}
+
+
+def main() -> int:
+    args = parse_args()
     torch.set_num_threads(args.threads)
     t0, load0 = time.perf_counter(), os.getloadavg()
     if args.part == "summary":
@@ -332,15 +350,16 @@ def main() -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     sn_seed = args.seed if args.supernet_seed is None else args.supernet_seed
-    tail = "" if sn_seed == args.seed else f"-supernet{sn_seed}"
-    files = {m: work / f"supernet-{m}-steps{args.steps}-seed{args.seed}{tail}{setting.tag}.json" for m in METHODS}
+    files = supernet_files(args, work, setting)
     prefix = f"scratch-strat{args.archs}-epochs{args.epochs}{setting.tag}"
     if args.part in ("all", "supernets"):
         for method in [m for m in args.methods.split(",") if m != "ps_kd_eval_teacher"]:
-            teacher = train_teacher(space, args.seed, 30, work, setting) if method == "ps_kd_trained_teacher" else None
+            ps = {"grad_clip": args.ps_grad_clip} if args.ps_grad_clip != COMMON["grad_clip"] else {}
+            if method == "ps_kd_trained_teacher":
+                ps["teacher"] = train_teacher(space, args.seed, 30, work, setting)
             if not files[method].is_file():
                 files[method].write_text(json.dumps(train_supernet(method, space, dataset, args.steps, sn_seed,
-                                                                   archs, setting, teacher=teacher), indent=1))
+                                                                   archs, setting, ps), indent=1))
     if args.part in ("all", "scratch"):
         print(f"from scratch: {train_alone(space, archs, args.epochs, seeds, work, prefix, setting):.0f} s here",
               flush=True)
@@ -351,6 +370,7 @@ def main() -> int:
         print(f"from-scratch runs still missing in {work}: run --part scratch")
         return 0
     result = report(space, archs, parts, args, seeds, setting)
+    result["ps_grad_clip"] = args.ps_grad_clip
     result["wall_seconds_this_call"], result["load_avg_this_call"] = time.perf_counter() - t0, [load0, os.getloadavg()]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

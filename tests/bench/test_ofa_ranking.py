@@ -1,0 +1,54 @@
+"""bench/ofa_ranking.py's setting: the first runs' defaults keep their cache names, another
+setting (input sizes, scored splits, the PS supernets' gradient clip) gets its own, the
+held-out set of ``valid,test`` is both splits and nothing the supernets train on, and the
+PS supernets can run without the clip (OFA's recipe) while uniform keeps its own."""
+from __future__ import annotations
+
+import argparse
+import runpy
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "ofa_ranking.py"
+
+
+def _args(**kw: object) -> argparse.Namespace:
+    base = {"steps": 500, "seed": 0, "supernet_seed": None, "ps_grad_clip": 5.0}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_settings_never_share_a_cache_file(tmp_path: Path) -> None:
+    bench = runpy.run_path(str(BENCH))
+    setting, files = bench["Setting"], bench["supernet_files"]
+    first = files(_args(), tmp_path, setting())
+    assert first["ps_kd"].name == "supernet-ps_kd-steps500-seed0.json"  # the first runs' caches stay valid
+    new = setting((16, 12), ("valid", "test"))
+    assert new.data["resolution"] == 16 and new.tag == "-r16-12-evalvalid+test"
+    unclipped = files(_args(ps_grad_clip=0.0), tmp_path, new)
+    assert unclipped["ps_kd"].name == "supernet-ps_kd-steps500-seed0-r16-12-evalvalid+test-psclip0.json"
+    assert unclipped["uniform"] == files(_args(), tmp_path, new)["uniform"]  # uniform is not clipped otherwise
+    assert len({p.name for f in (first, unclipped) for p in f.values()}) == 2 * len(first)
+
+
+def test_valid_and_test_are_scored_and_held_out_from_training() -> None:
+    bench = runpy.run_path(str(BENCH))
+    setting = bench["Setting"]((16, 12), ("valid", "test"))
+    dataset = bench["DigitsDataset"](bench["DigitsDataset"].Options(**setting.data), seed=0)
+    held = setting.held_out(dataset)
+    x = torch.cat([b[0] for b in held])
+    assert len(x) == dataset.size("valid") + dataset.size("test") and x.shape[-1] == 16
+    train = dataset.arrays("train")[0].reshape(dataset.size("train"), -1)
+    rows = {r.tobytes() for r in np.round(train, 5)}
+    assert not any(r.tobytes() in rows for r in np.round(x.reshape(len(x), -1).numpy(), 5))
+
+
+def test_ps_supernets_take_the_clip_asked_and_uniform_keeps_its_own() -> None:
+    bench = runpy.run_path(str(BENCH))
+    setting = bench["Setting"]((16, 12))
+    space = bench["MBV3Space"](bench["MBV3Space"].Options(**setting.space))
+    dataset = bench["DigitsDataset"](bench["DigitsDataset"].Options(**setting.data), seed=0)
+    ps, _, _ = bench["supernet_evaluator"]("ps_kd", space, dataset, 40, 0, grad_clip=0.0)
+    uniform, _, _ = bench["supernet_evaluator"]("uniform", space, dataset, 40, 0, grad_clip=0.0)
+    assert ps.options.grad_clip == 0.0 and uniform.options.grad_clip == bench["COMMON"]["grad_clip"] == 5.0
