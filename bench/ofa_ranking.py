@@ -28,7 +28,7 @@ seeds. Small data (scikit-learn digits, 8x8 upsampled), minutes of training: a
 small-budget estimate, not OFA's ImageNet figure.
 
     nice -n 10 .venv/bin/python bench/ofa_ranking.py [--archs 30] [--steps 500] [--epochs 6] [--seeds 0,1,2]
-        [--resolutions 12,8] [--eval-splits valid]
+        [--resolutions 12,8] [--eval-splits valid] [--ps-grad-clip 5]
     (parts: --part scratch (several processes share it) and --part supernets --methods ps_kd
     / uniform; then any call reports once every part is in --work, runs/ofa_ranking)
 
@@ -38,7 +38,12 @@ second stage at 2x2 instead of 1x1 maps), ``--epochs`` of the scratch recipe and
 ``--eval-splits`` (``valid,test``: both splits are held out from every training - the
 supernets', their BN recalibration's and the scratch runs' - so scoring on both halves the
 evaluation noise). A setting other than the defaults is part of every cache file's name
-in ``--work``, so parts of different settings never mix.
+in ``--work``, so parts of different settings never mix. ``--ps-grad-clip 0`` trains the PS
+supernets without a gradient clip, as OFA does (the first runs clipped them at 5 like
+uniform; with 4 subnets' and the distillation's gradients summed, that clip bound on 80% of
+the expand phase's steps and on almost none of uniform's: ``bench/ofa_ps_diagnose.py
+--grad-norms``). The 16/12 runs: ``--resolutions 16,12 --eval-splits valid,test --epochs 20
+--steps 2000 --ps-grad-clip 0``, the scratch epochs chosen by ``bench/ofa_scratch.py``.
 """
 from __future__ import annotations
 
