@@ -106,6 +106,9 @@ def measured_rules():
     # Downstream tests must not depend on timing verdicts of microsecond kernels on a shared
     # machine: keep the measured times, decide by the structural verdict (merged) alone.
     # (The timed verdict itself is tested on real timings in profilers/test_fusion_timing.py.)
+    from hwnas.profilers.fusion import measure_plain_pairs
+
+    pairs.update(measure_plain_pairs(be, int(lay["block"]), hw=32, protocol=proto))  # as measure_rules does
     for rec in pairs.values():
         rec["timed_fused"], rec["fused"] = rec["fused"], rec["merged"]
     from hwnas.profilers.token_rules import measure_token_rules

@@ -45,6 +45,10 @@ PAIRS: tuple[tuple[str, str], ...] = (
     # modern CNNs: layer scale after a convolution (folded into its weights?), GELU after one
     ("conv", "scale"), ("dwconv", "scale"), ("conv", "gelu"), ("fc", "bn"),
 )
+#: Residual sums after a convolution that runs in the plain layout (channels not a multiple
+#: of the block): ONNX Runtime merges them into one ``FusedConv`` there too (measured), so
+#: they are measured apart, at an unaligned width, under ``plain:`` keys.
+PLAIN_PAIRS: tuple[tuple[str, str], ...] = (("conv", "add"), ("dwconv", "add"), ("gconv", "add"))
 MODE_CATEGORIES = ("relu", "relu6", "clip", "sigmoid", "hsigmoid", "hswish", "tanh", "leakyrelu", "add", "mul",
                    "concat", "maxpool", "avgpool", "gap", "bn")
 NCHWC_DOMAIN = "com.microsoft.nchwc"
@@ -124,6 +128,17 @@ def measure_pairs(backend: Any, pairs: tuple[tuple[str, str], ...] = PAIRS, *, c
     return out
 
 
+def measure_plain_pairs(backend: Any, block: int, *, hw: int = 56, share: float = 0.5,
+                        protocol: TimingProtocol = RULES_PROTOCOL) -> dict[str, dict[str, Any]]:
+    """``{"plain:A>B": ...}``: :data:`PLAIN_PAIRS` at a width that is not a multiple of the
+    runtime's block (so the convolution stays in the plain layout); none without a block."""
+    if block <= 0:
+        return {}
+    c = 4 * block - 2
+    timed = measure_pairs(backend, PLAIN_PAIRS, c=c, hw=hw, share=share, protocol=protocol)
+    return {f"plain:{k}": {**v, "c": c} for k, v in timed.items()}
+
+
 def measure_rules(backend: Any, *, share: float = 0.5, pairs: tuple[tuple[str, str], ...] = PAIRS,
                   protocol: TimingProtocol = RULES_PROTOCOL,
                   progress: Callable[[str], None] | None = None) -> FusionRules:
@@ -133,6 +148,7 @@ def measure_rules(backend: Any, *, share: float = 0.5, pairs: tuple[tuple[str, s
 
     lay = measure_layout(backend)
     timed = measure_pairs(backend, pairs, share=share, protocol=protocol, progress=progress)
+    timed.update(measure_plain_pairs(backend, int(lay["block"]), share=share, protocol=protocol))
     timed.update(measure_token_rules(backend))  # transformer pairs and patterns (structural)
     return FusionRules(backend=backend.name, share=share, pairs=timed, block=int(lay["block"]),
                        modes=lay["modes"], conv=lay["conv"],

@@ -187,14 +187,24 @@ class _Detector:
             best: tuple[int, Kernel, str] | None = None
             for t, other in ((data[0], data[1]), (data[1], data[0])):
                 kern = self._producer_kernel(t, j)
-                if kern is None or kern.layout != BLOCKED or not self.rules.fuses(kern.sig, "add"):
+                if kern is None:
                     continue
-                if other not in self.native:
+                blocked = kern.layout == BLOCKED
+                # a blocked kernel sums a tensor another blocked kernel produced; a plain one
+                # (unaligned channels: ONNX Runtime's FusedConv) any tensor, reordered to plain
+                if not self.rules.fuses(kern.sig, "add", plain=not blocked):
                     continue
-                idx = self.of_tensor[t]
+                if blocked and other not in self.native:
+                    continue
+                # blocked: the later-produced operand's kernel takes the sum; plain: the first
+                # operand's (ONNX Runtime's Conv+Add fusion looks at the Add's inputs in order).
+                # Never both kinds at once: a blocked one needs the other operand blocked-made.
+                idx = self.of_tensor[t] if blocked else int(t == data[0])
                 if best is None or idx > best[0]:
                     best = (idx, kern, other)
             if best is not None:
+                if best[1].layout != BLOCKED:
+                    self._need([best[2]], PLAIN)
                 return self._join(best[1], j, cat, [best[2]])
         return False
 

@@ -43,10 +43,12 @@ class FusionRules:
     meta: dict[str, Any] = field(default_factory=dict)
 
     # -- queries ---------------------------------------------------------------------------
-    def fuses(self, left: str, right: str) -> bool:
+    def fuses(self, left: str, right: str, *, plain: bool = False) -> bool:
         """True when the measured pair ``left>right`` is one kernel: fused by its timing, or
-        merged into one executed node by the runtime (unmeasured pairs: False)."""
-        rec = self.pairs.get(f"{left}>{right}")
+        merged into one executed node by the runtime (unmeasured pairs: False). ``plain``:
+        the pair as measured with the left side in the plain layout (``plain:`` keys; rules
+        measured before those existed have none, so such a pair is not fused, as before)."""
+        rec = self.pairs.get(f"{'plain:' if plain else ''}{left}>{right}")
         return bool(rec and (rec.get("fused") or rec.get("merged")))
 
     def merges(self, pattern: str) -> bool:
