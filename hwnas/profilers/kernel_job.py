@@ -196,7 +196,7 @@ class KernelJob:
         for r in self.store.query(device_id=dev_id, backend="onnxruntime", kind="network"):
             x = r["extra"] or {}
             if r["settings_hash"] == sh and x.get("job") == SPACE and x.get("round") == rnd and x.get("seed") in seeds \
-                    and int(x.get("sampler", 1)) == SAMPLER_VERSION:
+                    and _this_sampler(x):
                 return RoundAdvice({str(k): float(v) for k, v in dict(x.get("weights") or {}).items()},
                                    {str(k): dict(v) for k, v in dict(x.get("advice") or {}).items()})
         return None
@@ -213,7 +213,7 @@ class KernelJob:
         rows = self.store.query(device_id=dev_id, backend="onnxruntime", kind="network", ok_only=True)
         return {(int(r["extra"]["seed"]), _wkey(r["extra"].get("weights") or {})) for r in rows
                 if r["settings_hash"] == sh and (r["extra"] or {}).get("job") == SPACE and "seed" in r["extra"]
-                and int(r["extra"].get("sampler", 1)) == SAMPLER_VERSION}
+                and _this_sampler(r["extra"])}
 
     def _draws(self, dev_id: int, sh: str, rnd: int, advice: RoundAdvice,
                summary: KernelJobSummary) -> Iterator[JobItem]:
@@ -327,6 +327,12 @@ class _Context:
     rules: FusionRules
     settings: dict[str, Any]
     versions: dict[str, Any]
+
+
+def _this_sampler(arch: Mapping[str, Any]) -> bool:
+    """Whether a stored draw came from this sampler version (draws stored before versions
+    were recorded are version 1): only then does its seed name the network drawn now."""
+    return int(arch.get("sampler", 1)) == SAMPLER_VERSION
 
 
 def _wkey(weights: Mapping[str, Any]) -> str:
