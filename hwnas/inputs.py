@@ -153,8 +153,8 @@ def output_dir(path: str | Path, what: str = "output folder", *, create: bool = 
         if parent.exists() and not parent.is_dir():
             raise InputError(f"{p}: {parent} is a file, not a folder")
         if create:
-            try:
-                p.mkdir(parents=parents)
+            try:  # another process (a DDP rank) may create it between the check and here
+                p.mkdir(parents=parents, exist_ok=True)
             except OSError as exc:
                 raise InputError(f"{p}: cannot create {what} ({describe_os_error(exc)})") from None
     elif not os.access(p, os.W_OK):
