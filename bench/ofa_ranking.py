@@ -312,6 +312,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--seeds", default="0,1,2", help="from-scratch training seeds")
     ap.add_argument("--resolutions", default="12,8", help="the space's input sizes (digits upsampled to the largest)")
     ap.add_argument("--eval-splits", default="valid", help="held-out splits scored (valid or valid,test)")
+    ap.add_argument("--max-train", type=int, default=0, help="cap on training images, supernets' and scratch (0 = all)")
     ap.add_argument("--ps-grad-clip", type=float, default=COMMON["grad_clip"],
                     help="gradient-norm clip of the PS supernets (0 = none, OFA's recipe; the first runs: 5, as "
                          "uniform's, which binds on most expand-phase steps: 4 subnets' and KD's gradients summed)")
@@ -347,7 +348,8 @@ def main() -> int:
         Path(args.out).write_text(json.dumps(summarise([Path(p) for p in args.summary_of.split(",")]), indent=2))
         print(f"wrote {args.out} (small data: digits)")
         return 0
-    setting = Setting(tuple(int(r) for r in args.resolutions.split(",")), tuple(args.eval_splits.split(",")))
+    setting = Setting(tuple(int(r) for r in args.resolutions.split(",")), tuple(args.eval_splits.split(",")),
+                      args.max_train)
     space = MBV3Space(MBV3Space.Options(**setting.space))  # type: ignore[arg-type]
     dataset = DigitsDataset(DigitsDataset.Options(**setting.data), seed=args.seed)
     archs = sample_archs(space, args.archs, args.seed + 1)

@@ -57,6 +57,9 @@ class Setting:
 
     resolutions: tuple[int, ...] = tuple(SPACE["resolutions"])  # type: ignore[call-overload]
     eval_splits: tuple[str, ...] = EVAL_SPLITS
+    #: Cap on the training split's images (0 = all of it; the held-out splits stay whole):
+    #: fewer images make the task hard enough that the subnets' accuracies differ.
+    max_train: int = 0
 
     @property
     def space(self) -> dict[str, Any]:
@@ -64,13 +67,14 @@ class Setting:
 
     @property
     def data(self) -> dict[str, Any]:
-        return {**DATA, "resolution": max(self.resolutions)}
+        return {**DATA, "resolution": max(self.resolutions), **({"max_train": self.max_train} if self.max_train else {})}
 
     @property
     def tag(self) -> str:
         """The setting in cache file names: empty for the defaults (the first runs' files)."""
         res = "" if list(self.resolutions) == SPACE["resolutions"] else "-r" + "-".join(map(str, self.resolutions))
-        return res + ("" if self.eval_splits == EVAL_SPLITS else "-eval" + "+".join(self.eval_splits))
+        return (res + ("" if self.eval_splits == EVAL_SPLITS else "-eval" + "+".join(self.eval_splits))
+                + (f"-train{self.max_train}" if self.max_train else ""))
 
     def held_out(self, dataset: Any, batch_size: int = 512) -> list[Any]:
         """Every batch of the scored splits (held out from all training)."""
@@ -162,6 +166,39 @@ def resolution_gaps(space: MBV3Space, archs: list[tuple[int, ...]], done: dict[s
     return rows
 
 
+def probe_candidates(space: MBV3Space, args: argparse.Namespace, setting: Setting,
+                     bench: set[str]) -> list[dict[str, Any]]:
+    """The noise-ceiling probe: for each candidate ``N:epochs`` of ``--probe``, train
+    ``--archs`` MAC-stratified architectures that are not the benchmark's (``--arch-seed``)
+    for every seed with the training split capped at N, and measure how much the
+    architectures differ against how much one architecture's seeds do (the across-arch std
+    of the seed mean over the mean per-arch seed std, the noise-corrected share of that
+    spread, and one seed's tau against the mean of the others). Rows only for candidates
+    every process has finished."""
+    from ofa_ranking import noise_ceiling, sample_archs
+
+    archs = sample_archs(space, args.archs, args.arch_seed)
+    if any(space.to_str(a) in bench for a in archs):
+        raise SystemExit(f"--arch-seed {args.arch_seed} draws one of the benchmark's subnets: take another seed")
+    seeds, work, rows = [int(s) for s in args.seeds.split(",")], Path(args.work), []
+    work.mkdir(parents=True, exist_ok=True)
+    cands = [tuple(int(v) for v in c.split(":")) for c in args.probe.split(",")]
+    prefix = f"probe{args.archs}-a{args.arch_seed}-epochs{{}}{{}}"
+    for n, e in cands:
+        cap = Setting(setting.resolutions, setting.eval_splits, n)
+        train_alone(space, archs, e, seeds, work, prefix.format(e, cap.tag), cap)
+    for n, e in cands:  # after all: another process may have finished some meanwhile
+        done = scratch_done(work, prefix.format(e, Setting(setting.resolutions, setting.eval_splits, n).tag))
+        if all(f"{s}/{space.to_str(a)}" in done for s in seeds for a in archs):
+            grid = np.array([[done[f"{s}/{space.to_str(a)}"] for a in archs] for s in seeds])
+            c = noise_ceiling(grid)
+            signal = max(c["across_arch_std_of_mean"] ** 2 - c["per_arch_seed_std"] ** 2 / len(seeds), 0.0)
+            rows.append({"max_train": n, "epochs": e, "mean_acc": float(grid.mean()),
+                         "std_ratio": c["across_arch_std_of_mean"] / max(c["per_arch_seed_std"], 1e-12),
+                         "signal_std": signal ** 0.5, **c, "grid": grid.tolist()})
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="choose the scratch recipe's epochs: " + __doc__.splitlines()[0])
     ap.add_argument("--resolutions", default="16,12")
@@ -169,6 +206,8 @@ def main() -> int:
     ap.add_argument("--epochs", default="6,12,20", help="candidate numbers of epochs")
     ap.add_argument("--archs", type=int, default=2, help="architectures, each trained at every resolution")
     ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--max-train", type=int, default=0, help="cap on training images (0 = all)")
+    ap.add_argument("--probe", default="", help="noise-ceiling probe of training-set caps instead: N:epochs,...")
     ap.add_argument("--arch-seed", type=int, default=1000, help="seed of the uniform draw (not the benchmark's)")
     ap.add_argument("--bench-archs", type=int, default=30, help="the benchmark's subnets (of --seed 0), excluded")
     ap.add_argument("--threads", type=int, default=1)
@@ -180,9 +219,12 @@ def main() -> int:
     from ofa_ranking import sample_archs  # the benchmark's own subnets, to keep them out
 
     t0 = time.perf_counter()
-    setting = Setting(tuple(int(r) for r in args.resolutions.split(",")), tuple(args.eval_splits.split(",")))
+    setting = Setting(tuple(int(r) for r in args.resolutions.split(",")), tuple(args.eval_splits.split(",")),
+                      args.max_train)
     space = MBV3Space(MBV3Space.Options(**setting.space))  # type: ignore[arg-type]
     bench = {space.to_str(a) for a in sample_archs(space, args.bench_archs, 1)}
+    if args.probe:
+        return write_probe(probe_candidates(space, args, setting, bench), args, setting, t0)
     archs = paired_archs(space, args.archs, args.arch_seed, bench)
     seeds, work = [int(s) for s in args.seeds.split(",")], Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -206,6 +248,27 @@ def main() -> int:
                                "load_avg_end": os.getloadavg(),
                                "note": "small data: scikit-learn digits; architectures not among the ranking "
                                        "benchmark's subnets (uniform draw of --arch-seed); a recipe choice"},
+                              indent=1))
+    print(f"wrote {out} (small data: digits)")
+    return 0
+
+
+def write_probe(rows: list[dict[str, Any]], args: argparse.Namespace, setting: Setting, t0: float) -> int:
+    """Print the probe's table and write its JSON (once every candidate is finished)."""
+    if len(rows) < len(args.probe.split(",")):
+        print(f"runs still missing in {args.work} (another process is training them)")
+        return 0
+    print(format_table(rows, ["max_train", "epochs", "mean_acc", "std_ratio", "signal_std", "per_arch_seed_std",
+                              "across_arch_std_of_mean", "mean_seed_pair_tau", "mean_seed_vs_others_tau"]))
+    out = Path(args.out) if args.out else RESULTS / f"ofa_scratch_probe{setting.tag}.json"
+    out.write_text(json.dumps({"rows": rows, "seeds": [int(s) for s in args.seeds.split(",")],
+                               "arch_seed": args.arch_seed, "setting": {"space": setting.space, "data": setting.data,
+                                                                        "eval_splits": list(setting.eval_splits)},
+                               "scratch_recipe": SCRATCH, "seconds": time.perf_counter() - t0,
+                               "load_avg_end": os.getloadavg(),
+                               "note": "small data: scikit-learn digits, training split capped at max_train (the "
+                                       "held-out valid+test splits whole); architectures stratified by MACs, not "
+                                       "among the ranking benchmark's subnets; a setting choice, not a ranking"},
                               indent=1))
     print(f"wrote {out} (small data: digits)")
     return 0

@@ -5,7 +5,9 @@ PS supernets can run without the clip (OFA's recipe) while uniform keeps its own
 from __future__ import annotations
 
 import argparse
+import json
 import runpy
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +54,40 @@ def test_ps_supernets_take_the_clip_asked_and_uniform_keeps_its_own() -> None:
     ps, _, _ = bench["supernet_evaluator"]("ps_kd", space, dataset, 40, 0, grad_clip=0.0)
     uniform, _, _ = bench["supernet_evaluator"]("uniform", space, dataset, 40, 0, grad_clip=0.0)
     assert ps.options.grad_clip == 0.0 and uniform.options.grad_clip == bench["COMMON"]["grad_clip"] == 5.0
+
+
+def test_max_train_caps_the_training_split_only() -> None:
+    bench = runpy.run_path(str(BENCH))
+    capped, full = bench["Setting"]((16, 12), ("valid", "test"), 300), bench["Setting"]((16, 12), ("valid", "test"))
+    sizes = []
+    for s in (capped, full):
+        d = bench["DigitsDataset"](bench["DigitsDataset"].Options(**s.data), seed=0)
+        sizes.append([d.size(split) for split in ("train", "valid", "test")])
+    assert sizes[0][0] == 300 < sizes[1][0] and sizes[0][1:] == sizes[1][1:]  # held-out splits whole
+    assert "max_train" not in full.data and full.tag == "-r16-12-evalvalid+test"  # the old caches stay valid
+
+
+def test_max_train_reaches_the_scratch_runs_and_every_cache_name(tmp_path: Path, monkeypatch: object) -> None:
+    bench = runpy.run_path(str(BENCH))
+    scratch = sys.modules["ofa_scratch"]
+    built: list[object] = []  # every dataset prepared (kept alive: compared by identity)
+
+    class Recorded(bench["DigitsDataset"]):  # type: ignore[misc, valid-type]
+        def prepare(self) -> object:
+            if not any(d is self for d in built):
+                built.append(self)
+            return super().prepare()
+
+    monkeypatch.setattr(scratch, "DigitsDataset", Recorded)  # type: ignore[attr-defined]
+    out = tmp_path / "report.json"
+    monkeypatch.setattr(sys, "argv", ["ofa_ranking.py", "--part", "scratch", "--archs", "5", "--seeds", "0",  # type: ignore[attr-defined]
+                                      "--epochs", "1", "--max-train", "64", "--work", str(tmp_path), "--out", str(out)])
+    assert bench["main"]() == 0
+    assert [d.options.max_train for d in built] == [64] * 5  # each of the 5 scratch runs: the capped split
+    assert json.loads(out.read_text())["dataset"]["max_train"] == 64
+    caches = [p.name for p in tmp_path.glob("scratch-*.json")]
+    assert caches and all(n.startswith("scratch-strat5-epochs1-train64-") for n in caches)
+    files = bench["supernet_files"](_args(), tmp_path, bench["Setting"](max_train=64))
+    assert all(p.name.endswith("-train64.json") for p in files.values())
+    uncapped = bench["supernet_files"](_args(), tmp_path, bench["Setting"]())
+    assert not {p.name for p in files.values()} & {p.name for p in uncapped.values()}
