@@ -42,7 +42,7 @@ def _one(data: Any, params: dict[str, Any], splits: int) -> dict[str, Any]:
         nets = [data.nets[i] for i in te]
         sums.append(float(np.mean([abs(m.predict_kernels(n.kernels, fallback=True).sum() / sum(n.kernel_ms) - 1)
                                    for n in nets])))
-        e2e.append(float(np.mean([abs(m.compose(m.predict_kernels(n.kernels, fallback=True)) / n.e2e_ms - 1)
+        e2e.append(float(np.mean([abs(m.compose(m.predict_kernels(n.kernels, fallback=True), n.kernels) / n.e2e_ms - 1)
                                   for n in nets])))
     with tempfile.TemporaryDirectory() as tmp:
         save_model(m, tmp)

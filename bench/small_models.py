@@ -37,7 +37,7 @@ def _net_preds(model: Any, nets: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     tot, sums = [], []
     for n in nets:
         per = model.predict_network(n.kernels)
-        tot.append(model.compose(per))
+        tot.append(model.compose(per, n.kernels))
         sums.append(float(np.sum(per)))
     return np.asarray(tot), np.asarray(sums)
 

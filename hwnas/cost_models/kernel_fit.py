@@ -65,7 +65,7 @@ def _network_metrics(model: KernelCostModel, data: KernelData, idx: np.ndarray) 
     if len(nets) < 2:
         return {"n": float(len(nets)), "refused": float(refused)}
     y = np.asarray([n.e2e_ms for n in nets])
-    p = np.asarray([model.compose(model.predict_network(n.kernels)) for n in nets])
+    p = np.asarray([model.compose(model.predict_network(n.kernels), n.kernels) for n in nets])
     return {**{k: round(float(v), 4) for k, v in regression_metrics(y, p).items()}, "refused": float(refused)}
 
 

@@ -5,9 +5,10 @@ Per family (convolution, depthwise, fully connected, elementwise, pooling, SE, r
 ...) a gradient-boosted tree ensemble (scikit-learn) learns ``log(t / base)``, where
 ``base`` is a non-negative linear fit of time on multiply-adds and bytes moved: the base
 carries extrapolation to kernels bigger than any sampled, the trees the runtime's
-departures from it. A whole model is ``a + b * sum(kernel predictions) + c * kernels``;
-``a, b, c`` are fitted on the kernel job's random networks (end to end against the sum of
-their kernels' profiled times), never on the networks being predicted.
+departures from it. A whole model is ``a + sum(max(b * t_k + c_f, 0))`` over its kernels,
+``c_f`` a per-kernel cost of the kernel's family (kernel_overhead.py: one kernel can be
+several executed nodes); ``a, b, c_f`` are fitted on the kernel job's random networks (end
+to end against their kernels' profiled times), never on the networks being predicted.
 
 A kernel's time also depends on the network it runs in: the same configuration is slower
 in a bigger network (measured on the kernel job's random networks: caches, whose contents
@@ -43,6 +44,7 @@ import numpy as np
 
 from hwnas.cost_models.base import CostModel
 from hwnas.cost_models.kernel_features import FEATURES, family, feature_matrix, work
+from hwnas.cost_models.kernel_overhead import fit_kernel_costs, fit_overhead
 from hwnas.cost_models.trees import TreeEnsemble
 from hwnas.errors import CostModelError
 from hwnas.nn.kernels.catalog import missing_kernel_hint
@@ -196,7 +198,7 @@ class KernelCostModel(CostModel):
         if not prims:
             raise CostModelError("kernel model: no kernel measurements to fit")
         nets = data.nets if idx is None else [data.nets[i] for i in idx]
-        self.overhead_ = self._fit_overhead(nets)
+        self.overhead_, self.kernel_cost_ = fit_kernel_costs(nets, fit_overhead(nets))
         ctx = np.asarray([network_context(n.e2e_ms) if self.context_by == "e2e" else bytes_context(n.kernels)
                           for n in nets for _ in n.kernels])
         fam_of = [family(p.op) for p in prims]
@@ -218,25 +220,6 @@ class KernelCostModel(CostModel):
         self.n_train_ = len(nets)
         self.nodes_ = None
         return self
-
-    @staticmethod
-    def _fit_overhead(nets: Sequence[Any]) -> tuple[float, float, float]:
-        """e2e ~ a + b * (sum of kernel times) + c * (kernels), relative least squares. A
-        negative per-kernel term is allowed (profiled kernel times include a per-node cost
-        the model does not pay), but a and b must not be: refit with all three >= 0 when
-        they come out negative, which would predict negative latencies for small models."""
-        from scipy.optimize import nnls
-
-        if len(nets) < 3:
-            return (0.0, 1.0, 0.0)
-        y = np.asarray([n.e2e_ms for n in nets])
-        x = np.asarray([[1.0, sum(n.kernel_ms), len(n.kernels)] for n in nets]) / y[:, None]
-        coef, *_ = np.linalg.lstsq(x, np.ones_like(y), rcond=None)
-        if coef[0] < 0 or coef[1] <= 0:
-            coef, _ = nnls(x, np.ones_like(y))
-        if coef[1] <= 0:  # degenerate data: the plain sum
-            return (0.0, 1.0, 0.0)
-        return (float(coef[0]), float(coef[1]), float(coef[2]))
 
     def fit(self, networks: Sequence[NetworkSpec], y: Any, table: Mapping[str, float] | None = None) -> "KernelCostModel":
         raise CostModelError("the kernel model is fitted from kernel measurements: run `hwnas profile --kernels`, "
@@ -302,14 +285,22 @@ class KernelCostModel(CostModel):
             per[keep] = base[keep] * np.exp(self._context_factor_log(fams, bytes_context(prims)))
             return per
         for _ in range(3):
-            per[keep] = base[keep] * np.exp(self._context_factor_log(fams, network_context(self.compose(per))))
+            per[keep] = base[keep] * np.exp(self._context_factor_log(fams, network_context(self.compose(per, prims))))
         return per
 
-    def compose(self, kernel_ms: np.ndarray) -> float:
-        """Whole-model latency from its kernels' predictions: a + sum(max(b * t + c, 0)),
-        so no kernel counts negatively and the total is never below a >= 0."""
+    def compose(self, kernel_ms: np.ndarray, prims: Sequence[Primitive] | None = None) -> float:
+        """Whole-model latency from its kernels' predictions: a + sum(max(b * t + c_f, 0)),
+        so no kernel counts negatively and the total is never below a >= 0. ``c_f`` is the
+        kernel's family's per-kernel cost when ``prims`` are given and the model has one
+        (:func:`fit_kernel_costs`), else the common ``c``; an ``input`` node costs nothing."""
         a, b, c = self.overhead_
-        return float(a + np.sum(np.maximum(b * np.asarray(kernel_ms, dtype=float) + c, 0.0)))
+        t = np.asarray(kernel_ms, dtype=float)
+        costs = getattr(self, "kernel_cost_", None) or {}
+        if prims is None or not costs:
+            return float(a + np.sum(np.maximum(b * t + c, 0.0)))
+        per = np.asarray([costs.get(family(p.op), c) for p in prims], dtype=float)
+        keep = np.asarray([p.op != "input" for p in prims], dtype=bool)
+        return float(a + np.sum(np.maximum(b * t[keep] + per[keep], 0.0)))
 
     def predict_graph(self, kg: Any, *, fallback: bool = False) -> tuple[float, np.ndarray]:
         """(total ms, per-kernel ms) of a detected KernelGraph."""
@@ -319,7 +310,7 @@ class KernelCostModel(CostModel):
         except CostModelError as exc:
             node = _node_of(kg, str(exc))
             raise CostModelError(f"{kg.source}: {exc}{node}") from None
-        return self.compose(per), per
+        return self.compose(per, prims), per
 
     def rules(self) -> Any:
         from hwnas.nn.kernels.rules import FusionRules
@@ -341,7 +332,8 @@ class KernelCostModel(CostModel):
         fams = {f: {"coef": list(m.coef), "floor": m.floor, "n": m.n,
                     "trees": m.trees.meta() if m.trees is not None else None} for f, m in self.families_.items()}
         return {"features": list(FEATURES), "families": fams, "overhead": list(self.overhead_), "rules": self.rules_,
-                "device": self.device_, "n_train": self.n_train_, "context": getattr(self, "context_", None)}
+                "device": self.device_, "n_train": self.n_train_, "context": getattr(self, "context_", None),
+                "kernel_cost": dict(getattr(self, "kernel_cost_", None) or {})}
 
     def tensors(self) -> dict[str, Any]:
         import torch
@@ -366,6 +358,8 @@ class KernelCostModel(CostModel):
             fams[f] = FamilyModel(tuple(rec["coef"]), float(rec["floor"]), trees, int(rec["n"]))  # type: ignore[arg-type]
         self.families_ = fams
         self.overhead_ = tuple(float(v) for v in state["overhead"])  # type: ignore[assignment]
+        # saved before per-family kernel costs: none (every kernel costs the common c, as before)
+        self.kernel_cost_ = {str(f): float(v) for f, v in dict(state.get("kernel_cost") or {}).items()}
         self.rules_ = dict(state["rules"])
         self.device_ = dict(state.get("device") or {})
         self.n_train_ = int(state.get("n_train", 0))

@@ -91,10 +91,24 @@ class KernelJobSummary:
 
 
 def ensure_rules(store: Store, dev_id: int, backend: Any, *, share: float = 0.5, force: bool = False) -> tuple[FusionRules, bool]:
-    """The stored rules of this device and backend, measured and stored first if missing."""
+    """The stored rules of this device and backend, measured and stored first if missing.
+
+    Rules stored before the plain-layout pairs existed (``plain:conv>add``: ONNX Runtime
+    merges a residual sum into an unaligned, plain-layout convolution too) get those pairs
+    measured and stored once: without them every network with such a sum is left out of
+    the fits as a detection mismatch (a quarter of the kernel job's networks at sampler v3)."""
     rec = None if force else store.rules(dev_id, backend.name, RULES_KIND)
     if rec is not None:
-        return FusionRules.from_dict(rec["data"]), False
+        rules = FusionRules.from_dict(rec["data"])
+        if rules.block <= 0 or any(k.startswith("plain:") for k in rules.pairs):
+            return rules, False
+        from hwnas.profilers.fusion import measure_plain_pairs
+
+        rules.pairs.update(measure_plain_pairs(backend, rules.block, share=share))
+        store.add_rules(dev_id, backend.name, RULES_KIND, rules.to_dict(),
+                        {**dict(rec.get("settings") or {}), "plain_pairs_added": True},
+                        {**runtime_versions(), "hwnas": __version__})
+        return rules, True
     from hwnas.profilers.fusion import measure_rules
 
     rules = measure_rules(backend, share=share)
