@@ -311,7 +311,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=6, help="from-scratch training epochs per subnet")
     ap.add_argument("--seeds", default="0,1,2", help="from-scratch training seeds")
     ap.add_argument("--resolutions", default="12,8", help="the space's input sizes (digits upsampled to the largest)")
-    ap.add_argument("--eval-splits", default="valid", help="held-out splits scored (valid or valid,test)")
+    ap.add_argument("--eval-splits", default="valid", help="held-out splits scored (valid, valid,test; "
+                    "rest: the training images above --max-train)")
     ap.add_argument("--max-train", type=int, default=0, help="cap on training images, supernets' and scratch (0 = all)")
     ap.add_argument("--ps-grad-clip", type=float, default=COMMON["grad_clip"],
                     help="gradient-norm clip of the PS supernets (0 = none, OFA's recipe; the first runs: 5, as "

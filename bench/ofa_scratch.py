@@ -23,7 +23,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -77,8 +77,22 @@ class Setting:
                 + (f"-train{self.max_train}" if self.max_train else ""))
 
     def held_out(self, dataset: Any, batch_size: int = 512) -> list[Any]:
-        """Every batch of the scored splits (held out from all training)."""
-        return list(chain(*(dataset.loader(s, batch_size=batch_size, shuffle=False) for s in self.eval_splits)))
+        """Every batch of the scored splits (held out from all training). ``rest``: the
+        training split's images above ``max_train``, which nothing trains on; scoring
+        them too shrinks the evaluation's sampling noise (normalised as the capped split)."""
+        batches = list(chain(*(dataset.loader(s, batch_size=batch_size, shuffle=False)
+                               for s in self.eval_splits if s != "rest")))
+        if "rest" in self.eval_splits:
+            if not self.max_train:
+                raise SystemExit("eval split 'rest' (the training images above the cap) needs --max-train")
+            full = type(dataset)(replace(dataset.options, max_train=0), seed=dataset.seed)
+            x, y = full.arrays("train")  # the capped split is its first max_train images
+            dataset.prepare()
+            x = (x[self.max_train:] * full.std + full.mean - dataset.mean) / dataset.std
+            y = torch.from_numpy(y[self.max_train:])
+            x = torch.from_numpy(x.astype(np.float32))
+            batches += [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)]
+        return batches
 
 
 def scratch_accuracy(space: MBV3Space, arch: tuple[int, ...], epochs: int, seed: int,

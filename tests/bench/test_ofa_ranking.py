@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "ofa_ranking.py"
@@ -91,3 +92,17 @@ def test_max_train_reaches_the_scratch_runs_and_every_cache_name(tmp_path: Path,
     assert all(p.name.endswith("-train64.json") for p in files.values())
     uncapped = bench["supernet_files"](_args(), tmp_path, bench["Setting"]())
     assert not {p.name for p in files.values()} & {p.name for p in uncapped.values()}
+
+
+def test_rest_scores_the_training_images_above_the_cap_and_nothing_trained_on() -> None:
+    bench = runpy.run_path(str(BENCH))
+    setting, options = bench["Setting"]((16, 12), ("valid", "test", "rest"), 300), bench["DigitsDataset"].Options
+    capped = bench["DigitsDataset"](options(**setting.data), seed=0)
+    full = bench["DigitsDataset"](options(**{**setting.data, "max_train": 0}), seed=0)
+    x = torch.cat([b[0] for b in setting.held_out(capped)])
+    assert len(x) == capped.size("valid") + capped.size("test") + full.size("train") - 300
+    assert abs(float(x.mean())) < 0.05 and abs(float(x.std()) - 1) < 0.05  # normalised like the capped split
+    train = {r.tobytes() for r in np.round(capped.arrays("train")[0].reshape(300, -1), 4)}
+    assert not any(r.tobytes() in train for r in np.round(x.reshape(len(x), -1).numpy(), 4))
+    with pytest.raises(SystemExit, match="needs --max-train"):
+        bench["Setting"]((16, 12), ("valid", "rest")).held_out(full)
