@@ -43,7 +43,10 @@ supernets without a gradient clip, as OFA does (the first runs clipped them at 5
 uniform; with 4 subnets' and the distillation's gradients summed, that clip bound on 80% of
 the expand phase's steps and on almost none of uniform's: ``bench/ofa_ps_diagnose.py
 --grad-norms``). The 16/12 runs: ``--resolutions 16,12 --eval-splits valid,test --epochs 20
---steps 2000 --ps-grad-clip 0``, the scratch epochs chosen by ``bench/ofa_scratch.py``.
+--steps 2000 --ps-grad-clip 0``, the scratch epochs chosen by ``bench/ofa_scratch.py``. That
+reference is saturated (its ceiling tau 0.15); the capped runs add ``--max-train 300 --epochs 72
+--eval-splits valid,test,rest`` (the training images above the cap scored too), chosen by
+``bench/ofa_scratch.py --probe`` on other subnets before any supernet was trained at a cap.
 """
 from __future__ import annotations
 
