@@ -28,8 +28,9 @@ import numpy as np
 
 from hwnas.cost_models.kernel_features import family
 
-#: Weight of the common per-kernel cost as a prior on each family's: as many networks of the
-#: family's average leverage (the kernel job measures hundreds to thousands of networks).
+#: Weight of the common per-kernel cost as a prior on each family's, in networks: as much as
+#: that many networks of the family tell about its cost beyond ``a, b`` (the kernel job
+#: measures hundreds to thousands of networks).
 PRIOR_NETWORKS = 20.0
 
 
@@ -56,11 +57,11 @@ def fit_kernel_costs(nets: Sequence[Any], common: tuple[float, float, float]
                      ) -> tuple[tuple[float, float, float], dict[str, float]]:
     """``((a, b, c), {family: c_f})``: ``a, b`` and every ``c_f`` fitted jointly (relative
     least squares) with a ridge pulling each ``c_f`` towards the common map's ``c``; its
-    weight is that of :data:`PRIOR_NETWORKS` networks of the family's average leverage.
+    weight is that of :data:`PRIOR_NETWORKS` networks of the family.
     ``c`` stays for families never seen. Returns ``common`` and no family costs when the
     joint fit is degenerate (``a < 0`` or ``b <= 0``) or the data too small to say anything
     per family. (A plain least-squares fit shrunk afterwards was worse on held-out random
-    networks: MAPE 8.13% against 7.95%, 3 folds of the shipped asset's 1,793.)"""
+    networks: MAPE 8.13% against 7.98%, 3 folds of the shipped asset's 1,793.)"""
     fams = sorted({family(p.op) for n in nets for p in n.kernels if p.op != "input"})
     if len(nets) < 3 * (len(fams) + 2):
         return common, {}
