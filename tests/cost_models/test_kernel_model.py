@@ -138,6 +138,23 @@ def test_kernel_job_advice_prices_held_out_kernels_through_a_kernel_source(kerne
     assert {"mbconv_se", "shuffle"} & set(weights)  # the families the fixture's job emphasised
 
 
+def test_kernel_job_advice_judges_a_sample_of_a_big_store(kernel_store, monkeypatch) -> None:
+    """A store with more networks than the advisor judges: a seeded sample of them (the
+    same one again), so a top-up of a big store keeps measuring instead of judging."""
+    from hwnas.cost_models import kernel_fit
+    from hwnas.store import Store
+
+    with Store(kernel_store, readonly=True) as st:
+        dev_id = st.find_device("cpu")["id"]
+        full = kernel_fit.advise_round(st, dev_id, "onnxruntime", {}, 1, folds=2)
+        monkeypatch.setattr(kernel_fit, "ADVICE_MAX_NETWORKS", 5)
+        sampled = kernel_fit.advise_round(st, dev_id, "onnxruntime", {}, 1, folds=2)
+        again = kernel_fit.advise_round(st, dev_id, "onnxruntime", {}, 1, folds=2)
+    judged = lambda a: sum(f["networks"] for f in a["families"].values())  # noqa: E731  (network x family)
+    assert judged(sampled) < judged(full) and sampled == again
+    assert all(f["networks"] <= 5 for f in sampled["families"].values())
+
+
 @pytest.fixture(scope="module")
 def real_kernels(measured_rules, tmp_path_factory) -> KernelData:
     """A real kernel job on this machine: ~30 small random networks (ONNX Runtime's profiler
