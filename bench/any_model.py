@@ -103,26 +103,13 @@ def round_store(args: argparse.Namespace, r: int) -> Path:
     return base if r == 1 else base.with_name(f"{base.stem}.zoo-round{r}{base.suffix}")
 
 
-def probe_file(args: argparse.Namespace, r: int) -> Path:
-    """The speed probe timed at the start of round ``r`` (rounds measured before the probe
-    existed have none)."""
-    s = round_store(args, r)
-    return s.with_name(f"{s.stem}.probe.json")
-
-
 def cmd_zoo(args: argparse.Namespace) -> None:
     from hwnas.profilers.onnx_job import ModelSource, profile_model
-    from hwnas.profilers.probe import probe_networks, run_probe
     from hwnas.store import Store
 
     t0 = time.perf_counter()
     for r in range(1, args.zoo_rounds + 1):
         print(f"round {r}/{args.zoo_rounds} -> {round_store(args, r)}")
-        fresh_round = not round_store(args, r).exists() or (r == 1 and not args.zoo_store)
-        if fresh_round and not probe_file(args, r).exists():  # this round's machine speed, before its models
-            run = run_probe(probe_networks())
-            probe_file(args, r).write_text(json.dumps(run.to_dict(), indent=1))
-            print(f"speed probe: {len(run.ms)} networks in {run.wall_s} s")
         with Store(round_store(args, r)) as st:
             for e in _zoo(args):
                 if args.time_limit and time.perf_counter() - t0 > args.time_limit:
@@ -365,40 +352,6 @@ def _single_rounds(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"{k}_range": [min(m[k] for m in per), max(m[k] for m in per)] for k in ("within_10", "within_5")}
 
 
-def calibrate_rows(args: argparse.Namespace, rows: list[dict[str, Any]], fresh: Any, shipped: Any) -> dict[str, Any]:
-    """Each predictor's speed factor from the probes timed at the start of the zoo rounds
-    (the median over rounds of each round's median measured / predicted), and every row's
-    prediction scaled by it (``*_calibrated_*``): what ``hwnas predict --calibrate`` gives
-    on the machine as it ran the zoo. Empty when a round has no probe."""
-    from hwnas.cost_models.calibration import probe_predictions, speed_factor
-    from hwnas.nn.kernels.synthetic import SAMPLER_VERSION
-    from hwnas.profilers.probe import ProbeRun, probe_networks
-
-    files = [probe_file(args, r) for r in range(1, args.zoo_rounds + 1) if round_store(args, r).exists()]
-    if not files or not all(f.exists() for f in files):
-        return {"note": "no speed probe in every zoo round (rounds measured before the probe existed)"}
-    runs = [ProbeRun.from_dict(json.loads(f.read_text())) for f in files]
-    if any(r.sampler_version != SAMPLER_VERSION for r in runs):
-        return {"note": f"the probes were drawn by another sampler version than this one ({SAMPLER_VERSION})"}
-    nets = [p.data for p in probe_networks(len(runs[0].ms))]
-    out: dict[str, Any] = {"rounds": len(runs), "networks": len(nets),
-                           "probe_wall_s": [r.wall_s for r in runs], "when": [r.when for r in runs]}
-    for key, model in (("kernel_predictor", fresh), ("shipped_predictor", shipped)):
-        if model is None:
-            continue
-        pred = probe_predictions(model, nets)
-        per = [speed_factor(r.ms, pred).factor for r in runs]
-        f = float(np.median(per))
-        out[key] = {"factor": round(f, 4), "per_round": [round(v, 4) for v in per]}
-        col = "predicted_ms" if key == "kernel_predictor" else "shipped_ms"
-        tag = "calibrated" if key == "kernel_predictor" else "shipped_calibrated"
-        for row in rows:
-            if row.get(col) is not None:
-                row[f"{tag}_ms"] = round(row[col] * f, 4)
-                row[f"{tag}_error_pct"] = round(100 * (row[col] * f - row["measured_ms"]) / row["measured_ms"], 2)
-    return out
-
-
 def _summary(rows: list[dict[str, Any]], shipped_info: dict[str, Any]) -> dict[str, Any]:
     y = np.array([r["measured_ms"] for r in rows])
 
@@ -409,10 +362,6 @@ def _summary(rows: list[dict[str, Any]], shipped_info: dict[str, Any]) -> dict[s
            "naive_per_node_sum": _metrics(y, col("naive_ms"))}
     if shipped_info.get("available"):
         out["shipped_predictor"] = _metrics(y, col("shipped_ms"))
-    for key, c in (("kernel_predictor_calibrated", "calibrated_ms"), ("shipped_predictor_calibrated",
-                                                                      "shipped_calibrated_ms")):
-        if any(r.get(c) is not None for r in rows):
-            out[key] = _metrics(y, col(c))
     return out
 
 
@@ -465,9 +414,8 @@ def cmd_report(args: argparse.Namespace) -> None:
             diag = _kernel_diagnostics(st, dev_id, hashes, priced)
     not_measured = {e.name: not_imported.get(e.name, "not measured (run the zoo phase)")
                     for e in _zoo(args) if e.name not in rounds}
-    speed = calibrate_rows(args, rows, fresh, shipped)
     summary = {**_summary(rows, shipped_info), "measurement_repeatability": repeatability(rounds),
-               "against_single_rounds": _single_rounds(rows), "not_measured": not_measured, "speed_probe": speed}
+               "against_single_rounds": _single_rounds(rows), "not_measured": not_measured}
     out = {"device": data.device, "summary": summary,
            "shipped": shipped_info, "predictor_build": _build_time(args, data, load_s, fit_s),
            "fit_params": FIT_PARAMS, "overhead": list(fresh.overhead_), "kernel_costs": dict(fresh.kernel_cost_),
@@ -509,11 +457,6 @@ def _print(rows: list[dict[str, Any]], out: dict[str, Any]) -> None:
         print(f"kernel predictor against one round alone: within ±10% {100 * one['within_10_range'][0]:.1f}-"
               f"{100 * one['within_10_range'][1]:.1f}%, ±5% {100 * one['within_5_range'][0]:.1f}-"
               f"{100 * one['within_5_range'][1]:.1f}%")
-    sp = out["summary"].get("speed_probe") or {}
-    for k in ("kernel_predictor", "shipped_predictor"):
-        if k in sp:
-            print(f"speed probe ({sp['networks']} networks at the start of each of {sp['rounds']} rounds): {k} "
-                  f"factor {sp[k]['factor']:.3f} (rounds {', '.join(f'{v:.3f}' for v in sp[k]['per_round'])})")
     if out["summary"]["not_measured"]:
         print("not measured:", json.dumps(out["summary"]["not_measured"]))
     sh = out["shipped"]

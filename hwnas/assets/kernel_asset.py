@@ -89,9 +89,7 @@ def mismatch_line(label: str, info: Mapping[str, Any], here: Mapping[str, Any]) 
     if not diff:
         return None
     return (f"note: {label} was built on another machine ({'; '.join(diff)}); its latencies are that machine's — "
-            f"to build one for this machine run: {build_command()}, then --predictor my-kernel-predictor (or add "
-            "--calibrate: a few seconds' speed probe scales it to this machine, which repairs a speed, not another "
-            "kind of CPU)")
+            f"to build one for this machine run: {build_command()}, then --predictor my-kernel-predictor")
 
 
 def _job(store: Any, req: KernelAssetRequest) -> dict[str, Any]:

@@ -25,18 +25,10 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
                    help="a kernel predictor folder (`hwnas fit-cost --model kernel`) or asset:NAME (default: the "
                         "shipped asset:kernel-cpu-ort, ONNX Runtime CPU, 1 thread)")
     g.add_argument("--top", type=non_negative, default=0, help="show only the N slowest kernels (default: all)")
-    g.add_argument("--calibrate", action="store_true",
-                   help="first time the speed probe here (32 small random networks, a few seconds) and scale the "
-                        "prediction by how fast this machine runs now against the predictor")
 
 
 def predict_model(predictor: str, source: Any) -> Any:
     """The kernel predictor's cost source prices one model (the library call behind the command)."""
-    return kernel_source(predictor).predict_onnx(source.load())
-
-
-def kernel_source(predictor: str) -> Any:
-    """The kernel predictor ``predictor`` (a folder or ``asset:NAME``) as a cost source."""
     from hwnas.cost_models.source import SourceRequest, open_source
     from hwnas.cost_models.source_models import KernelSource
 
@@ -46,23 +38,7 @@ def kernel_source(predictor: str) -> Any:
         name = getattr(getattr(src, "model", None), "registry_name", "?")
         raise CostModelError(f"{predictor}: a {name!r} cost model predicts search-space networks; "
                              "--onnx/--torch need a kernel predictor (hwnas fit-cost --model kernel)")
-    return src
-
-
-def measure_speed(model: Any, *, threads: int = 1) -> Any:
-    """This machine's speed factor now against the kernel predictor ``model``: the speed
-    probe timed here, the same networks priced by the model (a :class:`SpeedFactor`)."""
-    from hwnas.cost_models.calibration import probe_predictions, speed_factor
-    from hwnas.profilers.probe import probe_networks, run_probe
-    from hwnas.ui import progress
-
-    nets = probe_networks()
-    bar = progress(total=len(nets), desc="speed probe", unit="net")
-    try:
-        run = run_probe(nets, threads=threads, progress=lambda i, n: bar.update(1))
-    finally:
-        bar.close()
-    return speed_factor(run.ms, probe_predictions(model, [p.data for p in nets]), wall_s=run.wall_s, when=run.when)
+    return src.predict_onnx(source.load())
 
 
 def kernel_assets() -> list[str]:
@@ -121,24 +97,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     note = check_predictor(predictor, default=predictor == DEFAULT_REF and not (args.predictor or args.model))
     src = ModelSource(args.onnx, args.torch, parse_input_shapes(args.input_shape),
                       parse_kv(args.torch_opt, "--torch-opt"))
-    source = kernel_source(predictor)
-    pred = source.predict_onnx(src.load())
+    pred = predict_model(predictor, src)
     if note:
         print(note, file=sys.stderr)
-    speed = None
-    if args.calibrate:
-        from hwnas.cost_models.calibration import scaled
-
-        speed = measure_speed(source.model)
-        print(speed.line(), file=sys.stderr)
-        pred = scaled(pred, speed.factor)
     rows = sorted(pred.kernels, key=lambda r: -r["ms"])[: args.top or None] if args.top else pred.kernels
     table = [{"kernel": r["kernel"], "ms": r["ms"], "share%": round(100 * r["share"], 1),
               "onnx nodes": ", ".join(r["nodes"])[:60]} for r in rows]
     head = (f"{pred.source}: predicted {pred.total_ms:.4g} ms ({len(pred.kernels)} kernels; naive per-node sum "
-            f"{pred.naive_ms:.4g} ms) by {predictor}" + (f", x{speed.factor:.3f} for this machine now" if speed else ""))
-    doc = {**pred.to_dict(), "predictor": str(predictor), "fingerprint_note": note,
-           "speed_factor": speed.to_dict() if speed else None}
+            f"{pred.naive_ms:.4g} ms) by {predictor}")
+    doc = {**pred.to_dict(), "predictor": str(predictor), "fingerprint_note": note}
     emit(doc, as_json=args.json, table=head + "\n" + format_table(table))
     return 0
 

@@ -122,28 +122,3 @@ def test_bad_predictors_are_refused_in_one_line(capsys, shipped, small_onnx, tmp
     rc, _, err = run_cli(capsys, "predict", "--onnx", str(small_onnx))
     assert rc == 2 and "the shipped asset:kernel-cpu-ort is not in this install" in err
     assert "hwnas profile --kernels" in err and len(err.strip().splitlines()) == 1
-
-
-def test_calibrate_scales_the_prediction_by_the_speed_probe(capsys, shipped, small_onnx, monkeypatch) -> None:
-    """``--calibrate`` times the probe's networks here (a tiny probe of the asset's own block
-    families), and every time of the answer is the plain prediction times that factor."""
-    import hwnas.profilers.probe as probe
-    from hwnas.nn.kernels.synthetic import BLOCKS
-
-    monkeypatch.setattr(probe, "PROBE_NETWORKS", 4)
-    monkeypatch.setattr(probe, "PROBE_MAX_MACS", 3e7)
-    monkeypatch.setattr(probe, "PROBE_WEIGHTS", {b: CLASSIC.get(b, 0.0) for b in BLOCKS})
-    rc, out, err = run_cli(capsys, "predict", "--onnx", str(small_onnx), "--json")
-    assert rc == 0, err
-    plain = json.loads(out)
-    rc, out, err = run_cli(capsys, "predict", "--onnx", str(small_onnx), "--json", "--calibrate")
-    assert rc == 0, err
-    doc = json.loads(out)
-    sf = doc["speed_factor"]
-    assert sf["networks"] >= 2 and sf["probe_wall_s"] > 0 and sf["q25"] <= sf["factor"] <= sf["q75"]
-    assert doc["total_ms"] == pytest.approx(plain["total_ms"] * sf["factor"], rel=1e-9)
-    assert [k["ms"] for k in doc["kernels"]] == pytest.approx([k["ms"] * sf["factor"] for k in plain["kernels"]])
-    assert [k["share"] for k in doc["kernels"]] == pytest.approx([k["share"] for k in plain["kernels"]])
-    assert doc["naive_per_node_ms"] == pytest.approx(plain["naive_per_node_ms"] * sf["factor"])
-    (line,) = [x for x in err.splitlines() if x.startswith("speed probe:")]
-    assert "4 random networks" in line or f"{sf['networks']} random networks" in line
