@@ -352,6 +352,38 @@ def _single_rounds(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"{k}_range": [min(m[k] for m in per), max(m[k] for m in per)] for k in ("within_10", "within_5")}
 
 
+def other_days(args: argparse.Namespace, hashes: dict[str, str], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The zoo measured on other days (``--other-zoo``: each a round-1 store with its sibling
+    rounds): how often its median lies within ±10% / ±5% of this one's (how far the
+    reference itself moves from one day to the next, the finest a predictor built on
+    other days can be judged), and every predictor against the median of all rounds of
+    all days (a reference steadier than either)."""
+    if not args.other_zoo:
+        return {}
+    pooled = {r["model"]: list(r["rounds_ms"]) for r in rows}
+    out: dict[str, Any] = {"stores": [], "agreement": []}
+    for path in args.other_zoo:
+        other = _round_medians(argparse.Namespace(**{**vars(args), "zoo_store": path}), args.device, hashes)
+        both = [r["model"] for r in rows if r["model"] in other]
+        here = np.array([r["measured_ms"] for r in rows if r["model"] in other])
+        there = np.array([float(np.median(other[m])) for m in both])
+        out["stores"].append(path)
+        out["agreement"].append({**{k: v for k, v in _metrics(here, there).items() if k != "refused"},
+                                 "median_ratio": float(np.median(there / here)), "rounds": max(map(len, other.values()))})
+        for m in both:
+            pooled[m] += other[m]
+    y = np.array([float(np.median(pooled[r["model"]])) for r in rows])
+
+    def col(key: str) -> np.ndarray:
+        return np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+
+    out["pooled_rounds"] = int(np.median([len(v) for v in pooled.values()]))
+    out["against_all_days"] = {k: _metrics(y, col(c)) for k, c in (
+        ("kernel_predictor", "predicted_ms"), ("naive_per_node_sum", "naive_ms"), ("shipped_predictor", "shipped_ms"))
+        if any(r.get(c) is not None for r in rows)}
+    return out
+
+
 def _summary(rows: list[dict[str, Any]], shipped_info: dict[str, Any]) -> dict[str, Any]:
     y = np.array([r["measured_ms"] for r in rows])
 
@@ -415,7 +447,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     not_measured = {e.name: not_imported.get(e.name, "not measured (run the zoo phase)")
                     for e in _zoo(args) if e.name not in rounds}
     summary = {**_summary(rows, shipped_info), "measurement_repeatability": repeatability(rounds),
-               "against_single_rounds": _single_rounds(rows), "not_measured": not_measured}
+               "against_single_rounds": _single_rounds(rows), "not_measured": not_measured,
+               "other_days": other_days(args, hashes, rows)}
     out = {"device": data.device, "summary": summary,
            "shipped": shipped_info, "predictor_build": _build_time(args, data, load_s, fit_s),
            "fit_params": FIT_PARAMS, "overhead": list(fresh.overhead_), "kernel_costs": dict(fresh.kernel_cost_),
@@ -457,6 +490,13 @@ def _print(rows: list[dict[str, Any]], out: dict[str, Any]) -> None:
         print(f"kernel predictor against one round alone: within ±10% {100 * one['within_10_range'][0]:.1f}-"
               f"{100 * one['within_10_range'][1]:.1f}%, ±5% {100 * one['within_5_range'][0]:.1f}-"
               f"{100 * one['within_5_range'][1]:.1f}%")
+    od = out["summary"].get("other_days") or {}
+    for path, a in zip(od.get("stores", []), od.get("agreement", [])):
+        print(f"{'another day':28s} within ±10% {100 * a['within_10']:.1f}%  ±5% {100 * a['within_5']:.1f}%  (the median "
+              f"of {path}'s {a['rounds']} rounds against this one's; median ratio {a['median_ratio']:.3f})")
+    for k, m in (od.get("against_all_days") or {}).items():
+        print(f"{k + ', all days':28s} within ±10% {100 * m['within_10']:.1f}%  ±5% {100 * m['within_5']:.1f}%  "
+              f"(against the median of all {od['pooled_rounds']} rounds)")
     if out["summary"]["not_measured"]:
         print("not measured:", json.dumps(out["summary"]["not_measured"]))
     sh = out["shipped"]
@@ -485,6 +525,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--zoo-store", default="", metavar="PATH",
                    help="zoo/report: the store of the zoo's round 1 (rounds r: siblings of it; default: --store), "
                         "so the zoo can be measured afresh beside a kernel store")
+    p.add_argument("--other-zoo", action="append", default=[], metavar="PATH",
+                   help="report: the zoo measured on another day (its round-1 store; repeatable): the day-to-day "
+                        "agreement, and the predictors against the median of every day's rounds")
     p.add_argument("--zoo-rounds", type=int, default=5,
                    help="zoo/report: rounds of the zoo measurement; the median over rounds is the measured latency")
     p.add_argument("--seed", type=int, default=0)

@@ -20,3 +20,28 @@ def test_refused_models_count_as_misses() -> None:
     assert np.isclose(m["mape"], np.mean([0.04, 0.15, 0.0]))    # errors over the 3 priced models
     none = metrics(y, np.full(4, np.nan))
     assert none["refused"] == 4 and none["within_10"] == 0.0 and "mape" not in none
+
+
+def test_another_days_zoo_gives_the_agreement_and_the_pooled_reference() -> None:
+    import argparse
+
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("any_model_bench", BENCH)
+    g = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(g)
+    rows = [{"model": "a", "measured_ms": 1.0, "rounds_ms": [1.0, 1.0, 1.0], "predicted_ms": 1.08, "naive_ms": 1.3,
+             "shipped_ms": None},
+            {"model": "b", "measured_ms": 2.0, "rounds_ms": [2.0, 2.0, 2.0], "predicted_ms": 2.0, "naive_ms": 2.0,
+             "shipped_ms": None}]
+    other = {"a": [1.2, 1.2, 1.2], "b": [2.04, 2.04, 2.04]}  # a moved by 20% from one day to the next, b by 2%
+    g._round_medians = lambda args, device, hashes: other
+    args = argparse.Namespace(other_zoo=["day2.sqlite"], device="cpu", zoo_store="", store="s.sqlite", zoo_rounds=3)
+    out = g.other_days(args, {}, rows)
+    (agree,) = out["agreement"]
+    assert agree["within_5"] == 0.5 and agree["within_10"] == 0.5 and agree["rounds"] == 3
+    assert np.isclose(agree["median_ratio"], np.median([1.2, 1.02]))
+    assert out["pooled_rounds"] == 6 and set(out["against_all_days"]) == {"kernel_predictor", "naive_per_node_sum"}
+    k = out["against_all_days"]["kernel_predictor"]  # a's pooled median is 1.1: 1.08 is within 5% of it
+    assert k["within_5"] == 1.0
+    assert g.other_days(argparse.Namespace(other_zoo=[]), {}, rows) == {}
