@@ -24,7 +24,6 @@ def test_refused_models_count_as_misses() -> None:
 
 def test_another_days_zoo_gives_the_agreement_and_the_pooled_reference() -> None:
     import argparse
-
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("any_model_bench", BENCH)
