@@ -36,6 +36,7 @@ import fnmatch
 import json
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -340,6 +341,11 @@ def _build_time(args: argparse.Namespace, data: Any, load_s: float, fit_s: float
             "new_device_s": round(job_s + load_s + fit_s, 1), "goal_s": 360}
 
 
+def _column(rows: list[dict[str, Any]], key: str) -> np.ndarray:
+    """One field of every row as floats, NaN where a predictor refused the model."""
+    return np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+
+
 def _single_rounds(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The fresh predictor's shares within ±10% / ±5% when one round alone is taken as the
     measurement (lowest and highest over the rounds every model has): how much a
@@ -347,7 +353,7 @@ def _single_rounds(rows: list[dict[str, Any]]) -> dict[str, Any]:
     n = min((len(r["rounds_ms"]) for r in rows), default=0)
     if n < 2:
         return {}
-    p = np.array([np.nan if r.get("predicted_ms") is None else r["predicted_ms"] for r in rows], dtype=float)
+    p = _column(rows, "predicted_ms")
     per = [_metrics(np.array([r["rounds_ms"][i] for r in rows]), p) for i in range(n)]
     return {f"{k}_range": [min(m[k] for m in per), max(m[k] for m in per)] for k in ("within_10", "within_5")}
 
@@ -364,6 +370,9 @@ def other_days(args: argparse.Namespace, hashes: dict[str, str], rows: list[dict
     out: dict[str, Any] = {"stores": [], "agreement": []}
     for path in args.other_zoo:
         other = _round_medians(argparse.Namespace(**{**vars(args), "zoo_store": path}), args.device, hashes)
+        if not any(r["model"] in other for r in rows):
+            raise SystemExit(f"--other-zoo {path}: no zoo model of this report is measured there (expected the "
+                             "round-1 store of a `zoo` run, its rounds beside it)")
         both = [r["model"] for r in rows if r["model"] in other]
         here = np.array([r["measured_ms"] for r in rows if r["model"] in other])
         there = np.array([float(np.median(other[m])) for m in both])
@@ -373,12 +382,8 @@ def other_days(args: argparse.Namespace, hashes: dict[str, str], rows: list[dict
         for m in both:
             pooled[m] += other[m]
     y = np.array([float(np.median(pooled[r["model"]])) for r in rows])
-
-    def col(key: str) -> np.ndarray:
-        return np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
-
     out["pooled_rounds"] = int(np.median([len(v) for v in pooled.values()]))
-    out["against_all_days"] = {k: _metrics(y, col(c)) for k, c in (
+    out["against_all_days"] = {k: _metrics(y, _column(rows, c)) for k, c in (
         ("kernel_predictor", "predicted_ms"), ("naive_per_node_sum", "naive_ms"), ("shipped_predictor", "shipped_ms"))
         if any(r.get(c) is not None for r in rows)}
     return out
@@ -386,14 +391,10 @@ def other_days(args: argparse.Namespace, hashes: dict[str, str], rows: list[dict
 
 def _summary(rows: list[dict[str, Any]], shipped_info: dict[str, Any]) -> dict[str, Any]:
     y = np.array([r["measured_ms"] for r in rows])
-
-    def col(key: str) -> np.ndarray:
-        return np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
-
-    out = {"models": len(rows), "kernel_predictor": _metrics(y, col("predicted_ms")),
-           "naive_per_node_sum": _metrics(y, col("naive_ms"))}
+    out = {"models": len(rows), "kernel_predictor": _metrics(y, _column(rows, "predicted_ms")),
+           "naive_per_node_sum": _metrics(y, _column(rows, "naive_ms"))}
     if shipped_info.get("available"):
-        out["shipped_predictor"] = _metrics(y, col("shipped_ms"))
+        out["shipped_predictor"] = _metrics(y, _column(rows, "shipped_ms"))
     return out
 
 
@@ -428,7 +429,6 @@ def cmd_report(args: argparse.Namespace) -> None:
             from hwnas.cost_models.kernel_overhead import fit_overhead
 
             fresh.overhead_, fresh.kernel_cost_ = fit_overhead(data.nets), {}
-        dev_id = st.find_device(args.device)["id"]
         rounds = _round_medians(args, args.device, hashes)
         rows, preds = [], {}
         for e in _zoo(args):
@@ -437,13 +437,11 @@ def cmd_report(args: argparse.Namespace) -> None:
                 row["rounds_ms"] = [round(v, 4) for v in rounds[e.name]]
                 rows.append(row)
         priced = {n: p for n, p in preds.items() if p is not None}
-        if args.zoo_store:  # the zoo's profiled kernels are in its own round 1
-            from hwnas.store import Store
+        from hwnas.store import Store
 
-            with Store(args.zoo_store, readonly=True) as zs:
-                diag = _kernel_diagnostics(zs, zs.find_device(args.device)["id"], hashes, priced)
-        else:
-            diag = _kernel_diagnostics(st, dev_id, hashes, priced)
+        # the zoo's profiled kernels are in its round 1: the kernel store unless --zoo-store
+        with Store(args.zoo_store, readonly=True) if args.zoo_store else nullcontext(st) as zs:
+            diag = _kernel_diagnostics(zs, zs.find_device(args.device)["id"], hashes, priced)
     not_measured = {e.name: not_imported.get(e.name, "not measured (run the zoo phase)")
                     for e in _zoo(args) if e.name not in rounds}
     summary = {**_summary(rows, shipped_info), "measurement_repeatability": repeatability(rounds),
@@ -478,11 +476,11 @@ def _print(rows: list[dict[str, Any]], out: dict[str, Any]) -> None:
                                                       if "mape" in m else ""))
     rep = out["summary"]["measurement_repeatability"]
     if "round_vs_others_within_10" in rep:
-        print(f"{'measurement itself':20s} within ±10% {100 * rep['round_vs_others_within_10']:.1f}%  ±5% "
+        print(f"{'measurement itself':28s} within ±10% {100 * rep['round_vs_others_within_10']:.1f}%  ±5% "
               f"{100 * rep['round_vs_others_within_5']:.1f}%  (each of {rep['rounds']} rounds against the median of the "
               f"others; median spread of a model's rounds {100 * rep['median_round_spread']:.1f}%)")
     if "perfect_predictor_within_5" in rep:
-        print(f"{'a perfect predictor':20s} within ±10% {100 * rep['perfect_predictor_within_10']:.1f}%  ±5% "
+        print(f"{'a perfect predictor':28s} within ±10% {100 * rep['perfect_predictor_within_10']:.1f}%  ±5% "
               f"{100 * rep['perfect_predictor_within_5']:.1f}%  (the true latency against the median of "
               f"{rep['rounds']} rounds, the rounds bootstrapped)")
     one = out["summary"]["against_single_rounds"]

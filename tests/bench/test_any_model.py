@@ -6,6 +6,7 @@ import runpy
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "any_model.py"
 
@@ -44,3 +45,6 @@ def test_another_days_zoo_gives_the_agreement_and_the_pooled_reference() -> None
     k = out["against_all_days"]["kernel_predictor"]  # a's pooled median is 1.1: 1.08 is within 5% of it
     assert k["within_5"] == 1.0
     assert g.other_days(argparse.Namespace(other_zoo=[]), {}, rows) == {}
+    g._round_medians = lambda args, device, hashes: {}  # a store without this zoo: one clear line
+    with pytest.raises(SystemExit, match="--other-zoo day2.sqlite: no zoo model of this report is measured there"):
+        g.other_days(args, {}, rows)
